@@ -1,0 +1,74 @@
+//! HTTP request and response bodies, shared by the daemon and its clients.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{FieldError, LogRecord};
+
+/// The most records `GET /api/logs` returns in one page.
+pub const MAX_PAGE_SIZE: usize = 10_000;
+/// Records per page when the request names no limit.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+
+/// `202 Accepted` from `POST /api/ingest`: the records are durable.
+/// A single object gets `id`; a batch gets `accepted` and `ids` in input order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestAccepted {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub accepted: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<FieldError>,
+}
+
+/// Query parameters of `GET /api/logs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchParams {
+    /// The query language (see `query`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    /// Oldest time included: RFC 3339 or relative like `15m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Newest time excluded: RFC 3339 or relative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Seed-style shortcuts, combined with `q`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+}
+
+/// A page of records, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogsPage {
+    pub status: String,
+    /// How many records `data` holds (the seed's name for it).
+    pub result: usize,
+    pub data: Vec<LogRecord>,
+    /// Pass as `cursor` for the next, older page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    pub store: String,
+}

@@ -1,0 +1,460 @@
+//! The log record and how an ingested JSON object becomes one.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::Level;
+
+/// Longest accepted service name, in bytes.
+pub const MAX_SERVICE_LEN: usize = 128;
+/// Longest accepted message, in bytes (64 KiB: a long stack trace fits).
+pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
+/// Most attributes one record may carry.
+pub const MAX_ATTRIBUTES: usize = 64;
+/// Longest attribute key, in bytes.
+pub const MAX_ATTRIBUTE_KEY_LEN: usize = 128;
+/// Longest attribute value, in bytes.
+pub const MAX_ATTRIBUTE_VALUE_LEN: usize = 8 * 1024;
+/// Longest id, host, trace id or span id, in bytes.
+pub const MAX_TAG_LEN: usize = 256;
+
+/// One stored log record, as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    pub id: String,
+    /// When it happened (from the record, else when the daemon received it).
+    pub timestamp: DateTime<Utc>,
+    pub service: String,
+    pub level: Level,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_id: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl LogRecord {
+    /// Nanoseconds since the Unix epoch: the stores' time column.
+    pub fn timestamp_nanos(&self) -> i64 {
+        // Validation keeps timestamps inside the i64-nanosecond range.
+        self.timestamp.timestamp_nanos_opt().unwrap_or(i64::MAX)
+    }
+}
+
+/// A problem with one field of one ingested record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// The record's position in a batch; absent for a single record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: &str, message: impl Into<String>) -> FieldError {
+        FieldError {
+            index: None,
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(index) = self.index {
+            write!(f, "record {index}: ")?;
+        }
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// Turns one ingested JSON value into a record, or lists every problem with it.
+///
+/// Accepted fields: `service` and `message` (required), `level` (default INFO),
+/// `timestamp` (RFC 3339 string or epoch number; default `received`), `id`,
+/// `host`, `trace_id`/`traceId`, `span_id`/`spanId`, and `attributes` or the
+/// seed's `metadata` (objects). Any other top-level field becomes an attribute.
+/// Non-string attribute values keep their JSON text.
+pub fn record_from_json(
+    value: Value,
+    received: DateTime<Utc>,
+) -> Result<LogRecord, Vec<FieldError>> {
+    let Value::Object(object) = value else {
+        return Err(vec![FieldError::new(
+            "",
+            format!("expected a JSON object, got {}", json_type(&value)),
+        )]);
+    };
+    let mut errors = Vec::new();
+    let mut service = None;
+    let mut message = None;
+    let mut level = Level::Info;
+    let mut timestamp = received;
+    let mut id = None;
+    let mut host = None;
+    let mut trace_id = None;
+    let mut span_id = None;
+    let mut attributes = BTreeMap::new();
+
+    for (key, value) in object {
+        match key.as_str() {
+            "service" => service = required_text(&key, value, MAX_SERVICE_LEN, &mut errors),
+            "message" => message = required_text(&key, value, MAX_MESSAGE_LEN, &mut errors),
+            "level" => match value {
+                Value::String(s) => match s.parse() {
+                    Ok(parsed) => level = parsed,
+                    Err(e) => errors.push(FieldError::new("level", e.to_string())),
+                },
+                other => errors.push(FieldError::new(
+                    "level",
+                    format!(
+                        "expected a string such as \"ERROR\", got {}",
+                        json_type(&other)
+                    ),
+                )),
+            },
+            "timestamp" => match parse_timestamp(&value) {
+                Ok(t) => timestamp = t,
+                Err(e) => errors.push(FieldError::new("timestamp", e)),
+            },
+            "id" => id = optional_tag(&key, value, &mut errors),
+            "host" => host = optional_tag(&key, value, &mut errors),
+            "trace_id" | "traceId" => trace_id = optional_tag("trace_id", value, &mut errors),
+            "span_id" | "spanId" => span_id = optional_tag("span_id", value, &mut errors),
+            "attributes" | "metadata" => match value {
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        attributes.insert(k, attribute_text(v));
+                    }
+                }
+                Value::Null => {}
+                other => errors.push(FieldError::new(
+                    &key,
+                    format!(
+                        "expected an object of key/value pairs, got {}",
+                        json_type(&other)
+                    ),
+                )),
+            },
+            _ => {
+                attributes.insert(key, attribute_text(value));
+            }
+        }
+    }
+
+    if service.is_none() && !errors.iter().any(|e| e.field == "service") {
+        errors.push(FieldError::new("service", "is required"));
+    }
+    if message.is_none() && !errors.iter().any(|e| e.field == "message") {
+        errors.push(FieldError::new("message", "is required"));
+    }
+    check_attributes(&attributes, &mut errors);
+
+    match (service, message) {
+        (Some(service), Some(message)) if errors.is_empty() => Ok(LogRecord {
+            id: id.unwrap_or_else(|| Uuid::now_v7().to_string()),
+            timestamp,
+            service,
+            level,
+            message,
+            host,
+            trace_id,
+            span_id,
+            attributes,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn check_attributes(attributes: &BTreeMap<String, String>, errors: &mut Vec<FieldError>) {
+    if attributes.len() > MAX_ATTRIBUTES {
+        errors.push(FieldError::new(
+            "attributes",
+            format!(
+                "has {} entries; at most {MAX_ATTRIBUTES} are accepted",
+                attributes.len()
+            ),
+        ));
+    }
+    for (key, value) in attributes {
+        if key.is_empty() || key.len() > MAX_ATTRIBUTE_KEY_LEN {
+            errors.push(FieldError::new(
+                "attributes",
+                format!("key \"{key}\" must be 1 to {MAX_ATTRIBUTE_KEY_LEN} bytes long"),
+            ));
+        }
+        if value.len() > MAX_ATTRIBUTE_VALUE_LEN {
+            errors.push(FieldError::new(
+                &format!("attributes.{key}"),
+                format!(
+                    "is {} bytes; at most {MAX_ATTRIBUTE_VALUE_LEN} are accepted",
+                    value.len()
+                ),
+            ));
+        }
+    }
+}
+
+fn required_text(
+    field: &str,
+    value: Value,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    match value {
+        Value::String(s) if s.trim().is_empty() => {
+            errors.push(FieldError::new(field, "must not be empty"));
+            None
+        }
+        Value::String(s) if s.len() > max => {
+            errors.push(FieldError::new(
+                field,
+                format!("is {} bytes; at most {max} are accepted", s.len()),
+            ));
+            None
+        }
+        Value::String(s) => Some(s),
+        other => {
+            errors.push(FieldError::new(
+                field,
+                format!("expected a string, got {}", json_type(&other)),
+            ));
+            None
+        }
+    }
+}
+
+fn optional_tag(field: &str, value: Value, errors: &mut Vec<FieldError>) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) if s.len() > MAX_TAG_LEN || s.chars().any(char::is_control) => {
+            errors.push(FieldError::new(
+                field,
+                format!("must be at most {MAX_TAG_LEN} bytes without control characters"),
+            ));
+            None
+        }
+        Value::String(s) => Some(s),
+        other => {
+            errors.push(FieldError::new(
+                field,
+                format!("expected a string, got {}", json_type(&other)),
+            ));
+            None
+        }
+    }
+}
+
+fn attribute_text(value: Value) -> String {
+    match value {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A timestamp as a client may send it: an RFC 3339 string, or a Unix epoch
+/// number whose unit is told by its size (seconds, milliseconds, microseconds
+/// or nanoseconds; fractions of seconds allowed).
+pub fn parse_timestamp(value: &Value) -> Result<DateTime<Utc>, String> {
+    const ACCEPTED: &str = "an RFC 3339 string like \"2024-05-01T12:00:00.123Z\" or a Unix epoch number \
+         (seconds, milliseconds, microseconds or nanoseconds)";
+    let parsed = match value {
+        Value::String(s) => DateTime::parse_from_rfc3339(s.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| format!("\"{s}\" is not a valid timestamp ({e}); expected {ACCEPTED}"))?,
+        Value::Number(n) => n
+            .as_i64()
+            .map_or_else(
+                || epoch_to_datetime(n.as_f64().unwrap_or(f64::NAN)),
+                integer_epoch_to_datetime,
+            )
+            .ok_or_else(|| format!("{n} is out of range; expected {ACCEPTED}"))?,
+        other => return Err(format!("expected {ACCEPTED}, got {}", json_type(other))),
+    };
+    if parsed.timestamp_nanos_opt().is_none() {
+        return Err("must lie between the years 1678 and 2261".to_string());
+    }
+    Ok(parsed)
+}
+
+/// Nanoseconds per unit of an epoch number of this size: below 1e11 it counts
+/// seconds (until the year 5138), below 1e14 milliseconds, below 1e17
+/// microseconds, and nanoseconds above.
+fn nanos_per_epoch_unit(magnitude: f64) -> i64 {
+    match magnitude {
+        m if m < 1e11 => 1_000_000_000,
+        m if m < 1e14 => 1_000_000,
+        m if m < 1e17 => 1_000,
+        _ => 1,
+    }
+}
+
+fn integer_epoch_to_datetime(epoch: i64) -> Option<DateTime<Utc>> {
+    let nanos = epoch.checked_mul(nanos_per_epoch_unit(epoch.unsigned_abs() as f64))?;
+    Some(Utc.timestamp_nanos(nanos))
+}
+
+fn epoch_to_datetime(epoch: f64) -> Option<DateTime<Utc>> {
+    if !epoch.is_finite() {
+        return None;
+    }
+    let nanos = epoch * nanos_per_epoch_unit(epoch.abs()) as f64;
+    if nanos.abs() >= i64::MAX as f64 {
+        return None;
+    }
+    Some(Utc.timestamp_nanos(nanos as i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn received() -> DateTime<Utc> {
+        "2024-01-02T03:04:05Z".parse().unwrap()
+    }
+
+    #[test]
+    fn seed_record_gets_id_and_receive_time() {
+        let r = record_from_json(
+            json!({"service": "user-service", "level": "INFO", "message": "User login successful"}),
+            received(),
+        )
+        .unwrap();
+        assert_eq!(r.service, "user-service");
+        assert_eq!(r.level, Level::Info);
+        assert_eq!(r.timestamp, received());
+        assert_eq!(Uuid::parse_str(&r.id).unwrap().get_version_num(), 7);
+    }
+
+    #[test]
+    fn metadata_and_unknown_fields_become_attributes() {
+        let r = record_from_json(
+            json!({"service": "api", "message": "m", "metadata": {"user_id": 42, "ok": true, "name": "ann"},
+                   "region": "eu", "traceId": "t1"}),
+            received(),
+        )
+        .unwrap();
+        assert_eq!(r.attributes["user_id"], "42");
+        assert_eq!(r.attributes["ok"], "true");
+        assert_eq!(r.attributes["name"], "ann");
+        assert_eq!(r.attributes["region"], "eu");
+        assert_eq!(r.trace_id.as_deref(), Some("t1"));
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let errors = record_from_json(
+            json!({"service": "", "level": "loud", "timestamp": "yesterday"}),
+            received(),
+        )
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.contains(&"service"), "{errors:?}");
+        assert!(fields.contains(&"level"), "{errors:?}");
+        assert!(fields.contains(&"timestamp"), "{errors:?}");
+        assert!(fields.contains(&"message"), "{errors:?}");
+        let level = errors.iter().find(|e| e.field == "level").unwrap();
+        assert!(level.message.contains("accepted: TRACE"), "{level}");
+    }
+
+    #[test]
+    fn oversized_message_and_too_many_attributes_are_rejected() {
+        let attrs: Map<String, Value> = (0..=MAX_ATTRIBUTES)
+            .map(|i| (format!("k{i}"), json!("v")))
+            .collect();
+        let errors = record_from_json(
+            json!({"service": "s", "message": "x".repeat(MAX_MESSAGE_LEN + 1), "attributes": attrs}),
+            received(),
+        )
+        .unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.field == "message" && e.message.contains("at most 65536"))
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.field == "attributes" && e.message.contains("at most 64"))
+        );
+    }
+
+    #[test]
+    fn non_objects_are_rejected() {
+        let errors = record_from_json(json!([1, 2]), received()).unwrap_err();
+        assert!(
+            errors[0]
+                .message
+                .contains("expected a JSON object, got an array")
+        );
+    }
+
+    #[test]
+    fn timestamps_in_every_accepted_form() {
+        let expect: DateTime<Utc> = "2024-05-01T12:00:00.123456789Z".parse().unwrap();
+        assert_eq!(
+            parse_timestamp(&json!("2024-05-01T12:00:00.123456789Z")),
+            Ok(expect)
+        );
+        assert_eq!(
+            parse_timestamp(&json!("2024-05-01T14:00:00.123456789+02:00")),
+            Ok(expect)
+        );
+        assert_eq!(
+            parse_timestamp(&json!(1_714_564_800_123_456_789_i64)),
+            Ok(expect)
+        );
+        let ms: DateTime<Utc> = "2024-05-01T12:00:00.123Z".parse().unwrap();
+        assert_eq!(parse_timestamp(&json!(1_714_564_800_123_i64)), Ok(ms));
+        assert_eq!(
+            parse_timestamp(&json!(1_714_564_800)),
+            Ok("2024-05-01T12:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            parse_timestamp(&json!(1_714_564_800.5)),
+            Ok("2024-05-01T12:00:00.5Z".parse().unwrap())
+        );
+        assert!(
+            parse_timestamp(&json!("soon"))
+                .unwrap_err()
+                .contains("RFC 3339")
+        );
+        assert!(parse_timestamp(&json!(true)).is_err());
+    }
+
+    #[test]
+    fn nanosecond_precision_survives_json() {
+        let r = record_from_json(
+            json!({"service": "s", "message": "m", "timestamp": "2024-05-01T12:00:00.123456789Z"}),
+            received(),
+        )
+        .unwrap();
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains("2024-05-01T12:00:00.123456789Z"), "{text}");
+        let back: LogRecord = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, r);
+    }
+}
