@@ -8,6 +8,8 @@ use crate::{FieldError, LogRecord};
 pub const MAX_PAGE_SIZE: usize = 10_000;
 /// Records per page when the request names no limit.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
+/// The most records one `POST /api/ingest` may carry.
+pub const MAX_BATCH_RECORDS: usize = 10_000;
 
 /// `202 Accepted` from `POST /api/ingest`: the records are durable.
 /// A single object gets `id`; a batch gets `accepted` and `ids` in input order.

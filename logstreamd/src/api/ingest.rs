@@ -1,0 +1,163 @@
+//! `POST /api/ingest`: one JSON object (the seed's form), a JSON array of
+//! them, or NDJSON (`Content-Type: application/x-ndjson`); gzip bodies with
+//! `Content-Encoding: gzip`. A batch is stored whole or not at all.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::Utc;
+use logstream_shared::api::{IngestAccepted, MAX_BATCH_RECORDS};
+use logstream_shared::{FieldError, record_from_json};
+use serde_json::Value;
+
+use super::{ApiError, AppState};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/api/ingest", post(ingest))
+}
+
+/// What the body held.
+enum Body {
+    Single(Value),
+    Batch(Vec<Value>),
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<IngestAccepted>), ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(format!(
+                "request body is over the limit of {} bytes (after decompression); send smaller batches",
+                state.limits.max_body_bytes
+            ))
+        } else {
+            ApiError::bad_request(format!("could not read the request body: {}", rejection.body_text()))
+        }
+    })?;
+    let received = Utc::now();
+    let parsed = if is_ndjson(&headers) {
+        parse_ndjson(&body)?
+    } else {
+        parse_json(&body)?
+    };
+    let (values, single) = match parsed {
+        Body::Single(value) => (vec![value], true),
+        Body::Batch(values) => (values, false),
+    };
+    if values.len() > MAX_BATCH_RECORDS {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "batch has {} records; at most {MAX_BATCH_RECORDS} are accepted per request",
+            values.len()
+        )));
+    }
+
+    let mut records = Vec::with_capacity(values.len());
+    let mut details = Vec::new();
+    for (index, value) in values.into_iter().enumerate() {
+        match record_from_json(value, received) {
+            Ok(record) => records.push(record),
+            Err(errors) => details.extend(errors.into_iter().map(|e| FieldError {
+                index: (!single).then_some(index),
+                ..e
+            })),
+        }
+    }
+    if !details.is_empty() {
+        let error = if single {
+            let problems: Vec<String> = details.iter().map(ToString::to_string).collect();
+            format!("invalid log record: {}", problems.join("; "))
+        } else {
+            format!(
+                "batch rejected, nothing was stored: {} problem(s) in the records listed in details",
+                details.len()
+            )
+        };
+        return Err(ApiError::BadRequest { error, details });
+    }
+
+    let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+    state.sink.submit(records).await?;
+    let accepted = IngestAccepted {
+        status: "queued".into(),
+        id: single.then(|| ids[0].clone()),
+        accepted: ids.len(),
+        ids: if single { Vec::new() } else { ids },
+    };
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+fn is_ndjson(headers: &HeaderMap) -> bool {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    [
+        "application/x-ndjson",
+        "application/ndjson",
+        "application/jsonl",
+        "application/x-jsonlines",
+    ]
+    .iter()
+    .any(|t| content_type.starts_with(t))
+}
+
+fn parse_json(body: &[u8]) -> Result<Body, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "request body is empty; send a JSON object, a JSON array of objects, or NDJSON",
+        ));
+    }
+    match serde_json::from_slice(body) {
+        Ok(Value::Array(values)) if values.is_empty() => {
+            Err(ApiError::bad_request("batch is empty"))
+        }
+        Ok(Value::Array(values)) => Ok(Body::Batch(values)),
+        Ok(value @ Value::Object(_)) => Ok(Body::Single(value)),
+        Ok(_) => Err(ApiError::bad_request(
+            "expected a JSON object or a JSON array of objects",
+        )),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "request body is not valid JSON: {e} (for one JSON object per line, send Content-Type: application/x-ndjson)"
+        ))),
+    }
+}
+
+fn parse_ndjson(body: &[u8]) -> Result<Body, ApiError> {
+    let mut values = Vec::new();
+    let mut details = Vec::new();
+    for (line_number, line) in body.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice(line) {
+            Ok(value) => values.push(value),
+            Err(e) => details.push(FieldError {
+                index: Some(values.len() + details.len()),
+                field: String::new(),
+                message: format!("line {}: invalid JSON: {e}", line_number + 1),
+            }),
+        }
+    }
+    if !details.is_empty() {
+        return Err(ApiError::BadRequest {
+            error: format!(
+                "batch rejected, nothing was stored: {} line(s) are not valid JSON",
+                details.len()
+            ),
+            details,
+        });
+    }
+    if values.is_empty() {
+        return Err(ApiError::bad_request(
+            "request body has no records; send one JSON object per line",
+        ));
+    }
+    Ok(Body::Batch(values))
+}

@@ -1,0 +1,156 @@
+//! The HTTP API: state, router, and the one error type every handler returns.
+
+mod health;
+mod ingest;
+mod logs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use logstream_shared::FieldError;
+use logstream_shared::api::ErrorBody;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::ingest::{Sink, SinkError};
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub sink: Arc<dyn Sink>,
+    pub limits: HttpLimits,
+}
+
+/// Limits of the HTTP layer.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// Largest request body, after gzip decompression.
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+pub fn router(state: AppState) -> Router {
+    let limits = state.limits;
+    Router::new()
+        .merge(ingest::router())
+        .merge(logs::router())
+        .merge(health::router())
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(RequestDecompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Every way a request can fail, each with its status and a JSON body
+/// `{"error": …, "details": […]}`.
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest {
+        error: String,
+        details: Vec<FieldError>,
+    },
+    PayloadTooLarge(String),
+    Overloaded {
+        error: String,
+        retry_after: Duration,
+    },
+    Unavailable {
+        error: String,
+        retry_after: Duration,
+    },
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(error: impl Into<String>) -> ApiError {
+        ApiError::BadRequest {
+            error: error.into(),
+            details: Vec::new(),
+        }
+    }
+
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<SinkError> for ApiError {
+    fn from(e: SinkError) -> ApiError {
+        match e {
+            SinkError::Full { retry_after, .. } => ApiError::Overloaded {
+                error: e.to_string(),
+                retry_after,
+            },
+            SinkError::Unavailable(_) | SinkError::Closed => ApiError::Unavailable {
+                error: e.to_string(),
+                retry_after: Duration::from_secs(1),
+            },
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let (body, retry_after) = match self {
+            ApiError::BadRequest { error, details } => (ErrorBody { error, details }, None),
+            ApiError::PayloadTooLarge(error) => (
+                ErrorBody {
+                    error,
+                    details: vec![],
+                },
+                None,
+            ),
+            ApiError::Overloaded { error, retry_after }
+            | ApiError::Unavailable { error, retry_after } => (
+                ErrorBody {
+                    error,
+                    details: vec![],
+                },
+                Some(retry_after),
+            ),
+            ApiError::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "internal error");
+                (
+                    ErrorBody {
+                        error: "internal error; see the daemon's log".into(),
+                        details: vec![],
+                    },
+                    None,
+                )
+            }
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Some(after) = retry_after {
+            let seconds = after.as_secs().max(1).to_string();
+            if let Ok(value) = HeaderValue::from_str(&seconds) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}

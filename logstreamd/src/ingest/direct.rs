@@ -1,0 +1,136 @@
+//! The embedded pipeline: one writer task group-commits whatever all requests
+//! handed it since its last commit, then answers them all.
+//!
+//! A store commit costs about the same for one record as for thousands, so
+//! while one batch commits the next gathers. The queue is bounded in records
+//! (not requests); when it is full, `submit` fails at once with `Full` and the
+//! API answers 429 rather than buffer without bound.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use logstream_shared::LogRecord;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::{Sink, SinkError};
+use crate::store::Store;
+
+#[derive(Debug, Clone, Copy)]
+pub struct DirectSinkConfig {
+    /// Records accepted but not yet committed, at most.
+    pub max_pending_records: usize,
+    /// Records in one commit, at most.
+    pub max_batch_records: usize,
+}
+
+impl Default for DirectSinkConfig {
+    fn default() -> Self {
+        DirectSinkConfig {
+            max_pending_records: 200_000,
+            max_batch_records: 50_000,
+        }
+    }
+}
+
+struct Job {
+    records: Vec<LogRecord>,
+    done: oneshot::Sender<Result<(), SinkError>>,
+    /// Holds the job's share of the queue until it is answered.
+    _permit: OwnedSemaphorePermit,
+}
+
+#[derive(Debug)]
+pub struct DirectSink {
+    queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    capacity: Arc<Semaphore>,
+    config: DirectSinkConfig,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl DirectSink {
+    pub fn start(store: Arc<dyn Store>, config: DirectSinkConfig) -> DirectSink {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(write_loop(store, rx, config.max_batch_records));
+        DirectSink {
+            queue: Mutex::new(Some(tx)),
+            capacity: Arc::new(Semaphore::new(config.max_pending_records)),
+            config,
+            writer: Mutex::new(Some(writer)),
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for DirectSink {
+    async fn submit(&self, records: Vec<LogRecord>) -> Result<(), SinkError> {
+        let full = || SinkError::Full {
+            pending: self.config.max_pending_records - self.capacity.available_permits(),
+            retry_after: Duration::from_secs(1),
+        };
+        let wanted = u32::try_from(records.len()).map_err(|_| full())?;
+        let permit = Arc::clone(&self.capacity)
+            .try_acquire_many_owned(wanted)
+            .map_err(|_| full())?;
+        let (done, answer) = oneshot::channel();
+        let job = Job {
+            records,
+            done,
+            _permit: permit,
+        };
+        {
+            let queue = self.queue.lock().await;
+            let queue = queue.as_ref().ok_or(SinkError::Closed)?;
+            queue.send(job).map_err(|_| SinkError::Closed)?;
+        }
+        answer
+            .await
+            .map_err(|_| SinkError::Unavailable("the writer stopped".into()))?
+    }
+
+    async fn shutdown(&self) {
+        // Closing the queue lets the writer finish what it holds, then exit.
+        self.queue.lock().await.take();
+        if let Some(writer) = self.writer.lock().await.take() {
+            if let Err(e) = writer.await {
+                tracing::error!(error = %e, "ingest writer failed");
+            }
+        }
+    }
+}
+
+async fn write_loop(
+    store: Arc<dyn Store>,
+    mut queue: mpsc::UnboundedReceiver<Job>,
+    max_batch: usize,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut jobs = vec![first];
+        let mut rows = jobs[0].records.len();
+        while rows < max_batch {
+            match queue.try_recv() {
+                Ok(job) => {
+                    rows += job.records.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut batch = Vec::with_capacity(rows);
+        for job in &mut jobs {
+            batch.append(&mut job.records);
+        }
+        let started = std::time::Instant::now();
+        let result = store.insert(batch).await.map_err(|e| {
+            tracing::error!(error = %e, rows, "commit failed; rejecting the batch's requests");
+            SinkError::Unavailable(e.to_string())
+        });
+        tracing::debug!(rows, requests = jobs.len(), elapsed = ?started.elapsed(), "committed batch");
+        for job in jobs {
+            // A client that went away no longer waits for its answer; its
+            // records are stored all the same.
+            let _ = job.done.send(result.clone());
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The LogStream daemon: HTTP API → ingest pipeline → store.
+
+pub mod api;
+pub mod config;
+pub mod ingest;
+pub mod store;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+
+use crate::api::{AppState, HttpLimits};
+pub use crate::config::Config;
+use crate::ingest::{DirectSink, DirectSinkConfig, Sink};
+
+/// Runs the daemon until SIGINT or SIGTERM, then drains: the listener stops,
+/// requests in flight are committed and answered, and the store is closed.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&config.log).context("bad --log filter")?)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let store_url = config.store_url();
+    let store = store::open(&store_url)
+        .await
+        .with_context(|| format!("cannot open the store {store_url}"))?;
+    let sink: Arc<dyn Sink> = Arc::new(DirectSink::start(
+        Arc::clone(&store),
+        DirectSinkConfig {
+            max_pending_records: config.max_pending_records,
+            ..DirectSinkConfig::default()
+        },
+    ));
+    let state = AppState {
+        store: Arc::clone(&store),
+        sink: Arc::clone(&sink),
+        limits: HttpLimits {
+            max_body_bytes: config.max_body_bytes,
+            request_timeout: config.request_timeout,
+        },
+    };
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(store = %store.describe(), "listening on http://{addr}");
+
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+
+    tracing::info!("draining the ingest pipeline");
+    sink.shutdown().await;
+    store.close().await.context("closing the store")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate.recv() => {},
+    }
+    tracing::info!("shutdown requested");
+}

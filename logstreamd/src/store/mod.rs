@@ -1,0 +1,144 @@
+//! Where records are kept. One trait, one sibling module per backend, the
+//! backend chosen by the scheme of a URL (`duckdb://PATH`).
+
+mod duckdb;
+pub(crate) mod sql;
+
+use std::fmt::Debug;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use logstream_shared::{LogRecord, Query};
+
+pub use self::duckdb::DuckDbStore;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store URL \"{url}\" is not supported: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("duckdb: {0}")]
+    DuckDb(#[from] ::duckdb::Error),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("store task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Which records a search wants: the newest `limit` matching ones older than
+/// `after`, inside the time range.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchRequest {
+    pub query: Query,
+    /// Inclusive lower bound, nanoseconds since the epoch.
+    pub since_ns: Option<i64>,
+    /// Exclusive upper bound, nanoseconds since the epoch.
+    pub until_ns: Option<i64>,
+    pub limit: usize,
+    pub after: Option<Cursor>,
+}
+
+/// A page of records, newest first, and where the next page starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage {
+    pub records: Vec<LogRecord>,
+    pub next: Option<Cursor>,
+}
+
+/// A keyset position in the newest-first order `(timestamp, id)`: pages stay
+/// stable while new records arrive, unlike offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub ts_ns: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn of(record: &LogRecord) -> Cursor {
+        Cursor {
+            ts_ns: record.timestamp_nanos(),
+            id: record.id.clone(),
+        }
+    }
+
+    /// Opaque to clients: base64url of `ts:id`.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.ts_ns, self.id))
+    }
+
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
+        let (ts, id) = raw.split_once(':')?;
+        Some(Cursor {
+            ts_ns: ts.parse().ok()?,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// A log store. Every backend passes the same suite of tests.
+#[async_trait]
+pub trait Store: Send + Sync + Debug {
+    /// What the store is, for health output and logs (no credentials).
+    fn describe(&self) -> String;
+
+    /// Stores all records durably, or none of them.
+    async fn insert(&self, records: Vec<LogRecord>) -> Result<()>;
+
+    async fn search(&self, request: SearchRequest) -> Result<SearchPage>;
+
+    /// Fails when the store cannot serve requests.
+    async fn health(&self) -> Result<()>;
+
+    /// Flushes and releases the store; called once at shutdown.
+    async fn close(&self) -> Result<()>;
+}
+
+/// Opens the store a URL names: `duckdb://PATH` (a relative or, with a third
+/// slash, absolute file path).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    let bad = |reason: &str| StoreError::BadUrl {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad("expected SCHEME://…, for example duckdb://data/logs.duckdb"))?;
+    match scheme {
+        "duckdb" => {
+            if rest.is_empty() {
+                return Err(bad(
+                    "give the database file, for example duckdb://data/logs.duckdb",
+                ));
+            }
+            let path = Path::new(rest).to_path_buf();
+            let store = tokio::task::spawn_blocking(move || DuckDbStore::open(&path)).await??;
+            Ok(Arc::new(store))
+        }
+        other => Err(bad(&format!(
+            "unknown scheme \"{other}\"; supported: duckdb://PATH"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let cursor = Cursor {
+            ts_ns: 1_714_564_800_123_456_789,
+            id: "0190a0b2-7e1d-7c3e-9d4b-3c2a1b0f9e8d".into(),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(Cursor::decode("not a cursor!"), None);
+        assert_eq!(Cursor::decode(&URL_SAFE_NO_PAD.encode("x:y")), None);
+    }
+}
