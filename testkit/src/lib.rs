@@ -1,1 +1,173 @@
+//! Test support: starts the real `logstreamd` binary on a free port and a
+//! temporary data directory, and finds the workspace's other binaries.
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+/// A binary of this workspace, built next to the running test's.
+pub fn binary(name: &str) -> PathBuf {
+    // Test executables live in target/<profile>/deps; binaries one level up.
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// A running daemon, killed when dropped.
+#[derive(Debug)]
+pub struct TestDaemon {
+    child: Child,
+    /// Base URL, like `http://127.0.0.1:41234`.
+    pub url: String,
+    pub data_dir: PathBuf,
+    log: Arc<Mutex<Vec<String>>>,
+    _temp: Option<Arc<TempDir>>,
+}
+
+impl TestDaemon {
+    /// A daemon on a new temporary data directory.
+    pub fn start() -> TestDaemon {
+        Self::start_with(&[])
+    }
+
+    /// A daemon on a new temporary data directory, with extra flags.
+    pub fn start_with(args: &[&str]) -> TestDaemon {
+        let temp = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let mut daemon = Self::start_in(temp.path(), args);
+        daemon._temp = Some(temp);
+        daemon
+    }
+
+    /// A daemon on `data_dir`, which outlives it (for restart tests).
+    pub fn start_in(data_dir: &Path, args: &[&str]) -> TestDaemon {
+        let mut child = Command::new(binary("logstreamd"))
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .env("LOGSTREAM_LOG", "info")
+            .env_remove("LOGSTREAM_STORE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start logstreamd");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let lines = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    let _ = tx.send(url);
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "logstreamd did not start; its log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        };
+        TestDaemon {
+            child,
+            url,
+            data_dir: data_dir.to_path_buf(),
+            log,
+            _temp: None,
+        }
+    }
+
+    /// `url` joined with a path such as `/api/logs`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// What the daemon has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the daemon to drain and exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        self.child.wait().expect("wait for logstreamd")
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every record the daemon holds for a query, following cursors page by page.
+pub async fn fetch_all(
+    client: &reqwest::Client,
+    daemon: &TestDaemon,
+    q: &str,
+) -> Vec<logstream_shared::LogRecord> {
+    let mut records = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut params = vec![("q", q.to_string()), ("limit", "10000".to_string())];
+        if let Some(c) = &cursor {
+            params.push(("cursor", c.clone()));
+        }
+        let page: logstream_shared::api::LogsPage = client
+            .get(daemon.at("/api/logs"))
+            .query(&params)
+            .send()
+            .await
+            .expect("GET /api/logs")
+            .error_for_status()
+            .expect("search status")
+            .json()
+            .await
+            .expect("page JSON");
+        records.extend(page.data);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return records,
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! The HTTP API, end to end through a real listening daemon on a temporary
+//! DuckDB file.
+
+use std::io::Write;
+use std::process::Command;
+
+use logstream_shared::Level;
+use logstream_shared::api::{ErrorBody, IngestAccepted, LogsPage};
+use logstream_testkit::{TestDaemon, fetch_all};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl must be installed for the seed compatibility tests");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_string())
+}
+
+/// The seed README's exact requests, against our daemon instead of port 3000.
+#[test]
+fn seed_readme_curl_examples_work_unchanged() {
+    let daemon = TestDaemon::start();
+    let (code, body) = curl(&[
+        "-X",
+        "POST",
+        &daemon.at("/api/ingest"),
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{
+    "service": "user-service",
+    "level": "INFO",
+    "message": "User login successful"
+  }"#,
+    ]);
+    assert_eq!(code, 202, "{body}");
+    let accepted: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(accepted["status"], "queued");
+    let id = accepted["id"].as_str().unwrap().to_string();
+
+    let (code, body) = curl(&[&daemon.at("/api/ingest/logs")]);
+    assert_eq!(code, 200, "{body}");
+    let all: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(all["status"], "success");
+    assert_eq!(all["result"], 1);
+    assert_eq!(all["data"][0]["id"], id.as_str());
+    assert_eq!(all["data"][0]["message"], "User login successful");
+    assert_eq!(all["data"][0]["level"], "INFO");
+
+    let (code, body) = curl(&[&daemon.at("/api/ingest/logs?service=user-service")]);
+    assert_eq!(code, 200);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["result"], 1);
+    let (_, body) = curl(&[&daemon.at("/api/ingest/logs?service=other-service")]);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["result"], 0);
+
+    let (code, body) = curl(&[&daemon.at("/api/health")]);
+    assert_eq!(code, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["status"],
+        "ok"
+    );
+}
+
+async fn post(client: &reqwest::Client, daemon: &TestDaemon, body: Value) -> reqwest::Response {
+    client
+        .post(daemon.at("/api/ingest"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn search(
+    client: &reqwest::Client,
+    daemon: &TestDaemon,
+    params: &[(&str, &str)],
+) -> LogsPage {
+    let response = client
+        .get(daemon.at("/api/logs"))
+        .query(params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+fn messages(page: &LogsPage) -> Vec<&str> {
+    page.data.iter().map(|r| r.message.as_str()).collect()
+}
+
+#[tokio::test]
+async fn seed_query_filters_by_service_level_and_limit_newest_first() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    for (i, (service, level)) in [("a", "INFO"), ("b", "ERROR"), ("a", "ERROR"), ("a", "WARN")]
+        .iter()
+        .enumerate()
+    {
+        let body = json!({"service": service, "level": level, "message": format!("m{i}"),
+                          "timestamp": format!("2024-05-01T12:00:0{i}Z")});
+        assert_eq!(
+            post(&client, &daemon, body).await.status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    let page: LogsPage = client
+        .get(daemon.at("/api/ingest/logs?service=a&level=ERROR"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(messages(&page), ["m2"]);
+    let page: LogsPage = client
+        .get(daemon.at("/api/ingest/logs?service=a&limit=2"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(messages(&page), ["m3", "m2"]);
+    assert_eq!(page.result, 2);
+}
+
+#[tokio::test]
+async fn batches_as_array_ndjson_and_gzip_are_stored_with_their_ids() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+
+    let response = post(
+        &client,
+        &daemon,
+        json!([
+            {"service": "api", "message": "one"},
+            {"service": "api", "message": "two", "id": "client-chosen-id"}
+        ]),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let accepted: IngestAccepted = response.json().await.unwrap();
+    assert_eq!(accepted.accepted, 2);
+    assert_eq!(accepted.ids[1], "client-chosen-id");
+
+    let ndjson = "{\"service\":\"web\",\"message\":\"three\"}\n\n{\"service\":\"web\",\"message\":\"four\"}\n";
+    let response = client
+        .post(daemon.at("/api/ingest"))
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"{\"service\":\"gz\",\"message\":\"five\"}\n")
+        .unwrap();
+    let response = client
+        .post(daemon.at("/api/ingest"))
+        .header("content-type", "application/x-ndjson")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    let all = fetch_all(&client, &daemon, "").await;
+    let mut got: Vec<_> = all.iter().map(|r| r.message.as_str()).collect();
+    got.sort();
+    assert_eq!(got, ["five", "four", "one", "three", "two"]);
+    let page = search(&client, &daemon, &[("q", "id:client-chosen-id")]).await;
+    assert_eq!(messages(&page), ["two"]);
+}
+
+#[tokio::test]
+async fn a_batch_with_any_bad_record_is_rejected_whole_with_every_problem() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    let response = post(
+        &client,
+        &daemon,
+        json!([
+            {"service": "ok", "message": "fine"},
+            {"service": "", "message": "empty service"},
+            {"service": "ok", "message": "bad level", "level": "loud"},
+            {"service": "ok", "message": "x", "timestamp": "tomorrow"},
+            "not an object"
+        ]),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: ErrorBody = response.json().await.unwrap();
+    let problems: Vec<(usize, &str)> = body
+        .details
+        .iter()
+        .map(|d| (d.index.unwrap(), d.field.as_str()))
+        .collect();
+    assert_eq!(
+        problems,
+        [(1, "service"), (2, "level"), (3, "timestamp"), (4, "")]
+    );
+    assert!(
+        body.details[1]
+            .message
+            .contains("accepted: TRACE, DEBUG, INFO, WARN, ERROR, FATAL")
+    );
+    assert!(
+        fetch_all(&client, &daemon, "").await.is_empty(),
+        "nothing of a rejected batch is stored"
+    );
+
+    let bad_line = client
+        .post(daemon.at("/api/ingest"))
+        .header("content-type", "application/x-ndjson")
+        .body("{\"service\":\"a\",\"message\":\"b\"}\n{oops\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_line.status(), StatusCode::BAD_REQUEST);
+    let body: ErrorBody = bad_line.json().await.unwrap();
+    assert!(
+        body.details[0].message.starts_with("line 2: invalid JSON"),
+        "{body:?}"
+    );
+
+    let response = client
+        .post(daemon.at("/api/ingest"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: ErrorBody = response.json().await.unwrap();
+    assert!(body.error.contains("not valid JSON"), "{}", body.error);
+
+    let single = post(&client, &daemon, json!({"service": "s"})).await;
+    let body: ErrorBody = single.json().await.unwrap();
+    assert_eq!(body.error, "invalid log record: message: is required");
+    assert!(fetch_all(&client, &daemon, "").await.is_empty());
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_and_a_full_queue_gets_429() {
+    let daemon =
+        TestDaemon::start_with(&["--max-body-bytes", "1000", "--max-pending-records", "2"]);
+    let client = reqwest::Client::new();
+    let big = json!({"service": "s", "message": "x".repeat(2000)});
+    let response = post(&client, &daemon, big).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: ErrorBody = response.json().await.unwrap();
+    assert!(body.error.contains("limit of 1000 bytes"), "{}", body.error);
+
+    let three = json!([{"service": "s", "message": "1"}, {"service": "s", "message": "2"}, {"service": "s", "message": "3"}]);
+    let response = post(&client, &daemon, three).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert!(fetch_all(&client, &daemon, "").await.is_empty());
+    assert_eq!(
+        post(&client, &daemon, json!({"service": "s", "message": "fits"}))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test]
+async fn search_by_query_language_time_range_and_cursor() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    let records: Vec<Value> = (0..30)
+        .map(|i| {
+            let level = ["debug", "info", "warn", "error", "fatal"][i % 5];
+            json!({
+                "service": if i % 3 == 0 { "db" } else { "api" },
+                "level": level,
+                "message": if i % 4 == 0 { format!("Connection REFUSED #{i}") } else { format!("request {i} ok") },
+                "timestamp": format!("2024-05-01T12:00:{i:02}.000000001Z"),
+                "host": if i % 2 == 0 { Some("h1") } else { None },
+                "attributes": {"user_id": (i % 7).to_string()},
+            })
+        })
+        .collect();
+    assert_eq!(
+        post(&client, &daemon, Value::Array(records)).await.status(),
+        StatusCode::ACCEPTED
+    );
+
+    let page = search(
+        &client,
+        &daemon,
+        &[("q", "\"connection refused\" service:db")],
+    )
+    .await;
+    assert_eq!(
+        messages(&page),
+        [
+            "Connection REFUSED #24",
+            "Connection REFUSED #12",
+            "Connection REFUSED #0"
+        ]
+    );
+
+    let page = search(
+        &client,
+        &daemon,
+        &[("q", "level>=error -service:db user_id=1")],
+    )
+    .await;
+    assert!(
+        page.data.iter().all(|r| r.level >= Level::Error
+            && r.service == "api"
+            && r.attributes["user_id"] == "1")
+    );
+    assert_eq!(messages(&page), ["request 29 ok", "Connection REFUSED #8"]);
+
+    // A negated clause keeps records where the field is missing.
+    let page = search(&client, &daemon, &[("q", "-host:h1"), ("limit", "100")]).await;
+    assert_eq!(page.result, 15);
+
+    let page = search(
+        &client,
+        &daemon,
+        &[
+            ("since", "2024-05-01T12:00:10Z"),
+            ("until", "2024-05-01T12:00:13Z"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        messages(&page),
+        ["Connection REFUSED #12", "request 11 ok", "request 10 ok"]
+    );
+
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let mut params = vec![("limit", "7".to_string())];
+        if let Some(c) = cursor.take() {
+            params.push(("cursor", c));
+        }
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let page = search(&client, &daemon, &params).await;
+        seen.extend(page.data.iter().map(|r| r.timestamp));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 30);
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "pages continue newest first without overlap"
+    );
+}
+
+#[tokio::test]
+async fn bad_searches_say_what_and_where() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    let cases = [
+        (vec![("q", "service:api level>=loud")], "q", "column 20"),
+        (vec![("since", "last tuesday")], "since", "\"last tuesday\""),
+        (vec![("limit", "0")], "limit", "accepted: 1 to 10000"),
+        (vec![("cursor", "bogus")], "cursor", "next_cursor"),
+        (vec![("level", "loud")], "level", "accepted: TRACE"),
+    ];
+    for (params, field, needle) in cases {
+        let response = client
+            .get(daemon.at("/api/logs"))
+            .query(&params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{params:?}");
+        let body: ErrorBody = response.json().await.unwrap();
+        assert_eq!(body.details[0].field, field);
+        assert!(body.error.contains(needle), "{params:?}: {}", body.error);
+    }
+    let response = client
+        .get(daemon.at("/api/logs?limit=many"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: ErrorBody = response.json().await.unwrap();
+    assert!(body.error.contains("limit"), "{}", body.error);
+}
+
+#[tokio::test]
+async fn nanosecond_timestamps_unicode_and_attributes_round_trip() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    let body = json!({"service": "ünï", "level": "warning", "message": "héllo 🌍 \"quoted\" 100%",
+        "timestamp": 1_714_564_800_123_456_789_i64, "host": "h", "trace_id": "t", "span_id": "s",
+        "metadata": {"n": 1.5, "nested": {"a": [1]}, "s": "v"}});
+    assert_eq!(
+        post(&client, &daemon, body).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let page = search(&client, &daemon, &[("q", "\"🌍 \\\"QUOTED\\\" 100%\"")]).await;
+    assert_eq!(page.result, 1);
+    let r = &page.data[0];
+    assert_eq!(
+        r.timestamp
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        "2024-05-01T12:00:00.123456789Z"
+    );
+    assert_eq!((r.service.as_str(), r.level), ("ünï", Level::Warn));
+    assert_eq!(
+        (
+            r.host.as_deref(),
+            r.trace_id.as_deref(),
+            r.span_id.as_deref()
+        ),
+        (Some("h"), Some("t"), Some("s"))
+    );
+    assert_eq!(r.attributes["n"], "1.5");
+    assert_eq!(r.attributes["nested"], "{\"a\":[1]}");
+    assert_eq!(r.attributes["s"], "v");
+}
+
+#[test]
+fn sigterm_drains_and_the_data_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = TestDaemon::start_in(dir.path(), &[]);
+    let (code, _) = curl(&[
+        "-X",
+        "POST",
+        &daemon.at("/api/ingest"),
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"service":"s","message":"kept"}"#,
+    ]);
+    assert_eq!(code, 202);
+    let status = daemon.terminate();
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        daemon.log()
+    );
+    assert!(daemon.log().contains("stopped"));
+
+    let daemon = TestDaemon::start_in(dir.path(), &[]);
+    let (_, body) = curl(&[&daemon.at("/api/ingest/logs")]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["data"][0]["message"],
+        "kept"
+    );
+}

@@ -1,0 +1,230 @@
+//! One suite, written once, run against every store backend.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use logstream_shared::{Level, LogRecord};
+use logstreamd::store::{SearchRequest, Store};
+
+/// A store under test and whatever must outlive it (a temp dir, a server).
+struct TestStore {
+    store: Arc<dyn Store>,
+    _guard: Box<dyn Any>,
+}
+
+fn at(second: i64, nanos: u32) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_714_564_800 + second, nanos).unwrap()
+}
+
+fn record(id: &str, second: i64, service: &str, level: Level, message: &str) -> LogRecord {
+    LogRecord {
+        id: id.into(),
+        timestamp: at(second, 0),
+        service: service.into(),
+        level,
+        message: message.into(),
+        host: None,
+        trace_id: None,
+        span_id: None,
+        attributes: Default::default(),
+    }
+}
+
+fn search(q: &str) -> SearchRequest {
+    SearchRequest {
+        query: q.parse().unwrap(),
+        limit: 1000,
+        ..Default::default()
+    }
+}
+
+async fn ids(store: &dyn Store, request: SearchRequest) -> Vec<String> {
+    store
+        .search(request)
+        .await
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+async fn every_field_round_trips_newest_first(t: TestStore) {
+    let mut full = record("full", 5, "api", Level::Fatal, "héllo \"wörld\" 🌍");
+    full.timestamp = at(5, 123_456_789);
+    full.host = Some("host-1".into());
+    full.trace_id = Some("trace-1".into());
+    full.span_id = Some("span-1".into());
+    full.attributes = [
+        ("user_id".to_string(), "42".to_string()),
+        ("empty".to_string(), String::new()),
+    ]
+    .into();
+    let older = record("older", 1, "web", Level::Trace, "first");
+    t.store
+        .insert(vec![older.clone(), full.clone()])
+        .await
+        .unwrap();
+    t.store.insert(Vec::new()).await.unwrap();
+    let page = t.store.search(search("")).await.unwrap();
+    assert_eq!(page.records, vec![full, older]);
+    assert_eq!(page.next, None);
+    t.store.health().await.unwrap();
+}
+
+async fn filters_match_like_the_query_language_says(t: TestStore) {
+    let mut records = vec![
+        record(
+            "a",
+            1,
+            "api",
+            Level::Debug,
+            "Connection refused by upstream",
+        ),
+        record("b", 2, "api", Level::Error, "timeout after 5s"),
+        record("c", 3, "db", Level::Warn, "disk 95% full"),
+        record("d", 4, "web", Level::Fatal, "path C:\\temp_dir missing"),
+        record("e", 5, "web", Level::Info, "GET /healthcheck 200"),
+    ];
+    records[0].host = Some("h1".into());
+    records[1].host = Some("h2".into());
+    records[1].attributes = [("user_id".to_string(), "42".to_string())].into();
+    records[2].attributes = [("user_id".to_string(), "7".to_string())].into();
+    records[3].trace_id = Some("t-1".into());
+    t.store.insert(records).await.unwrap();
+    let s = &*t.store;
+    let cases = [
+        ("", vec!["e", "d", "c", "b", "a"]),
+        ("CONNECTION", vec!["a"]),
+        ("\"refused by\"", vec!["a"]),
+        ("95%", vec!["c"]),
+        ("5%", vec!["c"]),
+        ("temp_dir", vec!["d"]),
+        ("tem__dir", vec![]),
+        ("disk%full", vec![]),
+        ("\"C:\\\\temp\"", vec!["d"]),
+        ("service:api,db", vec!["c", "b", "a"]),
+        ("-service:api", vec!["e", "d", "c"]),
+        ("level:error,fatal", vec!["d", "b"]),
+        ("level>=warn", vec!["d", "c", "b"]),
+        ("level>warn", vec!["d", "b"]),
+        ("level<info", vec!["a"]),
+        ("level<=info", vec!["e", "a"]),
+        ("host:h1,h2", vec!["b", "a"]),
+        ("-host:h1", vec!["e", "d", "c", "b"]),
+        ("trace:t-1", vec!["d"]),
+        ("id:c", vec!["c"]),
+        ("user_id=42", vec!["b"]),
+        ("-user_id=42", vec!["e", "d", "c", "a"]),
+        ("user_id=4", vec![]),
+        ("missing=\"\"", vec![]),
+        ("service:web -healthcheck", vec!["d"]),
+        ("service:api level>=error timeout", vec!["b"]),
+    ];
+    for (q, expected) in cases {
+        assert_eq!(ids(s, search(q)).await, expected, "query {q}");
+    }
+}
+
+async fn time_ranges_include_since_and_exclude_until(t: TestStore) {
+    let records: Vec<_> = (0..10)
+        .map(|i| record(&format!("r{i}"), i, "s", Level::Info, "m"))
+        .collect();
+    t.store.insert(records).await.unwrap();
+    let ns = |second| at(second, 0).timestamp_nanos_opt().unwrap();
+    let request = SearchRequest {
+        since_ns: Some(ns(3)),
+        until_ns: Some(ns(6)),
+        ..search("")
+    };
+    assert_eq!(ids(&*t.store, request).await, ["r5", "r4", "r3"]);
+}
+
+async fn pages_cover_everything_once_even_with_equal_timestamps(t: TestStore) {
+    // 25 records in the same nanosecond, 10 more later: ties break by id.
+    let mut records: Vec<_> = (0..25)
+        .map(|i| record(&format!("same-{i:02}"), 7, "s", Level::Info, "m"))
+        .collect();
+    records.extend((0..10).map(|i| record(&format!("later-{i}"), 8 + i, "s", Level::Info, "m")));
+    t.store.insert(records).await.unwrap();
+    let mut seen = Vec::new();
+    let mut request = SearchRequest {
+        limit: 4,
+        ..search("")
+    };
+    loop {
+        let page = t.store.search(request.clone()).await.unwrap();
+        assert!(page.records.len() <= 4);
+        seen.extend(page.records.into_iter().map(|r| r.id));
+        match page.next {
+            Some(cursor) => request.after = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 35, "{seen:?}");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 35, "no record on two pages");
+    assert_eq!(seen[0], "later-9");
+    assert_eq!(seen[10], "same-24");
+}
+
+async fn large_batches_are_stored_whole(t: TestStore) {
+    let records: Vec<_> = (0..20_000)
+        .map(|i| record(&format!("{i:05}"), i % 60, "bulk", Level::Info, "bulk row"))
+        .collect();
+    t.store.insert(records).await.unwrap();
+    let page = t
+        .store
+        .search(SearchRequest {
+            limit: 10_000,
+            ..search("service:bulk")
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.records.len(), 10_000);
+    assert!(page.next.is_some());
+}
+
+macro_rules! store_suite {
+    ($open:expr) => {
+        #[tokio::test]
+        async fn every_field_round_trips_newest_first() {
+            super::every_field_round_trips_newest_first($open).await
+        }
+        #[tokio::test]
+        async fn filters_match_like_the_query_language_says() {
+            super::filters_match_like_the_query_language_says($open).await
+        }
+        #[tokio::test]
+        async fn time_ranges_include_since_and_exclude_until() {
+            super::time_ranges_include_since_and_exclude_until($open).await
+        }
+        #[tokio::test]
+        async fn pages_cover_everything_once_even_with_equal_timestamps() {
+            super::pages_cover_everything_once_even_with_equal_timestamps($open).await
+        }
+        #[tokio::test]
+        async fn large_batches_are_stored_whole() {
+            super::large_batches_are_stored_whole($open).await
+        }
+    };
+}
+
+mod duckdb {
+    use super::TestStore;
+
+    async fn open() -> TestStore {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("duckdb://{}", dir.path().join("logs.duckdb").display());
+        let store = logstreamd::store::open(&url).await.unwrap();
+        TestStore {
+            store,
+            _guard: Box::new(dir),
+        }
+    }
+
+    store_suite!(open().await);
+}
