@@ -51,11 +51,14 @@ impl TestDaemon {
         daemon
     }
 
-    /// A daemon on `data_dir`, which outlives it (for restart tests).
+    /// A daemon on `data_dir`, which outlives it (for restart tests). It
+    /// listens on a free port unless `args` has a `--listen`.
     pub fn start_in(data_dir: &Path, args: &[&str]) -> TestDaemon {
-        let mut child = Command::new(binary("logstreamd"))
-            .arg("--listen")
-            .arg("127.0.0.1:0")
+        let mut command = Command::new(binary("logstreamd"));
+        if !args.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        let mut child = command
             .arg("--data-dir")
             .arg(data_dir)
             .args(args)
@@ -112,8 +115,9 @@ impl TestDaemon {
         self.log.lock().unwrap().join("\n")
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// The `host:port` the daemon listens on.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
     }
 
     /// SIGKILL: no chance to flush anything.

@@ -1,0 +1,137 @@
+//! Command-line interface of `lsctl`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  usage error: a bad flag, service name or query
+  2  delivery failure: `send` gave up on some lines (they are counted on stderr)
+  3  the daemon could not be reached or answered with an error";
+
+/// LogStream's command line: ship logs to the daemon and query them.
+#[derive(Debug, Parser)]
+#[command(name = "lsctl", version, after_help = EXIT_CODES)]
+pub(crate) struct Cli {
+    /// The daemon's base URL.
+    #[arg(long, global = true, env = "LOGSTREAM_URL", default_value = logstream_shared::DEFAULT_SERVER)]
+    pub(crate) server: String,
+
+    /// When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
+    pub(crate) color: ColorWhen,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Send log lines from stdin or files, one record per line.
+    #[command(after_help = SEND_EXAMPLES)]
+    Send(SendArgs),
+    /// Search stored logs, newest first.
+    #[command(after_help = QUERY_EXAMPLES)]
+    Query(QueryArgs),
+}
+
+const SEND_EXAMPLES: &str = "\
+Each line becomes one record. A JSON object line keeps its fields (level, message/msg,
+timestamp/time/ts; the rest become attributes); any other line is the message, and a
+level word near its start (ERROR, WARN, INFO, …) sets the level (default INFO).
+Lines are sent in batches, at least every --flush-interval; failed batches are retried
+with backoff until --retry-for has passed, then lsctl exits 2 and counts what it could
+not deliver.
+
+Examples:
+  tail -f app.log | lsctl send --service api
+  lsctl send --service batch-job --host worker-3 job-1.log job-2.log
+  echo 'ERROR payment declined' | lsctl send --service billing";
+
+const QUERY_EXAMPLES: &str = "\
+The query language (also the API's q=): words and \"quoted phrases\" match the message
+(case-insensitive), -word excludes; service:a,b  level:error  level>=warn  host:h
+trace:t  span:s  id:i  key=value (attribute); -service:db negates a clause.
+
+Examples:
+  lsctl query --service user-service --level ERROR
+  lsctl query --since 15m 'level>=warn \"connection refused\" -healthcheck'
+  lsctl query --since 2024-05-01 --until 2024-05-02 user_id=42 --output ndjson
+  lsctl query --limit 50000 --output json > errors.json";
+
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// Service the records belong to.
+    #[arg(long, short, env = "LOGSTREAM_SERVICE")]
+    pub(crate) service: String,
+
+    /// Host to tag every record with.
+    #[arg(long)]
+    pub(crate) host: Option<String>,
+
+    /// Files to read, in order; stdin when none is given (or for "-").
+    pub(crate) files: Vec<PathBuf>,
+
+    /// Lines per batch, at most.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(crate) batch_size: u32,
+
+    /// Send what has been read at least this often, even if the batch is not full.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub(crate) flush_interval: Duration,
+
+    /// How long to keep retrying a batch the daemon does not take before giving up.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub(crate) retry_for: Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueryArgs {
+    /// Query in the query language; several arguments are joined with spaces.
+    pub(crate) query: Vec<String>,
+
+    /// Only these services (repeat or comma-separate).
+    #[arg(long, short, value_delimiter = ',')]
+    pub(crate) service: Vec<String>,
+
+    /// Only this level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL).
+    #[arg(long, short)]
+    pub(crate) level: Option<String>,
+
+    /// Oldest time: a duration before now (15m, 2h, 7d), RFC 3339, or a date.
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+
+    /// Newest time (excluded), in the same forms as --since.
+    #[arg(long)]
+    pub(crate) until: Option<String>,
+
+    /// Most records to print.
+    #[arg(long, short = 'n', default_value_t = 100)]
+    pub(crate) limit: usize,
+
+    /// Output: text (aligned, coloured on a terminal), json (one array) or ndjson.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+    pub(crate) output: OutputFormat,
+
+    /// Show times in UTC instead of the local time zone.
+    #[arg(long)]
+    pub(crate) utc: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    Text,
+    Json,
+    Ndjson,
+}

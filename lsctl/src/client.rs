@@ -1,0 +1,177 @@
+//! The daemon's HTTP API as lsctl uses it.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use logstream_shared::LogRecord;
+use logstream_shared::api::{ErrorBody, LogsPage, SearchParams};
+use rand::Rng;
+use reqwest::StatusCode;
+
+/// Why a request failed, and whether it is worth retrying.
+#[derive(Debug)]
+pub(crate) enum ApiFailure {
+    /// The daemon could not be reached, timed out, or asked us to come back.
+    Retryable {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// The daemon refused the request; sending it again will not help.
+    Rejected { status: StatusCode, body: ErrorBody },
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiFailure::Retryable { reason, .. } => f.write_str(reason),
+            ApiFailure::Rejected { status, body } => {
+                write!(f, "{} ({status})", body.error)?;
+                for detail in body.details.iter().take(10) {
+                    write!(f, "\n  {detail}")?;
+                }
+                if body.details.len() > 10 {
+                    write!(f, "\n  … and {} more", body.details.len() - 10)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    http: reqwest::Client,
+    server: String,
+}
+
+impl Client {
+    pub(crate) fn new(server: &str) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .user_agent(concat!("lsctl/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Client {
+            http,
+            server: server.trim_end_matches('/').to_string(),
+        })
+    }
+
+    pub(crate) fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// One attempt to store a batch: gzip-compressed NDJSON.
+    pub(crate) async fn ingest(&self, records: &[LogRecord]) -> Result<(), ApiFailure> {
+        let mut body = GzEncoder::new(Vec::new(), Compression::fast());
+        for record in records {
+            serde_json::to_writer(&mut body, record).expect("records serialize");
+            body.write_all(b"\n").expect("writing to memory");
+        }
+        let body = body.finish().expect("writing to memory");
+        let request = self
+            .http
+            .post(format!("{}/api/ingest", self.server))
+            .header("content-type", "application/x-ndjson")
+            .header("content-encoding", "gzip")
+            .body(body);
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        self.check(response).await.map(drop)
+    }
+
+    /// Keeps trying to store a batch until it is stored, refused, or
+    /// `retry_for` has passed, backing off exponentially with jitter and
+    /// honouring Retry-After.
+    pub(crate) async fn ingest_with_retries(
+        &self,
+        records: &[LogRecord],
+        retry_for: Duration,
+    ) -> Result<u32, ApiFailure> {
+        let started = Instant::now();
+        let mut retries = 0;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.ingest(records).await {
+                Ok(()) => return Ok(retries),
+                Err(ApiFailure::Retryable {
+                    reason,
+                    retry_after,
+                }) if started.elapsed() < retry_for => {
+                    let jitter = rand::rng().random_range(0.5..1.0);
+                    let wait = retry_after.unwrap_or(backoff.mul_f64(jitter));
+                    let wait = wait.min(retry_for.saturating_sub(started.elapsed()));
+                    eprintln!("lsctl: {reason}; retrying in {:.1}s", wait.as_secs_f64());
+                    tokio::time::sleep(wait).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    retries += 1;
+                }
+                Err(failure) => return Err(failure),
+            }
+        }
+    }
+
+    pub(crate) async fn search(&self, params: &SearchParams) -> Result<LogsPage, ApiFailure> {
+        let response = self
+            .http
+            .get(format!("{}/api/logs", self.server))
+            .query(params)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let response = self.check(response).await?;
+        response.json().await.map_err(|e| ApiFailure::Retryable {
+            reason: format!("bad response from {}: {e}", self.server),
+            retry_after: None,
+        })
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> ApiFailure {
+        let mut reason = format!("cannot reach the LogStream daemon at {}", self.server);
+        let mut source: Option<&dyn std::error::Error> = Some(&e);
+        let mut innermost = String::new();
+        while let Some(err) = source {
+            innermost = err.to_string();
+            source = err.source();
+        }
+        reason.push_str(&format!(" ({innermost})"));
+        ApiFailure::Retryable {
+            reason,
+            retry_after: None,
+        }
+    }
+
+    async fn check(&self, response: reqwest::Response) -> Result<reqwest::Response, ApiFailure> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_secs);
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| ErrorBody {
+            error: text.trim().to_string(),
+            details: vec![],
+        });
+        let retryable = matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::BAD_GATEWAY
+                | StatusCode::GATEWAY_TIMEOUT
+                | StatusCode::REQUEST_TIMEOUT
+        ) || status.is_server_error();
+        if retryable {
+            Err(ApiFailure::Retryable {
+                reason: format!("the daemon answered {status}: {}", body.error),
+                retry_after,
+            })
+        } else {
+            Err(ApiFailure::Rejected { status, body })
+        }
+    }
+}

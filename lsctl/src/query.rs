@@ -1,0 +1,161 @@
+//! `lsctl query`: search, page through results, print them.
+
+use std::io::Write;
+
+use anstyle::{AnsiColor, Effects, Style};
+use anyhow::anyhow;
+use chrono::{Local, Utc};
+use logstream_shared::api::{MAX_PAGE_SIZE, SearchParams};
+use logstream_shared::query::{self, Field, Filter, LevelFilter};
+use logstream_shared::time::parse_time_bound;
+use logstream_shared::{Level, LogRecord};
+
+use crate::cli::{OutputFormat, QueryArgs};
+use crate::client::Client;
+use crate::{Failure, usage};
+
+/// The query the flags and arguments describe, checked here so that a
+/// mistake is pointed at before anything is sent.
+fn build_query(args: &QueryArgs) -> Result<String, Failure> {
+    let text = args.query.join(" ");
+    let mut query = query::parse(&text).map_err(|e| usage(format!("{e}\n{}", e.pointer(&text))))?;
+    if !args.service.is_empty() {
+        query.push(Filter::Field {
+            field: Field::Service,
+            values: args.service.clone(),
+        });
+    }
+    if let Some(level) = &args.level {
+        let level: Level = level.parse().map_err(|e| usage(format!("--level: {e}")))?;
+        query.push(Filter::Level(LevelFilter::AnyOf(vec![level])));
+    }
+    Ok(query.to_string())
+}
+
+fn time_bound(flag: &str, value: &Option<String>) -> Result<Option<String>, Failure> {
+    value
+        .as_deref()
+        .map(|text| {
+            parse_time_bound(text, Utc::now())
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+                .map_err(|e| usage(format!("--{flag}: {e}")))
+        })
+        .transpose()
+}
+
+pub(crate) async fn query(client: &Client, args: QueryArgs) -> Result<(), Failure> {
+    let mut params = SearchParams {
+        q: Some(build_query(&args)?),
+        since: time_bound("since", &args.since)?,
+        until: time_bound("until", &args.until)?,
+        ..SearchParams::default()
+    };
+    let stdout = anstream::stdout();
+    let mut out = stdout.lock();
+    let mut printer = Printer::new(args.output, args.utc);
+    let mut remaining = args.limit;
+    while remaining > 0 {
+        params.limit = Some(remaining.min(MAX_PAGE_SIZE));
+        let page = client
+            .search(&params)
+            .await
+            .map_err(|e| Failure::Server(anyhow!("{e}")))?;
+        remaining -= page.data.len();
+        printer.print(&mut out, &page.data)?;
+        match page.next_cursor {
+            Some(cursor) => params.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    printer.finish(&mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes records in the chosen format, page by page, so memory stays flat.
+struct Printer {
+    format: OutputFormat,
+    utc: bool,
+    printed: usize,
+}
+
+const DIM: Style = Style::new().effects(Effects::DIMMED);
+const SERVICE: Style = AnsiColor::Cyan.on_default();
+
+fn level_style(level: Level) -> Style {
+    match level {
+        Level::Trace => DIM,
+        Level::Debug => AnsiColor::Blue.on_default(),
+        Level::Info => AnsiColor::Green.on_default(),
+        Level::Warn => AnsiColor::Yellow.on_default(),
+        Level::Error => AnsiColor::Red.on_default().effects(Effects::BOLD),
+        Level::Fatal => AnsiColor::White.on(AnsiColor::Red).effects(Effects::BOLD),
+    }
+}
+
+impl Printer {
+    fn new(format: OutputFormat, utc: bool) -> Printer {
+        Printer {
+            format,
+            utc,
+            printed: 0,
+        }
+    }
+
+    fn print(&mut self, out: &mut impl Write, records: &[LogRecord]) -> std::io::Result<()> {
+        let service_width = records
+            .iter()
+            .map(|r| r.service.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(24);
+        for record in records {
+            match self.format {
+                OutputFormat::Text => self.text_line(out, record, service_width)?,
+                OutputFormat::Ndjson => {
+                    serde_json::to_writer(&mut *out, record)?;
+                    writeln!(out)?;
+                }
+                OutputFormat::Json => {
+                    out.write_all(if self.printed == 0 { b"[" } else { b",\n" })?;
+                    serde_json::to_writer(&mut *out, record)?;
+                }
+            }
+            self.printed += 1;
+        }
+        Ok(())
+    }
+
+    fn finish(&self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.format == OutputFormat::Json {
+            out.write_all(if self.printed == 0 { b"[]\n" } else { b"]\n" })?;
+        }
+        Ok(())
+    }
+
+    fn text_line(
+        &self,
+        out: &mut impl Write,
+        r: &LogRecord,
+        service_width: usize,
+    ) -> std::io::Result<()> {
+        const TIME: &str = "%Y-%m-%d %H:%M:%S%.3f";
+        let time = if self.utc {
+            r.timestamp.format(TIME).to_string()
+        } else {
+            r.timestamp.with_timezone(&Local).format(TIME).to_string()
+        };
+        let level = level_style(r.level);
+        write!(
+            out,
+            "{DIM}{time}{DIM:#} {level}{:<5}{level:#} {SERVICE}{:<service_width$}{SERVICE:#} {}",
+            r.level.as_str(),
+            r.service,
+            r.message
+        )?;
+        for (key, value) in &r.attributes {
+            write!(out, " {DIM}{key}={value}{DIM:#}")?;
+        }
+        writeln!(out)
+    }
+}

@@ -1,0 +1,368 @@
+//! `lsctl` end to end: the real binary against a real daemon.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use logstream_shared::{Level, LogRecord};
+use logstream_testkit::{TestDaemon, fetch_all};
+
+fn lsctl(daemon: &TestDaemon) -> Command {
+    let mut command = Command::cargo_bin("lsctl").unwrap();
+    command
+        .env("LOGSTREAM_URL", &daemon.url)
+        .env("NO_COLOR", "1")
+        .env("TZ", "UTC");
+    command
+}
+
+fn send(daemon: &TestDaemon, args: &[&str], input: &str) -> std::process::Output {
+    let mut child = lsctl(daemon)
+        .arg("send")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_string();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    output
+}
+
+fn stored(daemon: &TestDaemon, q: &str) -> Vec<LogRecord> {
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(fetch_all(&reqwest::Client::new(), daemon, q))
+}
+
+#[test]
+fn piped_lines_are_all_delivered_with_levels_detected() {
+    let daemon = TestDaemon::start();
+    let mut input = String::new();
+    for i in 0..20_000 {
+        let level = ["INFO", "WARN", "ERROR", "debug"][i % 4];
+        input.push_str(&format!("2024-05-01 12:00:00 {level} line {i}\n"));
+    }
+    input.push_str("\n\n{\"level\":\"fatal\",\"msg\":\"json line\",\"user\":\"ann\"}\n");
+    let output = send(&daemon, &["--service", "api", "--host", "h1"], &input);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "nothing printed when all went well"
+    );
+
+    let records = stored(&daemon, "service:api");
+    assert_eq!(
+        records.len(),
+        20_001,
+        "blank lines are not records; every other line is"
+    );
+    let mut lines: Vec<usize> = records
+        .iter()
+        .filter_map(|r| r.message.rsplit_once("line ")?.1.parse().ok())
+        .collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        (0..20_000).collect::<Vec<_>>(),
+        "each line exactly once"
+    );
+    let errors = records.iter().filter(|r| r.level == Level::Error).count();
+    assert_eq!(errors, 5_000);
+    assert!(records.iter().all(|r| r.host.as_deref() == Some("h1")));
+    let json = records.iter().find(|r| r.message == "json line").unwrap();
+    assert_eq!(
+        (json.level, json.attributes["user"].as_str()),
+        (Level::Fatal, "ann")
+    );
+}
+
+#[test]
+fn files_are_sent_in_order_and_a_missing_file_fails_before_sending() {
+    let daemon = TestDaemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    std::fs::write(&a, "first\nsecond\r\n").unwrap();
+    std::fs::write(&b, "third").unwrap();
+    let status = lsctl(&daemon)
+        .args(["send", "-s", "files"])
+        .arg(&a)
+        .arg(&b)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let messages: Vec<String> = stored(&daemon, "service:files")
+        .into_iter()
+        .map(|r| r.message)
+        .rev()
+        .collect();
+    assert_eq!(messages, ["first", "second", "third"]);
+
+    let output = lsctl(&daemon)
+        .args(["send", "-s", "files"])
+        .arg(&a)
+        .arg(dir.path().join("nope.log"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("cannot open"),
+        "{output:?}"
+    );
+    assert_eq!(
+        stored(&daemon, "service:files").len(),
+        3,
+        "nothing more was sent"
+    );
+}
+
+#[test]
+fn a_line_from_a_live_pipe_arrives_within_about_a_second() {
+    let daemon = TestDaemon::start();
+    let mut child = lsctl(&daemon)
+        .args(["send", "-s", "live"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "ERROR live line").unwrap();
+    stdin.flush().unwrap();
+    let started = Instant::now();
+    // The pipe stays open, as with `tail -f`; only the flush interval sends it.
+    let found = loop {
+        if !stored(&daemon, "service:live").is_empty() {
+            break true;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    assert!(found, "the line never arrived while the pipe was open");
+}
+
+#[test]
+fn send_retries_while_the_daemon_restarts_and_delivers_everything_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = TestDaemon::start_in(dir.path(), &[]);
+    let addr = daemon.addr().to_string();
+    let mut child = lsctl(&daemon)
+        .args(["send", "-s", "restart", "--flush-interval", "50ms"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..100 {
+        writeln!(stdin, "before {i}").unwrap();
+    }
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(daemon.terminate().success());
+    for i in 0..100 {
+        writeln!(stdin, "during {i}").unwrap();
+    }
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let daemon = TestDaemon::start_in(dir.path(), &["--listen", &addr]);
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("retrying"), "it had to retry: {stderr}");
+    let mut messages: Vec<String> = stored(&daemon, "service:restart")
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    messages.sort();
+    let mut expected: Vec<String> = (0..100)
+        .flat_map(|i| [format!("before {i}"), format!("during {i}")])
+        .collect();
+    expected.sort();
+    assert_eq!(messages, expected);
+}
+
+#[test]
+fn send_gives_up_with_a_count_and_exit_code_2_when_the_daemon_stays_away() {
+    let daemon = TestDaemon::start();
+    let mut gone = lsctl(&daemon);
+    gone.env("LOGSTREAM_URL", "http://127.0.0.1:9");
+    let output = gone
+        .args(["send", "-s", "x", "--retry-for", "1s"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(b"one\ntwo\nthree\n")?;
+            c.wait_with_output()
+        });
+    let output = output.unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("3 line(s) were not delivered"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the LogStream daemon at http://127.0.0.1:9"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn query_prints_aligned_text_json_and_ndjson() {
+    let daemon = TestDaemon::start();
+    let input = "{\"level\":\"error\",\"msg\":\"disk full\",\"time\":\"2024-05-01T12:00:01Z\",\"disk\":\"sda\"}\n\
+                 {\"level\":\"info\",\"msg\":\"started\",\"time\":\"2024-05-01T12:00:00Z\"}\n";
+    assert!(send(&daemon, &["-s", "db"], input).status.success());
+    assert!(
+        send(
+            &daemon,
+            &["-s", "user-service"],
+            "{\"level\":\"warn\",\"msg\":\"slow\",\"time\":\"2024-05-01T12:00:02Z\"}\n"
+        )
+        .status
+        .success()
+    );
+
+    let text = lsctl(&daemon).args(["query", "--utc"]).output().unwrap();
+    assert!(text.status.success());
+    assert_eq!(
+        String::from_utf8(text.stdout).unwrap(),
+        "2024-05-01 12:00:02.000 WARN  user-service slow\n\
+         2024-05-01 12:00:01.000 ERROR db           disk full disk=sda\n\
+         2024-05-01 12:00:00.000 INFO  db           started\n"
+    );
+
+    let json = lsctl(&daemon)
+        .args(["query", "-o", "json", "--service", "db", "--level", "ERROR"])
+        .output()
+        .unwrap();
+    let records: Vec<LogRecord> = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].message, "disk full");
+
+    let ndjson = lsctl(&daemon)
+        .args(["query", "-o", "ndjson", "level>=warn"])
+        .output()
+        .unwrap();
+    let lines: Vec<LogRecord> = String::from_utf8(ndjson.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.iter().map(|r| r.message.as_str()).collect::<Vec<_>>(),
+        ["slow", "disk full"]
+    );
+
+    let empty = lsctl(&daemon)
+        .args(["query", "-o", "json", "nothing-matches-this"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(empty.stdout).unwrap(), "[]\n");
+
+    let since = lsctl(&daemon)
+        .args([
+            "query",
+            "-o",
+            "ndjson",
+            "--since",
+            "2024-05-01T12:00:01Z",
+            "--until",
+            "2024-05-01T12:00:02Z",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(since.stdout).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn query_pages_past_the_server_limit_and_survives_a_closed_pipe() {
+    let daemon = TestDaemon::start();
+    let input: String = (0..25_000).map(|i| format!("line {i}\n")).collect();
+    assert!(send(&daemon, &["-s", "many"], &input).status.success());
+    let all = lsctl(&daemon)
+        .args(["query", "-o", "ndjson", "-n", "30000"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(all.stdout).unwrap().lines().count(),
+        25_000
+    );
+    let some = lsctl(&daemon)
+        .args(["query", "-n", "12345", "-o", "ndjson"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(some.stdout).unwrap().lines().count(),
+        12_345
+    );
+
+    let piped = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' query -n 25000 | head -n 1",
+            assert_cmd::cargo::cargo_bin("lsctl").display()
+        ))
+        .env("LOGSTREAM_URL", &daemon.url)
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert!(
+        piped.stderr.is_empty(),
+        "no broken-pipe error: {}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+}
+
+#[test]
+fn mistakes_are_pointed_at_with_exit_code_1_and_an_unreachable_daemon_gets_3() {
+    let daemon = TestDaemon::start();
+    let output = lsctl(&daemon)
+        .args(["query", "service:api", "level>=lod"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("column 20: unknown level \"lod\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("service:api level>=lod\n                   ^"),
+        "{stderr}"
+    );
+
+    let output = lsctl(&daemon)
+        .args(["query", "--since", "last week"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let output = lsctl(&daemon)
+        .args(["send", "--service", ""])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let output = lsctl(&daemon)
+        .args(["query", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+
+    let output = lsctl(&daemon)
+        .args(["--server", "http://127.0.0.1:9", "query"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach the LogStream daemon"));
+}
