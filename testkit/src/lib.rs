@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-/// A binary of this workspace, built next to the running test's.
+/// A binary of this workspace, built next to the running test or benchmark.
 pub fn binary(name: &str) -> PathBuf {
-    // Test executables live in target/<profile>/deps; binaries one level up.
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory");
+    // Test executables live in target/<profile>/deps, binaries one level up.
+    let exe = std::env::current_exe().expect("executable path");
+    let mut dir = exe.parent().expect("target directory");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("target directory");
+    }
     let path = dir.join(name);
     assert!(
         path.exists(),

@@ -1,0 +1,355 @@
+//! `scripts/bench`: LogStream's ingest and query figures, each beside a
+//! baseline measured in the same run on the same rows.
+//!
+//! - Baseline for ingest: the DuckDB store's own insert path (Arrow appender,
+//!   one transaction per 1000 rows), in-process, no HTTP.
+//! - Ingest through a real daemon: single-record POSTs from many concurrent
+//!   clients, and 1000-record NDJSON batches.
+//! - Query latency over all stored rows through the daemon, beside the same
+//!   searches on the in-process store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{TimeZone, Utc};
+use clap::Parser;
+use futures::StreamExt;
+use logstream_shared::{Level, LogRecord};
+use logstream_testkit::TestDaemon;
+use logstreamd::store::SearchRequest;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Prints ingest rates and query latencies with same-run baselines.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Records to generate and store (the query figures are over this many).
+    #[arg(long, default_value_t = 1_000_000)]
+    records: usize,
+    /// Of those, how many go in as single-record POSTs.
+    #[arg(long, default_value_t = 20_000)]
+    singles: usize,
+    /// Concurrent clients sending single-record POSTs.
+    #[arg(long, default_value_t = 64)]
+    single_clients: usize,
+    /// Concurrent clients sending batches.
+    #[arg(long, default_value_t = 4)]
+    batch_clients: usize,
+    /// Runs of each query.
+    #[arg(long, default_value_t = 100)]
+    query_runs: usize,
+}
+
+const BATCH: usize = 1000;
+const SERVICES: [&str; 10] = [
+    "api",
+    "web",
+    "auth",
+    "billing",
+    "search",
+    "db",
+    "cache",
+    "queue",
+    "mailer",
+    "user-service",
+];
+
+/// Synthetic logs over the past day: mostly INFO, some WARN and ERROR, a few
+/// with a rare phrase for the text search.
+fn generate(n: usize) -> Vec<LogRecord> {
+    let mut rng = StdRng::seed_from_u64(7);
+    let start = Utc::now().timestamp_nanos_opt().unwrap() - 86_400_000_000_000;
+    let step = 86_400_000_000_000 / n.max(1) as i64;
+    (0..n)
+        .map(|i| {
+            let roll: u32 = rng.random_range(0..1000);
+            let level = match roll {
+                0..5 => Level::Fatal,
+                5..50 => Level::Error,
+                50..150 => Level::Warn,
+                150..850 => Level::Info,
+                _ => Level::Debug,
+            };
+            let message = match roll {
+                0..2 => format!("deadlock detected on table orders, transaction {i} rolled back"),
+                5..30 => format!(
+                    "connection refused by upstream 10.0.{}.{}:5432",
+                    i % 250,
+                    i % 7
+                ),
+                _ => format!(
+                    "GET /api/v1/items/{} 200 {}ms user={}",
+                    i % 5000,
+                    rng.random_range(1..900),
+                    i % 977
+                ),
+            };
+            LogRecord {
+                id: uuid_like(i),
+                timestamp: Utc.timestamp_nanos(start + step * i as i64),
+                service: SERVICES[rng.random_range(0..SERVICES.len())].to_string(),
+                level,
+                message,
+                host: Some(format!("host-{}", i % 16)),
+                trace_id: None,
+                span_id: None,
+                attributes: [
+                    ("region".to_string(), ["eu", "us", "ap"][i % 3].to_string()),
+                    ("user_id".to_string(), (i % 977).to_string()),
+                ]
+                .into(),
+            }
+        })
+        .collect()
+}
+
+fn uuid_like(i: usize) -> String {
+    format!("00000000-0000-7000-8000-{i:012}")
+}
+
+fn rate(n: usize, elapsed: Duration) -> f64 {
+    n as f64 / elapsed.as_secs_f64()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn ndjson(records: &[LogRecord]) -> Bytes {
+    let mut body = Vec::new();
+    for r in records {
+        serde_json::to_writer(&mut body, r).unwrap();
+        body.push(b'\n');
+    }
+    body.into()
+}
+
+/// Posts every body with `clients` concurrent requests; all must be 202.
+async fn post_all(url: &str, bodies: Vec<(Bytes, &'static str)>, clients: usize) -> Duration {
+    let client = reqwest::Client::new();
+    let retries = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    futures::stream::iter(bodies)
+        .for_each_concurrent(clients, |(body, content_type)| {
+            let client = client.clone();
+            let retries = Arc::clone(&retries);
+            async move {
+                loop {
+                    let response = client
+                        .post(url)
+                        .header("content-type", content_type)
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    match response.status().as_u16() {
+                        202 => return,
+                        429 | 503 => {
+                            retries.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        other => panic!(
+                            "ingest answered {other}: {}",
+                            response.text().await.unwrap_or_default()
+                        ),
+                    }
+                }
+            }
+        })
+        .await;
+    let elapsed = started.elapsed();
+    let retried = retries.load(Ordering::Relaxed);
+    if retried > 0 {
+        println!("  ({retried} requests were answered 429/503 and retried)");
+    }
+    elapsed
+}
+
+struct Latency {
+    p50: Duration,
+    p99: Duration,
+    rows: usize,
+}
+
+async fn measure<F, Fut>(runs: usize, mut run: F) -> Latency
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = usize>,
+{
+    let mut rows = 0;
+    for _ in 0..3 {
+        rows = run().await; // warm-up
+    }
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        run().await;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    Latency {
+        p50: percentile(&times, 0.5),
+        p99: percentile(&times, 0.99),
+        rows,
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!("{cores} cores, {cpu}")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(
+        args.singles <= args.records,
+        "--singles must not exceed --records"
+    );
+    println!(
+        "LogStream benchmark: {} records, {}",
+        args.records,
+        machine()
+    );
+    let records = generate(args.records);
+
+    // Baseline: the store's insert path, in-process, 1000-row transactions.
+    let dir = tempfile::tempdir()?;
+    let store = logstreamd::store::open(&format!(
+        "duckdb://{}",
+        dir.path().join("baseline.duckdb").display()
+    ))
+    .await?;
+    let started = Instant::now();
+    for chunk in records.chunks(BATCH) {
+        store.insert(chunk.to_vec()).await?;
+    }
+    let baseline = rate(records.len(), started.elapsed());
+
+    let daemon = TestDaemon::start();
+    let url = daemon.at("/api/ingest");
+    let (singles, rest) = records.split_at(args.singles);
+    let bodies = singles
+        .iter()
+        .map(|r| {
+            (
+                Bytes::from(serde_json::to_vec(r).unwrap()),
+                "application/json",
+            )
+        })
+        .collect();
+    let single_rate = rate(
+        singles.len(),
+        post_all(&url, bodies, args.single_clients).await,
+    );
+    let bodies = rest
+        .chunks(BATCH)
+        .map(|c| (ndjson(c), "application/x-ndjson"))
+        .collect();
+    let batch_rate = rate(rest.len(), post_all(&url, bodies, args.batch_clients).await);
+
+    println!();
+    println!("{:<58} {:>12} {:>12}", "ingest", "logs/s", "vs baseline");
+    let row = |name: &str, r: f64| println!("{name:<58} {r:>12.0} {:>11.3}x", r / baseline);
+    row(
+        "baseline: DuckDB store insert, in-process, 1000-row txns",
+        baseline,
+    );
+    row(
+        &format!("HTTP single-record POSTs ({} clients)", args.single_clients),
+        single_rate,
+    );
+    row(
+        &format!(
+            "HTTP NDJSON 1000-record batches ({} clients)",
+            args.batch_clients
+        ),
+        batch_rate,
+    );
+
+    let client = reqwest::Client::new();
+    let queries = [
+        (
+            "filtered newest-100: service:api level>=error",
+            "service:api level>=error",
+        ),
+        (
+            "text search newest-100: \"connection refused\"",
+            "\"connection refused\"",
+        ),
+        (
+            "rare text search: \"deadlock detected\"",
+            "\"deadlock detected\"",
+        ),
+    ];
+    println!();
+    println!(
+        "{:<50} {:>10} {:>10} {:>6} {:>22}",
+        format!(
+            "query over {} logs ({} runs)",
+            args.records, args.query_runs
+        ),
+        "p50",
+        "p99",
+        "rows",
+        "baseline p50 / p99"
+    );
+    for (name, q) in queries {
+        let http = measure(args.query_runs, || {
+            let client = client.clone();
+            let url = daemon.at("/api/logs");
+            async move {
+                let page: logstream_shared::api::LogsPage = client
+                    .get(url)
+                    .query(&[("q", q), ("limit", "100")])
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                page.result
+            }
+        })
+        .await;
+        let request = SearchRequest {
+            query: q.parse()?,
+            limit: 100,
+            ..Default::default()
+        };
+        let direct = measure(args.query_runs, || {
+            let store = Arc::clone(&store);
+            let request = request.clone();
+            async move { store.search(request).await.unwrap().records.len() }
+        })
+        .await;
+        assert_eq!(
+            http.rows, direct.rows,
+            "daemon and baseline store disagree on {q}"
+        );
+        println!(
+            "{name:<50} {:>10} {:>10} {:>6} {:>22}",
+            ms(http.p50),
+            ms(http.p99),
+            http.rows,
+            format!("{} / {}", ms(direct.p50), ms(direct.p99))
+        );
+    }
+    Ok(())
+}
