@@ -66,6 +66,21 @@ fn seed_readme_curl_examples_work_unchanged() {
     );
 }
 
+async fn post_raw(
+    client: &reqwest::Client,
+    daemon: &TestDaemon,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    client
+        .post(daemon.at("/api/ingest"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn post(client: &reqwest::Client, daemon: &TestDaemon, body: Value) -> reqwest::Response {
     client
         .post(daemon.at("/api/ingest"))
@@ -150,13 +165,7 @@ async fn batches_as_array_ndjson_and_gzip_are_stored_with_their_ids() {
     assert_eq!(accepted.ids[1], "client-chosen-id");
 
     let ndjson = "{\"service\":\"web\",\"message\":\"three\"}\n\n{\"service\":\"web\",\"message\":\"four\"}\n";
-    let response = client
-        .post(daemon.at("/api/ingest"))
-        .header("content-type", "application/x-ndjson")
-        .body(ndjson)
-        .send()
-        .await
-        .unwrap();
+    let response = post_raw(&client, &daemon, "application/x-ndjson", ndjson).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
 
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -217,13 +226,13 @@ async fn a_batch_with_any_bad_record_is_rejected_whole_with_every_problem() {
         "nothing of a rejected batch is stored"
     );
 
-    let bad_line = client
-        .post(daemon.at("/api/ingest"))
-        .header("content-type", "application/x-ndjson")
-        .body("{\"service\":\"a\",\"message\":\"b\"}\n{oops\n")
-        .send()
-        .await
-        .unwrap();
+    let bad_line = post_raw(
+        &client,
+        &daemon,
+        "application/x-ndjson",
+        "{\"service\":\"a\",\"message\":\"b\"}\n{oops\n",
+    )
+    .await;
     assert_eq!(bad_line.status(), StatusCode::BAD_REQUEST);
     let body: ErrorBody = bad_line.json().await.unwrap();
     assert!(
@@ -231,13 +240,7 @@ async fn a_batch_with_any_bad_record_is_rejected_whole_with_every_problem() {
         "{body:?}"
     );
 
-    let response = client
-        .post(daemon.at("/api/ingest"))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let response = post_raw(&client, &daemon, "application/json", "{not json").await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: ErrorBody = response.json().await.unwrap();
     assert!(body.error.contains("not valid JSON"), "{}", body.error);

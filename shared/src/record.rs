@@ -205,55 +205,50 @@ fn check_attributes(attributes: &BTreeMap<String, String>, errors: &mut Vec<Fiel
     }
 }
 
+/// A string field's value; `None` (with an error noted unless the value was
+/// null) when it is not a string or longer than `max` bytes.
+fn string_field(
+    field: &str,
+    value: Value,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let problem = match value {
+        Value::Null => return None,
+        Value::String(s) if s.len() <= max => return Some(s),
+        Value::String(s) => format!("is {} bytes; at most {max} are accepted", s.len()),
+        other => format!("expected a string, got {}", json_type(&other)),
+    };
+    errors.push(FieldError::new(field, problem));
+    None
+}
+
+/// `service` and `message`: present and not blank.
 fn required_text(
     field: &str,
     value: Value,
     max: usize,
     errors: &mut Vec<FieldError>,
 ) -> Option<String> {
-    match value {
-        Value::String(s) if s.trim().is_empty() => {
-            errors.push(FieldError::new(field, "must not be empty"));
-            None
-        }
-        Value::String(s) if s.len() > max => {
-            errors.push(FieldError::new(
-                field,
-                format!("is {} bytes; at most {max} are accepted", s.len()),
-            ));
-            None
-        }
-        Value::String(s) => Some(s),
-        other => {
-            errors.push(FieldError::new(
-                field,
-                format!("expected a string, got {}", json_type(&other)),
-            ));
-            None
-        }
+    let text = string_field(field, value, max, errors)?;
+    if text.trim().is_empty() {
+        errors.push(FieldError::new(field, "must not be empty"));
+        return None;
     }
+    Some(text)
 }
 
+/// `id`, `host`, `trace_id`, `span_id`: empty means absent; no control characters.
 fn optional_tag(field: &str, value: Value, errors: &mut Vec<FieldError>) -> Option<String> {
-    match value {
-        Value::Null => None,
-        Value::String(s) if s.is_empty() => None,
-        Value::String(s) if s.len() > MAX_TAG_LEN || s.chars().any(char::is_control) => {
-            errors.push(FieldError::new(
-                field,
-                format!("must be at most {MAX_TAG_LEN} bytes without control characters"),
-            ));
-            None
-        }
-        Value::String(s) => Some(s),
-        other => {
-            errors.push(FieldError::new(
-                field,
-                format!("expected a string, got {}", json_type(&other)),
-            ));
-            None
-        }
+    let tag = string_field(field, value, MAX_TAG_LEN, errors).filter(|s| !s.is_empty())?;
+    if tag.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+        return None;
     }
+    Some(tag)
 }
 
 fn attribute_text(value: Value) -> String {
