@@ -238,7 +238,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let started = Instant::now();
     for chunk in records.chunks(BATCH) {
-        store.insert(chunk.to_vec()).await?;
+        store.insert(chunk).await?;
     }
     let baseline = rate(records.len(), started.elapsed());
 

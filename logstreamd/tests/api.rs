@@ -252,7 +252,7 @@ async fn a_batch_with_any_bad_record_is_rejected_whole_with_every_problem() {
 }
 
 #[tokio::test]
-async fn oversized_bodies_get_413_and_a_full_queue_gets_429() {
+async fn oversized_bodies_and_batches_get_413() {
     let daemon =
         TestDaemon::start_with(&["--max-body-bytes", "1000", "--max-pending-records", "2"]);
     let client = reqwest::Client::new();
@@ -262,17 +262,92 @@ async fn oversized_bodies_get_413_and_a_full_queue_gets_429() {
     let body: ErrorBody = response.json().await.unwrap();
     assert!(body.error.contains("limit of 1000 bytes"), "{}", body.error);
 
+    // Small when compressed, over the limit once decompressed.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&[b' '; 100_000]).unwrap();
+    let response = client
+        .post(daemon.at("/api/ingest"))
+        .header("content-encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // More records than the daemon ever queues: waiting would not help.
     let three = json!([{"service": "s", "message": "1"}, {"service": "s", "message": "2"}, {"service": "s", "message": "3"}]);
     let response = post(&client, &daemon, three).await;
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(response.headers()["retry-after"], "1");
-    assert!(fetch_all(&client, &daemon, "").await.is_empty());
-    assert_eq!(
-        post(&client, &daemon, json!({"service": "s", "message": "fits"}))
-            .await
-            .status(),
-        StatusCode::ACCEPTED
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: ErrorBody = response.json().await.unwrap();
+    assert!(
+        body.error.contains("send smaller batches"),
+        "{}",
+        body.error
     );
+    assert!(fetch_all(&client, &daemon, "").await.is_empty());
+    let fits = post(&client, &daemon, json!({"service": "s", "message": "fits"})).await;
+    assert_eq!(fits.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_429_with_retry_after_and_keeps_what_it_acknowledged() {
+    let daemon = TestDaemon::start_with(&["--max-pending-records", "10"]);
+    let client = reqwest::Client::new();
+    let mut acknowledged = 0;
+    let mut refused = 0;
+    // Many concurrent 5-record batches against a 10-record queue: some must wait.
+    for _round in 0..50 {
+        let posts = (0..40).map(|_| {
+            let batch: Vec<Value> = (0..5)
+                .map(|i| json!({"service": "flood", "message": format!("m{i}")}))
+                .collect();
+            post(&client, &daemon, Value::Array(batch))
+        });
+        for response in futures::future::join_all(posts).await {
+            match response.status() {
+                StatusCode::ACCEPTED => acknowledged += 5,
+                StatusCode::TOO_MANY_REQUESTS => {
+                    assert_eq!(response.headers()["retry-after"], "1");
+                    let body: ErrorBody = response.json().await.unwrap();
+                    assert!(body.error.contains("queue is full"), "{}", body.error);
+                    refused += 1;
+                }
+                other => panic!("unexpected {other}"),
+            }
+        }
+        if refused > 0 {
+            break;
+        }
+    }
+    assert!(refused > 0, "the queue never filled");
+    assert_eq!(
+        fetch_all(&client, &daemon, "service:flood").await.len(),
+        acknowledged
+    );
+}
+
+#[tokio::test]
+async fn errors_from_the_http_layer_have_json_bodies_too() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    let response = client.get(daemon.at("/api/nope")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let body: ErrorBody = response.json().await.unwrap();
+    assert_eq!(body.error, "not found");
+
+    let response = client.get(daemon.at("/api/ingest")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(response.json::<ErrorBody>().await.is_ok());
+
+    let response = client
+        .post(daemon.at("/api/ingest"))
+        .header("content-encoding", "br")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(response.json::<ErrorBody>().await.is_ok());
 }
 
 #[tokio::test]

@@ -63,10 +63,10 @@ async fn every_field_round_trips_newest_first(t: TestStore) {
     .into();
     let older = record("older", 1, "web", Level::Trace, "first");
     t.store
-        .insert(vec![older.clone(), full.clone()])
+        .insert(&[older.clone(), full.clone()])
         .await
         .unwrap();
-    t.store.insert(Vec::new()).await.unwrap();
+    t.store.insert(&[]).await.unwrap();
     let page = t.store.search(search("")).await.unwrap();
     assert_eq!(page.records, vec![full, older]);
     assert_eq!(page.next, None);
@@ -92,7 +92,7 @@ async fn filters_match_like_the_query_language_says(t: TestStore) {
     records[1].attributes = [("user_id".to_string(), "42".to_string())].into();
     records[2].attributes = [("user_id".to_string(), "7".to_string())].into();
     records[3].trace_id = Some("t-1".into());
-    t.store.insert(records).await.unwrap();
+    t.store.insert(&records).await.unwrap();
     let s = &*t.store;
     let cases = [
         ("", vec!["e", "d", "c", "b", "a"]),
@@ -131,7 +131,7 @@ async fn time_ranges_include_since_and_exclude_until(t: TestStore) {
     let records: Vec<_> = (0..10)
         .map(|i| record(&format!("r{i}"), i, "s", Level::Info, "m"))
         .collect();
-    t.store.insert(records).await.unwrap();
+    t.store.insert(&records).await.unwrap();
     let ns = |second| at(second, 0).timestamp_nanos_opt().unwrap();
     let request = SearchRequest {
         since_ns: Some(ns(3)),
@@ -147,7 +147,7 @@ async fn pages_cover_everything_once_even_with_equal_timestamps(t: TestStore) {
         .map(|i| record(&format!("same-{i:02}"), 7, "s", Level::Info, "m"))
         .collect();
     records.extend((0..10).map(|i| record(&format!("later-{i}"), 8 + i, "s", Level::Info, "m")));
-    t.store.insert(records).await.unwrap();
+    t.store.insert(&records).await.unwrap();
     let mut seen = Vec::new();
     let mut request = SearchRequest {
         limit: 4,
@@ -175,7 +175,7 @@ async fn large_batches_are_stored_whole(t: TestStore) {
     let records: Vec<_> = (0..20_000)
         .map(|i| record(&format!("{i:05}"), i % 60, "bulk", Level::Info, "bulk row"))
         .collect();
-    t.store.insert(records).await.unwrap();
+    t.store.insert(&records).await.unwrap();
     let page = t
         .store
         .search(SearchRequest {

@@ -4,7 +4,6 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -13,7 +12,7 @@ use logstream_shared::api::{IngestAccepted, MAX_BATCH_RECORDS};
 use logstream_shared::{FieldError, record_from_json};
 use serde_json::Value;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, HttpLimits};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/api/ingest", post(ingest))
@@ -28,18 +27,9 @@ enum Body {
 async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<IngestAccepted>), ApiError> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(format!(
-                "request body is over the limit of {} bytes (after decompression); send smaller batches",
-                state.limits.max_body_bytes
-            ))
-        } else {
-            ApiError::bad_request(format!("could not read the request body: {}", rejection.body_text()))
-        }
-    })?;
+    let body = read_body(body, state.limits).await?;
     let received = Utc::now();
     let parsed = if is_ndjson(&headers) {
         parse_ndjson(&body)?
@@ -90,6 +80,30 @@ async fn ingest(
         ids: if single { Vec::new() } else { ids },
     };
     Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// The whole body, decompressed, within the size limit and the request timeout.
+async fn read_body(body: axum::body::Body, limits: HttpLimits) -> Result<Bytes, ApiError> {
+    let reading = axum::body::to_bytes(body, limits.max_body_bytes);
+    let read = tokio::time::timeout(limits.request_timeout, reading)
+        .await
+        .map_err(|_| {
+            ApiError::Timeout(format!(
+                "the request body did not arrive within {}",
+                humantime::format_duration(limits.request_timeout)
+            ))
+        })?;
+    read.map_err(|e| {
+        let error = e.into_inner();
+        if error.is::<http_body_util::LengthLimitError>() {
+            ApiError::PayloadTooLarge(format!(
+                "request body is over the limit of {} bytes (after decompression); send smaller batches",
+                limits.max_body_bytes
+            ))
+        } else {
+            ApiError::bad_request(format!("could not read the request body: {error}"))
+        }
+    })
 }
 
 fn is_ndjson(headers: &HeaderMap) -> bool {

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
 use logstream_shared::FieldError;
 use logstream_shared::api::ErrorBody;
@@ -38,19 +39,56 @@ pub struct HttpLimits {
 }
 
 pub fn router(state: AppState) -> Router {
-    let limits = state.limits;
-    Router::new()
-        .merge(ingest::router())
-        .merge(logs::router())
+    // Ingest times out only while reading the body (see `ingest`): once the
+    // records are handed to the sink, the answer must say whether they were
+    // stored, so it is never cut short by a timeout.
+    let queries = logs::router()
         .merge(health::router())
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(RequestDecompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            limits.request_timeout,
-        ))
+            state.limits.request_timeout,
+        ));
+    Router::new()
+        .merge(ingest::router())
+        .merge(queries)
+        .with_state(state)
+        .layer(RequestDecompressionLayer::new())
+        .layer(map_response(json_error_bodies))
         .layer(TraceLayer::new_for_http())
+}
+
+/// Gives the errors that axum and tower-http answer by themselves (404, 405,
+/// 408, 415…) the same JSON body as ours.
+async fn json_error_bodies(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let error = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let body = serde_json::to_vec(&ErrorBody {
+        error,
+        details: vec![],
+    })
+    .unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// Every way a request can fail, each with its status and a JSON body
@@ -62,6 +100,7 @@ pub enum ApiError {
         details: Vec<FieldError>,
     },
     PayloadTooLarge(String),
+    Timeout(String),
     Overloaded {
         error: String,
         retry_after: Duration,
@@ -85,6 +124,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -95,6 +135,7 @@ impl ApiError {
 impl From<SinkError> for ApiError {
     fn from(e: SinkError) -> ApiError {
         match e {
+            SinkError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
             SinkError::Full { retry_after, .. } => ApiError::Overloaded {
                 error: e.to_string(),
                 retry_after,
@@ -118,7 +159,7 @@ impl IntoResponse for ApiError {
         let status = self.status_code();
         let (body, retry_after) = match self {
             ApiError::BadRequest { error, details } => (ErrorBody { error, details }, None),
-            ApiError::PayloadTooLarge(error) => (
+            ApiError::PayloadTooLarge(error) | ApiError::Timeout(error) => (
                 ErrorBody {
                     error,
                     details: vec![],

@@ -4,7 +4,8 @@
 //! A store commit costs about the same for one record as for thousands, so
 //! while one batch commits the next gathers. The queue is bounded in records
 //! (not requests); when it is full, `submit` fails at once with `Full` and the
-//! API answers 429 rather than buffer without bound.
+//! API answers 429 rather than buffer without bound. A request larger than
+//! the whole queue fails with `TooLarge` (413): waiting would never help.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +70,12 @@ impl Sink for DirectSink {
             pending: self.config.max_pending_records - self.capacity.available_permits(),
             retry_after: Duration::from_secs(1),
         };
+        if records.len() > self.config.max_pending_records {
+            return Err(SinkError::TooLarge {
+                records: records.len(),
+                max: self.config.max_pending_records,
+            });
+        }
         let wanted = u32::try_from(records.len()).map_err(|_| full())?;
         let permit = Arc::clone(&self.capacity)
             .try_acquire_many_owned(wanted)
@@ -117,20 +124,45 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        let mut batch = Vec::with_capacity(rows);
-        for job in &mut jobs {
-            batch.append(&mut job.records);
+        commit(store.as_ref(), jobs, rows).await;
+    }
+}
+
+/// Commits the jobs' records in one transaction and answers every job. If
+/// that fails, each job is tried on its own, so that one request the store
+/// cannot take does not fail the others that happened to share its commit.
+async fn commit(store: &dyn Store, mut jobs: Vec<Job>, rows: usize) {
+    let started = std::time::Instant::now();
+    let mut batch = Vec::with_capacity(rows);
+    let mut lengths = Vec::with_capacity(jobs.len());
+    for job in &mut jobs {
+        lengths.push(job.records.len());
+        batch.append(&mut job.records);
+    }
+    let results = match store.insert(&batch).await {
+        Ok(()) => {
+            tracing::debug!(rows, requests = jobs.len(), elapsed = ?started.elapsed(), "committed batch");
+            jobs.iter().map(|_| Ok(())).collect()
         }
-        let started = std::time::Instant::now();
-        let result = store.insert(batch).await.map_err(|e| {
-            tracing::error!(error = %e, rows, "commit failed; rejecting the batch's requests");
+        Err(e) if jobs.len() == 1 => vec![Err(e)],
+        Err(e) => {
+            tracing::warn!(error = %e, rows, requests = jobs.len(), "group commit failed; committing its requests one by one");
+            let mut results = Vec::with_capacity(jobs.len());
+            let mut start = 0;
+            for length in lengths {
+                results.push(store.insert(&batch[start..start + length]).await);
+                start += length;
+            }
+            results
+        }
+    };
+    for (job, result) in jobs.into_iter().zip(results) {
+        let result = result.map_err(|e| {
+            tracing::error!(error = %e, "commit failed; rejecting the request");
             SinkError::Unavailable(e.to_string())
         });
-        tracing::debug!(rows, requests = jobs.len(), elapsed = ?started.elapsed(), "committed batch");
-        for job in jobs {
-            // A client that went away no longer waits for its answer; its
-            // records are stored all the same.
-            let _ = job.done.send(result.clone());
-        }
+        // A client that went away no longer waits for its answer; its
+        // records are stored all the same.
+        let _ = job.done.send(result);
     }
 }

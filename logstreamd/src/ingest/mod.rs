@@ -19,6 +19,11 @@ pub enum SinkError {
         pending: usize,
         retry_after: Duration,
     },
+    /// The request alone holds more records than the queue ever may.
+    #[error(
+        "{records} records in one request are more than this daemon queues at once ({max}); send smaller batches"
+    )]
+    TooLarge { records: usize, max: usize },
     /// The records were not stored; nothing of the request was kept.
     #[error("records could not be stored: {0}")]
     Unavailable(String),

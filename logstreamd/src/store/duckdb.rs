@@ -75,8 +75,7 @@ impl DuckDbStore {
         })
     }
 
-    fn insert_blocking(&self, records: &[LogRecord]) -> Result<()> {
-        let batch = to_record_batch(records)?;
+    fn insert_blocking(&self, batch: RecordBatch) -> Result<()> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
         {
@@ -231,11 +230,13 @@ impl Store for DuckDbStore {
         format!("duckdb://{}", self.path.display())
     }
 
-    async fn insert(&self, records: Vec<LogRecord>) -> Result<()> {
+    async fn insert(&self, records: &[LogRecord]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
-        self.blocking(move |store| store.insert_blocking(&records))
+        // Columnar copies of the records, so the blocking task owns its data.
+        let batch = to_record_batch(records)?;
+        self.blocking(move |store| store.insert_blocking(batch))
             .await
     }
 

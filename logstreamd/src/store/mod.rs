@@ -89,7 +89,7 @@ pub trait Store: Send + Sync + Debug {
     fn describe(&self) -> String;
 
     /// Stores all records durably, or none of them.
-    async fn insert(&self, records: Vec<LogRecord>) -> Result<()>;
+    async fn insert(&self, records: &[LogRecord]) -> Result<()>;
 
     async fn search(&self, request: SearchRequest) -> Result<SearchPage>;
 
