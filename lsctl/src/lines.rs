@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use logstream_shared::record::{MAX_ATTRIBUTES, MAX_MESSAGE_LEN, parse_timestamp};
-use logstream_shared::{Level, LogRecord};
+use logstream_shared::{Level, LogRecord, validate};
 use serde_json::{Map, Value};
 
 /// What every record from this run carries.
@@ -40,15 +40,20 @@ pub(crate) fn record_from_line(
         span_id: None,
         attributes: BTreeMap::new(),
     };
+    let text_record = record.clone();
     let from_json = line.trim_start().starts_with('{')
         && serde_json::from_str::<Map<String, Value>>(line)
             .ok()
             .is_some_and(|object| fill_from_json(&mut record, object));
-    if !from_json {
+    truncate_message(&mut record);
+    // A JSON line the daemon would refuse (a blank message, an oversized
+    // attribute…) goes as text instead, so it cannot sink its whole batch.
+    if !from_json || !validate(&record).is_empty() {
+        record = text_record;
         record.level = level_near_start(line).unwrap_or(Level::Info);
         record.message = line.to_string();
+        truncate_message(&mut record);
     }
-    truncate_message(&mut record);
     Some(record)
 }
 
@@ -194,6 +199,20 @@ mod tests {
         let line = r#"{"event":"started"}"#;
         assert_eq!(parse(line).message, line);
         assert_eq!(parse("{not json").message, "{not json");
+    }
+
+    #[test]
+    fn json_lines_the_daemon_would_refuse_are_sent_as_text() {
+        for line in [
+            r#"{"msg":"   ","level":"error"}"#.to_string(),
+            format!(r#"{{"msg":"m","stack":"{}"}}"#, "x".repeat(10_000)),
+            r#"{"msg":"m","":"empty key"}"#.to_string(),
+        ] {
+            let r = parse(&line);
+            assert_eq!(r.message, line);
+            assert!(r.attributes.is_empty());
+            assert!(validate(&r).is_empty());
+        }
     }
 
     #[test]

@@ -53,7 +53,10 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // A reader still blocked on an open stdin must not keep lsctl alive.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         // `lsctl query | head` closes the pipe early: that is not an error.
         Err(Failure::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
@@ -78,6 +81,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .await
                 .map_err(|e| usage(format!("{e:#}")))?;
             if outcome.undelivered > 0 {
+                if let Some(e) = &outcome.read_error {
+                    eprintln!("lsctl: {e:#}");
+                }
                 return Err(Failure::Delivery(format!(
                     "{} line(s) were not delivered to {} ({} delivered)",
                     outcome.undelivered,
@@ -85,7 +91,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     outcome.delivered
                 )));
             }
-            Ok(())
+            match outcome.read_error {
+                Some(e) => Err(usage(format!(
+                    "{e:#} (the {} line(s) read before were delivered)",
+                    outcome.delivered
+                ))),
+                None => Ok(()),
+            }
         }
         Command::Query(args) => query::query(&client, args).await,
     }

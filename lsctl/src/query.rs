@@ -19,6 +19,9 @@ use crate::{Failure, usage};
 fn build_query(args: &QueryArgs) -> Result<String, Failure> {
     let text = args.query.join(" ");
     let mut query = query::parse(&text).map_err(|e| usage(format!("{e}\n{}", e.pointer(&text))))?;
+    if args.service.iter().any(|s| s.is_empty()) {
+        return Err(usage("--service: a service name must not be empty"));
+    }
     if !args.service.is_empty() {
         query.push(Filter::Field {
             field: Field::Service,
@@ -77,6 +80,24 @@ struct Printer {
     format: OutputFormat,
     utc: bool,
     printed: usize,
+}
+
+/// The text with control characters (escape sequences, newlines) shown as
+/// escapes, so a log line cannot drive the terminal or break the alignment.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 const DIM: Style = Style::new().effects(Effects::DIMMED);
@@ -150,11 +171,11 @@ impl Printer {
             out,
             "{DIM}{time}{DIM:#} {level}{:<5}{level:#} {SERVICE}{:<service_width$}{SERVICE:#} {}",
             r.level.as_str(),
-            r.service,
-            r.message
+            printable(&r.service),
+            printable(&r.message)
         )?;
         for (key, value) in &r.attributes {
-            write!(out, " {DIM}{key}={value}{DIM:#}")?;
+            write!(out, " {DIM}{}={}{DIM:#}", printable(key), printable(value))?;
         }
         writeln!(out)
     }

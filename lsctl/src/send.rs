@@ -1,145 +1,227 @@
 //! `lsctl send`: lines in, batches out, nothing dropped without saying so.
+//!
+//! A reader task turns lines into records and hands them over a bounded
+//! channel (so a slow daemon slows reading rather than filling memory); this
+//! task batches them by count and time and delivers each batch with retries.
+//! The first Ctrl-C or SIGTERM stops reading and delivers what was read; a
+//! second one abandons delivery. Whatever is not delivered is counted.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::Utc;
-use logstream_shared::LogRecord;
-use logstream_shared::record::MAX_SERVICE_LEN;
+use logstream_shared::{LogRecord, validate};
 use reqwest::StatusCode;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::cli::SendArgs;
 use crate::client::{ApiFailure, Client};
 use crate::lines::{RecordDefaults, record_from_line};
 
 /// How a send ended.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub(crate) struct SendOutcome {
     pub(crate) delivered: u64,
     /// Lines read but not stored: refused by the daemon, or still unsent when
-    /// lsctl gave up.
+    /// lsctl gave up or was interrupted.
     pub(crate) undelivered: u64,
+    /// Reading an input failed; what was read before was still delivered.
+    pub(crate) read_error: Option<anyhow::Error>,
+}
+
+/// How the reader task ended.
+#[derive(Debug, Default)]
+struct ReaderEnd {
+    /// A record it had read but could not hand over (0 or 1).
+    unsent: u64,
+    error: Option<anyhow::Error>,
 }
 
 pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<SendOutcome> {
-    if args.service.trim().is_empty() || args.service.len() > MAX_SERVICE_LEN {
-        bail!(
-            "--service must be 1 to {MAX_SERVICE_LEN} bytes, got \"{}\"",
-            args.service
-        );
-    }
     let defaults = RecordDefaults {
         service: args.service.clone(),
         host: args.host.clone(),
     };
+    check_defaults(&defaults)?;
     let sources = open_sources(&args.files).await?;
     let batch_size = args.batch_size as usize;
     let (tx, mut rx) = mpsc::channel(batch_size * 4);
     let reader = tokio::spawn(read_lines(sources, defaults, tx));
+    let mut signals = stop_signals()?;
 
     let mut outcome = SendOutcome::default();
-    let mut batch = Vec::with_capacity(batch_size);
+    let mut pending: Vec<LogRecord> = Vec::with_capacity(batch_size);
     let mut ticker = tokio::time::interval(args.flush_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
-    let mut reading = true;
-    while reading {
+    let mut reader = Some(reader);
+    loop {
+        let mut flush = false;
+        let mut stopping = false;
         tokio::select! {
-            line = rx.recv() => match line {
+            record = rx.recv() => match record {
                 Some(record) => {
-                    batch.push(record);
-                    if batch.len() < batch_size {
-                        continue;
-                    }
+                    pending.push(record);
+                    flush = pending.len() >= batch_size;
                 }
-                None => reading = false,
+                None => stopping = true,
             },
-            _ = ticker.tick() => {}
-            _ = &mut interrupted => {
-                // Stop reading; deliver what was read already.
-                reader.abort();
-                rx.close();
-                while let Some(record) = rx.recv().await {
-                    batch.push(record);
-                }
-                reading = false;
-            }
+            _ = ticker.tick() => flush = true,
+            _ = signals.recv() => stopping = true,
         }
-        if batch.is_empty() {
-            continue;
-        }
-        if let Err(failure) = deliver(
-            client,
-            std::mem::take(&mut batch),
-            args.retry_for,
-            &mut outcome,
-        )
-        .await
-        {
-            reader.abort();
+        if stopping {
+            // Take everything already read, including a record the reader
+            // may be holding, then deliver it all.
             rx.close();
-            let mut unsent = 0;
-            while rx.recv().await.is_some() {
-                unsent += 1;
+            while let Some(record) = rx.recv().await {
+                pending.push(record);
             }
-            outcome.undelivered += unsent;
-            eprintln!(
-                "lsctl: gave up after {}: {failure}",
-                humantime::format_duration(args.retry_for)
-            );
+            let end = stop_reader(reader.take()).await;
+            outcome.undelivered += end.unsent;
+            outcome.read_error = end.error;
+        }
+        if flush || stopping {
+            let batches: Vec<Vec<LogRecord>> = pending
+                .chunks(batch_size)
+                .map(<[LogRecord]>::to_vec)
+                .collect();
+            pending.clear();
+            let mut remaining: u64 = batches.iter().map(|b| b.len() as u64).sum();
+            for batch in batches {
+                let size = batch.len() as u64;
+                let result = tokio::select! {
+                    result = deliver(client, batch, args.retry_for) => result,
+                    _ = signals.recv() => {
+                        eprintln!("lsctl: interrupted while delivering");
+                        Delivered { failure: Some(None), ..Delivered::default() }
+                    }
+                };
+                outcome.delivered += result.delivered;
+                outcome.undelivered += result.refused;
+                remaining -= size;
+                if let Some(failure) = result.failure {
+                    if let Some(failure) = failure {
+                        eprintln!(
+                            "lsctl: gave up after {}: {failure}",
+                            humantime::format_duration(args.retry_for)
+                        );
+                    }
+                    outcome.undelivered += size - result.delivered - result.refused + remaining;
+                    if !stopping {
+                        rx.close();
+                        while rx.recv().await.is_some() {
+                            outcome.undelivered += 1;
+                        }
+                        outcome.undelivered += stop_reader(reader.take()).await.unsent;
+                    }
+                    return Ok(outcome);
+                }
+            }
+        }
+        if stopping {
             return Ok(outcome);
         }
     }
-    if let Ok(result) = reader.await {
-        result?;
+}
+
+/// The service and host every record will carry must pass the daemon's checks.
+fn check_defaults(defaults: &RecordDefaults) -> anyhow::Result<()> {
+    let probe = record_from_line("probe", defaults, Utc::now()).expect("a non-blank line");
+    if let Some(problem) = validate(&probe).into_iter().next() {
+        let flag = if problem.field == "service" {
+            "--service"
+        } else {
+            "--host"
+        };
+        bail!("{flag}: {}", problem.message);
     }
-    Ok(outcome)
+    Ok(())
+}
+
+/// What became of one batch.
+#[derive(Debug, Default)]
+struct Delivered {
+    delivered: u64,
+    /// Refused by the daemon (400): sending again would not help.
+    refused: u64,
+    /// Set when delivery stopped early: `Some(failure)` when retries ran
+    /// out, `None` inside when interrupted.
+    failure: Option<Option<ApiFailure>>,
 }
 
 /// Delivers a batch, splitting it when the daemon finds it too large. A
-/// refused batch is reported and counted; a retryable failure past
-/// `retry_for` is returned, with the batch counted as undelivered.
-async fn deliver(
-    client: &Client,
-    batch: Vec<LogRecord>,
-    retry_for: Duration,
-    outcome: &mut SendOutcome,
-) -> Result<(), ApiFailure> {
-    let mut pending = vec![batch];
-    while let Some(batch) = pending.pop() {
-        match client.ingest_with_retries(&batch, retry_for).await {
-            Ok(_) => outcome.delivered += batch.len() as u64,
+/// refused batch is reported and counted; retries running out stops it.
+async fn deliver(client: &Client, batch: Vec<LogRecord>, retry_for: Duration) -> Delivered {
+    let mut result = Delivered::default();
+    let mut parts = vec![batch];
+    while let Some(part) = parts.pop() {
+        match client.ingest_with_retries(&part, retry_for).await {
+            Ok(_) => result.delivered += part.len() as u64,
             Err(ApiFailure::Rejected {
                 status: StatusCode::PAYLOAD_TOO_LARGE,
                 ..
-            }) if batch.len() > 1 => {
-                let mut first = batch;
+            }) if part.len() > 1 => {
+                let mut first = part;
                 let second = first.split_off(first.len() / 2);
-                pending.push(second);
-                pending.push(first);
+                parts.push(second);
+                parts.push(first);
             }
             Err(failure @ ApiFailure::Rejected { .. }) => {
                 eprintln!(
                     "lsctl: the daemon refused {} line(s): {failure}",
-                    batch.len()
+                    part.len()
                 );
-                outcome.undelivered += batch.len() as u64;
+                result.refused += part.len() as u64;
             }
             Err(failure) => {
-                outcome.undelivered += pending
-                    .iter()
-                    .chain([&batch])
-                    .map(|b| b.len() as u64)
-                    .sum::<u64>();
-                return Err(failure);
+                result.failure = Some(Some(failure));
+                return result;
             }
         }
     }
-    Ok(())
+    result
+}
+
+/// Ctrl-C and SIGTERM, each as one message.
+fn stop_signals() -> anyhow::Result<mpsc::UnboundedReceiver<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
+            }
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// Ends the reader once the channel is closed: one blocked handing a record
+/// over returns it at once; one still waiting for input holds none and is
+/// stopped.
+async fn stop_reader(reader: Option<JoinHandle<ReaderEnd>>) -> ReaderEnd {
+    let Some(mut reader) = reader else {
+        return ReaderEnd::default();
+    };
+    match tokio::time::timeout(Duration::from_millis(200), &mut reader).await {
+        Ok(Ok(end)) => end,
+        Ok(Err(panicked)) => ReaderEnd {
+            unsent: 0,
+            error: Some(panicked.into()),
+        },
+        Err(_) => {
+            reader.abort();
+            ReaderEnd::default()
+        }
+    }
 }
 
 type Source = (String, Box<dyn AsyncRead + Unpin + Send>);
@@ -168,27 +250,33 @@ async fn read_lines(
     sources: Vec<Source>,
     defaults: RecordDefaults,
     tx: mpsc::Sender<LogRecord>,
-) -> anyhow::Result<()> {
+) -> ReaderEnd {
     for (name, source) in sources {
         let mut reader = BufReader::new(source);
         let mut buf = Vec::new();
         loop {
             buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut buf)
-                .await
-                .with_context(|| format!("reading {name}"))?;
-            if n == 0 {
-                break;
+            match reader.read_until(b'\n', &mut buf).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    return ReaderEnd {
+                        unsent: 0,
+                        error: Some(anyhow::Error::new(e).context(format!("reading {name}"))),
+                    };
+                }
             }
             let line = String::from_utf8_lossy(&buf);
             let line = line.trim_end_matches(['\n', '\r']);
             if let Some(record) = record_from_line(line, &defaults, Utc::now()) {
                 if tx.send(record).await.is_err() {
-                    return Ok(()); // the sender stopped
+                    return ReaderEnd {
+                        unsent: 1,
+                        error: None,
+                    };
                 }
             }
         }
     }
-    Ok(())
+    ReaderEnd::default()
 }

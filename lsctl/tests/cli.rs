@@ -194,6 +194,36 @@ fn send_retries_while_the_daemon_restarts_and_delivers_everything_once() {
 }
 
 #[test]
+fn ctrl_c_delivers_what_was_read_and_exits_cleanly() {
+    let daemon = TestDaemon::start();
+    let mut child = lsctl(&daemon)
+        .args(["send", "-s", "interrupted", "--flush-interval", "1h"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..10 {
+        writeln!(stdin, "line {i}").unwrap();
+    }
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stored(&daemon, "service:interrupted").len(), 10);
+    drop(stdin);
+}
+
+#[test]
 fn send_gives_up_with_a_count_and_exit_code_2_when_the_daemon_stays_away() {
     let daemon = TestDaemon::start();
     let mut gone = lsctl(&daemon);

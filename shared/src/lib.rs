@@ -9,7 +9,7 @@ pub mod time;
 
 pub use level::{Level, UnknownLevel};
 pub use query::{Query, QueryError};
-pub use record::{FieldError, LogRecord, record_from_json};
+pub use record::{FieldError, LogRecord, record_from_json, validate};
 
 /// The daemon's default address (the seed's port).
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:3000";

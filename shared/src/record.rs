@@ -108,8 +108,8 @@ pub fn record_from_json(
 
     for (key, value) in object {
         match key.as_str() {
-            "service" => service = required_text(&key, value, MAX_SERVICE_LEN, &mut errors),
-            "message" => message = required_text(&key, value, MAX_MESSAGE_LEN, &mut errors),
+            "service" => service = string_field(&key, value, &mut errors),
+            "message" => message = string_field(&key, value, &mut errors),
             "level" => match value {
                 Value::String(s) => match s.parse() {
                     Ok(parsed) => level = parsed,
@@ -127,10 +127,10 @@ pub fn record_from_json(
                 Ok(t) => timestamp = t,
                 Err(e) => errors.push(FieldError::new("timestamp", e)),
             },
-            "id" => id = optional_tag(&key, value, &mut errors),
-            "host" => host = optional_tag(&key, value, &mut errors),
-            "trace_id" | "traceId" => trace_id = optional_tag("trace_id", value, &mut errors),
-            "span_id" | "spanId" => span_id = optional_tag("span_id", value, &mut errors),
+            "id" => id = string_field(&key, value, &mut errors),
+            "host" => host = string_field(&key, value, &mut errors),
+            "trace_id" | "traceId" => trace_id = string_field("trace_id", value, &mut errors),
+            "span_id" | "spanId" => span_id = string_field("span_id", value, &mut errors),
             "attributes" | "metadata" => match value {
                 Value::Object(map) => {
                     for (k, v) in map {
@@ -151,42 +151,82 @@ pub fn record_from_json(
             }
         }
     }
-
-    if service.is_none() && !errors.iter().any(|e| e.field == "service") {
-        errors.push(FieldError::new("service", "is required"));
+    for (field, value) in [("service", &service), ("message", &message)] {
+        if value.is_none() && !errors.iter().any(|e| e.field == field) {
+            errors.push(FieldError::new(field, "is required"));
+        }
     }
-    if message.is_none() && !errors.iter().any(|e| e.field == "message") {
-        errors.push(FieldError::new("message", "is required"));
-    }
-    check_attributes(&attributes, &mut errors);
 
-    match (service, message) {
-        (Some(service), Some(message)) if errors.is_empty() => Ok(LogRecord {
-            id: id.unwrap_or_else(|| Uuid::now_v7().to_string()),
-            timestamp,
-            service,
-            level,
-            message,
-            host,
-            trace_id,
-            span_id,
-            attributes,
-        }),
-        _ => Err(errors),
+    let non_empty = |tag: Option<String>| tag.filter(|s| !s.is_empty());
+    let record = LogRecord {
+        id: non_empty(id).unwrap_or_else(|| Uuid::now_v7().to_string()),
+        timestamp,
+        service: service.unwrap_or_default(),
+        level,
+        message: message.unwrap_or_default(),
+        host: non_empty(host),
+        trace_id: non_empty(trace_id),
+        span_id: non_empty(span_id),
+        attributes,
+    };
+    // Limits, reported for the fields that parsed; one problem per field.
+    for problem in validate(&record) {
+        if !errors.iter().any(|e| e.field == problem.field) {
+            errors.push(problem);
+        }
+    }
+    if errors.is_empty() {
+        Ok(record)
+    } else {
+        Err(errors)
     }
 }
 
-fn check_attributes(attributes: &BTreeMap<String, String>, errors: &mut Vec<FieldError>) {
-    if attributes.len() > MAX_ATTRIBUTES {
+/// Every way the record breaks the limits that every store and client
+/// relies on (see the `MAX_…` constants).
+pub fn validate(record: &LogRecord) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    for (field, text, max) in [
+        ("service", &record.service, MAX_SERVICE_LEN),
+        ("message", &record.message, MAX_MESSAGE_LEN),
+    ] {
+        if text.trim().is_empty() {
+            errors.push(FieldError::new(field, "must not be empty"));
+        } else if text.len() > max {
+            errors.push(FieldError::new(
+                field,
+                format!("is {} bytes; at most {max} are accepted", text.len()),
+            ));
+        }
+    }
+    let tags = [
+        ("id", Some(&record.id)),
+        ("host", record.host.as_ref()),
+        ("trace_id", record.trace_id.as_ref()),
+        ("span_id", record.span_id.as_ref()),
+    ];
+    for (field, tag) in tags {
+        if let Some(tag) = tag.filter(|t| t.len() > MAX_TAG_LEN || t.chars().any(char::is_control))
+        {
+            errors.push(FieldError::new(
+                field,
+                format!(
+                    "is {} bytes; at most {MAX_TAG_LEN} are accepted, without control characters",
+                    tag.len()
+                ),
+            ));
+        }
+    }
+    if record.attributes.len() > MAX_ATTRIBUTES {
         errors.push(FieldError::new(
             "attributes",
             format!(
                 "has {} entries; at most {MAX_ATTRIBUTES} are accepted",
-                attributes.len()
+                record.attributes.len()
             ),
         ));
     }
-    for (key, value) in attributes {
+    for (key, value) in &record.attributes {
         if key.is_empty() || key.len() > MAX_ATTRIBUTE_KEY_LEN {
             errors.push(FieldError::new(
                 "attributes",
@@ -203,52 +243,23 @@ fn check_attributes(attributes: &BTreeMap<String, String>, errors: &mut Vec<Fiel
             ));
         }
     }
+    errors
 }
 
-/// A string field's value; `None` (with an error noted unless the value was
-/// null) when it is not a string or longer than `max` bytes.
-fn string_field(
-    field: &str,
-    value: Value,
-    max: usize,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    let problem = match value {
-        Value::Null => return None,
-        Value::String(s) if s.len() <= max => return Some(s),
-        Value::String(s) => format!("is {} bytes; at most {max} are accepted", s.len()),
-        other => format!("expected a string, got {}", json_type(&other)),
-    };
-    errors.push(FieldError::new(field, problem));
-    None
-}
-
-/// `service` and `message`: present and not blank.
-fn required_text(
-    field: &str,
-    value: Value,
-    max: usize,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    let text = string_field(field, value, max, errors)?;
-    if text.trim().is_empty() {
-        errors.push(FieldError::new(field, "must not be empty"));
-        return None;
+/// A string field's value; `None`, with an error noted unless the value was
+/// null, when it is not a string.
+fn string_field(field: &str, value: Value, errors: &mut Vec<FieldError>) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        other => {
+            errors.push(FieldError::new(
+                field,
+                format!("expected a string, got {}", json_type(&other)),
+            ));
+            None
+        }
     }
-    Some(text)
-}
-
-/// `id`, `host`, `trace_id`, `span_id`: empty means absent; no control characters.
-fn optional_tag(field: &str, value: Value, errors: &mut Vec<FieldError>) -> Option<String> {
-    let tag = string_field(field, value, MAX_TAG_LEN, errors).filter(|s| !s.is_empty())?;
-    if tag.chars().any(char::is_control) {
-        errors.push(FieldError::new(
-            field,
-            "must not contain control characters",
-        ));
-        return None;
-    }
-    Some(tag)
 }
 
 fn attribute_text(value: Value) -> String {
