@@ -50,14 +50,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(store = %store.describe(), "listening on http://{addr}");
 
-    axum::serve(listener, api::router(state))
+    let served = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("HTTP server failed")?;
+        .await;
 
+    // Requests in flight have been answered; finish and close the pipeline
+    // even if the server failed. A second signal cuts this short.
     tracing::info!("draining the ingest pipeline");
-    sink.shutdown().await;
-    store.close().await.context("closing the store")?;
+    let drained = async {
+        sink.shutdown().await;
+        store.close().await
+    };
+    tokio::select! {
+        closed = drained => closed.context("closing the store")?,
+        _ = shutdown_signal() => anyhow::bail!("second signal: stopped without draining"),
+    }
+    served.context("HTTP server failed")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS logs (
     attr_values VARCHAR[] NOT NULL
 )";
 
+/// DuckDB spreads one search over all cores; a few at once keep them busy.
+const MAX_CONCURRENT_SEARCHES: usize = 4;
+
 const COLUMNS: &str =
     "ts, id, service, level, message, host, trace_id, span_id, attr_keys, attr_values";
 
@@ -47,6 +50,9 @@ pub struct DuckDbStore {
     writer: Arc<Mutex<Connection>>,
     /// Idle connections for searches (DuckDB runs them in parallel).
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// Searches running at once, at most: more would only queue inside
+    /// DuckDB, while waiting here ends when a timed-out request goes away.
+    searches: Arc<tokio::sync::Semaphore>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -72,6 +78,7 @@ impl DuckDbStore {
             path: path.to_path_buf(),
             writer: Arc::new(Mutex::new(conn)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            searches: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_SEARCHES)),
         })
     }
 
@@ -115,6 +122,7 @@ impl DuckDbStore {
             path: self.path.clone(),
             writer: Arc::clone(&self.writer),
             readers: Arc::clone(&self.readers),
+            searches: Arc::clone(&self.searches),
         }
     }
 }
@@ -241,6 +249,11 @@ impl Store for DuckDbStore {
     }
 
     async fn search(&self, request: SearchRequest) -> Result<SearchPage> {
+        let _running = self
+            .searches
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         self.blocking(move |store| store.search_blocking(&request))
             .await
     }
