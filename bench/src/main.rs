@@ -18,7 +18,7 @@ use clap::Parser;
 use futures::StreamExt;
 use logstream_shared::{Level, LogRecord};
 use logstream_testkit::TestDaemon;
-use logstreamd::store::SearchRequest;
+use logstreamd::store::{SearchRequest, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -107,6 +107,15 @@ fn generate(n: usize) -> Vec<LogRecord> {
 
 fn uuid_like(i: usize) -> String {
     format!("00000000-0000-7000-8000-{i:012}")
+}
+
+/// Rows per second of inserting `records` in transactions of `rows` rows.
+async fn insert_rate(store: &dyn Store, records: &[LogRecord], rows: usize) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    for chunk in records.chunks(rows) {
+        store.insert(chunk).await?;
+    }
+    Ok(rate(records.len(), started.elapsed()))
 }
 
 fn rate(n: usize, elapsed: Duration) -> f64 {
@@ -229,22 +238,19 @@ async fn main() -> anyhow::Result<()> {
     );
     let records = generate(args.records);
 
-    // Baseline: the store's insert path, in-process, 1000-row transactions.
+    // Baselines: the store's insert path, in-process. 1000-row transactions
+    // for batches; for single records, transactions as large as the most a
+    // group commit can gather from that many concurrent clients.
     let dir = tempfile::tempdir()?;
-    let store = logstreamd::store::open(&format!(
-        "duckdb://{}",
-        dir.path().join("baseline.duckdb").display()
-    ))
-    .await?;
-    let started = Instant::now();
-    for chunk in records.chunks(BATCH) {
-        store.insert(chunk).await?;
-    }
-    let baseline = rate(records.len(), started.elapsed());
+    let url_of = |name: &str| format!("duckdb://{}", dir.path().join(name).display());
+    let small = logstreamd::store::open(&url_of("small.duckdb")).await?;
+    let (singles, rest) = records.split_at(args.singles);
+    let small_baseline = insert_rate(&*small, singles, args.single_clients).await?;
+    let store = logstreamd::store::open(&url_of("baseline.duckdb")).await?;
+    let baseline = insert_rate(&*store, &records, BATCH).await?;
 
     let daemon = TestDaemon::start();
     let url = daemon.at("/api/ingest");
-    let (singles, rest) = records.split_at(args.singles);
     let bodies = singles
         .iter()
         .map(|r| {
@@ -265,22 +271,32 @@ async fn main() -> anyhow::Result<()> {
     let batch_rate = rate(rest.len(), post_all(&url, bodies, args.batch_clients).await);
 
     println!();
-    println!("{:<58} {:>12} {:>12}", "ingest", "logs/s", "vs baseline");
-    let row = |name: &str, r: f64| println!("{name:<58} {r:>12.0} {:>11.3}x", r / baseline);
+    println!("{:<64} {:>12} {:>12}", "ingest", "logs/s", "vs baseline");
+    let row =
+        |name: String, r: f64, base: f64| println!("{name:<64} {r:>12.0} {:>11.3}x", r / base);
+    let clients = args.single_clients;
     row(
-        "baseline: DuckDB store insert, in-process, 1000-row txns",
+        format!("baseline S: DuckDB store insert, in-process, {clients}-row txns"),
+        small_baseline,
+        small_baseline,
+    );
+    row(
+        format!("HTTP single-record POSTs, {clients} clients (vs S)"),
+        single_rate,
+        small_baseline,
+    );
+    row(
+        "baseline B: DuckDB store insert, in-process, 1000-row txns".into(),
+        baseline,
         baseline,
     );
     row(
-        &format!("HTTP single-record POSTs ({} clients)", args.single_clients),
-        single_rate,
-    );
-    row(
-        &format!(
-            "HTTP NDJSON 1000-record batches ({} clients)",
+        format!(
+            "HTTP NDJSON 1000-record batches, {} clients (vs B)",
             args.batch_clients
         ),
         batch_rate,
+        baseline,
     );
 
     let client = reqwest::Client::new();

@@ -18,6 +18,11 @@ use tokio::task::JoinHandle;
 use super::{Sink, SinkError};
 use crate::store::Store;
 
+/// How long the writer waits for more requests before a commit, when
+/// requests are arriving concurrently. A commit costs 1–4 ms whatever its
+/// size, so this costs little latency and can double the rows per commit.
+const LINGER: Duration = Duration::from_millis(1);
+
 #[derive(Debug, Clone, Copy)]
 pub struct DirectSinkConfig {
     /// Records accepted but not yet committed, at most.
@@ -112,18 +117,28 @@ async fn write_loop(
     mut queue: mpsc::UnboundedReceiver<Job>,
     max_batch: usize,
 ) {
+    let mut concurrent = false;
     while let Some(first) = queue.recv().await {
         let mut jobs = vec![first];
         let mut rows = jobs[0].records.len();
+        // When the last commit served several requests, their clients are
+        // about to send again: lingering a moment lets one commit take them
+        // all instead of splitting them over two. A lone client is not delayed.
+        let linger_until =
+            tokio::time::Instant::now() + if concurrent { LINGER } else { Duration::ZERO };
         while rows < max_batch {
-            match queue.try_recv() {
-                Ok(job) => {
-                    rows += job.records.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
+            let next = match queue.try_recv() {
+                Ok(job) => Some(job),
+                Err(_) => tokio::time::timeout_at(linger_until, queue.recv())
+                    .await
+                    .ok()
+                    .flatten(),
+            };
+            let Some(job) = next else { break };
+            rows += job.records.len();
+            jobs.push(job);
         }
+        concurrent = jobs.len() > 1;
         commit(store.as_ref(), jobs, rows).await;
     }
 }
