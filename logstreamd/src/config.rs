@@ -38,7 +38,8 @@ pub struct Config {
     #[arg(long, env = "LOGSTREAM_MAX_PENDING", default_value_t = 200_000)]
     pub max_pending_records: usize,
 
-    /// How long a request may take before it is answered 408.
+    /// How long a search may take, or an ingest body may take to arrive, before the
+    /// request is answered 408. Records handed to the store are always answered.
     #[arg(long, env = "LOGSTREAM_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 
