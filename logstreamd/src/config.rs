@@ -34,6 +34,11 @@ pub struct Config {
     #[arg(long, env = "LOGSTREAM_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Memory that ingest request bodies being read and parsed may take at once, in
+    /// bytes (each body byte counts 4); past this, ingest answers 429.
+    #[arg(long, env = "LOGSTREAM_MAX_INGEST_MEMORY", default_value_t = 2 * 1024 * 1024 * 1024)]
+    pub max_ingest_memory: usize,
+
     /// Records accepted but not yet committed, at most; past this, ingest answers 429.
     #[arg(long, env = "LOGSTREAM_MAX_PENDING", default_value_t = 200_000)]
     pub max_pending_records: usize,

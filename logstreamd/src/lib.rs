@@ -24,6 +24,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
+    // A body that could never fit would be told to retry forever.
+    let largest_body_memory = config
+        .max_body_bytes
+        .saturating_mul(api::MEMORY_PER_BODY_BYTE);
+    anyhow::ensure!(
+        config.max_ingest_memory >= largest_body_memory,
+        "--max-ingest-memory ({}) must be at least {} times --max-body-bytes ({}), so that the largest body fits",
+        config.max_ingest_memory,
+        api::MEMORY_PER_BODY_BYTE,
+        config.max_body_bytes
+    );
+    anyhow::ensure!(
+        config.max_pending_records > 0,
+        "--max-pending-records must be at least 1"
+    );
+
     let store_url = config.store_url();
     let store = store::open(&store_url)
         .await
@@ -42,6 +58,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
         },
+        ingest_memory: Arc::new(tokio::sync::Semaphore::new(config.max_ingest_memory)),
     };
 
     let listener = tokio::net::TcpListener::bind(config.listen)

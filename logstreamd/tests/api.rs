@@ -327,6 +327,59 @@ async fn a_full_queue_answers_429_with_retry_after_and_keeps_what_it_acknowledge
 }
 
 #[tokio::test]
+async fn bodies_being_read_are_bounded_in_memory_with_429() {
+    use tokio::io::AsyncWriteExt;
+    let daemon =
+        TestDaemon::start_with(&["--max-body-bytes", "1000", "--max-ingest-memory", "4000"]);
+    let client = reqwest::Client::new();
+    // A slow client: headers and 900 of 1000 body bytes, then nothing.
+    let mut slow = tokio::net::TcpStream::connect(daemon.addr()).await.unwrap();
+    let head = "POST /api/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&[b' '; 900]).await.unwrap();
+    slow.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // 900 bytes reserve 3600 of 4000; this body needs more than the 400 left.
+    let waits = json!({"service": "s", "message": "w".repeat(200)});
+    let response = post(&client, &daemon, waits.clone()).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: ErrorBody = response.json().await.unwrap();
+    assert!(body.error.contains("--max-ingest-memory"), "{}", body.error);
+
+    drop(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let response = post(&client, &daemon, waits).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+}
+
+#[test]
+fn contradictory_limits_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(logstream_testkit::binary("logstreamd"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--max-body-bytes",
+            "1000",
+            "--max-ingest-memory",
+            "100",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .contains("--max-ingest-memory (100) must be at least 4 times --max-body-bytes (1000)"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn errors_from_the_http_layer_have_json_bodies_too() {
     let daemon = TestDaemon::start();
     let client = reqwest::Client::new();

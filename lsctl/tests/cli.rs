@@ -384,6 +384,24 @@ fn mistakes_are_pointed_at_with_exit_code_1_and_an_unreachable_daemon_gets_3() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let output = lsctl(&daemon)
+        .args(["query", "--service", "api,"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("--service: a service name must not be empty")
+    );
+    let output = lsctl(&daemon)
+        .args(["send", "--service", "api", "--host", "a\tb"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--host"),
+        "{output:?}"
+    );
+    let output = lsctl(&daemon)
         .args(["query", "--no-such-flag"])
         .output()
         .unwrap();

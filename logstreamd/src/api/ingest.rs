@@ -2,15 +2,21 @@
 //! them, or NDJSON (`Content-Type: application/x-ndjson`); gzip bodies with
 //! `Content-Encoding: gzip`. A batch is stored whole or not at all.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use axum::{Json, Router};
+use bytes::BytesMut;
 use chrono::Utc;
+use http_body_util::BodyExt;
 use logstream_shared::api::{IngestAccepted, MAX_BATCH_RECORDS};
 use logstream_shared::{FieldError, record_from_json};
 use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{ApiError, AppState, HttpLimits};
 
@@ -29,7 +35,7 @@ async fn ingest(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<IngestAccepted>), ApiError> {
-    let body = read_body(body, state.limits).await?;
+    let (body, _reserved) = read_body(body, state.limits, &state.ingest_memory).await?;
     let received = Utc::now();
     let parsed = if is_ndjson(&headers) {
         parse_ndjson(&body)?
@@ -82,28 +88,57 @@ async fn ingest(
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
-/// The whole body, decompressed, within the size limit and the request timeout.
-async fn read_body(body: axum::body::Body, limits: HttpLimits) -> Result<Bytes, ApiError> {
-    let reading = axum::body::to_bytes(body, limits.max_body_bytes);
-    let read = tokio::time::timeout(limits.request_timeout, reading)
+/// Memory reserved per body byte: the body itself plus the parsed JSON
+/// values, which take a few times its size.
+pub const MEMORY_PER_BODY_BYTE: usize = 4;
+
+/// The whole body, decompressed, within the size limit and the request
+/// timeout. Memory for it is reserved from the ingest budget as it arrives, so
+/// many large bodies at once get 429 instead of exhausting memory; the
+/// reservation lasts as long as the returned permit.
+async fn read_body(
+    body: axum::body::Body,
+    limits: HttpLimits,
+    budget: &Arc<Semaphore>,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
+    let reading = async {
+        let mut body = body;
+        let mut buffer = BytesMut::new();
+        let mut reserved: Option<OwnedSemaphorePermit> = None;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                ApiError::bad_request(format!("could not read the request body: {e}"))
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if buffer.len() + data.len() > limits.max_body_bytes {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "request body is over the limit of {} bytes (after decompression); send smaller batches",
+                    limits.max_body_bytes
+                )));
+            }
+            let wanted = u32::try_from(data.len() * MEMORY_PER_BODY_BYTE).unwrap_or(u32::MAX);
+            let permit = Arc::clone(budget).try_acquire_many_owned(wanted).map_err(|_| ApiError::Overloaded {
+                error: "the daemon is reading too many request bodies at once (--max-ingest-memory); retry later".into(),
+                retry_after: Duration::from_secs(1),
+            })?;
+            match &mut reserved {
+                Some(held) => held.merge(permit),
+                None => reserved = Some(permit),
+            }
+            buffer.extend_from_slice(&data);
+        }
+        Ok((buffer.freeze(), reserved))
+    };
+    tokio::time::timeout(limits.request_timeout, reading)
         .await
         .map_err(|_| {
             ApiError::Timeout(format!(
                 "the request body did not arrive within {}",
                 humantime::format_duration(limits.request_timeout)
             ))
-        })?;
-    read.map_err(|e| {
-        let error = e.into_inner();
-        if error.is::<http_body_util::LengthLimitError>() {
-            ApiError::PayloadTooLarge(format!(
-                "request body is over the limit of {} bytes (after decompression); send smaller batches",
-                limits.max_body_bytes
-            ))
-        } else {
-            ApiError::bad_request(format!("could not read the request body: {error}"))
-        }
-    })
+        })?
 }
 
 fn is_ndjson(headers: &HeaderMap) -> bool {

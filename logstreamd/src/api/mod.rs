@@ -2,6 +2,8 @@
 
 mod health;
 mod ingest;
+
+pub use ingest::MEMORY_PER_BODY_BYTE;
 mod logs;
 
 use std::sync::Arc;
@@ -28,6 +30,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub sink: Arc<dyn Sink>,
     pub limits: HttpLimits,
+    /// Bytes of memory that request bodies being read may take, as permits.
+    pub ingest_memory: Arc<tokio::sync::Semaphore>,
 }
 
 /// Limits of the HTTP layer.
