@@ -1,7 +1,7 @@
 //! `lsctl` end to end: the real binary against a real daemon.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
@@ -32,6 +32,27 @@ fn send(daemon: &TestDaemon, args: &[&str], input: &str) -> std::process::Output
     let output = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
     output
+}
+
+/// `lsctl send ARGS` reading from a pipe the test writes lines into.
+fn spawn_send(daemon: &TestDaemon, args: &[&str]) -> (Child, ChildStdin) {
+    let mut child = lsctl(daemon)
+        .arg("send")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    (child, stdin)
+}
+
+/// Writes `count` lines `"{prefix} {i}"` and flushes them down the pipe.
+fn write_lines(stdin: &mut ChildStdin, prefix: &str, count: usize) {
+    for i in 0..count {
+        writeln!(stdin, "{prefix} {i}").unwrap();
+    }
+    stdin.flush().unwrap();
 }
 
 fn stored(daemon: &TestDaemon, q: &str) -> Vec<LogRecord> {
@@ -157,23 +178,11 @@ fn send_retries_while_the_daemon_restarts_and_delivers_everything_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut daemon = TestDaemon::start_in(dir.path(), &[]);
     let addr = daemon.addr().to_string();
-    let mut child = lsctl(&daemon)
-        .args(["send", "-s", "restart", "--flush-interval", "50ms"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for i in 0..100 {
-        writeln!(stdin, "before {i}").unwrap();
-    }
-    stdin.flush().unwrap();
+    let (child, mut stdin) = spawn_send(&daemon, &["-s", "restart", "--flush-interval", "50ms"]);
+    write_lines(&mut stdin, "before", 100);
     std::thread::sleep(Duration::from_millis(500));
     assert!(daemon.terminate().success());
-    for i in 0..100 {
-        writeln!(stdin, "during {i}").unwrap();
-    }
-    stdin.flush().unwrap();
+    write_lines(&mut stdin, "during", 100);
     std::thread::sleep(Duration::from_millis(700));
     let daemon = TestDaemon::start_in(dir.path(), &["--listen", &addr]);
     drop(stdin);
@@ -196,17 +205,8 @@ fn send_retries_while_the_daemon_restarts_and_delivers_everything_once() {
 #[test]
 fn ctrl_c_delivers_what_was_read_and_exits_cleanly() {
     let daemon = TestDaemon::start();
-    let mut child = lsctl(&daemon)
-        .args(["send", "-s", "interrupted", "--flush-interval", "1h"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for i in 0..10 {
-        writeln!(stdin, "line {i}").unwrap();
-    }
-    stdin.flush().unwrap();
+    let (child, mut stdin) = spawn_send(&daemon, &["-s", "interrupted", "--flush-interval", "1h"]);
+    write_lines(&mut stdin, "line", 10);
     std::thread::sleep(Duration::from_millis(500));
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
