@@ -18,7 +18,7 @@ use clap::Parser;
 use futures::StreamExt;
 use logstream_shared::{Level, LogRecord};
 use logstream_testkit::TestDaemon;
-use logstreamd::store::{SearchRequest, Store};
+use logstreamd::store::{SearchRequest, Selection, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -345,7 +345,7 @@ async fn main() -> anyhow::Result<()> {
         })
         .await;
         let request = SearchRequest {
-            query: q.parse()?,
+            selection: Selection::from(q.parse::<logstream_shared::Query>()?),
             limit: 100,
             ..Default::default()
         };

@@ -4,8 +4,12 @@ use std::any::Any;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
+use logstream_shared::Query;
 use logstream_shared::{Level, LogRecord};
-use logstreamd::store::{SearchRequest, Store};
+use logstreamd::store::{
+    FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchRequest,
+    Selection, Store,
+};
 
 /// A store under test and whatever must outlive it (a temp dir, a server).
 struct TestStore {
@@ -31,9 +35,13 @@ fn record(id: &str, second: i64, service: &str, level: Level, message: &str) -> 
     }
 }
 
+fn selection(q: &str) -> Selection {
+    Selection::from(q.parse::<Query>().unwrap())
+}
+
 fn search(q: &str) -> SearchRequest {
     SearchRequest {
-        query: q.parse().unwrap(),
+        selection: selection(q),
         limit: 1000,
         ..Default::default()
     }
@@ -134,8 +142,11 @@ async fn time_ranges_include_since_and_exclude_until(t: TestStore) {
     t.store.insert(&records).await.unwrap();
     let ns = |second| at(second, 0).timestamp_nanos_opt().unwrap();
     let request = SearchRequest {
-        since_ns: Some(ns(3)),
-        until_ns: Some(ns(6)),
+        selection: Selection {
+            since_ns: Some(ns(3)),
+            until_ns: Some(ns(6)),
+            ..selection("")
+        },
         ..search("")
     };
     assert_eq!(ids(&*t.store, request).await, ["r5", "r4", "r3"]);
@@ -188,6 +199,115 @@ async fn large_batches_are_stored_whole(t: TestStore) {
     assert!(page.next.is_some());
 }
 
+async fn histograms_count_per_bucket_and_level(t: TestStore) {
+    let mut records = Vec::new();
+    for (i, level) in [
+        Level::Info,
+        Level::Info,
+        Level::Error,
+        Level::Warn,
+        Level::Info,
+        Level::Error,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Seconds 0, 10, 20 … 50 from the base time; buckets of 30 s.
+        records.push(record(
+            &format!("h{i}"),
+            10 * i as i64,
+            if i % 2 == 0 { "api" } else { "db" },
+            level,
+            "m",
+        ));
+    }
+    t.store.insert(&records).await.unwrap();
+    let base = at(0, 0).timestamp_nanos_opt().unwrap();
+    let step_ns = 30_000_000_000;
+    let counts = t
+        .store
+        .histogram(HistogramRequest {
+            selection: selection(""),
+            step_ns,
+        })
+        .await
+        .unwrap();
+    let bucket = |n: i64| (base / step_ns + n) * step_ns;
+    let count = |n, level, count| HistogramCount {
+        bucket_start_ns: bucket(n),
+        level,
+        count,
+    };
+    // base is a multiple of 30 s plus 0 (1714564800 = 57152160 * 30).
+    assert_eq!(
+        counts,
+        vec![
+            count(0, Level::Info, 2),
+            count(0, Level::Error, 1),
+            count(1, Level::Info, 1),
+            count(1, Level::Warn, 1),
+            count(1, Level::Error, 1),
+        ]
+    );
+    let filtered = HistogramRequest {
+        selection: Selection {
+            since_ns: Some(base + 15_000_000_000),
+            ..selection("service:api")
+        },
+        step_ns,
+    };
+    let counts = t.store.histogram(filtered).await.unwrap();
+    assert_eq!(
+        counts,
+        vec![count(0, Level::Error, 1), count(1, Level::Info, 1)]
+    );
+}
+
+async fn facets_count_the_most_frequent_values(t: TestStore) {
+    let mut records = Vec::new();
+    for i in 0..10 {
+        let service = ["api", "api", "api", "db", "db", "web"][i % 6];
+        let level = if i < 3 { Level::Error } else { Level::Info };
+        let mut r = record(&format!("f{i}"), i as i64, service, level, "m");
+        r.host = (i % 2 == 0).then(|| "h1".to_string());
+        records.push(r);
+    }
+    t.store.insert(&records).await.unwrap();
+    let facets = |field, q: &str, limit| FacetRequest {
+        selection: selection(q),
+        field,
+        limit,
+    };
+    let count = |value: &str, count| FacetCount {
+        value: value.into(),
+        count,
+    };
+    let s = &t.store;
+    assert_eq!(
+        s.facets(facets(FacetField::Service, "", 10)).await.unwrap(),
+        vec![count("api", 6), count("db", 3), count("web", 1)]
+    );
+    assert_eq!(
+        s.facets(facets(FacetField::Service, "", 2)).await.unwrap(),
+        vec![count("api", 6), count("db", 3)]
+    );
+    assert_eq!(
+        s.facets(facets(FacetField::Level, "", 10)).await.unwrap(),
+        vec![count("INFO", 7), count("ERROR", 3)]
+    );
+    assert_eq!(
+        s.facets(facets(FacetField::Host, "", 10)).await.unwrap(),
+        vec![count("h1", 5)],
+        "records without a host are not counted"
+    );
+    assert_eq!(
+        s.facets(facets(FacetField::Service, "level:error", 10))
+            .await
+            .unwrap(),
+        vec![count("api", 3)]
+    );
+}
+
 macro_rules! store_suite {
     ($open:expr) => {
         #[tokio::test]
@@ -205,6 +325,14 @@ macro_rules! store_suite {
         #[tokio::test]
         async fn pages_cover_everything_once_even_with_equal_timestamps() {
             super::pages_cover_everything_once_even_with_equal_timestamps($open).await
+        }
+        #[tokio::test]
+        async fn histograms_count_per_bucket_and_level() {
+            super::histograms_count_per_bucket_and_level($open).await
+        }
+        #[tokio::test]
+        async fn facets_count_the_most_frequent_values() {
+            super::facets_count_the_most_frequent_values($open).await
         }
         #[tokio::test]
         async fn large_batches_are_stored_whole() {

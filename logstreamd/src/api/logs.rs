@@ -7,11 +7,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
 use logstream_shared::api::{DEFAULT_PAGE_SIZE, LogsPage, MAX_PAGE_SIZE, SearchParams};
-use logstream_shared::query::{self, Field, Filter, LevelFilter};
-use logstream_shared::time::parse_time_bound;
+use logstream_shared::query::{Field, Filter, LevelFilter};
 use logstream_shared::{FieldError, Level};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, invalid, invalid_params, query_params, selection};
 use crate::store::{Cursor, SearchRequest};
 
 pub(super) fn router() -> Router<AppState> {
@@ -24,12 +23,7 @@ async fn search(
     State(state): State<AppState>,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Json<LogsPage>, ApiError> {
-    let Query(params) = params
-        .map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))?;
-    let request = search_request(params).map_err(|detail| ApiError::BadRequest {
-        error: format!("invalid search: {detail}"),
-        details: vec![detail],
-    })?;
+    let request = search_request(query_params(params)?).map_err(invalid_params)?;
     let page = state.store.search(request).await?;
     Ok(Json(LogsPage {
         status: "success".into(),
@@ -39,22 +33,16 @@ async fn search(
     }))
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> FieldError {
-    FieldError {
-        index: None,
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
 fn search_request(params: SearchParams) -> Result<SearchRequest, FieldError> {
-    let mut query = match &params.q {
-        Some(q) => query::parse(q).map_err(|e| invalid("q", e.to_string()))?,
-        None => query::Query::all(),
-    };
+    let mut selection = selection(
+        params.q.as_deref(),
+        params.since.as_deref(),
+        params.until.as_deref(),
+        Utc::now(),
+    )?;
     if let Some(service) = params.service.filter(|s| !s.is_empty()) {
         let values = service.split(',').map(str::to_string).collect();
-        query.push(Filter::Field {
+        selection.query.push(Filter::Field {
             field: Field::Service,
             values,
         });
@@ -63,19 +51,10 @@ fn search_request(params: SearchParams) -> Result<SearchRequest, FieldError> {
         let level: Level = level
             .parse()
             .map_err(|e: logstream_shared::UnknownLevel| invalid("level", e.to_string()))?;
-        query.push(Filter::Level(LevelFilter::AnyOf(vec![level])));
+        selection
+            .query
+            .push(Filter::Level(LevelFilter::AnyOf(vec![level])));
     }
-    let now = Utc::now();
-    let bound = |field: &str, value: Option<String>| -> Result<Option<i64>, FieldError> {
-        value
-            .filter(|s| !s.is_empty())
-            .map(|text| {
-                let time = parse_time_bound(&text, now).map_err(|e| invalid(field, e))?;
-                time.timestamp_nanos_opt()
-                    .ok_or_else(|| invalid(field, "must lie between the years 1678 and 2261"))
-            })
-            .transpose()
-    };
     let limit = params.limit.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&limit) {
         return Err(invalid(
@@ -96,9 +75,7 @@ fn search_request(params: SearchParams) -> Result<SearchRequest, FieldError> {
         })
         .transpose()?;
     Ok(SearchRequest {
-        query,
-        since_ns: bound("since", params.since)?,
-        until_ns: bound("until", params.until)?,
+        selection,
         limit,
         after,
     })

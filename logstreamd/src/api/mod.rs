@@ -5,6 +5,7 @@ mod ingest;
 
 pub use ingest::MEMORY_PER_BODY_BYTE;
 mod logs;
+mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,17 +13,22 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use logstream_shared::FieldError;
 use logstream_shared::api::ErrorBody;
+use logstream_shared::query;
+use logstream_shared::time::parse_time_bound;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::ingest::{Sink, SinkError};
-use crate::store::Store;
+use crate::store::{Selection, Store};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -47,6 +53,7 @@ pub fn router(state: AppState) -> Router {
     // records are handed to the sink, the answer must say whether they were
     // stored, so it is never cut short by a timeout.
     let queries = logs::router()
+        .merge(stats::router())
         .merge(health::router())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -59,6 +66,57 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestDecompressionLayer::new())
         .layer(map_response(json_error_bodies))
         .layer(TraceLayer::new_for_http())
+}
+
+/// Query-string parameters, or a 400 saying what was wrong with them.
+fn query_params<T>(params: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    params
+        .map(|Query(params)| params)
+        .map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))
+}
+
+/// A problem with one request parameter.
+fn invalid(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        index: None,
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+fn invalid_params(detail: FieldError) -> ApiError {
+    ApiError::BadRequest {
+        error: format!("invalid request: {detail}"),
+        details: vec![detail],
+    }
+}
+
+/// The records `q`, `since` and `until` select (times relative to `now`).
+fn selection(
+    q: Option<&str>,
+    since: Option<&str>,
+    until: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Selection, FieldError> {
+    let query = match q {
+        Some(q) => query::parse(q).map_err(|e| invalid("q", e.to_string()))?,
+        None => query::Query::all(),
+    };
+    let bound = |field: &str, value: Option<&str>| -> Result<Option<i64>, FieldError> {
+        value
+            .filter(|s| !s.is_empty())
+            .map(|text| {
+                let time = parse_time_bound(text, now).map_err(|e| invalid(field, e))?;
+                time.timestamp_nanos_opt()
+                    .ok_or_else(|| invalid(field, "must lie between the years 1678 and 2261"))
+            })
+            .transpose()
+    };
+    Ok(Selection {
+        query,
+        since_ns: bound("since", since)?,
+        until_ns: bound("until", until)?,
+    })
 }
 
 /// Gives the errors that axum and tower-http answer by themselves (404, 405,

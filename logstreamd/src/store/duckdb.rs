@@ -18,7 +18,10 @@ use duckdb::{Connection, params_from_iter};
 use logstream_shared::{Level, LogRecord};
 
 use super::sql::{self, Dialect, Param};
-use super::{Cursor, Result, SearchPage, SearchRequest, Store, StoreError};
+use super::{
+    Cursor, FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, Result,
+    SearchPage, SearchRequest, Store, StoreError,
+};
 
 /// Timestamps are nanoseconds since the epoch in a BIGINT (DuckDB's
 /// TIMESTAMP keeps microseconds only); levels are 0 (TRACE) to 5 (FATAL), so
@@ -39,9 +42,6 @@ CREATE TABLE IF NOT EXISTS logs (
 
 /// DuckDB spreads one search over all cores; a few at once keep them busy.
 const MAX_CONCURRENT_SEARCHES: usize = 4;
-
-const COLUMNS: &str =
-    "ts, id, service, level, message, host, trace_id, span_id, attr_keys, attr_values";
 
 #[derive(Debug)]
 pub struct DuckDbStore {
@@ -94,9 +94,10 @@ impl DuckDbStore {
         Ok(())
     }
 
-    fn search_blocking(&self, request: &SearchRequest) -> Result<SearchPage> {
+    /// Runs `read` on an idle reader connection, returning it to the pool.
+    fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = self.reader()?;
-        let result = search_on(&conn, request);
+        let result = read(&conn);
         lock(&self.readers).push(conn);
         result
     }
@@ -117,6 +118,19 @@ impl DuckDbStore {
         tokio::task::spawn_blocking(move || work(&store)).await?
     }
 
+    /// A read-only query, at most `MAX_CONCURRENT_SEARCHES` at once.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let _running = self
+            .searches
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        self.blocking(move |store| store.with_reader(read)).await
+    }
+
     fn handle(&self) -> DuckDbStore {
         DuckDbStore {
             path: self.path.clone(),
@@ -127,22 +141,31 @@ impl DuckDbStore {
     }
 }
 
-fn search_on(conn: &Connection, request: &SearchRequest) -> Result<SearchPage> {
-    let (condition, mut params) = sql::where_clause(Dialect::DuckDb, request);
-    // One row more than asked tells whether another page follows.
-    params.push(Param::Int(request.limit as i64 + 1));
-    let text =
-        format!("SELECT {COLUMNS} FROM logs WHERE {condition} ORDER BY ts DESC, id DESC LIMIT ?");
-    let mut statement = conn.prepare_cached(&text)?;
+/// Runs a compiled statement and maps each row.
+fn query_rows<T>(
+    conn: &Connection,
+    (sql, params): (String, Vec<Param>),
+    mut map: impl FnMut(&duckdb::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut statement = conn.prepare_cached(&sql)?;
     let values = params.into_iter().map(|p| match p {
         Param::Int(i) => Value::BigInt(i),
         Param::Text(s) => Value::Text(s),
     });
     let mut rows = statement.query(params_from_iter(values))?;
-    let mut records = Vec::new();
+    let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        records.push(record_from_row(row)?);
+        out.push(map(row)?);
     }
+    Ok(out)
+}
+
+fn search_on(conn: &Connection, request: &SearchRequest) -> Result<SearchPage> {
+    let mut records = query_rows(
+        conn,
+        sql::search_sql(Dialect::DuckDb, request),
+        record_from_row,
+    )?;
     let next = if records.len() > request.limit {
         records.truncate(request.limit);
         records.last().map(Cursor::of)
@@ -152,16 +175,53 @@ fn search_on(conn: &Connection, request: &SearchRequest) -> Result<SearchPage> {
     Ok(SearchPage { records, next })
 }
 
+fn level_of(row: &duckdb::Row<'_>, column: usize) -> Result<Level> {
+    let level: u8 = row.get(column)?;
+    Level::from_u8(level).ok_or_else(|| StoreError::Corrupt(format!("level {level}")))
+}
+
+fn count_of(row: &duckdb::Row<'_>, column: usize) -> Result<u64> {
+    let count: i64 = row.get(column)?;
+    Ok(count.unsigned_abs())
+}
+
+fn histogram_on(conn: &Connection, request: &HistogramRequest) -> Result<Vec<HistogramCount>> {
+    query_rows(conn, sql::histogram_sql(Dialect::DuckDb, request), |row| {
+        Ok(HistogramCount {
+            bucket_start_ns: row.get(0)?,
+            level: level_of(row, 1)?,
+            count: count_of(row, 2)?,
+        })
+    })
+}
+
+fn facets_on(conn: &Connection, request: &FacetRequest) -> Result<Vec<FacetCount>> {
+    query_rows(conn, sql::facets_sql(Dialect::DuckDb, request), |row| {
+        let value: String = row.get(0)?;
+        // Levels are stored as numbers; facets name them.
+        let value = match request.field {
+            FacetField::Level => value
+                .parse()
+                .ok()
+                .and_then(Level::from_u8)
+                .map_or(value, |level| level.as_str().to_string()),
+            _ => value,
+        };
+        Ok(FacetCount {
+            value,
+            count: count_of(row, 1)?,
+        })
+    })
+}
+
 fn record_from_row(row: &duckdb::Row<'_>) -> Result<LogRecord> {
-    let level: u8 = row.get(3)?;
     let keys = string_list(row.get(8)?)?;
     let values = string_list(row.get(9)?)?;
     Ok(LogRecord {
         timestamp: Utc.timestamp_nanos(row.get(0)?),
         id: row.get(1)?,
         service: row.get(2)?,
-        level: Level::from_u8(level)
-            .ok_or_else(|| StoreError::Corrupt(format!("level {level}")))?,
+        level: level_of(row, 3)?,
         message: row.get(4)?,
         host: row.get(5)?,
         trace_id: row.get(6)?,
@@ -249,24 +309,24 @@ impl Store for DuckDbStore {
     }
 
     async fn search(&self, request: SearchRequest) -> Result<SearchPage> {
-        let _running = self
-            .searches
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        self.blocking(move |store| store.search_blocking(&request))
-            .await
+        self.read(move |conn| search_on(conn, &request)).await
+    }
+
+    async fn histogram(&self, request: HistogramRequest) -> Result<Vec<HistogramCount>> {
+        self.read(move |conn| histogram_on(conn, &request)).await
+    }
+
+    async fn facets(&self, request: FacetRequest) -> Result<Vec<FacetCount>> {
+        self.read(move |conn| facets_on(conn, &request)).await
     }
 
     async fn health(&self) -> Result<()> {
         self.blocking(|store| {
-            let conn = store.reader()?;
-            let one: i32 = conn.query_row("SELECT 1", [], |row| row.get(0))?;
-            lock(&store.readers).push(conn);
-            debug_assert_eq!(one, 1);
-            Ok(())
+            store
+                .with_reader(|conn| Ok(conn.query_row("SELECT 1", [], |row| row.get::<_, i32>(0))?))
         })
         .await
+        .map(drop)
     }
 
     async fn close(&self) -> Result<()> {

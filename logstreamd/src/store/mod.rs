@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use logstream_shared::{LogRecord, Query};
+use logstream_shared::{Level, LogRecord, Query};
 
 pub use self::duckdb::DuckDbStore;
 
@@ -31,17 +31,68 @@ pub enum StoreError {
     Task(#[from] tokio::task::JoinError),
 }
 
-/// Which records a search wants: the newest `limit` matching ones older than
-/// `after`, inside the time range.
+/// Which records a request is about: the query's matches in a time range.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SearchRequest {
+pub struct Selection {
     pub query: Query,
     /// Inclusive lower bound, nanoseconds since the epoch.
     pub since_ns: Option<i64>,
     /// Exclusive upper bound, nanoseconds since the epoch.
     pub until_ns: Option<i64>,
+}
+
+impl From<Query> for Selection {
+    fn from(query: Query) -> Selection {
+        Selection {
+            query,
+            ..Selection::default()
+        }
+    }
+}
+
+/// The newest `limit` selected records older than `after`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchRequest {
+    pub selection: Selection,
     pub limit: usize,
     pub after: Option<Cursor>,
+}
+
+/// Counts of selected records per level per time bucket of `step_ns`
+/// (buckets start at multiples of the step since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistogramRequest {
+    pub selection: Selection,
+    pub step_ns: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistogramCount {
+    pub bucket_start_ns: i64,
+    pub level: Level,
+    pub count: u64,
+}
+
+/// The fields whose values facets count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FacetField {
+    Service,
+    Level,
+    Host,
+}
+
+/// The `limit` most frequent values of `field` among the selected records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FacetRequest {
+    pub selection: Selection,
+    pub field: FacetField,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FacetCount {
+    pub value: String,
+    pub count: u64,
 }
 
 /// A page of records, newest first, and where the next page starts.
@@ -92,6 +143,12 @@ pub trait Store: Send + Sync + Debug {
     async fn insert(&self, records: &[LogRecord]) -> Result<()>;
 
     async fn search(&self, request: SearchRequest) -> Result<SearchPage>;
+
+    /// Non-zero counts only, ordered by bucket, then level.
+    async fn histogram(&self, request: HistogramRequest) -> Result<Vec<HistogramCount>>;
+
+    /// Most frequent first, ties by value; records without the field are not counted.
+    async fn facets(&self, request: FacetRequest) -> Result<Vec<FacetCount>>;
 
     /// Fails when the store cannot serve requests.
     async fn health(&self) -> Result<()>;

@@ -3,7 +3,7 @@
 
 use logstream_shared::query::{Clause, Field, Filter, LevelFilter};
 
-use super::SearchRequest;
+use super::{Cursor, FacetField, FacetRequest, HistogramRequest, SearchRequest, Selection};
 
 /// A parameter bound to a `?` placeholder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,24 +82,29 @@ fn clause_sql(dialect: Dialect, clause: &Clause, params: &mut Vec<Param>) -> Str
     }
 }
 
-/// The WHERE condition for a search and its parameters, in order.
-pub(crate) fn where_clause(dialect: Dialect, request: &SearchRequest) -> (String, Vec<Param>) {
+/// The WHERE condition for a selection (and a keyset position), with its
+/// parameters in order.
+fn where_clause(
+    dialect: Dialect,
+    selection: &Selection,
+    after: Option<&Cursor>,
+) -> (String, Vec<Param>) {
     let mut params = Vec::new();
-    let mut conditions: Vec<String> = request
+    let mut conditions: Vec<String> = selection
         .query
         .clauses
         .iter()
         .map(|clause| clause_sql(dialect, clause, &mut params))
         .collect();
-    if let Some(since) = request.since_ns {
+    if let Some(since) = selection.since_ns {
         conditions.push("ts >= ?".into());
         params.push(Param::Int(since));
     }
-    if let Some(until) = request.until_ns {
+    if let Some(until) = selection.until_ns {
         conditions.push("ts < ?".into());
         params.push(Param::Int(until));
     }
-    if let Some(after) = &request.after {
+    if let Some(after) = after {
         conditions.push("(ts < ? OR (ts = ? AND id < ?))".into());
         params.extend([
             Param::Int(after.ts_ns),
@@ -113,26 +118,73 @@ pub(crate) fn where_clause(dialect: Dialect, request: &SearchRequest) -> (String
     (conditions.join(" AND "), params)
 }
 
+/// The columns a search returns, in the order stores read them.
+pub(crate) const RECORD_COLUMNS: &str =
+    "ts, id, service, level, message, host, trace_id, span_id, attr_keys, attr_values";
+
+/// Newest first; one row more than the limit tells whether a page follows.
+pub(crate) fn search_sql(dialect: Dialect, request: &SearchRequest) -> (String, Vec<Param>) {
+    let (condition, mut params) = where_clause(dialect, &request.selection, request.after.as_ref());
+    params.push(Param::Int(request.limit as i64 + 1));
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS} FROM logs WHERE {condition} ORDER BY ts DESC, id DESC LIMIT ?"
+    );
+    (sql, params)
+}
+
+/// Rows of (bucket start in ns, level number, count).
+pub(crate) fn histogram_sql(dialect: Dialect, request: &HistogramRequest) -> (String, Vec<Param>) {
+    let mut params = vec![Param::Int(request.step_ns), Param::Int(request.step_ns)];
+    let (condition, where_params) = where_clause(dialect, &request.selection, None);
+    params.extend(where_params);
+    let bucket = match dialect {
+        Dialect::DuckDb => "(ts // ?) * ?",
+    };
+    let sql = format!(
+        "SELECT {bucket} AS bucket, level, count(*) AS n FROM logs WHERE {condition} \
+         GROUP BY bucket, level ORDER BY bucket, level"
+    );
+    (sql, params)
+}
+
+/// Rows of (value as text, count).
+pub(crate) fn facets_sql(dialect: Dialect, request: &FacetRequest) -> (String, Vec<Param>) {
+    let column = match request.field {
+        FacetField::Service => "service",
+        FacetField::Level => "level",
+        FacetField::Host => "host",
+    };
+    let (condition, mut params) = where_clause(dialect, &request.selection, None);
+    params.push(Param::Int(request.limit as i64));
+    let sql = format!(
+        "SELECT CAST({column} AS VARCHAR) AS value, count(*) AS n FROM logs \
+         WHERE {condition} AND {column} IS NOT NULL GROUP BY {column} ORDER BY n DESC, value LIMIT ?"
+    );
+    (sql, params)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Cursor;
 
     #[test]
     fn user_input_only_travels_as_parameters() {
         let request = SearchRequest {
-            query: r#"service:api,"x'y" level>=warn "50%_OFF\\" -user_id=42"#
-                .parse()
-                .unwrap(),
-            since_ns: Some(10),
-            until_ns: None,
+            selection: Selection {
+                query: r#"service:api,"x'y" level>=warn "50%_OFF\\" -user_id=42"#
+                    .parse()
+                    .unwrap(),
+                since_ns: Some(10),
+                until_ns: None,
+            },
             limit: 100,
             after: Some(Cursor {
                 ts_ns: 99,
                 id: "abc".into(),
             }),
         };
-        let (sql, params) = where_clause(Dialect::DuckDb, &request);
+        let (sql, params) =
+            where_clause(Dialect::DuckDb, &request.selection, request.after.as_ref());
         assert_eq!(
             sql,
             "coalesce(service IN (?, ?), false) AND coalesce(level >= ?, false) \
@@ -160,7 +212,7 @@ mod tests {
     #[test]
     fn empty_search_matches_everything() {
         assert_eq!(
-            where_clause(Dialect::DuckDb, &SearchRequest::default()),
+            where_clause(Dialect::DuckDb, &Selection::default(), None),
             ("true".into(), vec![])
         );
     }
