@@ -125,7 +125,7 @@ async fn facets_list_top_values_with_counts() {
 #[tokio::test]
 async fn bad_stats_requests_say_what_is_accepted() {
     let (daemon, client) = seeded().await;
-    let cases: [(&str, Vec<(&str, &str)>, &str, &str); 5] = [
+    let cases = [
         (
             "/api/stats/facets",
             vec![("field", "message")],
