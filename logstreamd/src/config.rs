@@ -35,7 +35,7 @@ pub struct Config {
     pub max_body_bytes: usize,
 
     /// Memory that ingest request bodies being read and parsed may take at once, in
-    /// bytes (each body byte counts 4); past this, ingest answers 429.
+    /// bytes (each body byte counts 32); past this, ingest answers 429.
     #[arg(long, env = "LOGSTREAM_MAX_INGEST_MEMORY", default_value_t = 2 * 1024 * 1024 * 1024)]
     pub max_ingest_memory: usize,
 

@@ -39,6 +39,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.max_pending_records > 0,
         "--max-pending-records must be at least 1"
     );
+    anyhow::ensure!(
+        config.max_ingest_memory <= tokio::sync::Semaphore::MAX_PERMITS,
+        "--max-ingest-memory must be at most {}",
+        tokio::sync::Semaphore::MAX_PERMITS
+    );
 
     let store_url = config.store_url();
     let store = store::open(&store_url)

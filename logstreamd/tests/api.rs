@@ -330,7 +330,7 @@ async fn a_full_queue_answers_429_with_retry_after_and_keeps_what_it_acknowledge
 async fn bodies_being_read_are_bounded_in_memory_with_429() {
     use tokio::io::AsyncWriteExt;
     let daemon =
-        TestDaemon::start_with(&["--max-body-bytes", "1000", "--max-ingest-memory", "4000"]);
+        TestDaemon::start_with(&["--max-body-bytes", "1000", "--max-ingest-memory", "32000"]);
     let client = reqwest::Client::new();
     // A slow client: headers and 900 of 1000 body bytes, then nothing.
     let mut slow = tokio::net::TcpStream::connect(daemon.addr()).await.unwrap();
@@ -340,7 +340,7 @@ async fn bodies_being_read_are_bounded_in_memory_with_429() {
     slow.flush().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
-    // 900 bytes reserve 3600 of 4000; this body needs more than the 400 left.
+    // 900 bytes reserve 28800 of 32000; this body needs more than the 3200 left.
     let waits = json!({"service": "s", "message": "w".repeat(200)});
     let response = post(&client, &daemon, waits.clone()).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -373,8 +373,9 @@ fn contradictory_limits_are_refused_at_start() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr
-            .contains("--max-ingest-memory (100) must be at least 4 times --max-body-bytes (1000)"),
+        stderr.contains(
+            "--max-ingest-memory (100) must be at least 32 times --max-body-bytes (1000)"
+        ),
         "{stderr}"
     );
 }

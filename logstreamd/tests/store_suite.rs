@@ -227,7 +227,8 @@ async fn histograms_count_per_bucket_and_level(t: TestStore) {
     let counts = t
         .store
         .histogram(HistogramRequest {
-            selection: selection(""),
+            selection: selection("-service:old"),
+            origin_ns: base,
             step_ns,
         })
         .await
@@ -254,12 +255,33 @@ async fn histograms_count_per_bucket_and_level(t: TestStore) {
             since_ns: Some(base + 15_000_000_000),
             ..selection("service:api")
         },
+        origin_ns: base,
         step_ns,
     };
     let counts = t.store.histogram(filtered).await.unwrap();
     assert_eq!(
         counts,
         vec![count(0, Level::Error, 1), count(1, Level::Info, 1)]
+    );
+
+    // Before 1970 buckets still start at or before their records.
+    let mut old = record("old", 0, "old", Level::Warn, "m");
+    old.timestamp = Utc.timestamp_opt(-15, 0).unwrap();
+    t.store.insert(&[old]).await.unwrap();
+    let step_ns = 10_000_000_000;
+    let request = HistogramRequest {
+        selection: selection("service:old"),
+        origin_ns: -30_000_000_000,
+        step_ns,
+    };
+    let counts = t.store.histogram(request).await.unwrap();
+    assert_eq!(
+        counts,
+        vec![HistogramCount {
+            bucket_start_ns: -20_000_000_000,
+            level: Level::Warn,
+            count: 1
+        }]
     );
 }
 

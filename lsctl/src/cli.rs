@@ -87,7 +87,7 @@ pub(crate) struct SendArgs {
     pub(crate) batch_size: u32,
 
     /// Send what has been read at least this often, even if the batch is not full.
-    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "500ms", value_parser = positive_duration)]
     pub(crate) flush_interval: Duration,
 
     /// How long to keep retrying a batch the daemon does not take before giving up.
@@ -134,4 +134,13 @@ pub(crate) enum OutputFormat {
     Text,
     Json,
     Ndjson,
+}
+
+/// A duration such as `500ms` or `2s`, more than zero.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be more than zero".into()),
+        Err(e) => Err(format!("{e} (for example 500ms or 2s)")),
+    }
 }

@@ -57,19 +57,22 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
     let mut ticker = tokio::time::interval(args.flush_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reader = Some(reader);
+    let mut stop_requested = false;
     loop {
         let mut flush = false;
-        let mut stopping = false;
-        tokio::select! {
-            record = rx.recv() => match record {
-                Some(record) => {
-                    pending.push(record);
-                    flush = pending.len() >= batch_size;
-                }
-                None => stopping = true,
-            },
-            _ = ticker.tick() => flush = true,
-            _ = signals.recv() => stopping = true,
+        let mut stopping = stop_requested;
+        if !stopping {
+            tokio::select! {
+                record = rx.recv() => match record {
+                    Some(record) => {
+                        pending.push(record);
+                        flush = pending.len() >= batch_size;
+                    }
+                    None => stopping = true,
+                },
+                _ = ticker.tick() => flush = true,
+                _ = signals.recv() => stopping = true,
+            }
         }
         if stopping {
             // Take everything already read, including a record the reader
@@ -91,13 +94,29 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
             let mut remaining: u64 = batches.iter().map(|b| b.len() as u64).sum();
             for batch in batches {
                 let size = batch.len() as u64;
-                let result = tokio::select! {
-                    result = deliver(client, batch, args.retry_for) => result,
-                    _ = signals.recv() => {
-                        eprintln!("lsctl: interrupted while delivering");
-                        Delivered { failure: Some(None), ..Delivered::default() }
+                let mut result = Delivered::default();
+                let abandoned = {
+                    let delivering = deliver(client, batch, args.retry_for, &mut result);
+                    tokio::pin!(delivering);
+                    loop {
+                        tokio::select! {
+                            () = &mut delivering => break false,
+                            _ = signals.recv() => {
+                                if stopping || stop_requested {
+                                    break true;
+                                }
+                                // The first signal: finish delivering, then stop reading.
+                                stop_requested = true;
+                            }
+                        }
                     }
                 };
+                if abandoned {
+                    eprintln!(
+                        "lsctl: interrupted while delivering; the lines in flight may or may not have been stored"
+                    );
+                    result.failure = Some(None);
+                }
                 outcome.delivered += result.delivered;
                 outcome.undelivered += result.refused;
                 remaining -= size;
@@ -151,10 +170,16 @@ struct Delivered {
     failure: Option<Option<ApiFailure>>,
 }
 
-/// Delivers a batch, splitting it when the daemon finds it too large. A
-/// refused batch is reported and counted; retries running out stops it.
-async fn deliver(client: &Client, batch: Vec<LogRecord>, retry_for: Duration) -> Delivered {
-    let mut result = Delivered::default();
+/// Delivers a batch, splitting it when the daemon finds it too large, and
+/// counts into `result` as it goes (so the counts hold even if this is
+/// abandoned midway). A refused batch is reported and counted; retries
+/// running out stops it.
+async fn deliver(
+    client: &Client,
+    batch: Vec<LogRecord>,
+    retry_for: Duration,
+    result: &mut Delivered,
+) {
     let mut parts = vec![batch];
     while let Some(part) = parts.pop() {
         match client.ingest_with_retries(&part, retry_for).await {
@@ -177,11 +202,10 @@ async fn deliver(client: &Client, batch: Vec<LogRecord>, retry_for: Duration) ->
             }
             Err(failure) => {
                 result.failure = Some(Some(failure));
-                return result;
+                return;
             }
         }
     }
-    result
 }
 
 /// Ctrl-C and SIGTERM, each as one message.

@@ -224,6 +224,67 @@ fn ctrl_c_delivers_what_was_read_and_exits_cleanly() {
 }
 
 #[test]
+fn a_first_ctrl_c_while_retrying_still_delivers_and_a_second_abandons() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = TestDaemon::start_in(dir.path(), &[]);
+    let addr = daemon.addr().to_string();
+    assert!(daemon.terminate().success());
+
+    let interrupt = |child: &Child| {
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    // The daemon is down: lsctl is retrying when the first Ctrl-C comes.
+    let (child, mut stdin) = spawn_send(&daemon, &["-s", "patient", "--flush-interval", "50ms"]);
+    write_lines(&mut stdin, "line", 5);
+    std::thread::sleep(Duration::from_millis(700));
+    interrupt(&child);
+    std::thread::sleep(Duration::from_millis(300));
+    let daemon = TestDaemon::start_in(dir.path(), &["--listen", &addr]);
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stored(&daemon, "service:patient").len(), 5);
+
+    // With nobody listening, a second Ctrl-C abandons and counts the lines.
+    let gone = format!("http://{addr}");
+    let mut daemon = daemon;
+    assert!(daemon.terminate().success());
+    let mut command = lsctl(&daemon);
+    command.env("LOGSTREAM_URL", &gone).args([
+        "send",
+        "-s",
+        "impatient",
+        "--flush-interval",
+        "50ms",
+    ]);
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    write_lines(&mut stdin, "line", 3);
+    std::thread::sleep(Duration::from_millis(500));
+    interrupt(&child);
+    std::thread::sleep(Duration::from_millis(300));
+    interrupt(&child);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("3 line(s) were not delivered"), "{stderr}");
+}
+
+#[test]
 fn send_gives_up_with_a_count_and_exit_code_2_when_the_daemon_stays_away() {
     let daemon = TestDaemon::start();
     let mut gone = lsctl(&daemon);

@@ -89,8 +89,9 @@ async fn ingest(
 }
 
 /// Memory reserved per body byte: the body itself plus the parsed JSON
-/// values, which take a few times its size.
-pub const MEMORY_PER_BODY_BYTE: usize = 4;
+/// values, which for small records (a map node per object) take twenty-odd
+/// times the size of their text.
+pub const MEMORY_PER_BODY_BYTE: usize = 32;
 
 /// The whole body, decompressed, within the size limit and the request
 /// timeout. Memory for it is reserved from the ingest budget as it arrives, so
@@ -118,7 +119,11 @@ async fn read_body(
                     limits.max_body_bytes
                 )));
             }
-            let wanted = u32::try_from(data.len() * MEMORY_PER_BODY_BYTE).unwrap_or(u32::MAX);
+            let wanted = u32::try_from(data.len() * MEMORY_PER_BODY_BYTE).map_err(|_| {
+                ApiError::PayloadTooLarge(
+                    "a single body chunk is too large to reserve memory for".into(),
+                )
+            })?;
             let permit = Arc::clone(budget).try_acquire_many_owned(wanted).map_err(|_| ApiError::Overloaded {
                 error: "the daemon is reading too many request bodies at once (--max-ingest-memory); retry later".into(),
                 retry_after: Duration::from_secs(1),

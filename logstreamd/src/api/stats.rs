@@ -70,7 +70,7 @@ async fn histogram(
     selection.since_ns = Some(since);
     selection.until_ns = Some(until);
     let step_ns = match params.step.as_deref().filter(|s| !s.is_empty()) {
-        None => default_step_ns(until - since),
+        None => default_step_ns(until.saturating_sub(since)),
         Some(text) => humantime::parse_duration(text)
             .ok()
             .and_then(|d| i64::try_from(d.as_nanos()).ok())
@@ -103,7 +103,11 @@ async fn histogram(
 
     let counts = state
         .store
-        .histogram(HistogramRequest { selection, step_ns })
+        .histogram(HistogramRequest {
+            selection,
+            origin_ns: first,
+            step_ns,
+        })
         .await?;
     let mut by_bucket: HashMap<i64, HistogramBucket> = HashMap::new();
     for c in counts {

@@ -123,12 +123,17 @@ impl DuckDbStore {
         &self,
         read: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let _running = self
-            .searches
-            .acquire()
+        // The permit moves into the blocking task: a request that times out
+        // stops waiting, but its query holds the slot until DuckDB finishes.
+        let running = Arc::clone(&self.searches)
+            .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        self.blocking(move |store| store.with_reader(read)).await
+        self.blocking(move |store| {
+            let _running = running;
+            store.with_reader(read)
+        })
+        .await
     }
 
     fn handle(&self) -> DuckDbStore {

@@ -58,11 +58,13 @@ pub struct SearchRequest {
     pub after: Option<Cursor>,
 }
 
-/// Counts of selected records per level per time bucket of `step_ns`
-/// (buckets start at multiples of the step since the epoch).
+/// Counts of selected records per level per time bucket: buckets start at
+/// `origin_ns + k * step_ns`. Records before the origin are not counted, so
+/// the origin should be at or before `since`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistogramRequest {
     pub selection: Selection,
+    pub origin_ns: i64,
     pub step_ns: i64,
 }
 

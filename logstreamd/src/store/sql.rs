@@ -134,14 +134,17 @@ pub(crate) fn search_sql(dialect: Dialect, request: &SearchRequest) -> (String, 
 
 /// Rows of (bucket start in ns, level number, count).
 pub(crate) fn histogram_sql(dialect: Dialect, request: &HistogramRequest) -> (String, Vec<Param>) {
-    let mut params = vec![Param::Int(request.step_ns), Param::Int(request.step_ns)];
+    // Measured from the origin, `ts - origin` is never negative for counted
+    // records, so integer division floors for times before 1970 too.
+    let (origin, step) = (Param::Int(request.origin_ns), Param::Int(request.step_ns));
+    let mut params = vec![origin.clone(), origin.clone(), step.clone(), step, origin];
     let (condition, where_params) = where_clause(dialect, &request.selection, None);
     params.extend(where_params);
     let bucket = match dialect {
-        Dialect::DuckDb => "(ts // ?) * ?",
+        Dialect::DuckDb => "? + ((ts - ?) // ?) * ?",
     };
     let sql = format!(
-        "SELECT {bucket} AS bucket, level, count(*) AS n FROM logs WHERE {condition} \
+        "SELECT {bucket} AS bucket, level, count(*) AS n FROM logs WHERE ts >= ? AND {condition} \
          GROUP BY bucket, level ORDER BY bucket, level"
     );
     (sql, params)
