@@ -6,7 +6,7 @@ use std::process::Command;
 
 use logstream_shared::Level;
 use logstream_shared::api::{ErrorBody, IngestAccepted, LogsPage};
-use logstream_testkit::{TestDaemon, fetch_all};
+use logstream_testkit::{TestDaemon, fetch_all, get_json};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -95,14 +95,7 @@ async fn search(
     daemon: &TestDaemon,
     params: &[(&str, &str)],
 ) -> LogsPage {
-    let response = client
-        .get(daemon.at("/api/logs"))
-        .query(params)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    get_json(client, daemon, "/api/logs", params).await
 }
 
 fn messages(page: &LogsPage) -> Vec<&str> {

@@ -2,7 +2,7 @@
 
 use logstream_shared::Level;
 use logstream_shared::api::{ErrorBody, Facets, Histogram};
-use logstream_testkit::TestDaemon;
+use logstream_testkit::{TestDaemon, get_json};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -32,20 +32,12 @@ async fn seeded() -> (TestDaemon, reqwest::Client) {
     (daemon, client)
 }
 
-async fn get<T: serde::de::DeserializeOwned>(
-    client: &reqwest::Client,
-    daemon: &TestDaemon,
-    path: &str,
-    params: &[(&str, &str)],
-) -> T {
-    let response = client
-        .get(daemon.at(path))
-        .query(params)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+fn counts(facets: &Facets) -> Vec<(&str, u64)> {
+    facets
+        .values
+        .iter()
+        .map(|v| (v.value.as_str(), v.count))
+        .collect()
 }
 
 #[tokio::test]
@@ -55,7 +47,7 @@ async fn histogram_has_every_bucket_with_counts_per_level() {
         ("since", "2024-05-01T12:00:00Z"),
         ("until", "2024-05-01T12:04:00Z"),
     ];
-    let h: Histogram = get(
+    let h: Histogram = get_json(
         &client,
         &daemon,
         "/api/stats/histogram",
@@ -70,7 +62,7 @@ async fn histogram_has_every_bucket_with_counts_per_level() {
     assert_eq!(h.buckets[0].counts[&Level::Error], 2);
     assert_eq!(h.buckets[0].counts[&Level::Info], 4);
 
-    let h: Histogram = get(
+    let h: Histogram = get_json(
         &client,
         &daemon,
         "/api/stats/histogram",
@@ -85,33 +77,23 @@ async fn histogram_has_every_bucket_with_counts_per_level() {
 #[tokio::test]
 async fn facets_list_top_values_with_counts() {
     let (daemon, client) = seeded().await;
-    let f: Facets = get(
+    let f: Facets = get_json(
         &client,
         &daemon,
         "/api/stats/facets",
         &[("field", "service")],
     )
     .await;
-    let values: Vec<(&str, u64)> = f
-        .values
-        .iter()
-        .map(|v| (v.value.as_str(), v.count))
-        .collect();
-    assert_eq!(values, [("api", 12), ("db", 6)]);
-    let f: Facets = get(
+    assert_eq!(counts(&f), [("api", 12), ("db", 6)]);
+    let f: Facets = get_json(
         &client,
         &daemon,
         "/api/stats/facets",
         &[("field", "level"), ("q", "service:api")],
     )
     .await;
-    let values: Vec<(&str, u64)> = f
-        .values
-        .iter()
-        .map(|v| (v.value.as_str(), v.count))
-        .collect();
-    assert_eq!(values, [("INFO", 9), ("ERROR", 3)]);
-    let f: Facets = get(
+    assert_eq!(counts(&f), [("INFO", 9), ("ERROR", 3)]);
+    let f: Facets = get_json(
         &client,
         &daemon,
         "/api/stats/facets",

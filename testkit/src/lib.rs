@@ -144,6 +144,27 @@ impl Drop for TestDaemon {
     }
 }
 
+/// `GET path?params`, which must answer 200 with a JSON body of type `T`.
+pub async fn get_json<T: serde::de::DeserializeOwned>(
+    client: &reqwest::Client,
+    daemon: &TestDaemon,
+    path: &str,
+    params: &[(&str, &str)],
+) -> T {
+    let response = client
+        .get(daemon.at(path))
+        .query(params)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(
+        response.status(),
+        reqwest::StatusCode::OK,
+        "GET {path} {params:?}"
+    );
+    response.json().await.expect("a JSON body")
+}
+
 /// Every record the daemon holds for a query, following cursors page by page.
 pub async fn fetch_all(
     client: &reqwest::Client,
@@ -153,21 +174,12 @@ pub async fn fetch_all(
     let mut records = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut params = vec![("q", q.to_string()), ("limit", "10000".to_string())];
+        let mut params = vec![("q", q), ("limit", "10000")];
         if let Some(c) = &cursor {
-            params.push(("cursor", c.clone()));
+            params.push(("cursor", c));
         }
-        let page: logstream_shared::api::LogsPage = client
-            .get(daemon.at("/api/logs"))
-            .query(&params)
-            .send()
-            .await
-            .expect("GET /api/logs")
-            .error_for_status()
-            .expect("search status")
-            .json()
-            .await
-            .expect("page JSON");
+        let page: logstream_shared::api::LogsPage =
+            get_json(client, daemon, "/api/logs", &params).await;
         records.extend(page.data);
         match page.next_cursor {
             Some(next) => cursor = Some(next),
