@@ -43,6 +43,48 @@ pub(crate) enum Command {
     /// Search stored logs, newest first.
     #[command(after_help = QUERY_EXAMPLES)]
     Query(QueryArgs),
+    /// Log rate over time and the top services, levels and hosts.
+    #[command(after_help = STATS_EXAMPLES)]
+    Stats(StatsArgs),
+}
+
+const STATS_EXAMPLES: &str = "\
+Examples:
+  lsctl stats                                  # the last hour, all logs
+  lsctl stats --since 24h 'level>=error'       # errors over a day
+  lsctl stats --since 15m --step 10s service:api
+  lsctl stats --output json | jq '.histogram.buckets[-1]'";
+
+#[derive(Debug, Args)]
+pub(crate) struct StatsArgs {
+    /// Query in the query language; several arguments are joined with spaces.
+    pub(crate) query: Vec<String>,
+
+    /// Oldest time: a duration before now (15m, 2h, 7d), RFC 3339, or a date [default: 1h].
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+
+    /// Newest time (excluded), in the same forms as --since [default: now].
+    #[arg(long)]
+    pub(crate) until: Option<String>,
+
+    /// Width of a histogram bar, like 10s, 1m, 1h [default: about 60 bars].
+    #[arg(long)]
+    pub(crate) step: Option<String>,
+
+    /// How many services and hosts to list.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) top: usize,
+
+    /// Output: text (a rate chart and top lists) or json.
+    #[arg(long, short, value_enum, default_value_t = StatsFormat::Text)]
+    pub(crate) output: StatsFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StatsFormat {
+    Text,
+    Json,
 }
 
 const SEND_EXAMPLES: &str = "\

@@ -9,6 +9,8 @@ use logstream_shared::LogRecord;
 use logstream_shared::api::{ErrorBody, LogsPage, SearchParams};
 use rand::Rng;
 use reqwest::StatusCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Why a request failed, and whether it is worth retrying.
 #[derive(Debug)]
@@ -28,7 +30,13 @@ impl std::fmt::Display for ApiFailure {
             ApiFailure::Retryable { reason, .. } => f.write_str(reason),
             ApiFailure::Rejected { status, body } => {
                 write!(f, "{} ({status})", body.error)?;
-                for detail in body.details.iter().take(10) {
+                // One detail is already in the error's text.
+                let details = if body.details.len() == 1 {
+                    &[][..]
+                } else {
+                    &body.details[..]
+                };
+                for detail in details.iter().take(10) {
                     write!(f, "\n  {detail}")?;
                 }
                 if body.details.len() > 10 {
@@ -112,9 +120,18 @@ impl Client {
     }
 
     pub(crate) async fn search(&self, params: &SearchParams) -> Result<LogsPage, ApiFailure> {
+        self.get("/api/logs", params).await
+    }
+
+    /// `GET path` with query parameters, answered with JSON.
+    pub(crate) async fn get<P: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &P,
+    ) -> Result<T, ApiFailure> {
         let response = self
             .http
-            .get(format!("{}/api/logs", self.server))
+            .get(format!("{}{path}", self.server))
             .query(params)
             .send()
             .await

@@ -5,6 +5,7 @@ mod client;
 mod lines;
 mod query;
 mod send;
+mod stats;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,20 @@ pub(crate) enum Failure {
 
 pub(crate) fn usage(message: impl Into<String>) -> Failure {
     Failure::Usage(message.into())
+}
+
+/// A request the daemon refused as invalid (400) is the user's to fix.
+impl From<client::ApiFailure> for Failure {
+    fn from(e: client::ApiFailure) -> Failure {
+        match e {
+            client::ApiFailure::Rejected { status, .. }
+                if status == reqwest::StatusCode::BAD_REQUEST =>
+            {
+                Failure::Usage(e.to_string())
+            }
+            other => Failure::Server(anyhow::anyhow!("{other}")),
+        }
+    }
 }
 
 impl From<std::io::Error> for Failure {
@@ -100,5 +115,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Query(args) => query::query(&client, args).await,
+        Command::Stats(args) => stats::stats(&client, args).await,
     }
 }

@@ -3,12 +3,11 @@
 use std::io::Write;
 
 use anstyle::{AnsiColor, Effects, Style};
-use anyhow::anyhow;
 use chrono::{Local, Utc};
 use logstream_shared::api::{MAX_PAGE_SIZE, SearchParams};
 use logstream_shared::query::{self, Field, Filter, LevelFilter};
 use logstream_shared::time::parse_time_bound;
-use logstream_shared::{Level, LogRecord};
+use logstream_shared::{Level, LogRecord, Query};
 
 use crate::cli::{OutputFormat, QueryArgs};
 use crate::client::Client;
@@ -16,9 +15,14 @@ use crate::{Failure, usage};
 
 /// The query the flags and arguments describe, checked here so that a
 /// mistake is pointed at before anything is sent.
+/// The positional arguments as one query, or a usage error pointing at the mistake.
+pub(crate) fn parse_arguments(words: &[String]) -> Result<Query, Failure> {
+    let text = words.join(" ");
+    query::parse(&text).map_err(|e| usage(format!("{e}\n{}", e.pointer(&text))))
+}
+
 fn build_query(args: &QueryArgs) -> Result<String, Failure> {
-    let text = args.query.join(" ");
-    let mut query = query::parse(&text).map_err(|e| usage(format!("{e}\n{}", e.pointer(&text))))?;
+    let mut query = parse_arguments(&args.query)?;
     if args.service.iter().any(|s| s.is_empty()) {
         return Err(usage("--service: a service name must not be empty"));
     }
@@ -35,7 +39,8 @@ fn build_query(args: &QueryArgs) -> Result<String, Failure> {
     Ok(query.to_string())
 }
 
-fn time_bound(flag: &str, value: &Option<String>) -> Result<Option<String>, Failure> {
+/// `--since`/`--until` as RFC 3339 (relative times resolved here), checked.
+pub(crate) fn time_bound(flag: &str, value: &Option<String>) -> Result<Option<String>, Failure> {
     value
         .as_deref()
         .map(|text| {
@@ -59,10 +64,7 @@ pub(crate) async fn query(client: &Client, args: QueryArgs) -> Result<(), Failur
     let mut remaining = args.limit;
     while remaining > 0 {
         params.limit = Some(remaining.min(MAX_PAGE_SIZE));
-        let page = client
-            .search(&params)
-            .await
-            .map_err(|e| Failure::Server(anyhow!("{e}")))?;
+        let page = client.search(&params).await?;
         remaining -= page.data.len();
         printer.print(&mut out, &page.data)?;
         match page.next_cursor {

@@ -475,3 +475,76 @@ fn mistakes_are_pointed_at_with_exit_code_1_and_an_unreachable_daemon_gets_3() {
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach the LogStream daemon"));
 }
+
+#[test]
+fn stats_chart_the_rate_and_list_top_values() {
+    let daemon = TestDaemon::start();
+    let errors: String = (0..30).map(|i| format!("ERROR failed {i}\n")).collect();
+    let infos: String = (0..10).map(|i| format!("INFO ok {i}\n")).collect();
+    assert!(
+        send(&daemon, &["-s", "api", "--host", "h1"], &errors)
+            .status
+            .success()
+    );
+    assert!(send(&daemon, &["-s", "web"], &infos).status.success());
+
+    let text = lsctl(&daemon)
+        .args(["stats", "--since", "10m"])
+        .output()
+        .unwrap();
+    assert!(
+        text.status.success(),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.starts_with("40 logs from "), "{text}");
+    assert!(text.contains('█'), "a bar for the busy minute: {text}");
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+    };
+    assert_eq!(line("api").as_deref(), Some("30"), "{text}");
+    assert_eq!(line("web").as_deref(), Some("10"), "{text}");
+    assert_eq!(line("ERROR").as_deref(), Some("30"), "{text}");
+    assert_eq!(line("h1").as_deref(), Some("30"), "{text}");
+
+    let json = lsctl(&daemon)
+        .args([
+            "stats",
+            "--since",
+            "10m",
+            "--step",
+            "1m",
+            "-o",
+            "json",
+            "level>=error",
+        ])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let total: u64 = report["histogram"]["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["total"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 30);
+    assert_eq!(report["top"][0]["field"], "service");
+    assert_eq!(
+        report["top"][0]["values"][0],
+        serde_json::json!({"value": "api", "count": 30})
+    );
+
+    let bad = lsctl(&daemon)
+        .args(["stats", "--step", "1ms"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "the daemon's 400 is a usage error"
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("at most 10000"));
+}
