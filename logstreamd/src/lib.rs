@@ -66,6 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ingest_memory: Arc::new(tokio::sync::Semaphore::new(config.max_ingest_memory)),
     };
 
+    let mut signals = count_stop_signals().context("installing signal handlers")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -73,7 +74,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(store = %store.describe(), "listening on http://{addr}");
 
     let served = axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown({
+            let mut signals = signals.clone();
+            async move {
+                let _ = signals.wait_for(|n| *n >= 1).await;
+                tracing::info!("shutdown requested");
+            }
+        })
         .await;
 
     // Requests in flight have been answered; finish and close the pipeline
@@ -85,20 +92,29 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     tokio::select! {
         closed = drained => closed.context("closing the store")?,
-        _ = shutdown_signal() => anyhow::bail!("second signal: stopped without draining"),
+        _ = signals.wait_for(|n| *n >= 2) => anyhow::bail!("second signal: stopped without draining"),
     }
     served.context("HTTP server failed")?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate.recv() => {},
-    }
-    tracing::info!("shutdown requested");
+/// How many SIGINTs and SIGTERMs have arrived. Installed before the daemon
+/// says it is listening, so that a signal sent right after that line is
+/// never met by the default action (instant death, nothing drained).
+fn count_stop_signals() -> std::io::Result<tokio::sync::watch::Receiver<u32>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let (tx, rx) = tokio::sync::watch::channel(0);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
+            }
+            tx.send_modify(|n| *n += 1);
+        }
+    });
+    Ok(rx)
 }
