@@ -16,8 +16,9 @@ use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use clap::Parser;
 use futures::StreamExt;
+use logstream_shared::api::LogsPage;
 use logstream_shared::{Level, LogRecord};
-use logstream_testkit::TestDaemon;
+use logstream_testkit::{TestDaemon, get_json};
 use logstreamd::store::{SearchRequest, Selection, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -328,18 +329,10 @@ async fn main() -> anyhow::Result<()> {
     );
     for (name, q) in queries {
         let http = measure(args.query_runs, || {
-            let client = client.clone();
-            let url = daemon.at("/api/logs");
+            let (client, daemon) = (client.clone(), &daemon);
             async move {
-                let page: logstream_shared::api::LogsPage = client
-                    .get(url)
-                    .query(&[("q", q), ("limit", "100")])
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let params = [("q", q), ("limit", "100")];
+                let page: LogsPage = get_json(&client, daemon, "/api/logs", &params).await;
                 page.result
             }
         })

@@ -102,7 +102,16 @@ fn printable(text: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
-const DIM: Style = Style::new().effects(Effects::DIMMED);
+/// The width of the widest value, in characters, at most `cap`.
+pub(crate) fn column_width<'a>(values: impl Iterator<Item = &'a str>, cap: usize) -> usize {
+    values
+        .map(|v| v.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(cap)
+}
+
+pub(crate) const DIM: Style = Style::new().effects(Effects::DIMMED);
 const SERVICE: Style = AnsiColor::Cyan.on_default();
 
 fn level_style(level: Level) -> Style {
@@ -126,12 +135,7 @@ impl Printer {
     }
 
     fn print(&mut self, out: &mut impl Write, records: &[LogRecord]) -> std::io::Result<()> {
-        let service_width = records
-            .iter()
-            .map(|r| r.service.chars().count())
-            .max()
-            .unwrap_or(0)
-            .min(24);
+        let service_width = column_width(records.iter().map(|r| r.service.as_str()), 24);
         for record in records {
             match self.format {
                 OutputFormat::Text => self.text_line(out, record, service_width)?,

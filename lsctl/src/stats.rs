@@ -11,12 +11,11 @@ use logstream_shared::api::{FacetParams, FacetValue, Facets, Histogram, Histogra
 use crate::Failure;
 use crate::cli::{StatsArgs, StatsFormat};
 use crate::client::Client;
-use crate::query::{parse_arguments, time_bound};
+use crate::query::{DIM, column_width, parse_arguments, time_bound};
 
 /// Columns of the rate chart, at most: wider histograms are summed down.
 const MAX_COLUMNS: usize = 100;
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-const DIM: Style = Style::new().effects(Effects::DIMMED);
 const BOLD: Style = Style::new().effects(Effects::BOLD);
 
 pub(crate) async fn stats(client: &Client, args: StatsArgs) -> Result<(), Failure> {
@@ -115,12 +114,7 @@ fn top_list(out: &mut impl Write, field: &str, values: &[FacetValue]) -> std::io
     if values.is_empty() {
         return writeln!(out, "  {DIM}(none){DIM:#}");
     }
-    let width = values
-        .iter()
-        .map(|v| v.value.chars().count())
-        .max()
-        .unwrap_or(0)
-        .min(32);
+    let width = column_width(values.iter().map(|v| v.value.as_str()), 32);
     let max = values.iter().map(|v| v.count).max().unwrap_or(1).max(1);
     for v in values {
         let bar = "█".repeat(((v.count * 30).div_ceil(max)) as usize);
