@@ -237,6 +237,20 @@ async fn a_batch_with_any_bad_record_is_rejected_whole_with_every_problem() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: ErrorBody = response.json().await.unwrap();
     assert!(body.error.contains("not valid JSON"), "{}", body.error);
+    assert!(
+        !body.error.contains("x-ndjson"),
+        "no NDJSON hint here: {}",
+        body.error
+    );
+    let two = "{\"service\":\"a\",\"message\":\"b\"}\n{\"service\":\"a\",\"message\":\"c\"}";
+    let response = post_raw(&client, &daemon, "application/json", two).await;
+    let body: ErrorBody = response.json().await.unwrap();
+    assert!(
+        body.error
+            .contains("send Content-Type: application/x-ndjson"),
+        "{}",
+        body.error
+    );
 
     let single = post(&client, &daemon, json!({"service": "s"})).await;
     let body: ErrorBody = single.json().await.unwrap();
@@ -581,4 +595,68 @@ fn sigterm_drains_and_the_data_survives_a_restart() {
         serde_json::from_str::<Value>(&body).unwrap()["data"][0]["message"],
         "kept"
     );
+}
+
+/// Bodies a broken or hostile client might send: each gets a 4xx with the
+/// JSON error body, and the daemon keeps serving everyone else.
+#[tokio::test]
+async fn garbage_bodies_get_clear_errors_and_hurt_nothing() {
+    use rand::{Rng, SeedableRng};
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let valid = br#"[{"service":"s","message":"m","level":"warn","attributes":{"k":"v"}}]"#;
+    let mut bodies: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"null".to_vec(),
+        b"42".to_vec(),
+        b"\"text\"".to_vec(),
+        b"[1, 2, 3]".to_vec(),
+        b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[".to_vec(),
+        "[".repeat(100_000).into_bytes(),
+        br#"{"service":"s","message":"m","timestamp":1e400}"#.to_vec(),
+        br#"{"service":"s","message":"m","timestamp":-99999999999999999999}"#.to_vec(),
+        br#"{"service":{"a":1},"message":["x"],"level":7,"attributes":"no"}"#.to_vec(),
+        b"{\"service\":\"s\",\"message\":\"\xff\xfe\"}".to_vec(),
+        br#"{"service":"s","message":"m"} trailing"#.to_vec(),
+    ];
+    for _ in 0..200 {
+        let mut body = valid.to_vec();
+        match rng.random_range(0..3) {
+            0 => body.truncate(rng.random_range(0..body.len())),
+            1 => {
+                let at = rng.random_range(0..body.len());
+                body[at] = rng.random();
+            }
+            _ => {
+                body = (0..rng.random_range(1..200))
+                    .map(|_| rng.random())
+                    .collect()
+            }
+        }
+        bodies.push(body);
+    }
+    let mut refused = 0;
+    for body in bodies {
+        for content_type in ["application/json", "application/x-ndjson"] {
+            let response = post_raw(&client, &daemon, content_type, body.clone()).await;
+            let status = response.status();
+            if status == StatusCode::ACCEPTED {
+                continue; // a mutation that still made a valid record
+            }
+            assert!(
+                status.is_client_error(),
+                "{status} for {:?}",
+                String::from_utf8_lossy(&body)
+            );
+            let error: ErrorBody = response.json().await.expect("a JSON error body");
+            assert!(!error.error.is_empty());
+            refused += 1;
+        }
+    }
+    assert!(refused > 300, "most garbage is refused ({refused})");
+    let health = client.get(daemon.at("/api/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let fine = post_raw(&client, &daemon, "application/json", valid.to_vec()).await;
+    assert_eq!(fine.status(), StatusCode::ACCEPTED);
 }

@@ -177,9 +177,17 @@ fn parse_json(body: &[u8]) -> Result<Body, ApiError> {
         Ok(_) => Err(ApiError::bad_request(
             "expected a JSON object or a JSON array of objects",
         )),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "request body is not valid JSON: {e} (for one JSON object per line, send Content-Type: application/x-ndjson)"
-        ))),
+        Err(e) => {
+            // Several objects one after another are NDJSON sent as JSON.
+            let hint = if e.to_string().starts_with("trailing characters") {
+                " (for one JSON object per line, send Content-Type: application/x-ndjson)"
+            } else {
+                ""
+            };
+            Err(ApiError::bad_request(format!(
+                "request body is not valid JSON: {e}{hint}"
+            )))
+        }
     }
 }
 
