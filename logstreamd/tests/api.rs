@@ -660,3 +660,22 @@ async fn garbage_bodies_get_clear_errors_and_hurt_nothing() {
     let fine = post_raw(&client, &daemon, "application/json", valid.to_vec()).await;
     assert_eq!(fine.status(), StatusCode::ACCEPTED);
 }
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let daemon = TestDaemon::start_with(&["--request-timeout", "1s"]);
+    let mut slow = tokio::net::TcpStream::connect(daemon.addr()).await.unwrap();
+    let head = "POST /api/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"service\":";
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        slow.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "the daemon never answered");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("did not arrive within 1s"), "{answer}");
+}
