@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS logs (
 /// DuckDB spreads one search over all cores; a few at once keep them busy.
 const MAX_CONCURRENT_SEARCHES: usize = 4;
 
-#[derive(Debug)]
+/// Cloning is cheap: the clones share the connections and the search slots.
+#[derive(Debug, Clone)]
 pub struct DuckDbStore {
     path: PathBuf,
     /// The connection every insert goes through, one at a time.
@@ -114,7 +115,7 @@ impl DuckDbStore {
         &self,
         work: impl FnOnce(&DuckDbStore) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let store = self.handle();
+        let store = self.clone();
         tokio::task::spawn_blocking(move || work(&store)).await?
     }
 
@@ -134,15 +135,6 @@ impl DuckDbStore {
             store.with_reader(read)
         })
         .await
-    }
-
-    fn handle(&self) -> DuckDbStore {
-        DuckDbStore {
-            path: self.path.clone(),
-            writer: Arc::clone(&self.writer),
-            readers: Arc::clone(&self.readers),
-            searches: Arc::clone(&self.searches),
-        }
     }
 }
 
