@@ -4,14 +4,22 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+
+use crate::ingest::KafkaTarget;
 
 const EXAMPLES: &str = "\
 Examples:
   logstreamd                                   # 127.0.0.1:3000, DuckDB in ~/.local/share/logstream
   logstreamd --listen 0.0.0.0:3000 --data-dir /var/lib/logstream
   logstreamd --store duckdb:///srv/logs/logs.duckdb
-  LOGSTREAM_LOG=debug logstreamd               # log every committed batch";
+  LOGSTREAM_LOG=debug logstreamd               # log every committed batch
+
+Scale-out, with Kafka and ClickHouse from docker-compose.yml (docs/docker.md):
+  logstreamd --role api --queue kafka://127.0.0.1:9092/app-logs \\
+      --store clickhouse://logstream:logstream@127.0.0.1:8123/logstream
+  logstreamd --role worker --listen 127.0.0.1:3001 --queue kafka://127.0.0.1:9092/app-logs \\
+      --store clickhouse://logstream:logstream@127.0.0.1:8123/logstream --retention 30d";
 
 /// The LogStream daemon: HTTP ingest and query API over a durable log store.
 #[derive(Debug, Parser)]
@@ -26,9 +34,67 @@ pub struct Config {
     #[arg(long, env = "LOGSTREAM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// Where records are stored, as a URL [default: duckdb://DATA_DIR/logs.duckdb].
+    /// Where records are stored, as a URL: duckdb://PATH or
+    /// clickhouse://USER:PASS@HOST:8123/DB [default: duckdb://DATA_DIR/logs.duckdb].
     #[arg(long, env = "LOGSTREAM_STORE")]
     pub store: Option<String>,
+
+    /// What this process does: `api` serves HTTP and produces to the queue,
+    /// `worker` moves records from the queue into the store (and serves only
+    /// /api/health and /metrics), `all` does both (without --queue: the
+    /// embedded pipeline).
+    #[arg(long, env = "LOGSTREAM_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
+
+    /// A Kafka topic to buffer ingest in, kafka://HOST:PORT[,HOST:PORT]/TOPIC
+    /// (topic default app-logs). The API answers 202 once Kafka has every record.
+    #[arg(long, env = "LOGSTREAM_QUEUE")]
+    pub queue: Option<KafkaTarget>,
+
+    /// Partitions of the topics when the daemon creates them (existing topics are
+    /// left as they are). Workers share the partitions, so this caps the workers.
+    #[arg(long, env = "LOGSTREAM_KAFKA_PARTITIONS", default_value_t = 6)]
+    pub kafka_partitions: i32,
+
+    /// A librdkafka setting, KEY=VALUE (repeatable; env: space-separated), e.g.
+    /// security.protocol=SASL_SSL. Overrides the daemon's own settings.
+    #[arg(long = "kafka-option", env = "LOGSTREAM_KAFKA_OPTIONS", value_delimiter = ' ', value_parser = parse_key_value)]
+    pub kafka_options: Vec<(String, String)>,
+
+    /// How long Kafka may take to acknowledge an ingest request's records before
+    /// the request is answered 503 with Retry-After.
+    #[arg(long, env = "LOGSTREAM_KAFKA_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub kafka_timeout: Duration,
+
+    /// The workers' consumer group.
+    #[arg(
+        long,
+        env = "LOGSTREAM_KAFKA_GROUP",
+        default_value = "logstream-workers"
+    )]
+    pub kafka_group: String,
+
+    /// Where workers send messages that are not valid records [default: TOPIC-dlq].
+    #[arg(long, env = "LOGSTREAM_DEAD_LETTER_TOPIC")]
+    pub dead_letter_topic: Option<String>,
+
+    /// A worker stores a batch once it holds this many records…
+    #[arg(long, env = "LOGSTREAM_BATCH_RECORDS", default_value_t = 100_000)]
+    pub batch_records: usize,
+
+    /// …or this many bytes of messages…
+    #[arg(long, env = "LOGSTREAM_BATCH_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub batch_bytes: usize,
+
+    /// …or its first record has waited this long (ClickHouse prefers about one
+    /// large insert a second).
+    #[arg(long, env = "LOGSTREAM_BATCH_WAIT", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub batch_wait: Duration,
+
+    /// Keep this much history, in whole UTC days (e.g. 30d); older days are
+    /// dropped hourly. Off by default.
+    #[arg(long, env = "LOGSTREAM_RETENTION", value_parser = parse_days)]
+    pub retention: Option<u32>,
 
     /// Largest request body in bytes, after gzip decompression.
     #[arg(long, env = "LOGSTREAM_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
@@ -53,7 +119,42 @@ pub struct Config {
     pub log: String,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    Api,
+    Worker,
+    All,
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(format!("\"{text}\": expected KEY=VALUE")),
+    }
+}
+
+/// A retention period in whole days: `30d`, `2w`, or `720h`.
+fn parse_days(text: &str) -> Result<u32, String> {
+    let duration =
+        humantime::parse_duration(text).map_err(|e| format!("\"{text}\": {e}; for example 30d"))?;
+    let days = duration.as_secs() / 86_400;
+    if days == 0 || duration.as_secs() % 86_400 != 0 {
+        return Err(format!(
+            "\"{text}\": retention is kept in whole days, for example 30d"
+        ));
+    }
+    u32::try_from(days).map_err(|_| format!("\"{text}\" is too long"))
+}
+
 impl Config {
+    pub fn dead_letter_topic(&self, target: &KafkaTarget) -> String {
+        self.dead_letter_topic
+            .clone()
+            .unwrap_or_else(|| format!("{}-dlq", target.topic))
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir.clone().unwrap_or_else(|| {
             dirs::data_dir()

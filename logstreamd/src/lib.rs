@@ -3,6 +3,7 @@
 pub mod api;
 pub mod config;
 pub mod ingest;
+pub mod metrics;
 pub mod store;
 
 use std::io::IsTerminal;
@@ -11,9 +12,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
-use crate::api::{AppState, HttpLimits};
-pub use crate::config::Config;
-use crate::ingest::{DirectSink, DirectSinkConfig, Sink};
+use crate::api::{AppState, HttpLimits, WorkerState};
+pub use crate::config::{Config, Role};
+use crate::ingest::kafka::KafkaSinkConfig;
+use crate::ingest::worker::{self, WorkerConfig};
+use crate::ingest::{DirectSink, DirectSinkConfig, KafkaSink, Sink};
+use crate::metrics::Metrics;
+use crate::store::Store;
 
 /// Runs the daemon until SIGINT or SIGTERM, then drains: the listener stops,
 /// requests in flight are committed and answered, and the store is closed.
@@ -45,35 +50,71 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::sync::Semaphore::MAX_PERMITS
     );
 
+    anyhow::ensure!(
+        config.role == Role::All || config.queue.is_some(),
+        "--role {:?} needs a queue between the API and the workers: add --queue kafka://HOST:PORT/TOPIC \
+         (or use --role all for the embedded pipeline)",
+        config.role
+    );
+    let mut signals = count_stop_signals().context("installing signal handlers")?;
+
     let store_url = config.store_url();
     let store = store::open(&store_url)
         .await
         .with_context(|| format!("cannot open the store {store_url}"))?;
-    let sink: Arc<dyn Sink> = Arc::new(DirectSink::start(
-        Arc::clone(&store),
-        DirectSinkConfig {
-            max_pending_records: config.max_pending_records,
-            ..DirectSinkConfig::default()
-        },
-    ));
-    let state = AppState {
-        store: Arc::clone(&store),
-        sink: Arc::clone(&sink),
-        limits: HttpLimits {
-            max_body_bytes: config.max_body_bytes,
-            request_timeout: config.request_timeout,
-        },
-        ingest_memory: Arc::new(tokio::sync::Semaphore::new(config.max_ingest_memory)),
+    let metrics = Arc::new(Metrics::default());
+    let sink = match config.role {
+        Role::Worker => None,
+        Role::Api | Role::All => Some(start_sink(&config, &store).await?),
     };
+    let worker = match (&config.queue, config.role) {
+        (Some(target), Role::Worker | Role::All) => {
+            let worker_config = WorkerConfig {
+                target: target.clone(),
+                options: config.kafka_options.clone(),
+                group: config.kafka_group.clone(),
+                dead_letter_topic: config.dead_letter_topic(target),
+                partitions: config.kafka_partitions,
+                batch_records: config.batch_records,
+                batch_bytes: config.batch_bytes,
+                batch_wait: config.batch_wait,
+            };
+            Some(tokio::spawn(worker::run(
+                Arc::clone(&store),
+                worker_config,
+                Arc::clone(&metrics),
+                signals.clone(),
+            )))
+        }
+        _ => None,
+    };
+    if let Some(days) = config.retention {
+        tokio::spawn(keep_days(Arc::clone(&store), days));
+    }
 
-    let mut signals = count_stop_signals().context("installing signal handlers")?;
+    let router = match &sink {
+        Some(sink) => api::router(AppState {
+            store: Arc::clone(&store),
+            sink: Arc::clone(sink),
+            limits: HttpLimits {
+                max_body_bytes: config.max_body_bytes,
+                request_timeout: config.request_timeout,
+            },
+            ingest_memory: Arc::new(tokio::sync::Semaphore::new(config.max_ingest_memory)),
+            metrics: Arc::clone(&metrics),
+        }),
+        None => api::worker_router(WorkerState {
+            store: Arc::clone(&store),
+            metrics: Arc::clone(&metrics),
+        }),
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(store = %store.describe(), "listening on http://{addr}");
+    tracing::info!(store = %store.describe(), role = ?config.role, "listening on http://{addr}");
 
-    let served = axum::serve(listener, api::router(state))
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown({
             let mut signals = signals.clone();
             async move {
@@ -87,7 +128,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // even if the server failed. A second signal cuts this short.
     tracing::info!("draining the ingest pipeline");
     let drained = async {
-        sink.shutdown().await;
+        if let Some(sink) = &sink {
+            sink.shutdown().await;
+        }
+        if let Some(worker) = worker {
+            match worker.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "worker failed"),
+                Err(e) => tracing::error!(error = %e, "worker panicked"),
+            }
+        }
         store.close().await
     };
     tokio::select! {
@@ -97,6 +147,44 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     served.context("HTTP server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The ingest pipeline: produce to Kafka with `--queue`, else commit to the store.
+async fn start_sink(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Arc<dyn Sink>> {
+    Ok(match &config.queue {
+        Some(target) => Arc::new(
+            KafkaSink::start(KafkaSinkConfig {
+                target: target.clone(),
+                options: config.kafka_options.clone(),
+                partitions: config.kafka_partitions,
+                delivery_timeout: config.kafka_timeout,
+                max_pending_records: config.max_pending_records,
+            })
+            .await
+            .map_err(anyhow::Error::msg)
+            .context("cannot start the Kafka queue")?,
+        ),
+        None => Arc::new(DirectSink::start(
+            Arc::clone(store),
+            DirectSinkConfig {
+                max_pending_records: config.max_pending_records,
+                ..DirectSinkConfig::default()
+            },
+        )),
+    })
+}
+
+/// Retention: every hour, drops the whole UTC days that ended more than
+/// `days` days ago.
+async fn keep_days(store: Arc<dyn Store>, days: u32) {
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        let first_kept = (chrono::Utc::now() - chrono::Days::new(days.into())).date_naive();
+        if let Err(e) = store.drop_days_before(first_kept).await {
+            tracing::error!(error = %e, "retention: could not drop old days");
+        }
+    }
 }
 
 /// How many SIGINTs and SIGTERMs have arrived. Installed before the daemon

@@ -330,35 +330,81 @@ async fn facets_count_the_most_frequent_values(t: TestStore) {
     );
 }
 
+async fn retention_drops_whole_old_days(t: TestStore) {
+    let s = &*t.store;
+    const DAY: i64 = 86_400;
+    // `at(0)` is 2024-05-01T12:00:00Z; days before it, one of them before 1970.
+    let mut ancient = record("ancient", 0, "api", Level::Info, "before 1970");
+    ancient.timestamp = Utc.timestamp_opt(-DAY, 0).unwrap();
+    let records = vec![
+        ancient,
+        record("three", -3 * DAY, "api", Level::Info, "three days ago"),
+        record(
+            "two-late",
+            -2 * DAY + 11 * 3600,
+            "api",
+            Level::Info,
+            "23:00 two days ago",
+        ),
+        record(
+            "one-early",
+            -DAY - 12 * 3600,
+            "api",
+            Level::Info,
+            "00:00 yesterday",
+        ),
+        record("today", 0, "api", Level::Info, "today"),
+    ];
+    s.insert(&records).await.unwrap();
+    let yesterday = at(-DAY, 0).date_naive();
+    s.drop_days_before(yesterday).await.unwrap();
+    assert_eq!(ids(s, search("")).await, ["today", "one-early"]);
+    // Nothing older is left: dropping again changes nothing.
+    s.drop_days_before(yesterday).await.unwrap();
+    assert_eq!(ids(s, search("")).await, ["today", "one-early"]);
+}
+
 macro_rules! store_suite {
-    ($open:expr) => {
+    ($open:expr $(, #[$attr:meta])* $(,)?) => {
         #[tokio::test]
+        $(#[$attr])*
         async fn every_field_round_trips_newest_first() {
             super::every_field_round_trips_newest_first($open).await
         }
         #[tokio::test]
+        $(#[$attr])*
         async fn filters_match_like_the_query_language_says() {
             super::filters_match_like_the_query_language_says($open).await
         }
         #[tokio::test]
+        $(#[$attr])*
         async fn time_ranges_include_since_and_exclude_until() {
             super::time_ranges_include_since_and_exclude_until($open).await
         }
         #[tokio::test]
+        $(#[$attr])*
         async fn pages_cover_everything_once_even_with_equal_timestamps() {
             super::pages_cover_everything_once_even_with_equal_timestamps($open).await
         }
         #[tokio::test]
+        $(#[$attr])*
         async fn histograms_count_per_bucket_and_level() {
             super::histograms_count_per_bucket_and_level($open).await
         }
         #[tokio::test]
+        $(#[$attr])*
         async fn facets_count_the_most_frequent_values() {
             super::facets_count_the_most_frequent_values($open).await
         }
         #[tokio::test]
+        $(#[$attr])*
         async fn large_batches_are_stored_whole() {
             super::large_batches_are_stored_whole($open).await
+        }
+        #[tokio::test]
+        $(#[$attr])*
+        async fn retention_drops_whole_old_days() {
+            super::retention_drops_whole_old_days($open).await
         }
     };
 }
@@ -377,4 +423,24 @@ mod duckdb {
     }
 
     store_suite!(open().await);
+}
+
+mod clickhouse {
+    use logstream_testkit::services;
+
+    use super::TestStore;
+
+    async fn open() -> TestStore {
+        let url = services::clickhouse_store_url(&services::unique("suite"));
+        let store = logstreamd::store::open(&url).await.unwrap();
+        TestStore {
+            store,
+            _guard: Box::new(()),
+        }
+    }
+
+    store_suite!(
+        open().await,
+        #[ignore = "needs ClickHouse: scripts/test starts it"]
+    );
 }

@@ -292,13 +292,13 @@ async fn read_lines(
             }
             let line = String::from_utf8_lossy(&buf);
             let line = line.trim_end_matches(['\n', '\r']);
-            if let Some(record) = record_from_line(line, &defaults, Utc::now()) {
-                if tx.send(record).await.is_err() {
-                    return ReaderEnd {
-                        unsent: 1,
-                        error: None,
-                    };
-                }
+            if let Some(record) = record_from_line(line, &defaults, Utc::now())
+                && tx.send(record).await.is_err()
+            {
+                return ReaderEnd {
+                    unsent: 1,
+                    error: None,
+                };
             }
         }
     }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+pub mod services;
+
 /// A binary of this workspace, built next to the running test or benchmark.
 pub fn binary(name: &str) -> PathBuf {
     // Test executables live in target/<profile>/deps, binaries one level up.

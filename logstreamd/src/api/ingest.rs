@@ -79,6 +79,7 @@ async fn ingest(
 
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
     state.sink.submit(records).await?;
+    state.metrics.ingested_records.inc_by(ids.len() as u64);
     let accepted = IngestAccepted {
         status: "queued".into(),
         id: single.then(|| ids[0].clone()),

@@ -5,6 +5,7 @@ mod ingest;
 
 pub use ingest::MEMORY_PER_BODY_BYTE;
 mod logs;
+mod metrics;
 mod stats;
 
 use std::sync::Arc;
@@ -13,8 +14,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRef, Query};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
@@ -28,6 +29,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::ingest::{Sink, SinkError};
+use crate::metrics::Metrics;
 use crate::store::{Selection, Store};
 
 /// What every handler can reach.
@@ -38,6 +40,47 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// Bytes of memory that request bodies being read may take, as permits.
     pub ingest_memory: Arc<tokio::sync::Semaphore>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// What a worker-only process serves: its health and metrics.
+#[derive(Debug, Clone)]
+pub struct WorkerState {
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl FromRef<AppState> for Arc<dyn Store> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.store)
+    }
+}
+
+impl FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.metrics)
+    }
+}
+
+impl FromRef<WorkerState> for Arc<dyn Store> {
+    fn from_ref(state: &WorkerState) -> Self {
+        Arc::clone(&state.store)
+    }
+}
+
+impl FromRef<WorkerState> for Arc<Metrics> {
+    fn from_ref(state: &WorkerState) -> Self {
+        Arc::clone(&state.metrics)
+    }
+}
+
+/// The routes of `--role worker`: health and metrics only.
+pub fn worker_router(state: WorkerState) -> Router {
+    health::router()
+        .merge(metrics::router())
+        .with_state(state)
+        .layer(map_response(json_error_bodies))
+        .layer(TraceLayer::new_for_http())
 }
 
 /// Limits of the HTTP layer.
@@ -55,6 +98,7 @@ pub fn router(state: AppState) -> Router {
     let queries = logs::router()
         .merge(stats::router())
         .merge(health::router())
+        .merge(metrics::router())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             state.limits.request_timeout,

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use logstream_shared::LogRecord;
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{Sink, SinkError};
+use super::{PendingLimit, Sink, SinkError};
 use crate::store::Store;
 
 /// How long the writer waits for more requests before a commit, when
@@ -50,8 +50,7 @@ struct Job {
 #[derive(Debug)]
 pub struct DirectSink {
     queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
-    capacity: Arc<Semaphore>,
-    config: DirectSinkConfig,
+    pending: PendingLimit,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -61,8 +60,7 @@ impl DirectSink {
         let writer = tokio::spawn(write_loop(store, rx, config.max_batch_records));
         DirectSink {
             queue: Mutex::new(Some(tx)),
-            capacity: Arc::new(Semaphore::new(config.max_pending_records)),
-            config,
+            pending: PendingLimit::new(config.max_pending_records),
             writer: Mutex::new(Some(writer)),
         }
     }
@@ -71,20 +69,7 @@ impl DirectSink {
 #[async_trait]
 impl Sink for DirectSink {
     async fn submit(&self, records: Vec<LogRecord>) -> Result<(), SinkError> {
-        let full = || SinkError::Full {
-            pending: self.config.max_pending_records - self.capacity.available_permits(),
-            retry_after: Duration::from_secs(1),
-        };
-        if records.len() > self.config.max_pending_records {
-            return Err(SinkError::TooLarge {
-                records: records.len(),
-                max: self.config.max_pending_records,
-            });
-        }
-        let wanted = u32::try_from(records.len()).map_err(|_| full())?;
-        let permit = Arc::clone(&self.capacity)
-            .try_acquire_many_owned(wanted)
-            .map_err(|_| full())?;
+        let permit = self.pending.admit(records.len())?;
         let (done, answer) = oneshot::channel();
         let job = Job {
             records,
@@ -104,10 +89,10 @@ impl Sink for DirectSink {
     async fn shutdown(&self) {
         // Closing the queue lets the writer finish what it holds, then exit.
         self.queue.lock().await.take();
-        if let Some(writer) = self.writer.lock().await.take() {
-            if let Err(e) = writer.await {
-                tracing::error!(error = %e, "ingest writer failed");
-            }
+        if let Some(writer) = self.writer.lock().await.take()
+            && let Err(e) = writer.await
+        {
+            tracing::error!(error = %e, "ingest writer failed");
         }
     }
 }

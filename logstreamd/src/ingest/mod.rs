@@ -2,14 +2,19 @@
 //! answered. A sink resolves `submit` only once the records are durable.
 
 mod direct;
+pub mod kafka;
+pub mod worker;
 
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use logstream_shared::LogRecord;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use self::direct::{DirectSink, DirectSinkConfig};
+pub use self::kafka::{KafkaSink, KafkaTarget};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SinkError {
@@ -39,4 +44,40 @@ pub trait Sink: Send + Sync + Debug {
 
     /// Stops taking records and finishes what was submitted.
     async fn shutdown(&self);
+}
+
+/// Bounds the records a sink holds that are not yet durable: past the bound,
+/// requests fail at once with `Full` (429) instead of queueing without limit.
+#[derive(Debug)]
+pub(crate) struct PendingLimit {
+    capacity: Arc<Semaphore>,
+    max: usize,
+}
+
+impl PendingLimit {
+    pub(crate) fn new(max: usize) -> PendingLimit {
+        PendingLimit {
+            capacity: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+
+    /// A share of the bound for `records` records, held until they are answered.
+    pub(crate) fn admit(&self, records: usize) -> Result<OwnedSemaphorePermit, SinkError> {
+        // A request larger than the whole bound would be told to retry forever.
+        if records > self.max {
+            return Err(SinkError::TooLarge {
+                records,
+                max: self.max,
+            });
+        }
+        let full = || SinkError::Full {
+            pending: self.max - self.capacity.available_permits(),
+            retry_after: Duration::from_secs(1),
+        };
+        let wanted = u32::try_from(records).map_err(|_| full())?;
+        Arc::clone(&self.capacity)
+            .try_acquire_many_owned(wanted)
+            .map_err(|_| full())
+    }
 }

@@ -12,15 +12,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arrow::array::{ArrayRef, Int64Builder, ListBuilder, StringBuilder, UInt8Builder};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use chrono::{TimeZone, Utc};
+use chrono::{NaiveDate, TimeZone, Utc};
 use duckdb::types::Value;
 use duckdb::{Connection, params_from_iter};
 use logstream_shared::{Level, LogRecord};
 
 use super::sql::{self, Dialect, Param};
 use super::{
-    Cursor, FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, Result,
-    SearchPage, SearchRequest, Store, StoreError,
+    Cursor, FacetCount, FacetRequest, HistogramCount, HistogramRequest, Result, SearchPage,
+    SearchRequest, Store, StoreError, facet_value,
 };
 
 /// Timestamps are nanoseconds since the epoch in a BIGINT (DuckDB's
@@ -194,18 +194,8 @@ fn histogram_on(conn: &Connection, request: &HistogramRequest) -> Result<Vec<His
 
 fn facets_on(conn: &Connection, request: &FacetRequest) -> Result<Vec<FacetCount>> {
     query_rows(conn, sql::facets_sql(Dialect::DuckDb, request), |row| {
-        let value: String = row.get(0)?;
-        // Levels are stored as numbers; facets name them.
-        let value = match request.field {
-            FacetField::Level => value
-                .parse()
-                .ok()
-                .and_then(Level::from_u8)
-                .map_or(value, |level| level.as_str().to_string()),
-            _ => value,
-        };
         Ok(FacetCount {
-            value,
+            value: facet_value(request.field, row.get(0)?),
             count: count_of(row, 1)?,
         })
     })
@@ -315,6 +305,21 @@ impl Store for DuckDbStore {
 
     async fn facets(&self, request: FacetRequest) -> Result<Vec<FacetCount>> {
         self.read(move |conn| facets_on(conn, &request)).await
+    }
+
+    async fn drop_days_before(&self, first_kept: NaiveDate) -> Result<()> {
+        let cutoff = first_kept
+            .and_hms_opt(0, 0, 0)
+            .and_then(|midnight| midnight.and_utc().timestamp_nanos_opt())
+            .unwrap_or(i64::MIN);
+        self.blocking(move |store| {
+            let deleted = lock(&store.writer).execute("DELETE FROM logs WHERE ts < ?", [cutoff])?;
+            if deleted > 0 {
+                tracing::info!(deleted, before = %first_kept, "retention: deleted old logs");
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn health(&self) -> Result<()> {

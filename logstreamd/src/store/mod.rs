@@ -1,6 +1,7 @@
 //! Where records are kept. One trait, one sibling module per backend, the
-//! backend chosen by the scheme of a URL (`duckdb://PATH`).
+//! backend chosen by the scheme of a URL (`duckdb://PATH`, `clickhouse://…`).
 
+mod clickhouse;
 mod duckdb;
 pub(crate) mod sql;
 
@@ -11,8 +12,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::NaiveDate;
 use logstream_shared::{Level, LogRecord, Query};
 
+pub use self::clickhouse::{ClickHouseStore, SqlFor};
 pub use self::duckdb::DuckDbStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -23,6 +26,8 @@ pub enum StoreError {
     BadUrl { url: String, reason: String },
     #[error("duckdb: {0}")]
     DuckDb(#[from] ::duckdb::Error),
+    #[error("clickhouse: {0}")]
+    ClickHouse(String),
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
     #[error("stored data is corrupt: {0}")]
@@ -152,6 +157,10 @@ pub trait Store: Send + Sync + Debug {
     /// Most frequent first, ties by value; records without the field are not counted.
     async fn facets(&self, request: FacetRequest) -> Result<Vec<FacetCount>>;
 
+    /// Deletes every record of the UTC days before `first_kept` (whole days,
+    /// which ClickHouse drops as partitions).
+    async fn drop_days_before(&self, first_kept: NaiveDate) -> Result<()>;
+
     /// Fails when the store cannot serve requests.
     async fn health(&self) -> Result<()>;
 
@@ -159,8 +168,20 @@ pub trait Store: Send + Sync + Debug {
     async fn close(&self) -> Result<()>;
 }
 
+/// A facet value for people: levels are stored as numbers, facets name them.
+fn facet_value(field: FacetField, value: String) -> String {
+    match field {
+        FacetField::Level => value
+            .parse()
+            .ok()
+            .and_then(Level::from_u8)
+            .map_or(value, |level| level.as_str().to_string()),
+        FacetField::Service | FacetField::Host => value,
+    }
+}
+
 /// Opens the store a URL names: `duckdb://PATH` (a relative or, with a third
-/// slash, absolute file path).
+/// slash, absolute file path) or `clickhouse://USER:PASS@HOST:PORT/DB`.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     let bad = |reason: &str| StoreError::BadUrl {
         url: url.to_string(),
@@ -180,8 +201,9 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
             let store = tokio::task::spawn_blocking(move || DuckDbStore::open(&path)).await??;
             Ok(Arc::new(store))
         }
+        "clickhouse" => Ok(Arc::new(ClickHouseStore::open(url).await?)),
         other => Err(bad(&format!(
-            "unknown scheme \"{other}\"; supported: duckdb://PATH"
+            "unknown scheme \"{other}\"; supported: duckdb://PATH, clickhouse://USER:PASS@HOST:8123/DB"
         ))),
     }
 }

@@ -17,28 +17,107 @@ pub(crate) enum Param {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
     DuckDb,
+    /// `modern`: a server with the message n-gram index (see `clickhouse.rs`).
+    ClickHouse {
+        modern: bool,
+    },
 }
 
 impl Dialect {
-    /// Case-insensitive substring match of the message. (In DuckDB this
-    /// measured twice as fast as `ILIKE '%…%' ESCAPE`, and needs no escaping.)
+    /// Case-insensitive substring match of the message.
     fn message_contains(self, needle: &str, params: &mut Vec<Param>) -> String {
         match self {
+            // Twice as fast as `ILIKE '%…%' ESCAPE` in DuckDB, and needs no escaping.
             Dialect::DuckDb => {
                 params.push(Param::Text(needle.to_lowercase()));
                 "contains(lower(message), ?)".to_string()
             }
+            // The exact expression the n-gram skip index is built on, so
+            // ClickHouse can skip granules that cannot contain the needle.
+            Dialect::ClickHouse { modern: true } => {
+                params.push(Param::Text(format!(
+                    "%{}%",
+                    escape_like(&needle.to_lowercase())
+                )));
+                "lowerUTF8(message) LIKE ?".to_string()
+            }
+            Dialect::ClickHouse { modern: false } => {
+                params.push(Param::Text(needle.to_string()));
+                "positionCaseInsensitiveUTF8(message, ?) > 0".to_string()
+            }
         }
     }
 
-    /// The attribute `key` equals `value` (NULL when the key is absent).
+    /// The attribute `key` equals `value` (NULL or false when the key is absent).
     fn attribute_equals(self, key: &str, value: &str, params: &mut Vec<Param>) -> String {
         params.push(Param::Text(key.to_string()));
-        params.push(Param::Text(value.to_string()));
         match self {
-            Dialect::DuckDb => "attr_values[list_position(attr_keys, ?)] = ?".to_string(),
+            Dialect::DuckDb => {
+                params.push(Param::Text(value.to_string()));
+                "attr_values[list_position(attr_keys, ?)] = ?".to_string()
+            }
+            // `indexOf` is 0 for a missing key, and `arr[0]` is the default
+            // value '', so a missing key must be ruled out first.
+            Dialect::ClickHouse { .. } => {
+                params.push(Param::Text(key.to_string()));
+                params.push(Param::Text(value.to_string()));
+                "(has(attr_keys, ?) AND attr_values[indexOf(attr_keys, ?)] = ?)".to_string()
+            }
         }
     }
+
+    /// The level as a number 0–5 (ClickHouse stores an Enum8, which does not
+    /// compare with numbers in `IN`).
+    fn level(self) -> &'static str {
+        match self {
+            Dialect::DuckDb => "level",
+            Dialect::ClickHouse { .. } => "CAST(level AS Int8)",
+        }
+    }
+
+    /// Old ClickHouse servers have no `true`/`false` literals.
+    fn boolean(self, value: bool) -> &'static str {
+        match (self, value) {
+            (Dialect::DuckDb, true) => "true",
+            (Dialect::DuckDb, false) => "false",
+            (Dialect::ClickHouse { .. }, true) => "1",
+            (Dialect::ClickHouse { .. }, false) => "0",
+        }
+    }
+
+    /// A facet's values as text (levels as their numbers).
+    fn facet_value(self, field: FacetField) -> &'static str {
+        match (self, field) {
+            (Dialect::DuckDb, FacetField::Service) => "CAST(service AS VARCHAR)",
+            (Dialect::DuckDb, FacetField::Level) => "CAST(level AS VARCHAR)",
+            (Dialect::DuckDb, FacetField::Host) => "CAST(host AS VARCHAR)",
+            (Dialect::ClickHouse { .. }, FacetField::Service) => "toString(service)",
+            (Dialect::ClickHouse { .. }, FacetField::Level) => "toString(CAST(level AS Int8))",
+            (Dialect::ClickHouse { .. }, FacetField::Host) => "toString(assumeNotNull(host))",
+        }
+    }
+
+    /// The start of the histogram bucket of `ts`, from (origin, origin, step, step).
+    fn bucket(self) -> &'static str {
+        match self {
+            Dialect::DuckDb => "? + ((ts - ?) // ?) * ?",
+            // Bound numbers arrive as literals whose type depends on their
+            // size; the cast keeps the column Int64 for the row decoder.
+            Dialect::ClickHouse { .. } => "toInt64(? + intDiv(ts - ?, ?) * ?)",
+        }
+    }
+}
+
+/// Escapes LIKE's wildcards so the needle matches literally.
+fn escape_like(needle: &str) -> String {
+    let mut escaped = String::with_capacity(needle.len());
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 fn column(field: Field) -> &'static str {
@@ -64,17 +143,17 @@ fn clause_sql(dialect: Dialect, clause: &Clause, params: &mut Vec<Param>) -> Str
         }
         Filter::Level(LevelFilter::AnyOf(levels)) => {
             params.extend(levels.iter().map(|l| Param::Int(l.as_u8().into())));
-            format!("level IN ({})", placeholders(levels.len()))
+            format!("{} IN ({})", dialect.level(), placeholders(levels.len()))
         }
         Filter::Level(LevelFilter::Compare(op, level)) => {
             params.push(Param::Int(level.as_u8().into()));
-            format!("level {} ?", op.symbol())
+            format!("{} {} ?", dialect.level(), op.symbol())
         }
         Filter::Attribute { key, value } => dialect.attribute_equals(key, value, params),
     };
     // A missing host or attribute makes the predicate NULL; count that as "no
     // match" so that a negated clause keeps such records.
-    let predicate = format!("coalesce({predicate}, false)");
+    let predicate = format!("coalesce({predicate}, {})", dialect.boolean(false));
     if clause.negated {
         format!("NOT {predicate}")
     } else {
@@ -113,7 +192,7 @@ fn where_clause(
         ]);
     }
     if conditions.is_empty() {
-        return ("true".into(), params);
+        return (dialect.boolean(true).into(), params);
     }
     (conditions.join(" AND "), params)
 }
@@ -140,12 +219,10 @@ pub(crate) fn histogram_sql(dialect: Dialect, request: &HistogramRequest) -> (St
     let mut params = vec![origin.clone(), origin.clone(), step.clone(), step, origin];
     let (condition, where_params) = where_clause(dialect, &request.selection, None);
     params.extend(where_params);
-    let bucket = match dialect {
-        Dialect::DuckDb => "? + ((ts - ?) // ?) * ?",
-    };
+    let (bucket, level) = (dialect.bucket(), dialect.level());
     let sql = format!(
-        "SELECT {bucket} AS bucket, level, count(*) AS n FROM logs WHERE ts >= ? AND {condition} \
-         GROUP BY bucket, level ORDER BY bucket, level"
+        "SELECT {bucket} AS bucket, {level} AS level_number, count(*) AS n FROM logs \
+         WHERE ts >= ? AND {condition} GROUP BY bucket, level_number ORDER BY bucket, level_number"
     );
     (sql, params)
 }
@@ -157,10 +234,11 @@ pub(crate) fn facets_sql(dialect: Dialect, request: &FacetRequest) -> (String, V
         FacetField::Level => "level",
         FacetField::Host => "host",
     };
+    let value = dialect.facet_value(request.field);
     let (condition, mut params) = where_clause(dialect, &request.selection, None);
     params.push(Param::Int(request.limit as i64));
     let sql = format!(
-        "SELECT CAST({column} AS VARCHAR) AS value, count(*) AS n FROM logs \
+        "SELECT {value} AS value, count(*) AS n FROM logs \
          WHERE {condition} AND {column} IS NOT NULL GROUP BY {column} ORDER BY n DESC, value LIMIT ?"
     );
     (sql, params)

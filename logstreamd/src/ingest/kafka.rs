@@ -1,0 +1,314 @@
+//! The scale-out pipeline's front half: the API produces each record to a
+//! Kafka topic and answers 202 only once Kafka has acknowledged all of them
+//! (acks=all, idempotent producer). Workers (`worker.rs`) move them on into
+//! the store.
+//!
+//! On the wire a record is one message: its JSON, exactly as the API returns
+//! it, so any Kafka consumer can read the topic. The message key is the
+//! service name, so one service's records stay in order on one partition
+//! while services spread over the partitions.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::join_all;
+use logstream_shared::{LogRecord, validate};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+use super::{PendingLimit, Sink, SinkError};
+
+/// The seed's topic.
+pub const DEFAULT_TOPIC: &str = "app-logs";
+
+/// Where records go: `kafka://HOST:PORT[,HOST:PORT…][/TOPIC]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaTarget {
+    /// Comma-separated bootstrap servers.
+    pub brokers: String,
+    pub topic: String,
+}
+
+impl std::str::FromStr for KafkaTarget {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<KafkaTarget, String> {
+        let rest = url.strip_prefix("kafka://").ok_or_else(|| {
+            format!("\"{url}\" is not a Kafka URL; expected kafka://HOST:PORT/TOPIC, for example kafka://localhost:9092/{DEFAULT_TOPIC}")
+        })?;
+        let (brokers, topic) = rest.split_once('/').unwrap_or((rest, ""));
+        if brokers.is_empty() {
+            return Err(format!(
+                "\"{url}\" names no broker; expected kafka://HOST:PORT/TOPIC"
+            ));
+        }
+        let topic = if topic.is_empty() {
+            DEFAULT_TOPIC
+        } else {
+            topic
+        };
+        // Kafka's own rule for topic names.
+        if topic.len() > 249
+            || !topic
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(format!(
+                "topic \"{topic}\": use at most 249 letters, digits, '.', '_' and '-'"
+            ));
+        }
+        Ok(KafkaTarget {
+            brokers: brokers.to_string(),
+            topic: topic.to_string(),
+        })
+    }
+}
+
+/// Settings for a Kafka client of the daemon: the brokers, the client's own
+/// `defaults`, then the user's `--kafka-option`s (security, SASL, tuning),
+/// which win.
+pub(crate) fn client_config(
+    brokers: &str,
+    options: &[(String, String)],
+    defaults: &[(&str, String)],
+) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "logstreamd");
+    for (key, value) in defaults {
+        config.set(*key, value);
+    }
+    for (key, value) in options {
+        config.set(key, value);
+    }
+    config
+}
+
+/// A producer that never acknowledges what Kafka could still lose: every
+/// in-sync replica has the message (acks=all) and retries cannot duplicate
+/// or reorder it (idempotence). `delivery_timeout` bounds how long a message
+/// may wait for that before it fails.
+pub(crate) fn producer(
+    brokers: &str,
+    options: &[(String, String)],
+    delivery_timeout: Duration,
+) -> Result<FutureProducer, KafkaError> {
+    let defaults = [
+        ("enable.idempotence", "true".to_string()),
+        ("acks", "all".to_string()),
+        ("compression.type", "lz4".to_string()),
+        // Batches form while earlier ones are in flight; a few ms more per
+        // request buys far fewer, larger produce requests.
+        ("linger.ms", "5".to_string()),
+        ("queue.buffering.max.messages", "1000000".to_string()),
+        (
+            "message.timeout.ms",
+            delivery_timeout.as_millis().max(1).to_string(),
+        ),
+    ];
+    client_config(brokers, options, &defaults).create()
+}
+
+/// Creates the topics that do not exist yet, with `partitions` partitions
+/// and the broker's default replication factor.
+pub(crate) async fn ensure_topics(
+    brokers: &str,
+    options: &[(String, String)],
+    topics: &[&str],
+    partitions: i32,
+) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> = client_config(brokers, options, &[])
+        .create()
+        .map_err(|e| e.to_string())?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|topic| NewTopic::new(topic, partitions, TopicReplication::Fixed(-1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics(&new, &options)
+        .await
+        .map_err(|e| format!("cannot reach Kafka at {brokers}: {e}"))?;
+    for result in results {
+        match result {
+            Ok(topic) => tracing::info!(%topic, partitions, "created Kafka topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(format!("cannot create topic {topic}: {code}")),
+        }
+    }
+    Ok(())
+}
+
+/// A record as a Kafka message payload: the API's JSON form.
+pub fn encode(record: &LogRecord) -> Vec<u8> {
+    serde_json::to_vec(record).expect("a LogRecord always serializes")
+}
+
+/// A message payload back to a record, or why it is not one.
+pub fn decode(payload: Option<&[u8]>) -> Result<LogRecord, String> {
+    let payload = payload.ok_or("the message has no payload")?;
+    let record: LogRecord =
+        serde_json::from_slice(payload).map_err(|e| format!("not a LogStream record: {e}"))?;
+    let problems = validate(&record);
+    if problems.is_empty() {
+        Ok(record)
+    } else {
+        let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        Err(format!("invalid record: {}", problems.join("; ")))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaSinkConfig {
+    pub target: KafkaTarget,
+    /// Extra librdkafka settings (`--kafka-option KEY=VALUE`).
+    pub options: Vec<(String, String)>,
+    /// Partitions of the topic when the daemon creates it.
+    pub partitions: i32,
+    /// How long Kafka may take to acknowledge a record before the request is
+    /// answered 503.
+    pub delivery_timeout: Duration,
+    /// Records produced but not yet acknowledged, at most (429 past it).
+    pub max_pending_records: usize,
+}
+
+pub struct KafkaSink {
+    producer: FutureProducer,
+    topic: String,
+    pending: PendingLimit,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for KafkaSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSink")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSink {
+    /// Connects, creating the topic if it is missing. Fails if the brokers
+    /// cannot be reached, so a misconfigured daemon does not start.
+    pub async fn start(config: KafkaSinkConfig) -> Result<KafkaSink, String> {
+        let KafkaSinkConfig {
+            target, options, ..
+        } = &config;
+        ensure_topics(
+            &target.brokers,
+            options,
+            &[&target.topic],
+            config.partitions,
+        )
+        .await?;
+        let producer = producer(&target.brokers, options, config.delivery_timeout)
+            .map_err(|e| format!("cannot create a Kafka producer: {e}"))?;
+        Ok(KafkaSink {
+            producer,
+            topic: target.topic.clone(),
+            pending: PendingLimit::new(config.max_pending_records),
+            closed: AtomicBool::new(false),
+        })
+    }
+}
+
+#[async_trait]
+impl Sink for KafkaSink {
+    async fn submit(&self, records: Vec<LogRecord>) -> Result<(), SinkError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(SinkError::Closed);
+        }
+        let _permit = self.pending.admit(records.len())?;
+        let mut deliveries = Vec::with_capacity(records.len());
+        for record in &records {
+            let payload = encode(record);
+            let message = FutureRecord::to(&self.topic)
+                .key(record.service.as_bytes())
+                .payload(&payload);
+            match self.producer.send_result(message) {
+                Ok(delivery) => deliveries.push(delivery),
+                // librdkafka's own queue is full: Kafka is slower than ingest.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    return Err(SinkError::Full {
+                        pending: records.len(),
+                        retry_after: Duration::from_secs(1),
+                    });
+                }
+                Err((e, _)) => return Err(SinkError::Unavailable(format!("Kafka: {e}"))),
+            }
+        }
+        // Every record must be acknowledged. If some are not, the request is
+        // answered 503 and its retry may store the acknowledged ones twice:
+        // a duplicate, never a loss.
+        for delivery in join_all(deliveries).await {
+            match delivery {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => {
+                    return Err(SinkError::Unavailable(format!(
+                        "Kafka did not acknowledge the records: {e}"
+                    )));
+                }
+                Err(_) => return Err(SinkError::Unavailable("Kafka producer stopped".into())),
+            }
+        }
+        Ok(())
+    }
+
+    async fn shutdown(&self) {
+        self.closed.store(true, Ordering::Release);
+        // Requests in flight await their own deliveries; this only makes
+        // sure nothing stays buffered in the producer.
+        let producer = self.producer.clone();
+        let flushed =
+            tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(30))).await;
+        if let Ok(Err(e)) = flushed {
+            tracing::warn!(error = %e, "Kafka producer did not flush");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_brokers_and_topic() {
+        let target: KafkaTarget = "kafka://a:9092,b:9092/logs.v1".parse().unwrap();
+        assert_eq!(target.brokers, "a:9092,b:9092");
+        assert_eq!(target.topic, "logs.v1");
+        let target: KafkaTarget = "kafka://localhost:9092".parse().unwrap();
+        assert_eq!(target.topic, DEFAULT_TOPIC);
+        assert!("localhost:9092".parse::<KafkaTarget>().is_err());
+        assert!("kafka:///app-logs".parse::<KafkaTarget>().is_err());
+        assert!("kafka://h:1/bad topic".parse::<KafkaTarget>().is_err());
+    }
+
+    #[test]
+    fn payloads_round_trip_and_bad_ones_say_why() {
+        let record = LogRecord {
+            id: "x".into(),
+            timestamp: chrono::Utc::now(),
+            service: "api".into(),
+            level: logstream_shared::Level::Warn,
+            message: "hello".into(),
+            host: Some("h".into()),
+            trace_id: None,
+            span_id: None,
+            attributes: [("k".to_string(), "v".to_string())].into(),
+        };
+        assert_eq!(decode(Some(&encode(&record))), Ok(record));
+        assert!(decode(None).unwrap_err().contains("no payload"));
+        assert!(
+            decode(Some(b"{"))
+                .unwrap_err()
+                .contains("not a LogStream record")
+        );
+        let empty_service = br#"{"id":"x","timestamp":"2024-01-01T00:00:00Z","service":"","level":"INFO","message":"m"}"#;
+        assert!(decode(Some(empty_service)).unwrap_err().contains("service"));
+    }
+}

@@ -1,0 +1,364 @@
+//! The scale-out pipeline's back half: a consumer-group member that moves
+//! records from the Kafka topic into the store in large batches.
+//!
+//! Offsets are committed only after the store has the batch, so a crash
+//! anywhere before that replays the batch (a bounded duplicate, never a
+//! loss). Store failures are retried with backoff while nothing is committed.
+//! A message that is not a valid record goes to the dead-letter topic with
+//! the reason, and only then counts as handled. Workers of one group share
+//! the topic's partitions, so adding workers adds throughput.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use logstream_shared::LogRecord;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use tokio::sync::watch;
+
+use super::kafka::{self, KafkaTarget, client_config, decode};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub target: KafkaTarget,
+    /// Extra librdkafka settings (`--kafka-option KEY=VALUE`).
+    pub options: Vec<(String, String)>,
+    /// Consumer group: workers with the same group share the partitions.
+    pub group: String,
+    /// Where undecodable messages go.
+    pub dead_letter_topic: String,
+    /// Partitions of topics the worker creates.
+    pub partitions: i32,
+    /// A batch is stored once it has this many records…
+    pub batch_records: usize,
+    /// …or this many payload bytes…
+    pub batch_bytes: usize,
+    /// …or its first message has waited this long.
+    pub batch_wait: Duration,
+}
+
+/// Partitions revoked from this member since the current batch began:
+/// their offsets now belong to another member and must not be committed.
+#[derive(Default)]
+struct RebalanceWatch {
+    revoked: Mutex<HashSet<i32>>,
+}
+
+impl ClientContext for RebalanceWatch {}
+
+impl ConsumerContext for RebalanceWatch {
+    fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
+            revoked.extend(partitions.elements().iter().map(|p| p.partition()));
+            tracing::info!(partitions = ?revoked, "partitions revoked");
+        }
+    }
+}
+
+/// A message that is not a record, on its way to the dead-letter topic.
+struct DeadLetter {
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    reason: String,
+    source: String,
+}
+
+#[derive(Default)]
+struct Batch {
+    records: Vec<LogRecord>,
+    dead_letters: Vec<DeadLetter>,
+    bytes: usize,
+    /// The next offset to read, per partition: what gets committed.
+    next_offsets: BTreeMap<i32, i64>,
+    started: Option<Instant>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.next_offsets.is_empty()
+    }
+}
+
+/// Why a batch was closed.
+enum Closed {
+    Full,
+    Waited,
+    Stopping,
+}
+
+/// Runs until `stop` counts a signal, then stores and commits what it holds.
+pub async fn run(
+    store: Arc<dyn Store>,
+    config: WorkerConfig,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<u32>,
+) -> Result<(), String> {
+    let WorkerConfig {
+        target, options, ..
+    } = &config;
+    kafka::ensure_topics(
+        &target.brokers,
+        options,
+        &[&target.topic, &config.dead_letter_topic],
+        config.partitions,
+    )
+    .await?;
+    let defaults = [
+        ("group.id", config.group.clone()),
+        // Offsets are committed by hand, after the store has the batch.
+        ("enable.auto.commit", "false".to_string()),
+        ("auto.offset.reset", "earliest".to_string()),
+    ];
+    let consumer: StreamConsumer<RebalanceWatch> =
+        client_config(&target.brokers, options, &defaults)
+            .create_with_context(RebalanceWatch::default())
+            .map_err(|e| format!("cannot create a Kafka consumer: {e}"))?;
+    consumer
+        .subscribe(&[&target.topic])
+        .map_err(|e| format!("cannot subscribe to {}: {e}", target.topic))?;
+    let dead_letters = kafka::producer(&target.brokers, options, Duration::from_secs(30))
+        .map_err(|e| format!("cannot create the dead-letter producer: {e}"))?;
+    tracing::info!(topic = %target.topic, group = %config.group, "worker started");
+
+    loop {
+        consumer
+            .context()
+            .revoked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        let (batch, closed) = gather(&consumer, &config, &mut stop).await;
+        if !batch.is_empty() {
+            let stored = store_batch(
+                &batch,
+                store.as_ref(),
+                &dead_letters,
+                &config,
+                &metrics,
+                &mut stop,
+            )
+            .await;
+            if stored {
+                commit(&consumer, &config.target.topic, &batch);
+                metrics.worker_batches.inc();
+                metrics.worker_records.inc_by(batch.records.len() as u64);
+                if let Some(started) = batch.started {
+                    metrics
+                        .worker_batch_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                }
+                tracing::debug!(
+                    records = batch.records.len(),
+                    bytes = batch.bytes,
+                    "batch stored and committed"
+                );
+            } else {
+                // Stopping while the store is down: nothing is committed, so
+                // the batch is read again by whoever owns its partitions next.
+                tracing::warn!(
+                    records = batch.records.len(),
+                    "stopping before the batch was stored; it will be read again"
+                );
+            }
+        }
+        if matches!(closed, Closed::Stopping) {
+            tracing::info!("worker stopped");
+            return Ok(());
+        }
+    }
+}
+
+/// Reads messages until the batch is full, has waited long enough, or the
+/// worker is asked to stop.
+async fn gather(
+    consumer: &StreamConsumer<RebalanceWatch>,
+    config: &WorkerConfig,
+    stop: &mut watch::Receiver<u32>,
+) -> (Batch, Closed) {
+    let mut batch = Batch::default();
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        if *stop.borrow() > 0 {
+            return (batch, Closed::Stopping);
+        }
+        let wait = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        let message = tokio::select! {
+            message = consumer.recv() => message,
+            () = wait => return (batch, Closed::Waited),
+            _ = stop.changed() => return (batch, Closed::Stopping),
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(e) => {
+                // Broker trouble: librdkafka reconnects by itself.
+                tracing::warn!(error = %e, "Kafka consumer error");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        if batch.started.is_none() {
+            batch.started = Some(Instant::now());
+            deadline = Some(tokio::time::Instant::now() + config.batch_wait);
+        }
+        let payload = message.payload();
+        batch.bytes += payload.map_or(0, <[u8]>::len);
+        batch
+            .next_offsets
+            .insert(message.partition(), message.offset() + 1);
+        match decode(payload) {
+            Ok(record) => batch.records.push(record),
+            Err(reason) => batch.dead_letters.push(DeadLetter {
+                key: message.key().map(<[u8]>::to_vec),
+                payload: payload.map(<[u8]>::to_vec),
+                source: format!(
+                    "{}/{}/{}",
+                    message.topic(),
+                    message.partition(),
+                    message.offset()
+                ),
+                reason,
+            }),
+        }
+        if batch.records.len() + batch.dead_letters.len() >= config.batch_records
+            || batch.bytes >= config.batch_bytes
+        {
+            return (batch, Closed::Full);
+        }
+    }
+}
+
+/// Sends the dead letters and inserts the records, retrying with backoff
+/// until both succeed. False if the worker was asked to stop first.
+async fn store_batch(
+    batch: &Batch,
+    store: &dyn Store,
+    dead_letter_producer: &FutureProducer,
+    config: &WorkerConfig,
+    metrics: &Metrics,
+    stop: &mut watch::Receiver<u32>,
+) -> bool {
+    let mut backoff = Backoff::default();
+    for letter in &batch.dead_letters {
+        loop {
+            match send_dead_letter(dead_letter_producer, &config.dead_letter_topic, letter).await {
+                Ok(()) => {
+                    metrics.dead_letters.inc();
+                    tracing::warn!(source = %letter.source, reason = %letter.reason, topic = %config.dead_letter_topic, "undecodable message sent to the dead-letter topic");
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot send to the dead-letter topic; retrying");
+                    if !backoff.wait(stop).await {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+    loop {
+        match store.insert(&batch.records).await {
+            Ok(()) => return true,
+            Err(e) => {
+                metrics.store_retries.inc();
+                tracing::error!(error = %e, records = batch.records.len(), retry_in = ?backoff.next, "store insert failed; retrying");
+                if !backoff.wait(stop).await {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+async fn send_dead_letter(
+    producer: &FutureProducer,
+    topic: &str,
+    letter: &DeadLetter,
+) -> Result<(), String> {
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: "logstream-error",
+            value: Some(letter.reason.as_str()),
+        })
+        .insert(Header {
+            key: "logstream-source",
+            value: Some(letter.source.as_str()),
+        });
+    let mut record = FutureRecord::<Vec<u8>, Vec<u8>>::to(topic).headers(headers);
+    if let Some(key) = &letter.key {
+        record = record.key(key);
+    }
+    if let Some(payload) = &letter.payload {
+        record = record.payload(payload);
+    }
+    producer
+        .send(record, Duration::from_secs(10))
+        .await
+        .map(drop)
+        .map_err(|(e, _)| e.to_string())
+}
+
+/// Commits the batch's offsets for the partitions this member still owns.
+fn commit(consumer: &StreamConsumer<RebalanceWatch>, topic: &str, batch: &Batch) {
+    let revoked = consumer
+        .context()
+        .revoked
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let mut offsets = TopicPartitionList::new();
+    for (&partition, &next) in &batch.next_offsets {
+        if revoked.contains(&partition) {
+            continue;
+        }
+        if let Err(e) = offsets.add_partition_offset(topic, partition, Offset::Offset(next)) {
+            tracing::error!(error = %e, partition, "bad offset");
+        }
+    }
+    if offsets.count() == 0 {
+        return;
+    }
+    // Stored but not committed means the new owner reads it again: a
+    // duplicate of at most this batch, never a loss.
+    if let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
+        tracing::warn!(error = %e, "offset commit failed; the batch may be read again");
+    }
+}
+
+/// Exponential backoff from 100 ms to 30 s.
+struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff {
+            next: Duration::from_millis(100),
+        }
+    }
+}
+
+impl Backoff {
+    /// Waits the next delay; false if the worker is asked to stop meanwhile.
+    async fn wait(&mut self, stop: &mut watch::Receiver<u32>) -> bool {
+        let delay = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(30));
+        if *stop.borrow() > 0 {
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => true,
+            _ = stop.changed() => false,
+        }
+    }
+}

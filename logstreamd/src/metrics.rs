@@ -1,0 +1,91 @@
+//! Counters for Prometheus (`GET /metrics`, text exposition format).
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+pub struct Metrics {
+    registry: Registry,
+    /// Records the API acknowledged (202).
+    pub ingested_records: Counter,
+    /// Batches a worker inserted and committed.
+    pub worker_batches: Counter,
+    /// Records a worker inserted.
+    pub worker_records: Counter,
+    /// Messages a worker could not decode and sent to the dead-letter topic.
+    pub dead_letters: Counter,
+    /// Store inserts that failed and were retried.
+    pub store_retries: Counter,
+    /// Seconds from a batch's first message to its offsets being committed.
+    pub worker_batch_seconds: Histogram,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::with_prefix("logstream");
+        let metrics = Metrics {
+            ingested_records: Counter::default(),
+            worker_batches: Counter::default(),
+            worker_records: Counter::default(),
+            dead_letters: Counter::default(),
+            store_retries: Counter::default(),
+            worker_batch_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 12)),
+            registry: Registry::default(),
+        };
+        let counters = [
+            (
+                "ingested_records",
+                "Records the API acknowledged",
+                &metrics.ingested_records,
+            ),
+            (
+                "worker_batches",
+                "Batches a worker stored and committed",
+                &metrics.worker_batches,
+            ),
+            (
+                "worker_records",
+                "Records a worker stored",
+                &metrics.worker_records,
+            ),
+            (
+                "dead_letters",
+                "Messages a worker could not decode, sent to the dead-letter topic",
+                &metrics.dead_letters,
+            ),
+            (
+                "store_retries",
+                "Store inserts that failed and were retried",
+                &metrics.store_retries,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
+        registry.register(
+            "worker_batch_seconds",
+            "Seconds from a batch's first message to its offsets being committed",
+            metrics.worker_batch_seconds.clone(),
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}

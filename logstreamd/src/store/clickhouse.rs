@@ -1,0 +1,519 @@
+//! The scale-out store: a ClickHouse server, through the official crate over HTTP.
+//!
+//! One schema serves every server from Debian's 18.16 to current releases;
+//! what only newer servers have is added when `SELECT version()` allows it.
+//!
+//! Layout, for the queries we run (every one is bounded by time and the
+//! searches read newest first):
+//! - `PARTITION BY day`: a time range reads only its days, and retention
+//!   drops whole days, which every version can do cheaply.
+//! - `ORDER BY (ts, id)`: exactly the search order, so a newest-first page
+//!   reads the end of the table in order and stops after LIMIT rows, and the
+//!   primary index prunes by time inside a day. Service and level filters
+//!   scan small columns (LowCardinality and Enum8) instead of leading the key,
+//!   because most searches are not for one service.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{NaiveDate, TimeZone, Utc};
+use clickhouse::{Client, Row};
+use logstream_shared::{Level, LogRecord};
+use serde::{Deserialize, Serialize};
+
+use super::sql::{self, Dialect, Param};
+use super::{
+    Cursor, FacetCount, FacetRequest, HistogramCount, HistogramRequest, Result, SearchPage,
+    SearchRequest, Store, StoreError, facet_value,
+};
+
+/// The level enum, in the order of `Level::as_u8`.
+const LEVEL_ENUM: &str =
+    "Enum8('TRACE' = 0, 'DEBUG' = 1, 'INFO' = 2, 'WARN' = 3, 'ERROR' = 4, 'FATAL' = 5)";
+
+/// Types every supported server understands (18.16 has no LowCardinality
+/// without an experimental setting, no codecs, skip indexes or DateTime64).
+fn schema_for_every_server() -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS logs (
+            day         Date,
+            ts          Int64,
+            id          String,
+            service     String,
+            level       {LEVEL_ENUM},
+            message     String,
+            host        Nullable(String),
+            trace_id    Nullable(String),
+            span_id     Nullable(String),
+            attr_keys   Array(String),
+            attr_values Array(String)
+        ) ENGINE = MergeTree PARTITION BY day ORDER BY (ts, id)"
+    )
+}
+
+/// The same columns with what servers since 22.3 offer: dictionary-encoded
+/// repeated strings, compression codecs (delta-coded timestamps compress to
+/// almost nothing), an n-gram index that lets substring searches skip
+/// granules, and a `time` column for people querying ClickHouse directly.
+fn schema_for_modern_servers() -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS logs (
+            day         Date,
+            ts          Int64 CODEC(Delta, ZSTD(1)),
+            time        DateTime64(9) ALIAS fromUnixTimestamp64Nano(ts),
+            id          String CODEC(ZSTD(1)),
+            service     LowCardinality(String),
+            level       {LEVEL_ENUM},
+            message     String CODEC(ZSTD(3)),
+            host        LowCardinality(Nullable(String)),
+            trace_id    Nullable(String) CODEC(ZSTD(1)),
+            span_id     Nullable(String) CODEC(ZSTD(1)),
+            attr_keys   Array(LowCardinality(String)),
+            attr_values Array(String) CODEC(ZSTD(1)),
+            INDEX message_ngrams lowerUTF8(message) TYPE ngrambf_v1(3, 65536, 2, 0) GRANULARITY 1
+        ) ENGINE = MergeTree PARTITION BY day ORDER BY (ts, id)"
+    )
+}
+
+/// The first release with everything `schema_for_modern_servers` uses.
+const MODERN_SINCE: (u32, u32) = (22, 3);
+
+/// The DDL and dialect for a server version such as "18.16.1" or "26.9.1.1".
+pub(crate) fn schema_for_version(version: &str) -> (String, Dialect) {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let major_minor = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    let modern = major_minor >= MODERN_SINCE;
+    let schema = if modern {
+        schema_for_modern_servers()
+    } else {
+        schema_for_every_server()
+    };
+    (schema, Dialect::ClickHouse { modern })
+}
+
+/// A record as inserted (RowBinary: Enum8 travels as its Int8, Date as days
+/// since 1970 in a UInt16).
+#[derive(Debug, Row, Serialize)]
+struct InsertRow<'a> {
+    day: u16,
+    ts: i64,
+    id: &'a str,
+    service: &'a str,
+    level: i8,
+    message: &'a str,
+    host: Option<&'a str>,
+    trace_id: Option<&'a str>,
+    span_id: Option<&'a str>,
+    attr_keys: Vec<&'a str>,
+    attr_values: Vec<&'a str>,
+}
+
+/// A record as searches read it (`sql::RECORD_COLUMNS`).
+#[derive(Debug, Row, Deserialize)]
+struct RecordRow {
+    ts: i64,
+    id: String,
+    service: String,
+    level: i8,
+    message: String,
+    host: Option<String>,
+    trace_id: Option<String>,
+    span_id: Option<String>,
+    attr_keys: Vec<String>,
+    attr_values: Vec<String>,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct HistogramRow {
+    bucket: i64,
+    level_number: i8,
+    n: u64,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct FacetRow {
+    value: String,
+    n: u64,
+}
+
+const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+
+/// The partition of a timestamp: its UTC day, clamped to what `Date` holds
+/// (records before 1970 land in its first day, and leave with it).
+fn day_of(ts_ns: i64) -> u16 {
+    ts_ns.div_euclid(NANOS_PER_DAY).clamp(0, u16::MAX.into()) as u16
+}
+
+fn level_from(number: i8) -> Result<Level> {
+    u8::try_from(number)
+        .ok()
+        .and_then(Level::from_u8)
+        .ok_or_else(|| StoreError::Corrupt(format!("level {number}")))
+}
+
+#[derive(Debug, Clone)]
+pub struct ClickHouseStore {
+    client: Client,
+    /// `clickhouse://USER@HOST:PORT/DB`, without the password.
+    described: String,
+    dialect: Dialect,
+}
+
+impl ClickHouseStore {
+    /// Connects to `clickhouse://USER:PASS@HOST:PORT/DB` (HTTP port, 8123 by
+    /// default), creating the database and table if missing.
+    pub async fn open(url: &str) -> Result<ClickHouseStore> {
+        let bad = |reason: String| StoreError::BadUrl {
+            url: redact(url),
+            reason,
+        };
+        let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        let host = parsed.host_str().ok_or_else(|| {
+            bad("give the server, for example clickhouse://localhost:8123/logs".into())
+        })?;
+        let port = parsed.port().unwrap_or(8123);
+        let database = parsed.path().trim_matches('/');
+        let database = if database.is_empty() {
+            "logstream"
+        } else {
+            database
+        };
+        if !database
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(bad(format!(
+                "database name \"{database}\": use letters, digits and _"
+            )));
+        }
+        let user = match parsed.username() {
+            "" => "default",
+            user => user,
+        };
+        let password = percent_decode(parsed.password().unwrap_or(""));
+        let server = Client::default()
+            .with_url(format!("http://{host}:{port}"))
+            .with_user(percent_decode(user))
+            .with_password(password)
+            // 18.16 lacks RowBinaryWithNamesAndTypes, which validation needs.
+            .with_validation(false);
+        let unreachable = |e: clickhouse::error::Error| StoreError::ClickHouse(e.to_string());
+
+        let version: String = server
+            .query("SELECT version()")
+            .fetch_one()
+            .await
+            .map_err(unreachable)?;
+        server
+            .query(&format!("CREATE DATABASE IF NOT EXISTS {database}"))
+            .execute()
+            .await
+            .map_err(unreachable)?;
+        let client = server.with_database(database);
+        let (schema, dialect) = schema_for_version(&version);
+        client.query(&schema).execute().await.map_err(unreachable)?;
+        tracing::info!(%version, ?dialect, "ClickHouse store ready");
+        Ok(ClickHouseStore {
+            client,
+            described: format!("clickhouse://{user}@{host}:{port}/{database}"),
+            dialect,
+        })
+    }
+
+    fn statement(&self, compiled: (String, Vec<Param>)) -> clickhouse::query::Query {
+        bind(&self.client, compiled)
+    }
+}
+
+/// A compiled statement with its parameters bound (the crate escapes each
+/// value into a literal; nothing of the user's is spliced in raw).
+fn bind(client: &Client, (sql, params): (String, Vec<Param>)) -> clickhouse::query::Query {
+    params
+        .into_iter()
+        .fold(client.query(&sql), |query, param| match param {
+            Param::Int(i) => query.bind(i),
+            Param::Text(s) => query.bind(s),
+        })
+}
+
+/// The day partitions before `first_kept`, oldest first. Partition ids are
+/// the days as YYYYMMDD, so text order is day order.
+fn partitions_before(first_kept: NaiveDate) -> (String, Vec<Param>) {
+    let sql = "SELECT DISTINCT partition_id FROM system.parts \
+               WHERE database = currentDatabase() AND table = 'logs' AND active AND partition_id < ? \
+               ORDER BY partition_id";
+    (
+        sql.into(),
+        vec![Param::Text(first_kept.format("%Y%m%d").to_string())],
+    )
+}
+
+fn drop_partition(partition_id: &str) -> (String, Vec<Param>) {
+    (
+        "ALTER TABLE logs DROP PARTITION ID ?".into(),
+        vec![Param::Text(partition_id.into())],
+    )
+}
+
+/// The exact SQL this store sends to a server of a given version, with the
+/// parameters bound: lets tests run it on other ClickHouse engines (chdb).
+#[derive(Debug)]
+pub struct SqlFor {
+    schema: String,
+    dialect: Dialect,
+}
+
+impl SqlFor {
+    pub fn version(version: &str) -> SqlFor {
+        let (schema, dialect) = schema_for_version(version);
+        SqlFor { schema, dialect }
+    }
+
+    /// Whether the version gets the newer-server schema and queries.
+    pub fn is_modern(&self) -> bool {
+        self.dialect == Dialect::ClickHouse { modern: true }
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS logs …` (run in the store's database).
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The columns inserts fill, in order (RowBinary over HTTP).
+    pub fn insert_columns() -> &'static [&'static str] {
+        &[
+            "day",
+            "ts",
+            "id",
+            "service",
+            "level",
+            "message",
+            "host",
+            "trace_id",
+            "span_id",
+            "attr_keys",
+            "attr_values",
+        ]
+    }
+
+    /// The partition (`Date`, as days since 1970) a record is inserted into.
+    pub fn day_of(record: &LogRecord) -> u16 {
+        day_of(record.timestamp_nanos())
+    }
+
+    pub fn search(&self, request: &SearchRequest) -> String {
+        self.display(sql::search_sql(self.dialect, request))
+    }
+
+    pub fn histogram(&self, request: &HistogramRequest) -> String {
+        self.display(sql::histogram_sql(self.dialect, request))
+    }
+
+    pub fn facets(&self, request: &FacetRequest) -> String {
+        self.display(sql::facets_sql(self.dialect, request))
+    }
+
+    /// Retention's first step: which day partitions are older.
+    pub fn partitions_before(&self, first_kept: NaiveDate) -> String {
+        self.display(partitions_before(first_kept))
+    }
+
+    /// Retention's second step, for each of those.
+    pub fn drop_partition(&self, partition_id: &str) -> String {
+        self.display(drop_partition(partition_id))
+    }
+
+    fn display(&self, compiled: (String, Vec<Param>)) -> String {
+        bind(&Client::default(), compiled).sql_display().to_string()
+    }
+}
+
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}
+
+impl From<clickhouse::error::Error> for StoreError {
+    fn from(error: clickhouse::error::Error) -> StoreError {
+        StoreError::ClickHouse(error.to_string())
+    }
+}
+
+#[async_trait]
+impl Store for ClickHouseStore {
+    fn describe(&self) -> String {
+        self.described.clone()
+    }
+
+    async fn insert(&self, records: &[LogRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        // One INSERT of fewer rows than max_insert_block_size (about a
+        // million) becomes one part: all the rows or none.
+        let mut insert = self.client.insert::<InsertRow<'_>>("logs").await?;
+        for r in records {
+            let ts = r.timestamp_nanos();
+            insert
+                .write(&InsertRow {
+                    day: day_of(ts),
+                    ts,
+                    id: &r.id,
+                    service: &r.service,
+                    level: r.level.as_u8() as i8,
+                    message: &r.message,
+                    host: r.host.as_deref(),
+                    trace_id: r.trace_id.as_deref(),
+                    span_id: r.span_id.as_deref(),
+                    attr_keys: r.attributes.keys().map(String::as_str).collect(),
+                    attr_values: r.attributes.values().map(String::as_str).collect(),
+                })
+                .await?;
+        }
+        insert.end().await?;
+        Ok(())
+    }
+
+    async fn search(&self, request: SearchRequest) -> Result<SearchPage> {
+        let rows: Vec<RecordRow> = self
+            .statement(sql::search_sql(self.dialect, &request))
+            .fetch_all()
+            .await?;
+        let mut records = rows
+            .into_iter()
+            .map(|row| {
+                Ok(LogRecord {
+                    timestamp: Utc.timestamp_nanos(row.ts),
+                    id: row.id,
+                    service: row.service,
+                    level: level_from(row.level)?,
+                    message: row.message,
+                    host: row.host,
+                    trace_id: row.trace_id,
+                    span_id: row.span_id,
+                    attributes: row
+                        .attr_keys
+                        .into_iter()
+                        .zip(row.attr_values)
+                        .collect::<BTreeMap<_, _>>(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let next = if records.len() > request.limit {
+            records.truncate(request.limit);
+            records.last().map(Cursor::of)
+        } else {
+            None
+        };
+        Ok(SearchPage { records, next })
+    }
+
+    async fn histogram(&self, request: HistogramRequest) -> Result<Vec<HistogramCount>> {
+        let rows: Vec<HistogramRow> = self
+            .statement(sql::histogram_sql(self.dialect, &request))
+            .fetch_all()
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(HistogramCount {
+                    bucket_start_ns: row.bucket,
+                    level: level_from(row.level_number)?,
+                    count: row.n,
+                })
+            })
+            .collect()
+    }
+
+    async fn facets(&self, request: FacetRequest) -> Result<Vec<FacetCount>> {
+        let rows: Vec<FacetRow> = self
+            .statement(sql::facets_sql(self.dialect, &request))
+            .fetch_all()
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| FacetCount {
+                value: facet_value(request.field, row.value),
+                count: row.n,
+            })
+            .collect())
+    }
+
+    async fn drop_days_before(&self, first_kept: NaiveDate) -> Result<()> {
+        let old: Vec<String> = self
+            .statement(partitions_before(first_kept))
+            .fetch_all()
+            .await?;
+        for partition in old {
+            self.statement(drop_partition(&partition)).execute().await?;
+            tracing::info!(day = %partition, "retention: dropped a day of logs");
+        }
+        Ok(())
+    }
+
+    async fn health(&self) -> Result<()> {
+        self.client.query("SELECT 1").execute().await?;
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_choose_the_schema() {
+        assert_eq!(
+            schema_for_version("18.16.1").1,
+            Dialect::ClickHouse { modern: false }
+        );
+        assert_eq!(
+            schema_for_version("22.2.3.5").1,
+            Dialect::ClickHouse { modern: false }
+        );
+        assert_eq!(
+            schema_for_version("22.3.1").1,
+            Dialect::ClickHouse { modern: true }
+        );
+        assert_eq!(
+            schema_for_version("26.9.1.1").1,
+            Dialect::ClickHouse { modern: true }
+        );
+        assert_eq!(
+            schema_for_version("garbage").1,
+            Dialect::ClickHouse { modern: false }
+        );
+    }
+
+    #[test]
+    fn days_are_utc_and_clamped() {
+        assert_eq!(day_of(0), 0);
+        assert_eq!(day_of(NANOS_PER_DAY - 1), 0);
+        assert_eq!(day_of(NANOS_PER_DAY), 1);
+        assert_eq!(day_of(-1), 0);
+        assert_eq!(day_of(i64::MAX), u16::MAX);
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            redact("clickhouse://logs:s3cret@db:8123/logs"),
+            "clickhouse://logs:***@db:8123/logs"
+        );
+    }
+}
