@@ -9,7 +9,8 @@
 //! while services spread over the partitions.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::future::join_all;
@@ -18,7 +19,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
 use super::{PendingLimit, Sink, SinkError};
 
@@ -178,16 +179,24 @@ pub struct KafkaSinkConfig {
 }
 
 pub struct KafkaSink {
-    producer: FutureProducer,
-    topic: String,
+    producer: Mutex<CurrentProducer>,
+    config: KafkaSinkConfig,
     pending: PendingLimit,
     closed: AtomicBool,
+}
+
+/// The current producer, and which one it is: after a failed delivery it is
+/// replaced by a new one (see `replace_failed`).
+struct CurrentProducer {
+    generation: u64,
+    producer: FutureProducer,
+    created: Instant,
 }
 
 impl std::fmt::Debug for KafkaSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaSink")
-            .field("topic", &self.topic)
+            .field("topic", &self.config.target.topic)
             .finish_non_exhaustive()
     }
 }
@@ -206,14 +215,54 @@ impl KafkaSink {
             config.partitions,
         )
         .await?;
-        let producer = producer(&target.brokers, options, config.delivery_timeout)
-            .map_err(|e| format!("cannot create a Kafka producer: {e}"))?;
+        let producer = CurrentProducer {
+            generation: 0,
+            producer: Self::new_producer(&config)?,
+            created: Instant::now(),
+        };
         Ok(KafkaSink {
-            producer,
-            topic: target.topic.clone(),
+            producer: Mutex::new(producer),
             pending: PendingLimit::new(config.max_pending_records),
             closed: AtomicBool::new(false),
+            config,
         })
+    }
+
+    fn new_producer(config: &KafkaSinkConfig) -> Result<FutureProducer, String> {
+        producer(
+            &config.target.brokers,
+            &config.options,
+            config.delivery_timeout,
+        )
+        .map_err(|e| format!("cannot create a Kafka producer: {e}"))
+    }
+
+    fn current(&self) -> MutexGuard<'_, CurrentProducer> {
+        self.producer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After deliveries failed (the brokers were away past the deadline), a
+    /// fresh producer takes over: an idempotent producer can be left with
+    /// sequence state that a restarted broker no longer knows, and would then
+    /// time out forever. At most once per delivery timeout.
+    fn replace_failed(&self, generation: u64) {
+        let mut current = self.current();
+        if current.generation != generation
+            || current.created.elapsed() < self.config.delivery_timeout
+        {
+            return;
+        }
+        match Self::new_producer(&self.config) {
+            Ok(producer) => {
+                tracing::warn!("Kafka deliveries failed; starting a new producer");
+                *current = CurrentProducer {
+                    generation: generation + 1,
+                    producer,
+                    created: Instant::now(),
+                };
+            }
+            Err(e) => tracing::error!(error = %e, "cannot replace the Kafka producer"),
+        }
     }
 }
 
@@ -224,13 +273,18 @@ impl Sink for KafkaSink {
             return Err(SinkError::Closed);
         }
         let _permit = self.pending.admit(records.len())?;
+        let (generation, producer) = {
+            let current = self.current();
+            (current.generation, current.producer.clone())
+        };
+        let topic = &self.config.target.topic;
         let mut deliveries = Vec::with_capacity(records.len());
         for record in &records {
             let payload = encode(record);
-            let message = FutureRecord::to(&self.topic)
+            let message = FutureRecord::to(topic)
                 .key(record.service.as_bytes())
                 .payload(&payload);
-            match self.producer.send_result(message) {
+            match producer.send_result(message) {
                 Ok(delivery) => deliveries.push(delivery),
                 // librdkafka's own queue is full: Kafka is slower than ingest.
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
@@ -249,6 +303,7 @@ impl Sink for KafkaSink {
             match delivery {
                 Ok(Ok(_)) => {}
                 Ok(Err((e, _))) => {
+                    self.replace_failed(generation);
                     return Err(SinkError::Unavailable(format!(
                         "Kafka did not acknowledge the records: {e}"
                     )));
@@ -263,7 +318,7 @@ impl Sink for KafkaSink {
         self.closed.store(true, Ordering::Release);
         // Requests in flight await their own deliveries; this only makes
         // sure nothing stays buffered in the producer.
-        let producer = self.producer.clone();
+        let producer = self.current().producer.clone();
         let flushed =
             tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(30))).await;
         if let Ok(Err(e)) = flushed {
