@@ -7,6 +7,10 @@
 //!   clients, and 1000-record NDJSON batches.
 //! - Query latency over all stored rows through the daemon, beside the same
 //!   searches on the in-process store.
+//!
+//! With `--pipeline`, the scale-out path instead (see `pipeline.rs`).
+
+mod pipeline;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,6 +45,10 @@ struct Args {
     /// Runs of each query.
     #[arg(long, default_value_t = 100)]
     query_runs: usize,
+    /// Measure the scale-out path (API → Kafka → worker → ClickHouse) instead,
+    /// on the servers of scripts/services (scripts/bench starts them).
+    #[arg(long)]
+    pipeline: bool,
 }
 
 const BATCH: usize = 1000;
@@ -238,6 +246,9 @@ async fn main() -> anyhow::Result<()> {
         machine()
     );
     let records = generate(args.records);
+    if args.pipeline {
+        return pipeline::run(&records, args.batch_clients).await;
+    }
 
     // Baselines: the store's insert path, in-process. 1000-row transactions
     // for batches; for single records, transactions as large as the most a
