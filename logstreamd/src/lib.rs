@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
+use crate::api::auth::Tokens;
 use crate::api::{AppState, HttpLimits};
 pub use crate::config::Config;
 use crate::ingest::{DirectSink, DirectSinkConfig, Sink};
@@ -45,6 +46,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::sync::Semaphore::MAX_PERMITS
     );
 
+    // Before the store is opened: a bad tokens file is a mistake to fix first.
+    let tokens = Tokens::load(config.tokens_file.as_deref(), config.tokens.as_ref())?;
+
     let store_url = config.store_url();
     let store = store::open(&store_url)
         .await
@@ -64,6 +68,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             request_timeout: config.request_timeout,
         },
         ingest_memory: Arc::new(tokio::sync::Semaphore::new(config.max_ingest_memory)),
+        tokens: tokens.clone(),
     };
 
     let mut signals = count_stop_signals().context("installing signal handlers")?;
@@ -71,6 +76,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    if !tokens.is_empty() {
+        tracing::info!("access control: tokens required ({})", tokens.summary());
+    } else if !addr.ip().is_loopback() {
+        // Not "listening on": tools wait for that line to learn the address.
+        tracing::warn!(
+            "NO ACCESS CONTROL: the API on {addr} has no access tokens, so anyone who can \
+             reach this port can read and write logs. Configure tokens with --tokens-file or \
+             LOGSTREAM_TOKENS (entries SCOPE:TOKEN, scopes ingest, read, admin; see --help)"
+        );
+    }
     tracing::info!(store = %store.describe(), "listening on http://{addr}");
 
     let served = axum::serve(listener, api::router(state))

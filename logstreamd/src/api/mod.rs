@@ -1,5 +1,6 @@
 //! The HTTP API: state, router, and the one error type every handler returns.
 
+pub mod auth;
 mod health;
 mod ingest;
 
@@ -24,9 +25,11 @@ use logstream_shared::api::ErrorBody;
 use logstream_shared::query;
 use logstream_shared::time::parse_time_bound;
 use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 
+use self::auth::{Scope, Tokens};
 use crate::ingest::{Sink, SinkError};
 use crate::store::{Selection, Store};
 
@@ -38,6 +41,8 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// Bytes of memory that request bodies being read may take, as permits.
     pub ingest_memory: Arc<tokio::sync::Semaphore>,
+    /// Access tokens; none means the API is open.
+    pub tokens: Tokens,
 }
 
 /// Limits of the HTTP layer.
@@ -49,23 +54,41 @@ pub struct HttpLimits {
 }
 
 pub fn router(state: AppState) -> Router {
+    let tokens = &state.tokens;
+    let timeout =
+        TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.limits.request_timeout);
     // Ingest times out only while reading the body (see `ingest`): once the
     // records are handed to the sink, the answer must say whether they were
     // stored, so it is never cut short by a timeout.
-    let queries = logs::router()
-        .merge(stats::router())
-        .merge(health::router())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            state.limits.request_timeout,
-        ));
+    let ingest = auth::require_scope(ingest::router(), tokens, Scope::Ingest);
+    let reads = auth::require_scope(logs::router().merge(stats::router()), tokens, Scope::Read)
+        .layer(timeout);
+    // Unknown paths need a token too, so strangers learn nothing about the
+    // API; an explicit fallback is the one `merge` keeps.
+    let guarded = auth::require_token(
+        ingest
+            .merge(reads)
+            .fallback(|| async { StatusCode::NOT_FOUND }),
+        tokens,
+    );
+    // Container health checks call it without a token.
+    let open = health::router().layer(timeout);
     Router::new()
-        .merge(ingest::router())
-        .merge(queries)
+        .merge(guarded)
+        .merge(open)
         .with_state(state)
         .layer(RequestDecompressionLayer::new())
         .layer(map_response(json_error_bodies))
-        .layer(TraceLayer::new_for_http())
+        // Request spans name the method and URI, never headers: bearer
+        // tokens must not reach the log, and the Authorization header is
+        // marked sensitive in case headers are ever added.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().include_headers(false)),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
 }
 
 /// Query-string parameters, or a 400 saying what was wrong with them.
@@ -161,6 +184,10 @@ pub enum ApiError {
         error: String,
         details: Vec<FieldError>,
     },
+    /// No access token, or not a known one: 401 with `WWW-Authenticate: Bearer`.
+    Unauthorized(String),
+    /// A known token whose scope does not cover the route.
+    Forbidden(String),
     PayloadTooLarge(String),
     Timeout(String),
     Overloaded {
@@ -185,6 +212,8 @@ impl ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -221,7 +250,10 @@ impl IntoResponse for ApiError {
         let status = self.status_code();
         let (body, retry_after) = match self {
             ApiError::BadRequest { error, details } => (ErrorBody { error, details }, None),
-            ApiError::PayloadTooLarge(error) | ApiError::Timeout(error) => (
+            ApiError::Unauthorized(error)
+            | ApiError::Forbidden(error)
+            | ApiError::PayloadTooLarge(error)
+            | ApiError::Timeout(error) => (
                 ErrorBody {
                     error,
                     details: vec![],
@@ -248,6 +280,11 @@ impl IntoResponse for ApiError {
             }
         };
         let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(after) = retry_after {
             let seconds = after.as_secs().max(1).to_string();
             if let Ok(value) = HeaderValue::from_str(&seconds) {
