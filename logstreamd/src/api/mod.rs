@@ -53,6 +53,9 @@ pub struct HttpLimits {
     pub request_timeout: Duration,
 }
 
+/// The routes in groups by the scope they need: a new endpoint joins the
+/// group of its scope (a query or a live tail joins `reads`), and only
+/// `open` is reachable without a token.
 pub fn router(state: AppState) -> Router {
     let tokens = &state.tokens;
     let timeout =
