@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use logstream_shared::Secret;
 
 use crate::ingest::KafkaTarget;
 
@@ -13,6 +14,8 @@ Examples:
   logstreamd                                   # 127.0.0.1:3000, DuckDB in ~/.local/share/logstream
   logstreamd --listen 0.0.0.0:3000 --data-dir /var/lib/logstream
   logstreamd --store duckdb:///srv/logs/logs.duckdb
+  logstreamd --listen 0.0.0.0:3000 --tokens-file /etc/logstream/tokens
+  LOGSTREAM_TOKENS=\"ingest:$APP_TOKEN,read:$OPS_TOKEN\" logstreamd --listen 0.0.0.0:3000
   LOGSTREAM_LOG=debug logstreamd               # log every committed batch
 
 Scale-out, with Kafka and ClickHouse from docker-compose.yml (docs/docker.md):
@@ -113,6 +116,25 @@ pub struct Config {
     /// request is answered 408. Records handed to the store are always answered.
     #[arg(long, env = "LOGSTREAM_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+
+    /// File of access tokens: one `SCOPE:TOKEN` per line, `#` comments and blank lines
+    /// allowed. Scopes: ingest (POST /api/ingest), read (queries and stats), admin
+    /// (both). Tokens are at least 16 characters. Once any token is configured, every
+    /// endpoint but /api/health needs `Authorization: Bearer TOKEN`; with none the
+    /// API is open to anyone who can reach it.
+    #[arg(long, env = "LOGSTREAM_TOKENS_FILE", value_name = "PATH")]
+    pub tokens_file: Option<PathBuf>,
+
+    /// Access tokens as `SCOPE:TOKEN` entries separated by commas or whitespace, as in
+    /// --tokens-file (both may be given). Prefer the environment variable: other users
+    /// can see flags in `ps`.
+    #[arg(
+        long,
+        env = "LOGSTREAM_TOKENS",
+        hide_env_values = true,
+        value_name = "ENTRIES"
+    )]
+    pub tokens: Option<Secret>,
 
     /// Log filter, in tracing's EnvFilter syntax (error, warn, info, debug, or per module).
     #[arg(long, env = "LOGSTREAM_LOG", default_value = "info")]

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
+use crate::api::auth::Tokens;
 use crate::api::{AppState, HttpLimits, WorkerState};
 pub use crate::config::{Config, Role};
 use crate::ingest::kafka::KafkaSinkConfig;
@@ -56,6 +57,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
          (or use --role all for the embedded pipeline)",
         config.role
     );
+    // Before the store is opened: a bad tokens file is a mistake to fix first.
+    let tokens = Tokens::load(config.tokens_file.as_deref(), config.tokens.as_ref())?;
     let mut signals = count_stop_signals().context("installing signal handlers")?;
 
     let store_url = config.store_url();
@@ -102,16 +105,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             },
             ingest_memory: Arc::new(tokio::sync::Semaphore::new(config.max_ingest_memory)),
             metrics: Arc::clone(&metrics),
+            tokens: tokens.clone(),
         }),
         None => api::worker_router(WorkerState {
             store: Arc::clone(&store),
             metrics: Arc::clone(&metrics),
+            tokens: tokens.clone(),
         }),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    if !tokens.is_empty() {
+        tracing::info!("access control: tokens required ({})", tokens.summary());
+    } else if !addr.ip().is_loopback() {
+        // Not "listening on": tools wait for that line to learn the address.
+        tracing::warn!(
+            "NO ACCESS CONTROL: the API on {addr} has no access tokens, so anyone who can \
+             reach this port can read and write logs. Configure tokens with --tokens-file or \
+             LOGSTREAM_TOKENS (entries SCOPE:TOKEN, scopes ingest, read, admin; see --help)"
+        );
+    }
     tracing::info!(store = %store.describe(), role = ?config.role, "listening on http://{addr}");
 
     let served = axum::serve(listener, router)

@@ -4,21 +4,39 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use logstream_shared::Secret;
 
-const EXIT_CODES: &str = "\
+const AFTER_HELP: &str = "\
+Configuration:
+  The server and the access token come from the flags, else LOGSTREAM_URL and
+  LOGSTREAM_TOKEN, else the config file $XDG_CONFIG_HOME/logstream/lsctl.toml
+  (~/.config/logstream/lsctl.toml; LSCTL_CONFIG names another), for example:
+    server = \"http://logs.internal:3000\"
+    token = \"3f9c…\"
+  A daemon with access control needs a token with the scope \"ingest\" for `send`,
+  \"read\" for `query` and `stats`, or \"admin\" for all.
+
 Exit codes:
   0  success
-  1  usage error: a bad flag, service name or query
+  1  usage error: a bad flag, service name, query or config file
   2  delivery failure: `send` gave up on some lines (they are counted on stderr)
-  3  the daemon could not be reached or answered with an error";
+  3  the daemon could not be reached or answered with an error
+  4  access denied (401/403): no token, an unknown one, or one without the needed scope";
 
 /// LogStream's command line: ship logs to the daemon and query them.
 #[derive(Debug, Parser)]
-#[command(name = "lsctl", version, after_help = EXIT_CODES)]
+#[command(name = "lsctl", version, after_help = AFTER_HELP)]
 pub(crate) struct Cli {
-    /// The daemon's base URL.
-    #[arg(long, global = true, env = "LOGSTREAM_URL", default_value = logstream_shared::DEFAULT_SERVER)]
-    pub(crate) server: String,
+    /// The daemon's base URL [default: `server` in the config file, else
+    /// http://127.0.0.1:3000].
+    #[arg(long, global = true, env = "LOGSTREAM_URL")]
+    pub(crate) server: Option<String>,
+
+    /// Access token, sent as `Authorization: Bearer TOKEN` [default: `token` in the
+    /// config file]. Prefer the environment variable or the config file: other users
+    /// can see flags in `ps`.
+    #[arg(long, global = true, env = "LOGSTREAM_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<Secret>,
 
     /// When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never.
     #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]

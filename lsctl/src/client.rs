@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use logstream_shared::LogRecord;
 use logstream_shared::api::{ErrorBody, LogsPage, SearchParams};
+use logstream_shared::{LogRecord, Secret};
 use rand::Rng;
 use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -54,9 +55,27 @@ pub(crate) struct Client {
     server: String,
 }
 
+impl ApiFailure {
+    /// 401 or 403: the token is missing, unknown, or lacks the scope. Sending
+    /// again with the same token cannot help.
+    pub(crate) fn is_access_denied(&self) -> bool {
+        matches!(self, ApiFailure::Rejected { status, .. }
+            if *status == StatusCode::UNAUTHORIZED || *status == StatusCode::FORBIDDEN)
+    }
+}
+
 impl Client {
-    pub(crate) fn new(server: &str) -> anyhow::Result<Client> {
+    /// A client of the daemon at `server`, sending `token` with every request.
+    pub(crate) fn new(server: &str, token: Option<&Secret>) -> anyhow::Result<Client> {
+        let mut headers = HeaderMap::new();
+        if let Some(token) = token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))?;
+            // Kept out of debug output and HTTP/2 header compression tables.
+            value.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .timeout(Duration::from_secs(60))
             .user_agent(concat!("lsctl/", env!("CARGO_PKG_VERSION")))
             .build()?;

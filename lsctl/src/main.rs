@@ -2,6 +2,7 @@
 
 mod cli;
 mod client;
+mod config;
 mod lines;
 mod query;
 mod send;
@@ -9,10 +10,12 @@ mod stats;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, ColorWhen, Command};
+use crate::config::Settings;
 
 /// How a command failed; each kind has its own exit code (see `--help`).
 #[derive(Debug)]
@@ -20,6 +23,8 @@ pub(crate) enum Failure {
     Usage(String),
     Delivery(String),
     Server(anyhow::Error),
+    /// 401 or 403: the token is missing, unknown, or lacks the scope.
+    Access(String),
     Io(std::io::Error),
 }
 
@@ -27,7 +32,8 @@ pub(crate) fn usage(message: impl Into<String>) -> Failure {
     Failure::Usage(message.into())
 }
 
-/// A request the daemon refused as invalid (400) is the user's to fix.
+/// A request the daemon refused as invalid (400) is the user's to fix, and
+/// so is a refused token.
 impl From<client::ApiFailure> for Failure {
     fn from(e: client::ApiFailure) -> Failure {
         match e {
@@ -36,6 +42,7 @@ impl From<client::ApiFailure> for Failure {
             {
                 Failure::Usage(e.to_string())
             }
+            e if e.is_access_denied() => Failure::Access(format!("access denied: {e}")),
             other => Failure::Server(anyhow::anyhow!("{other}")),
         }
     }
@@ -48,8 +55,11 @@ impl From<std::io::Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = e.print();
             return ExitCode::SUCCESS;
@@ -58,6 +68,14 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::from(1);
         }
+    };
+    let token_source = match matches.value_source("token") {
+        Some(ValueSource::EnvVariable) => "LOGSTREAM_TOKEN",
+        _ => "--token",
+    };
+    let settings = match Settings::resolve(cli.server.clone(), cli.token.clone(), token_source) {
+        Ok(settings) => settings,
+        Err(failure) => return report(failure, None),
     };
     match cli.color {
         ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
@@ -68,28 +86,36 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let result = runtime.block_on(run(cli));
+    let result = runtime.block_on(run(cli, &settings));
     // A reader still blocked on an open stdin must not keep lsctl alive.
     runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // `lsctl query | head` closes the pipe early: that is not an error.
         Err(Failure::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(failure) => {
-            let (code, message) = match failure {
-                Failure::Usage(m) => (1, m),
-                Failure::Delivery(m) => (2, m),
-                Failure::Server(e) => (3, format!("{e:#}")),
-                Failure::Io(e) => (3, e.to_string()),
-            };
-            eprintln!("lsctl: {message}");
-            ExitCode::from(code)
-        }
+        Err(failure) => report(failure, Some(&settings)),
     }
 }
 
-async fn run(cli: Cli) -> Result<(), Failure> {
-    let client = client::Client::new(&cli.server).map_err(Failure::Server)?;
+/// Prints what went wrong; the exit code tells the kind (see `--help`).
+fn report(failure: Failure, settings: Option<&Settings>) -> ExitCode {
+    let (code, message) = match failure {
+        Failure::Usage(m) => (1, m),
+        Failure::Delivery(m) => (2, m),
+        Failure::Server(e) => (3, format!("{e:#}")),
+        Failure::Io(e) => (3, e.to_string()),
+        Failure::Access(m) => match settings {
+            Some(settings) => (4, format!("{m}\nlsctl: {}", settings.token_hint())),
+            None => (4, m),
+        },
+    };
+    eprintln!("lsctl: {message}");
+    ExitCode::from(code)
+}
+
+async fn run(cli: Cli, settings: &Settings) -> Result<(), Failure> {
+    let client =
+        client::Client::new(&settings.server, settings.token.as_ref()).map_err(Failure::Server)?;
     match cli.command {
         Command::Send(args) => {
             let outcome = send::send(&client, args)
@@ -99,12 +125,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 if let Some(e) = &outcome.read_error {
                     eprintln!("lsctl: {e:#}");
                 }
-                return Err(Failure::Delivery(format!(
+                let lost = format!(
                     "{} line(s) were not delivered to {} ({} delivered)",
                     outcome.undelivered,
                     client.server(),
                     outcome.delivered
-                )));
+                );
+                return Err(match outcome.denied {
+                    Some(denied) => {
+                        eprintln!("lsctl: {lost}");
+                        denied.into()
+                    }
+                    None => Failure::Delivery(lost),
+                });
             }
             match outcome.read_error {
                 Some(e) => Err(usage(format!(

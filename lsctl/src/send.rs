@@ -30,6 +30,8 @@ pub(crate) struct SendOutcome {
     pub(crate) undelivered: u64,
     /// Reading an input failed; what was read before was still delivered.
     pub(crate) read_error: Option<anyhow::Error>,
+    /// The daemon refused the token (401/403), which stopped the sending.
+    pub(crate) denied: Option<ApiFailure>,
 }
 
 /// How the reader task ended.
@@ -121,11 +123,15 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
                 outcome.undelivered += result.refused;
                 remaining -= size;
                 if let Some(failure) = result.failure {
-                    if let Some(failure) = failure {
-                        eprintln!(
+                    match failure {
+                        Some(failure) if failure.is_access_denied() => {
+                            outcome.denied = Some(failure);
+                        }
+                        Some(failure) => eprintln!(
                             "lsctl: gave up after {}: {failure}",
                             humantime::format_duration(args.retry_for)
-                        );
+                        ),
+                        None => {}
                     }
                     outcome.undelivered += size - result.delivered - result.refused + remaining;
                     if !stopping {
@@ -166,14 +172,15 @@ struct Delivered {
     /// Refused by the daemon (400): sending again would not help.
     refused: u64,
     /// Set when delivery stopped early: `Some(failure)` when retries ran
-    /// out, `None` inside when interrupted.
+    /// out or the token was refused, `None` inside when interrupted.
     failure: Option<Option<ApiFailure>>,
 }
 
 /// Delivers a batch, splitting it when the daemon finds it too large, and
 /// counts into `result` as it goes (so the counts hold even if this is
 /// abandoned midway). A refused batch is reported and counted; retries
-/// running out stops it.
+/// running out or a refused token (every later batch would be refused too)
+/// stops it.
 async fn deliver(
     client: &Client,
     batch: Vec<LogRecord>,
@@ -193,7 +200,7 @@ async fn deliver(
                 parts.push(second);
                 parts.push(first);
             }
-            Err(failure @ ApiFailure::Rejected { .. }) => {
+            Err(failure @ ApiFailure::Rejected { .. }) if !failure.is_access_denied() => {
                 eprintln!(
                     "lsctl: the daemon refused {} line(s): {failure}",
                     part.len()

@@ -13,12 +13,20 @@ fn lsctl(daemon: &TestDaemon) -> Command {
     command
         .env("LOGSTREAM_URL", &daemon.url)
         .env("NO_COLOR", "1")
-        .env("TZ", "UTC");
+        .env("TZ", "UTC")
+        // The developer's own token and config file must not leak into tests.
+        .env_remove("LOGSTREAM_TOKEN")
+        .env("LSCTL_CONFIG", "/dev/null");
     command
 }
 
 fn send(daemon: &TestDaemon, args: &[&str], input: &str) -> std::process::Output {
-    let mut child = lsctl(daemon)
+    send_with(lsctl(daemon), args, input)
+}
+
+/// `command send ARGS` with `input` on stdin.
+fn send_with(mut command: Command, args: &[&str], input: &str) -> std::process::Output {
+    let mut child = command
         .arg("send")
         .args(args)
         .stdin(Stdio::piped())
@@ -547,4 +555,195 @@ fn stats_chart_the_rate_and_list_top_values() {
         "the daemon's 400 is a usage error"
     );
     assert!(String::from_utf8_lossy(&bad.stderr).contains("at most 10000"));
+}
+
+const INGEST_TOKEN: &str = "lsctl-ingest-token-0001";
+const READ_TOKEN: &str = "lsctl-read-token-00001";
+const ADMIN_TOKEN: &str = "lsctl-admin-token-0001";
+
+/// A daemon that needs one of the three tokens above.
+fn guarded_daemon() -> TestDaemon {
+    let tokens = format!("ingest:{INGEST_TOKEN},read:{READ_TOKEN},admin:{ADMIN_TOKEN}");
+    TestDaemon::start_with_env(&[], &[("LOGSTREAM_TOKENS", &tokens)])
+}
+
+/// The messages `command query` finds, sorted.
+fn stored_messages(command: &mut Command) -> Vec<String> {
+    let output = command.args(["query", "-o", "ndjson"]).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut messages: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<LogRecord>(l).unwrap().message)
+        .collect();
+    messages.sort();
+    messages
+}
+
+#[test]
+fn send_and_query_take_a_token_from_the_flag_the_environment_or_the_config_file() {
+    let daemon = guarded_daemon();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lsctl.toml");
+
+    let mut by_flag = lsctl(&daemon);
+    by_flag.args(["--token", INGEST_TOKEN]);
+    let output = send_with(by_flag, &["-s", "auth"], "by flag\n");
+    assert!(output.status.success(), "{output:?}");
+
+    let mut by_env = lsctl(&daemon);
+    by_env.env("LOGSTREAM_TOKEN", INGEST_TOKEN);
+    let output = send_with(by_env, &["-s", "auth"], "by environment\n");
+    assert!(output.status.success(), "{output:?}");
+
+    // The config file gives the server too.
+    std::fs::write(
+        &config,
+        format!(
+            "# lsctl\nserver = \"{}\"\ntoken = \"{ADMIN_TOKEN}\"\n",
+            daemon.url
+        ),
+    )
+    .unwrap();
+    let mut by_file = lsctl(&daemon);
+    by_file
+        .env_remove("LOGSTREAM_URL")
+        .env("LSCTL_CONFIG", &config);
+    let output = send_with(by_file, &["-s", "auth"], "by config file\n");
+    assert!(output.status.success(), "{output:?}");
+
+    let expected = ["by config file", "by environment", "by flag"];
+    let mut command = lsctl(&daemon);
+    command.args(["--token", READ_TOKEN]);
+    assert_eq!(stored_messages(&mut command), expected);
+    let mut command = lsctl(&daemon);
+    command.env("LOGSTREAM_TOKEN", READ_TOKEN);
+    assert_eq!(stored_messages(&mut command), expected);
+    let mut command = lsctl(&daemon);
+    command
+        .env_remove("LOGSTREAM_URL")
+        .env("LSCTL_CONFIG", &config);
+    assert_eq!(stored_messages(&mut command), expected);
+
+    // The flag beats the variable, which beats the config file.
+    let mut command = lsctl(&daemon);
+    command
+        .env("LSCTL_CONFIG", &config)
+        .env("LOGSTREAM_TOKEN", "wrong-token-wrong-token")
+        .args(["--token", READ_TOKEN]);
+    assert_eq!(stored_messages(&mut command), expected);
+    std::fs::write(&config, "token = \"wrong-token-wrong-token\"\n").unwrap();
+    let mut command = lsctl(&daemon);
+    command
+        .env("LSCTL_CONFIG", &config)
+        .env("LOGSTREAM_TOKEN", READ_TOKEN);
+    assert_eq!(stored_messages(&mut command), expected);
+}
+
+#[test]
+fn a_refused_token_exits_4_at_once_saying_how_to_give_one() {
+    let daemon = guarded_daemon();
+    let hint = "--token, the LOGSTREAM_TOKEN environment variable, or `token = \"…\"` in /dev/null";
+
+    let output = lsctl(&daemon).arg("query").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("lsctl: access denied: this server needs an access token"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("lsctl: no token was given; give one with {hint}")),
+        "{stderr}"
+    );
+
+    // A wrong token is not retried, however long retries could go on.
+    let started = Instant::now();
+    let mut wrong = lsctl(&daemon);
+    wrong.env("LOGSTREAM_TOKEN", "wrong-token-wrong-token");
+    let output = send_with(wrong, &["-s", "x", "--retry-for", "60s"], "one\ntwo\n");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{stderr}");
+    assert!(!stderr.contains("retrying"), "{stderr}");
+    assert!(stderr.contains("2 line(s) were not delivered"), "{stderr}");
+    assert!(
+        stderr.contains("unknown access token (401 Unauthorized)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "the token from LOGSTREAM_TOKEN was refused; give another with {hint}"
+        )),
+        "{stderr}"
+    );
+
+    // Valid tokens without the needed scope: 403, the same exit code.
+    let output = lsctl(&daemon)
+        .args(["--token", INGEST_TOKEN, "stats"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("needs \"read\" (or \"admin\") (403 Forbidden)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the token from --token was refused"),
+        "{stderr}"
+    );
+    let mut reader = lsctl(&daemon);
+    reader.args(["--token", READ_TOKEN]);
+    let output = send_with(reader, &["-s", "x"], "one\n");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("needs \"ingest\" (or \"admin\")"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_file_mistakes_are_usage_errors_that_do_not_show_the_token() {
+    let daemon = TestDaemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lsctl.toml");
+    let run = |config: &std::path::Path| {
+        let output = lsctl(&daemon)
+            .env("LSCTL_CONFIG", config)
+            .arg("query")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+
+    let (code, stderr) = run(&dir.path().join("missing.toml"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot read the config file"), "{stderr}");
+
+    std::fs::write(
+        &config,
+        "server = \"http://x\"\ntoken = secret-token-secret\n",
+    )
+    .unwrap();
+    let (code, stderr) = run(&config);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("config file {}:2: ", config.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret-token-secret"), "{stderr}");
+
+    std::fs::write(&config, "tokn = \"secret-token-secret\"\n").unwrap();
+    let (code, stderr) = run(&config);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("unknown field `tokn`"), "{stderr}");
 }

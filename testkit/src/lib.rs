@@ -47,8 +47,14 @@ impl TestDaemon {
 
     /// A daemon on a new temporary data directory, with extra flags.
     pub fn start_with(args: &[&str]) -> TestDaemon {
+        Self::start_with_env(args, &[])
+    }
+
+    /// A daemon on a new temporary data directory, with extra flags and
+    /// environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestDaemon {
         let temp = Arc::new(tempfile::tempdir().expect("temp dir"));
-        let mut daemon = Self::start_in(temp.path(), args);
+        let mut daemon = Self::spawn(temp.path(), args, env);
         daemon._temp = Some(temp);
         daemon
     }
@@ -56,6 +62,10 @@ impl TestDaemon {
     /// A daemon on `data_dir`, which outlives it (for restart tests). It
     /// listens on a free port unless `args` has a `--listen`.
     pub fn start_in(data_dir: &Path, args: &[&str]) -> TestDaemon {
+        Self::spawn(data_dir, args, &[])
+    }
+
+    fn spawn(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> TestDaemon {
         let mut command = Command::new(binary("logstreamd"));
         if !args.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
@@ -65,7 +75,11 @@ impl TestDaemon {
             .arg(data_dir)
             .args(args)
             .env("LOGSTREAM_LOG", "info")
+            // The developer's own settings must not leak into tests.
             .env_remove("LOGSTREAM_STORE")
+            .env_remove("LOGSTREAM_TOKENS")
+            .env_remove("LOGSTREAM_TOKENS_FILE")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -1,5 +1,6 @@
 //! The HTTP API: state, router, and the one error type every handler returns.
 
+pub mod auth;
 mod health;
 mod ingest;
 
@@ -25,9 +26,11 @@ use logstream_shared::api::ErrorBody;
 use logstream_shared::query;
 use logstream_shared::time::parse_time_bound;
 use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 
+use self::auth::{Scope, Tokens};
 use crate::ingest::{Sink, SinkError};
 use crate::metrics::Metrics;
 use crate::store::{Selection, Store};
@@ -41,6 +44,8 @@ pub struct AppState {
     /// Bytes of memory that request bodies being read may take, as permits.
     pub ingest_memory: Arc<tokio::sync::Semaphore>,
     pub metrics: Arc<Metrics>,
+    /// Access tokens; none means the API is open.
+    pub tokens: Tokens,
 }
 
 /// What a worker-only process serves: its health and metrics.
@@ -48,6 +53,7 @@ pub struct AppState {
 pub struct WorkerState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
+    pub tokens: Tokens,
 }
 
 impl FromRef<AppState> for Arc<dyn Store> {
@@ -74,13 +80,12 @@ impl FromRef<WorkerState> for Arc<Metrics> {
     }
 }
 
-/// The routes of `--role worker`: health and metrics only.
+/// The routes of `--role worker`: health, and metrics for readers.
 pub fn worker_router(state: WorkerState) -> Router {
-    health::router()
-        .merge(metrics::router())
-        .with_state(state)
-        .layer(map_response(json_error_bodies))
-        .layer(TraceLayer::new_for_http())
+    let tokens = &state.tokens;
+    let reads = auth::require_scope(metrics::router(), tokens, Scope::Read);
+    let guarded = auth::require_token(reads, tokens);
+    outer_layers(guarded.merge(health::router()).with_state(state))
 }
 
 /// Limits of the HTTP layer.
@@ -91,25 +96,53 @@ pub struct HttpLimits {
     pub request_timeout: Duration,
 }
 
+/// The routes in groups by the scope they need: a new endpoint joins the
+/// group of its scope (a query or a live tail joins `reads`), and only
+/// `open` is reachable without a token.
 pub fn router(state: AppState) -> Router {
+    let tokens = &state.tokens;
+    let timeout =
+        TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.limits.request_timeout);
     // Ingest times out only while reading the body (see `ingest`): once the
     // records are handed to the sink, the answer must say whether they were
     // stored, so it is never cut short by a timeout.
-    let queries = logs::router()
+    let ingest = auth::require_scope(ingest::router(), tokens, Scope::Ingest);
+    let reads = logs::router()
         .merge(stats::router())
-        .merge(health::router())
-        .merge(metrics::router())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            state.limits.request_timeout,
-        ));
-    Router::new()
-        .merge(ingest::router())
-        .merge(queries)
+        .merge(metrics::router());
+    let reads = auth::require_scope(reads, tokens, Scope::Read).layer(timeout);
+    // Unknown paths need a token too, so strangers learn nothing about the
+    // API; an explicit fallback is the one `merge` keeps.
+    let guarded = auth::require_token(
+        ingest
+            .merge(reads)
+            .fallback(|| async { StatusCode::NOT_FOUND }),
+        tokens,
+    );
+    // Container health checks call it without a token.
+    let open = health::router().layer(timeout);
+    let routes = Router::new()
+        .merge(guarded)
+        .merge(open)
         .with_state(state)
-        .layer(RequestDecompressionLayer::new())
+        .layer(RequestDecompressionLayer::new());
+    outer_layers(routes)
+}
+
+/// The JSON error bodies and request tracing every router gets.
+fn outer_layers(routes: Router) -> Router {
+    routes
         .layer(map_response(json_error_bodies))
-        .layer(TraceLayer::new_for_http())
+        // Request spans name the method and URI, never headers: bearer
+        // tokens must not reach the log, and the Authorization header is
+        // marked sensitive in case headers are ever added.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().include_headers(false)),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
 }
 
 /// Query-string parameters, or a 400 saying what was wrong with them.
@@ -205,6 +238,10 @@ pub enum ApiError {
         error: String,
         details: Vec<FieldError>,
     },
+    /// No access token, or not a known one: 401 with `WWW-Authenticate: Bearer`.
+    Unauthorized(String),
+    /// A known token whose scope does not cover the route.
+    Forbidden(String),
     PayloadTooLarge(String),
     Timeout(String),
     Overloaded {
@@ -229,6 +266,8 @@ impl ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -265,7 +304,10 @@ impl IntoResponse for ApiError {
         let status = self.status_code();
         let (body, retry_after) = match self {
             ApiError::BadRequest { error, details } => (ErrorBody { error, details }, None),
-            ApiError::PayloadTooLarge(error) | ApiError::Timeout(error) => (
+            ApiError::Unauthorized(error)
+            | ApiError::Forbidden(error)
+            | ApiError::PayloadTooLarge(error)
+            | ApiError::Timeout(error) => (
                 ErrorBody {
                     error,
                     details: vec![],
@@ -292,6 +334,11 @@ impl IntoResponse for ApiError {
             }
         };
         let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(after) = retry_after {
             let seconds = after.as_secs().max(1).to_string();
             if let Ok(value) = HeaderValue::from_str(&seconds) {
