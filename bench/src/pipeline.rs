@@ -107,9 +107,30 @@ async fn worker_rate(worker: &TestDaemon, expected: usize) -> f64 {
     }
 }
 
-/// Milliseconds from each single-record 202 until a search finds it.
+/// How long from each single-record 202 until a search finds it, once a
+/// first record has gone through (the worker has joined its group).
 async fn end_to_end(daemon: &TestDaemon, samples: usize) -> Vec<Duration> {
     let client = reqwest::Client::new();
+    let warm_up = client
+        .post(daemon.at("/api/ingest"))
+        .json(&serde_json::json!({"service": "e2e-warm-up", "message": "first"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(warm_up.status(), 202);
+    loop {
+        let page: LogsPage = get_json(
+            &client,
+            daemon,
+            "/api/logs",
+            &[("q", "service:e2e-warm-up")],
+        )
+        .await;
+        if page.result > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut acked: HashMap<String, Instant> = HashMap::new();
     let mut latencies = Vec::new();
     let mut next = 0;

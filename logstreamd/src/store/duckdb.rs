@@ -19,8 +19,8 @@ use logstream_shared::{Level, LogRecord};
 
 use super::sql::{self, Dialect, Param};
 use super::{
-    Cursor, FacetCount, FacetRequest, HistogramCount, HistogramRequest, Result, SearchPage,
-    SearchRequest, Store, StoreError, facet_value,
+    FacetCount, FacetRequest, HistogramCount, HistogramRequest, Result, SearchPage, SearchRequest,
+    Store, StoreError, facet_value,
 };
 
 /// Timestamps are nanoseconds since the epoch in a BIGINT (DuckDB's
@@ -158,18 +158,12 @@ fn query_rows<T>(
 }
 
 fn search_on(conn: &Connection, request: &SearchRequest) -> Result<SearchPage> {
-    let mut records = query_rows(
+    let records = query_rows(
         conn,
         sql::search_sql(Dialect::DuckDb, request),
         record_from_row,
     )?;
-    let next = if records.len() > request.limit {
-        records.truncate(request.limit);
-        records.last().map(Cursor::of)
-    } else {
-        None
-    };
-    Ok(SearchPage { records, next })
+    Ok(SearchPage::of(records, request.limit))
 }
 
 fn level_of(row: &duckdb::Row<'_>, column: usize) -> Result<Level> {

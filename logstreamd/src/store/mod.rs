@@ -109,6 +109,20 @@ pub struct SearchPage {
     pub next: Option<Cursor>,
 }
 
+impl SearchPage {
+    /// A page from the rows of a search that asked for one row more than
+    /// `limit`: that extra row only tells that a next page exists.
+    pub(crate) fn of(mut records: Vec<LogRecord>, limit: usize) -> SearchPage {
+        let next = if records.len() > limit {
+            records.truncate(limit);
+            records.last().map(Cursor::of)
+        } else {
+            None
+        };
+        SearchPage { records, next }
+    }
+}
+
 /// A keyset position in the newest-first order `(timestamp, id)`: pages stay
 /// stable while new records arrive, unlike offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
