@@ -142,10 +142,25 @@ struct FacetRow {
 
 const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 
+/// The last day every server's `Date` holds: 18.16's ends on 2106-02-07
+/// (later values wrap to 1970), newer servers' on 2149-06-06.
+const LAST_DAY: u16 = 49_710;
+
 /// The partition of a timestamp: its UTC day, clamped to what `Date` holds
-/// (records before 1970 land in its first day, and leave with it).
+/// everywhere (records before 1970 land in its first day and leave with it;
+/// records after 2106-02-07 share that day).
 fn day_of(ts_ns: i64) -> u16 {
-    ts_ns.div_euclid(NANOS_PER_DAY).clamp(0, u16::MAX.into()) as u16
+    ts_ns.div_euclid(NANOS_PER_DAY).clamp(0, LAST_DAY.into()) as u16
+}
+
+/// Settings of every INSERT: a modern server refuses by default an insert
+/// that touches more than 100 day partitions, which a batch of old logs (a
+/// backfill) can; 18.16 has no such limit (and no such setting).
+fn insert_settings(dialect: Dialect) -> &'static [(&'static str, &'static str)] {
+    match dialect {
+        Dialect::ClickHouse { modern: true } => &[("max_partitions_per_insert_block", "0")],
+        _ => &[],
+    }
 }
 
 fn level_from(number: i8) -> Result<Level> {
@@ -300,6 +315,11 @@ impl SqlFor {
         ]
     }
 
+    /// Settings sent with every INSERT (`INSERT … SETTINGS name = value`).
+    pub fn insert_settings(&self) -> &'static [(&'static str, &'static str)] {
+        insert_settings(self.dialect)
+    }
+
     /// The partition (`Date`, as days since 1970) a record is inserted into.
     pub fn day_of(record: &LogRecord) -> u16 {
         day_of(record.timestamp_nanos())
@@ -365,9 +385,13 @@ impl Store for ClickHouseStore {
         if records.is_empty() {
             return Ok(());
         }
-        // One INSERT of fewer rows than max_insert_block_size (about a
-        // million) becomes one part: all the rows or none.
+        // An INSERT becomes one part per day it touches, each all or
+        // nothing. Should the server fail between parts, a retry stores
+        // the finished days again: a duplicate, never a loss.
         let mut insert = self.client.insert::<InsertRow<'_>>("logs").await?;
+        for (name, value) in insert_settings(self.dialect) {
+            insert = insert.with_setting(*name, *value);
+        }
         for r in records {
             let ts = r.timestamp_nanos();
             insert
@@ -504,7 +528,7 @@ mod tests {
         assert_eq!(day_of(NANOS_PER_DAY - 1), 0);
         assert_eq!(day_of(NANOS_PER_DAY), 1);
         assert_eq!(day_of(-1), 0);
-        assert_eq!(day_of(i64::MAX), u16::MAX);
+        assert_eq!(day_of(i64::MAX), LAST_DAY);
     }
 
     #[test]

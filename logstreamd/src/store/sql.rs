@@ -27,10 +27,12 @@ impl Dialect {
     /// Case-insensitive substring match of the message.
     fn message_contains(self, needle: &str, params: &mut Vec<Param>) -> String {
         match self {
-            // Twice as fast as `ILIKE '%…%' ESCAPE` in DuckDB, and needs no escaping.
+            // Twice as fast as `ILIKE '%…%' ESCAPE` in DuckDB, and needs no
+            // escaping. The needle goes through the same `lower` as the
+            // message: Rust's lowercasing differs for some letters (İ, Σ).
             Dialect::DuckDb => {
-                params.push(Param::Text(needle.to_lowercase()));
-                "contains(lower(message), ?)".to_string()
+                params.push(Param::Text(needle.to_string()));
+                "contains(lower(message), lower(?))".to_string()
             }
             // The exact expression the n-gram skip index is built on, so
             // ClickHouse can skip granules that cannot contain the needle.
@@ -97,13 +99,15 @@ impl Dialect {
         }
     }
 
-    /// The start of the histogram bucket of `ts`, from (origin, origin, step, step).
+    /// The start of the histogram bucket of `ts`, from (origin, origin, step,
+    /// step). `ts - origin` can exceed i64 (a range from 1700 to 2200), so
+    /// it is computed wider: 128 bits in DuckDB; in ClickHouse (18.16 has no
+    /// Int128) as UInt64, exact because `ts >= origin`, wrapping back to the
+    /// bucket start, which lies between origin and ts.
     fn bucket(self) -> &'static str {
         match self {
-            Dialect::DuckDb => "? + ((ts - ?) // ?) * ?",
-            // Bound numbers arrive as literals whose type depends on their
-            // size; the cast keeps the column Int64 for the row decoder.
-            Dialect::ClickHouse { .. } => "toInt64(? + intDiv(ts - ?, ?) * ?)",
+            Dialect::DuckDb => "CAST(? + ((CAST(ts AS HUGEINT) - ?) // ?) * ? AS BIGINT)",
+            Dialect::ClickHouse { .. } => "toInt64(toUInt64(?) + intDiv(toUInt64(ts - ?), ?) * ?)",
         }
     }
 }
@@ -269,7 +273,7 @@ mod tests {
         assert_eq!(
             sql,
             "coalesce(service IN (?, ?), false) AND coalesce(level >= ?, false) \
-             AND coalesce(contains(lower(message), ?), false) \
+             AND coalesce(contains(lower(message), lower(?)), false) \
              AND NOT coalesce(attr_values[list_position(attr_keys, ?)] = ?, false) \
              AND ts >= ? AND (ts < ? OR (ts = ? AND id < ?))"
         );
@@ -279,7 +283,7 @@ mod tests {
                 Param::Text("api".into()),
                 Param::Text("x'y".into()),
                 Param::Int(3),
-                Param::Text(r"50%_off\".into()),
+                Param::Text(r"50%_OFF\".into()),
                 Param::Text("user_id".into()),
                 Param::Text("42".into()),
                 Param::Int(10),

@@ -1,0 +1,1072 @@
+//! DuckDB and ClickHouse, given the same records and the same requests, must
+//! give identical answers.
+//!
+//! Random records (seeded) go into both stores; then a few hundred random
+//! requests (filters of every kind, negated or not, free text in mixed case
+//! and with LIKE's special characters, time ranges, limits, every page of
+//! each search, histograms and facets) go to both, and each answer must be
+//! exactly equal between the engines and to a plain-Rust model of what the
+//! query language means (so that a mistake both engines share shows too).
+//!
+//! A failure prints the seed; `LOGSTREAM_DIFF_SEED=<seed>` replays it.
+
+use std::collections::BTreeMap;
+use std::fmt::{Debug, Display};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{TimeZone, Utc};
+use logstream_shared::query::{Clause, Comparison, Field, Filter, LevelFilter};
+use logstream_shared::{Level, LogRecord, Query};
+use logstream_testkit::services;
+use logstreamd::store::{
+    Cursor, FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchPage,
+    SearchRequest, Selection, Store,
+};
+use rand::rngs::StdRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{Rng, SeedableRng};
+
+/// Records in both stores.
+const RECORDS: usize = 1500;
+/// Random requests; each is a search (every page), and some also a
+/// histogram and facets over the same selection.
+const REQUESTS: usize = 300;
+/// A search is paged through to its end; its limit is raised so that this
+/// many pages at most cover it, which bounds the run time.
+const MAX_PAGES: usize = 15;
+
+const SERVICES: &[&str] = &["api", "API", "web", "db", "Auth", "billing-svc", "api.v2"];
+const HOSTS: &[&str] = &["h1", "h2", "host-3", "Host-3", "ip-10-0-0-1"];
+const TRACES: &[&str] = &["t-1", "t-2", "T-1", "4bf92f3577b34da6a3ce929d0e0e4736"];
+const SPANS: &[&str] = &["s-1", "s-2", "00f067aa0ba902b7"];
+const ATTRIBUTE_KEYS: &[&str] = &["user_id", "region", "status", "path", "empty", "k.v-x"];
+const ATTRIBUTE_VALUES: &[&str] = &[
+    "42", "7", "eu", "EU", "", "200", "x y", "/api/v1", "café", "it's", "50%_off",
+];
+/// Message words: mixed case, LIKE's wildcards and escape (`%`, `_`, `\`),
+/// quotes, tabs and newlines, and common accented letters. Beyond those,
+/// case folding differs between the engines: ClickHouse 18.16's
+/// `positionCaseInsensitiveUTF8` folds only letters whose two cases have the
+/// same UTF-8 length and that its tables know (not `ǅ`/`ǆ`, `ẞ`/`ß`, Kelvin
+/// `K`/`k`, `Ⱥ`/`ⱥ`, Georgian Mtavruli, Cherokee, final `ς`), and DuckDB's
+/// `lower()` maps `İ` to `i` and knows no Unicode 16 letters (`Ƛ`, `Ɤ`). So
+/// the random text keeps to these words; what every engine must do in any
+/// script, find a message by its own text, is
+/// `messages_are_found_by_their_own_text_in_every_script`.
+const WORDS: &[&str] = &[
+    "Connection",
+    "refused",
+    "timeout",
+    "GET",
+    "/healthcheck",
+    "disk",
+    "95%",
+    "full",
+    r"C:\temp_dir",
+    "user",
+    "Login",
+    "FAILED",
+    "ok",
+    "retry",
+    "100%_done",
+    r"a\b",
+    "quote\"d",
+    "it's",
+    "tab\there",
+    "multi\nline",
+    "café",
+    "CAFÉ",
+    "Zürich",
+    "ÜBER",
+    "naïve",
+    "résumé",
+    "Ñandú",
+    "ÅSA",
+    "çà",
+];
+/// Needles that are not (only) slices of messages.
+const SPECIAL_NEEDLES: &[&str] = &[
+    "%",
+    "_",
+    r"\",
+    "%_",
+    "'",
+    "\"",
+    "\t",
+    "\n",
+    "nothing-here",
+    "  ",
+    "e_d",
+    "5%f",
+    "%d",
+    "é",
+    "É",
+    "ü",
+    "Ü",
+];
+
+/// Timestamps many records share exactly, so ties break by id.
+const HOT_TIMES: &[i64] = &[
+    1_714_564_800_000_000_000,
+    1_714_564_800_000_000_001,
+    1_714_651_200_123_456_789,
+    -1,
+    0,
+    -86_400_000_000_000,
+];
+
+/// Days of far-future records, as days since 1970: 2100-01-01,
+/// 2106-02-07 and 2106-02-08 (ClickHouse 18.16's `Date` ends with the
+/// former), 2149-06-06 and 2149-06-07 (newer servers' `Date` ends with the
+/// former), 2200-01-01 and 2262-04-11 (the last day of i64 nanoseconds).
+const FAR_FUTURE_DAYS: &[i64] = &[47_482, 49_710, 49_711, 65_535, 65_536, 84_006, 106_751];
+
+/// Around 2024-05-01T12:00:00Z, where most records are.
+const BASE_NS: i64 = 1_714_564_800_000_000_000;
+const SECOND: i64 = 1_000_000_000;
+const DAY: i64 = 86_400 * SECOND;
+
+fn seed() -> u64 {
+    match std::env::var("LOGSTREAM_DIFF_SEED") {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("LOGSTREAM_DIFF_SEED={text:?} is not a u64")),
+        Err(_) => rand::rng().random(),
+    }
+}
+
+/// Random records and requests drawn from the vocabulary.
+struct Gen {
+    rng: StdRng,
+    records: Vec<LogRecord>,
+}
+
+impl Gen {
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        *items.choose(&mut self.rng).expect("not empty")
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.rng.random_bool(p)
+    }
+
+    /// The same text with its case changed: kept, upper, lower or mixed.
+    fn recase(&mut self, text: &str) -> String {
+        match self.rng.random_range(0..4) {
+            0 => text.to_string(),
+            1 => text.to_uppercase(),
+            2 => text.to_lowercase(),
+            _ => text
+                .chars()
+                .map(|c| {
+                    let flipped: Vec<char> = if self.rng.random_bool(0.5) {
+                        c.to_uppercase().collect()
+                    } else {
+                        c.to_lowercase().collect()
+                    };
+                    // Only where case maps one letter to one letter.
+                    if flipped.len() == 1 { flipped[0] } else { c }
+                })
+                .collect(),
+        }
+    }
+
+    fn timestamp(&mut self) -> i64 {
+        match self.rng.random_range(0..20) {
+            // Most in a week around the base time, some days apart.
+            0..=9 => BASE_NS + self.rng.random_range(-3 * DAY..3 * DAY),
+            // Exactly equal to other records.
+            10..=12 => self.pick(HOT_TIMES),
+            13 if !self.records.is_empty() => {
+                let i = self.rng.random_range(0..self.records.len());
+                self.records[i].timestamp_nanos()
+            }
+            // Before 1970, down to the earliest representable nanosecond.
+            14 => self.rng.random_range(i64::MIN..0),
+            15 => self.rng.random_range(-DAY..0),
+            // Far future, up to the latest representable nanosecond (a few
+            // days only: each day is a ClickHouse partition, and hundreds of
+            // them would slow every query down).
+            16 => {
+                let start = self.pick(FAR_FUTURE_DAYS) * DAY;
+                start + self.rng.random_range(0..=(i64::MAX - start).min(DAY - 1))
+            }
+            17 => self.pick(&[i64::MIN, i64::MAX, i64::MIN + 1, i64::MAX - 1]),
+            _ => BASE_NS + self.rng.random_range(0..10) * SECOND,
+        }
+    }
+
+    fn message(&mut self) -> String {
+        let words = self.rng.random_range(1..=6);
+        let mut message = String::new();
+        for i in 0..words {
+            if i > 0 {
+                message.push_str(self.pick(&[" ", " ", " ", "", "  ", "\n", ", "]));
+            }
+            let word = self.pick(WORDS);
+            message.push_str(&self.recase(word));
+        }
+        message
+    }
+
+    fn id(&mut self, n: usize) -> String {
+        match self.rng.random_range(0..10) {
+            0..=6 => {
+                let bits: u128 = self.rng.random();
+                let hex = format!("{bits:032x}");
+                format!(
+                    "{}-{}-{}-{}-{}",
+                    &hex[..8],
+                    &hex[8..12],
+                    &hex[12..16],
+                    &hex[16..20],
+                    &hex[20..]
+                )
+            }
+            7 => format!("r{n:04}"),
+            8 => format!("R{n:04}"),
+            _ => format!("é-{n}"),
+        }
+    }
+
+    fn record(&mut self, n: usize) -> LogRecord {
+        let ts = self.timestamp();
+        let mut attributes = BTreeMap::new();
+        for _ in 0..self.rng.random_range(0..=3) {
+            let key = self.pick(ATTRIBUTE_KEYS).to_string();
+            let value = self.pick(ATTRIBUTE_VALUES).to_string();
+            attributes.insert(key, value);
+        }
+        let record = LogRecord {
+            id: self.id(n),
+            timestamp: Utc.timestamp_nanos(ts),
+            service: self.pick(SERVICES).into(),
+            level: self.pick(&Level::ALL),
+            message: self.message(),
+            host: self.chance(0.7).then(|| self.pick(HOSTS).into()),
+            trace_id: self.chance(0.4).then(|| self.pick(TRACES).into()),
+            span_id: self.chance(0.3).then(|| self.pick(SPANS).into()),
+            attributes,
+        };
+        assert_eq!(record.timestamp_nanos(), ts);
+        let problems = logstream_shared::validate(&record);
+        assert!(problems.is_empty(), "{problems:?} in {record:?}");
+        record
+    }
+
+    /// A substring of `text` of 1 to 10 characters.
+    fn slice(&mut self, text: &str) -> String {
+        let chars: Vec<char> = text.chars().collect();
+        let start = self.rng.random_range(0..chars.len());
+        let len = self.rng.random_range(1..=10.min(chars.len() - start));
+        chars[start..start + len].iter().collect()
+    }
+
+    fn needle(&mut self) -> String {
+        let needle = match self.rng.random_range(0..10) {
+            0..=5 => {
+                let i = self.rng.random_range(0..self.records.len());
+                let message = self.records[i].message.clone();
+                self.slice(&message)
+            }
+            6..=8 => {
+                let word = self.pick(WORDS);
+                if self.chance(0.5) {
+                    word.to_string()
+                } else {
+                    self.slice(word)
+                }
+            }
+            _ => self.pick(SPECIAL_NEEDLES).to_string(),
+        };
+        self.recase(&needle)
+    }
+
+    fn values(&mut self, pool: &[&str]) -> Vec<String> {
+        let n = self.rng.random_range(1..=3);
+        let mut values: Vec<String> = (0..n).map(|_| self.pick(pool).to_string()).collect();
+        if self.chance(0.1) {
+            values.push("none-such".into());
+        }
+        values
+    }
+
+    fn filter(&mut self) -> Filter {
+        match self.rng.random_range(0..12) {
+            0..=3 => Filter::Text(self.needle()),
+            4 => Filter::Field {
+                field: Field::Service,
+                values: self.values(SERVICES),
+            },
+            5 => Filter::Field {
+                field: Field::Host,
+                values: self.values(HOSTS),
+            },
+            6 => {
+                let (field, pool) = if self.chance(0.5) {
+                    (Field::Trace, TRACES)
+                } else {
+                    (Field::Span, SPANS)
+                };
+                Filter::Field {
+                    field,
+                    values: self.values(pool),
+                }
+            }
+            7 => {
+                let ids: Vec<String> = (0..self.rng.random_range(1..=3))
+                    .map(|_| {
+                        let i = self.rng.random_range(0..self.records.len());
+                        self.records[i].id.clone()
+                    })
+                    .collect();
+                Filter::Field {
+                    field: Field::Id,
+                    values: ids,
+                }
+            }
+            8 => {
+                let n = self.rng.random_range(1..=3);
+                let levels = Level::ALL.choose_multiple(&mut self.rng, n).copied();
+                Filter::Level(LevelFilter::AnyOf(levels.collect()))
+            }
+            9 => {
+                let op = self.pick(&[
+                    Comparison::Less,
+                    Comparison::LessOrEqual,
+                    Comparison::Greater,
+                    Comparison::GreaterOrEqual,
+                ]);
+                Filter::Level(LevelFilter::Compare(op, self.pick(&Level::ALL)))
+            }
+            _ => Filter::Attribute {
+                key: self.pick(ATTRIBUTE_KEYS).into(),
+                value: self.pick(ATTRIBUTE_VALUES).into(),
+            },
+        }
+    }
+
+    /// A random query, printed and parsed back as the API would receive it.
+    fn query(&mut self) -> Query {
+        let clauses = self.pick(&[0, 1, 1, 1, 2, 2, 2, 3, 3, 4]);
+        let query = Query {
+            clauses: (0..clauses)
+                .map(|_| Clause {
+                    negated: self.chance(0.25),
+                    filter: self.filter(),
+                })
+                .collect(),
+        };
+        let printed = query.to_string();
+        assert_eq!(
+            printed.parse::<Query>(),
+            Ok(query.clone()),
+            "printed as {printed}"
+        );
+        query
+    }
+
+    /// A time bound: at, just around or far from a record's time.
+    fn time_point(&mut self) -> i64 {
+        match self.rng.random_range(0..10) {
+            0..=5 => {
+                let i = self.rng.random_range(0..self.records.len());
+                let ts = self.records[i].timestamp_nanos();
+                ts.saturating_add(self.pick(&[-1, 0, 0, 0, 1]))
+            }
+            6 => self.pick(HOT_TIMES),
+            7 => self.pick(&[i64::MIN, i64::MAX, 0]),
+            _ => self.timestamp(),
+        }
+    }
+
+    fn bound(&mut self) -> Option<i64> {
+        self.chance(0.5).then(|| self.time_point())
+    }
+
+    fn cursor(&mut self) -> Cursor {
+        let id = if self.chance(0.7) {
+            let i = self.rng.random_range(0..self.records.len());
+            self.records[i].id.clone()
+        } else {
+            self.pick(&["", "0", "8", "r0500", "zzz", "é"]).to_string()
+        };
+        Cursor {
+            ts_ns: self.time_point(),
+            id,
+        }
+    }
+
+    /// `since < until`, both set, as the histogram API always has them.
+    fn range(&mut self, selection: &Selection) -> (i64, i64) {
+        if let (Some(since), Some(until)) = (selection.since_ns, selection.until_ns)
+            && since < until
+        {
+            return (since, until);
+        }
+        loop {
+            let (a, b) = (self.time_point(), self.time_point());
+            if a != b {
+                return (a.min(b), a.max(b));
+            }
+        }
+    }
+
+    /// A histogram the API could send: the origin is the step-aligned start
+    /// at or before `since`, and there are at most 10 000 buckets.
+    fn histogram(&mut self, selection: &Selection) -> Option<HistogramRequest> {
+        let (since, until) = self.range(selection);
+        let range = i128::from(until) - i128::from(since);
+        let buckets: i128 = self.pick(&[1, 2, 7, 60, 500, 10_000]);
+        let mut step = ((range + buckets - 1) / buckets).clamp(1, i64::MAX.into());
+        if self.chance(0.5) {
+            // A round step, as people choose them.
+            let nice = [SECOND, 60 * SECOND, 3600 * SECOND, DAY, 7 * DAY, 365 * DAY];
+            if let Some(n) = nice.iter().map(|&n| i128::from(n)).find(|&n| n >= step) {
+                step = n;
+            }
+        }
+        loop {
+            // The API's arithmetic (stats.rs), which rejects what overflows.
+            let first = i128::from(since).div_euclid(step) * step;
+            let count = (i128::from(until) - first + step - 1) / step;
+            if let (Ok(origin_ns), true) = (i64::try_from(first), count <= 10_000) {
+                return Some(HistogramRequest {
+                    selection: Selection {
+                        since_ns: Some(since),
+                        until_ns: Some(until),
+                        ..selection.clone()
+                    },
+                    origin_ns,
+                    step_ns: step as i64,
+                });
+            }
+            if step >= i128::from(i64::MAX) {
+                return None;
+            }
+            step = (step * 2).min(i64::MAX.into());
+        }
+    }
+}
+
+/// What the query language means, in plain Rust: text matches after
+/// `to_lowercase` of both sides.
+struct Model {
+    /// Newest first, ties by id, descending: the search order.
+    records: Vec<LogRecord>,
+    /// Each record's message, lowercased.
+    lowercase: Vec<String>,
+}
+
+impl Model {
+    fn new(records: &[LogRecord]) -> Model {
+        let mut records = records.to_vec();
+        records.sort_by(|a, b| (b.timestamp_nanos(), &b.id).cmp(&(a.timestamp_nanos(), &a.id)));
+        let lowercase = records.iter().map(|r| r.message.to_lowercase()).collect();
+        Model { records, lowercase }
+    }
+
+    fn clause_matches(&self, i: usize, clause: &Clause) -> bool {
+        let record = &self.records[i];
+        let matches = match &clause.filter {
+            Filter::Text(text) => self.lowercase[i].contains(&text.to_lowercase()),
+            Filter::Field { field, values } => {
+                let value = match field {
+                    Field::Service => Some(&record.service),
+                    Field::Host => record.host.as_ref(),
+                    Field::Trace => record.trace_id.as_ref(),
+                    Field::Span => record.span_id.as_ref(),
+                    Field::Id => Some(&record.id),
+                };
+                value.is_some_and(|v| values.contains(v))
+            }
+            Filter::Level(LevelFilter::AnyOf(levels)) => levels.contains(&record.level),
+            Filter::Level(LevelFilter::Compare(op, level)) => {
+                let (a, b) = (record.level.as_u8(), level.as_u8());
+                match op {
+                    Comparison::Less => a < b,
+                    Comparison::LessOrEqual => a <= b,
+                    Comparison::Greater => a > b,
+                    Comparison::GreaterOrEqual => a >= b,
+                }
+            }
+            Filter::Attribute { key, value } => record.attributes.get(key) == Some(value),
+        };
+        matches != clause.negated
+    }
+
+    /// The selected records, newest first.
+    fn selected<'a>(&'a self, selection: &'a Selection) -> impl Iterator<Item = &'a LogRecord> {
+        (0..self.records.len())
+            .filter(move |&i| {
+                let ts = self.records[i].timestamp_nanos();
+                selection.since_ns.is_none_or(|since| ts >= since)
+                    && selection.until_ns.is_none_or(|until| ts < until)
+                    && selection
+                        .query
+                        .clauses
+                        .iter()
+                        .all(|c| self.clause_matches(i, c))
+            })
+            .map(|i| &self.records[i])
+    }
+
+    fn count(&self, selection: &Selection) -> usize {
+        self.selected(selection).count()
+    }
+
+    fn search(&self, request: &SearchRequest) -> SearchPage {
+        let mut records: Vec<LogRecord> = self
+            .selected(&request.selection)
+            .filter(|r| {
+                request.after.as_ref().is_none_or(|after| {
+                    let ts = r.timestamp_nanos();
+                    ts < after.ts_ns || (ts == after.ts_ns && r.id < after.id)
+                })
+            })
+            .take(request.limit + 1)
+            .cloned()
+            .collect();
+        let next = if records.len() > request.limit {
+            records.truncate(request.limit);
+            records.last().map(Cursor::of)
+        } else {
+            None
+        };
+        SearchPage { records, next }
+    }
+
+    fn histogram(&self, request: &HistogramRequest) -> Vec<HistogramCount> {
+        let mut counts: BTreeMap<(i64, u8), u64> = BTreeMap::new();
+        let (origin, step) = (i128::from(request.origin_ns), i128::from(request.step_ns));
+        for r in self.selected(&request.selection) {
+            let ts = i128::from(r.timestamp_nanos());
+            if ts < origin {
+                continue;
+            }
+            let bucket = origin + (ts - origin) / step * step;
+            let bucket = i64::try_from(bucket).expect("a bucket starts at or before its record");
+            *counts.entry((bucket, r.level.as_u8())).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|((bucket_start_ns, level), count)| HistogramCount {
+                bucket_start_ns,
+                level: Level::from_u8(level).unwrap(),
+                count,
+            })
+            .collect()
+    }
+
+    fn facets(&self, request: &FacetRequest) -> Vec<FacetCount> {
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for r in self.selected(&request.selection) {
+            // Levels are grouped and ordered by their number, then named.
+            let value = match request.field {
+                FacetField::Service => Some(r.service.clone()),
+                FacetField::Level => Some(r.level.as_u8().to_string()),
+                FacetField::Host => r.host.clone(),
+            };
+            if let Some(value) = value {
+                *counts.entry(value).or_default() += 1;
+            }
+        }
+        let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
+        counts.sort_by(|(va, na), (vb, nb)| nb.cmp(na).then(va.cmp(vb)));
+        counts.truncate(request.limit);
+        counts
+            .into_iter()
+            .map(|(value, count)| FacetCount {
+                value: match request.field {
+                    FacetField::Level => Level::from_u8(value.parse().unwrap())
+                        .unwrap()
+                        .as_str()
+                        .to_string(),
+                    _ => value,
+                },
+                count,
+            })
+            .collect()
+    }
+}
+
+fn show_record(r: &LogRecord) -> String {
+    format!(
+        "{} ({}) id={:?} service={:?} level={} host={:?} trace={:?} span={:?} attrs={:?} message={:?}",
+        r.timestamp_nanos(),
+        r.timestamp.to_rfc3339(),
+        r.id,
+        r.service,
+        r.level.as_str(),
+        r.host,
+        r.trace_id,
+        r.span_id,
+        r.attributes,
+        r.message
+    )
+}
+
+fn show_page(page: &SearchPage) -> Vec<String> {
+    let mut lines: Vec<String> = page.records.iter().map(show_record).collect();
+    lines.push(format!("next: {:?}", page.next));
+    lines
+}
+
+fn show_debug<T: Debug>(items: &[T]) -> Vec<String> {
+    items.iter().map(|i| format!("{i:?}")).collect()
+}
+
+/// The index of the first line where any two of the answers differ.
+fn first_difference(answers: &[&[String]]) -> usize {
+    let longest = answers.iter().map(|a| a.len()).max().unwrap_or(0);
+    (0..longest)
+        .find(|&i| answers.windows(2).any(|w| w[0].get(i) != w[1].get(i)))
+        .unwrap_or(longest)
+}
+
+/// Some lines from just before `first`, for failure messages.
+fn excerpt(lines: &[String], first: usize) -> String {
+    let shown: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .skip(first.saturating_sub(3))
+        .take(10)
+        .map(|(i, line)| format!("  [{i}] {line}"))
+        .collect();
+    format!("{} lines\n{}", lines.len(), shown.join("\n"))
+}
+
+/// One request's three answers: DuckDB's, ClickHouse's and the model's.
+struct Answers<'a, T> {
+    duckdb: Result<T, String>,
+    clickhouse: Result<T, String>,
+    model: T,
+    show: &'a dyn Fn(&T) -> Vec<String>,
+}
+
+impl<T: PartialEq> Answers<'_, T> {
+    fn check(self, context: impl Display) {
+        let Answers {
+            duckdb,
+            clickhouse,
+            model,
+            show,
+        } = self;
+        let verdict = match (&duckdb, &clickhouse) {
+            (Ok(d), Ok(c)) if d == c && *d == model => return,
+            (Ok(d), Ok(c)) if d == c => "DuckDB and ClickHouse agree, but not with the model",
+            (Ok(_), Ok(_)) => "DuckDB and ClickHouse differ",
+            _ => "a store failed",
+        };
+        let lines = |answer: &Result<T, String>| answer.as_ref().ok().map(show);
+        let (d, c, m) = (lines(&duckdb), lines(&clickhouse), show(&model));
+        let all: Vec<&[String]> = [d.as_deref(), c.as_deref(), Some(&m[..])]
+            .into_iter()
+            .flatten()
+            .collect();
+        let first = first_difference(&all);
+        let render = |answer: &Result<T, String>, lines: Option<Vec<String>>| match lines {
+            Some(lines) => excerpt(&lines, first),
+            None => format!("ERROR {}", answer.as_ref().err().unwrap()),
+        };
+        panic!(
+            "{verdict} (first difference at line [{first}])\n{context}\n\
+             DuckDB: {}\nClickHouse: {}\nmodel: {}",
+            render(&duckdb, d.clone()),
+            render(&clickhouse, c.clone()),
+            excerpt(&m, first),
+        );
+    }
+}
+
+fn show_selection(selection: &Selection) -> String {
+    format!(
+        "q=`{}` since={:?} until={:?}",
+        selection.query, selection.since_ns, selection.until_ns
+    )
+}
+
+struct Stores {
+    duckdb: Arc<dyn Store>,
+    clickhouse: Arc<dyn Store>,
+    model: Model,
+    /// Where the requests come from, for failure messages.
+    label: String,
+    /// ClickHouse's database.
+    database: String,
+}
+
+impl Stores {
+    /// Both stores, empty: DuckDB in a temporary directory (dropped with the
+    /// returned guard), ClickHouse in a database of its own.
+    async fn open(label: String) -> (Stores, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("duckdb://{}", dir.path().join("logs.duckdb").display());
+        let duckdb = logstreamd::store::open(&url).await.unwrap();
+        let database = services::unique("differential");
+        let clickhouse = logstreamd::store::open(&services::clickhouse_store_url(&database))
+            .await
+            .unwrap();
+        let stores = Stores {
+            duckdb,
+            clickhouse,
+            model: Model::new(&[]),
+            label,
+            database,
+        };
+        (stores, dir)
+    }
+
+    /// One batch into both stores, as the daemon inserts it.
+    async fn insert(&mut self, batch: &[LogRecord]) {
+        let (duckdb, clickhouse) =
+            tokio::join!(self.duckdb.insert(batch), self.clickhouse.insert(batch));
+        for (store, result) in [("DuckDB", duckdb), ("ClickHouse", clickhouse)] {
+            if let Err(e) = result {
+                let mut times: Vec<_> = batch.iter().map(|r| r.timestamp).collect();
+                times.sort();
+                times.dedup();
+                let times: Vec<String> = times.iter().map(|t| t.to_rfc3339()).collect();
+                panic!(
+                    "{}: {store} rejected a batch of {} valid records: {e}\n\
+                     their times: {}",
+                    self.label,
+                    batch.len(),
+                    times.join(", ")
+                );
+            }
+        }
+        let mut all = self.model.records.clone();
+        all.extend_from_slice(batch);
+        self.model = Model::new(&all);
+    }
+
+    /// Drops the ClickHouse database (kept when a test fails, to look at).
+    async fn finish(self) {
+        services::clickhouse_sql(&format!("DROP DATABASE {}", self.database)).await;
+    }
+
+    fn context(&self, n: usize, what: String) -> String {
+        format!("{}, request #{n}: {what}", self.label)
+    }
+
+    /// Every page of a search, each compared.
+    async fn search(&self, n: usize, mut request: SearchRequest) -> usize {
+        let mut pages = 0;
+        loop {
+            let (duckdb, clickhouse) = tokio::join!(
+                self.duckdb.search(request.clone()),
+                self.clickhouse.search(request.clone())
+            );
+            let model = self.model.search(&request);
+            let next = model.next.clone();
+            let what = format!(
+                "search {} limit={} after={:?}, page {pages}",
+                show_selection(&request.selection),
+                request.limit,
+                request.after
+            );
+            Answers {
+                duckdb: duckdb.map_err(|e| e.to_string()),
+                clickhouse: clickhouse.map_err(|e| e.to_string()),
+                model,
+                show: &show_page,
+            }
+            .check(self.context(n, what));
+            pages += 1;
+            match next {
+                Some(cursor) => request.after = Some(cursor),
+                None => return pages,
+            }
+        }
+    }
+
+    async fn histogram(&self, n: usize, request: HistogramRequest) {
+        let (duckdb, clickhouse) = tokio::join!(
+            self.duckdb.histogram(request.clone()),
+            self.clickhouse.histogram(request.clone())
+        );
+        let what = format!(
+            "histogram {} origin={} step={}",
+            show_selection(&request.selection),
+            request.origin_ns,
+            request.step_ns
+        );
+        Answers {
+            duckdb: duckdb.map_err(|e| e.to_string()),
+            clickhouse: clickhouse.map_err(|e| e.to_string()),
+            model: self.model.histogram(&request),
+            show: &|v: &Vec<HistogramCount>| show_debug(v),
+        }
+        .check(self.context(n, what));
+    }
+
+    async fn facets(&self, n: usize, request: FacetRequest) {
+        let (duckdb, clickhouse) = tokio::join!(
+            self.duckdb.facets(request.clone()),
+            self.clickhouse.facets(request.clone())
+        );
+        let what = format!(
+            "facets {:?} limit={} {}",
+            request.field,
+            request.limit,
+            show_selection(&request.selection)
+        );
+        Answers {
+            duckdb: duckdb.map_err(|e| e.to_string()),
+            clickhouse: clickhouse.map_err(|e| e.to_string()),
+            model: self.model.facets(&request),
+            show: &|v: &Vec<FacetCount>| show_debug(v),
+        }
+        .check(self.context(n, what));
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs ClickHouse: scripts/test starts it"]
+async fn duckdb_and_clickhouse_answer_random_requests_identically() {
+    let seed = seed();
+    eprintln!("differential seed {seed} (replay: LOGSTREAM_DIFF_SEED={seed})");
+    let started = Instant::now();
+    let mut g = Gen {
+        rng: StdRng::seed_from_u64(seed),
+        records: Vec::new(),
+    };
+    for n in 0..RECORDS {
+        let record = g.record(n);
+        g.records.push(record);
+    }
+    let label = format!("seed {seed} (replay: LOGSTREAM_DIFF_SEED={seed})");
+    let (mut stores, _dir) = Stores::open(label).await;
+
+    // The same batches, in a shuffled order, into both stores.
+    let mut shuffled = g.records.clone();
+    shuffled.shuffle(&mut g.rng);
+    let mut rest = &shuffled[..];
+    while !rest.is_empty() {
+        let size = g.rng.random_range(1..=rest.len()).max(rest.len().min(500));
+        let (batch, tail) = rest.split_at(size);
+        stores.insert(batch).await;
+        rest = tail;
+    }
+
+    let (mut pages, mut histograms, mut facets) = (0, 0, 0);
+    for n in 0..REQUESTS {
+        let selection = Selection {
+            query: g.query(),
+            since_ns: g.bound(),
+            until_ns: g.bound(),
+        };
+        let total = stores.model.count(&selection);
+        let limit = g
+            .pick(&[1, 2, 3, 5, 10, 50, 200, 1000])
+            .max(total.div_ceil(MAX_PAGES));
+        let after = g.chance(0.2).then(|| g.cursor());
+        let search = SearchRequest {
+            selection: selection.clone(),
+            limit,
+            after,
+        };
+        pages += stores.search(n, search).await;
+        if g.chance(0.6)
+            && let Some(request) = g.histogram(&selection)
+        {
+            stores.histogram(n, request).await;
+            histograms += 1;
+        }
+        if g.chance(0.6) {
+            for field in [FacetField::Service, FacetField::Level, FacetField::Host] {
+                let limit = g.pick(&[1, 2, 3, 5, 10, 1000]);
+                let request = FacetRequest {
+                    selection: selection.clone(),
+                    field,
+                    limit,
+                };
+                stores.facets(n, request).await;
+                facets += 1;
+            }
+        }
+    }
+
+    // Retention of the days before one in the busy week, then everything
+    // that is left, page by page.
+    let first_kept = Utc
+        .timestamp_nanos(BASE_NS + g.rng.random_range(-2..=3) * DAY)
+        .date_naive();
+    let (duckdb, clickhouse) = tokio::join!(
+        stores.duckdb.drop_days_before(first_kept),
+        stores.clickhouse.drop_days_before(first_kept)
+    );
+    duckdb.unwrap();
+    clickhouse.unwrap();
+    let cutoff = first_kept.and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let kept: Vec<LogRecord> = stores
+        .model
+        .records
+        .iter()
+        .filter(|r| r.timestamp >= cutoff)
+        .cloned()
+        .collect();
+    stores.model = Model::new(&kept);
+    stores.label = format!(
+        "{} after dropping the days before {first_kept}",
+        stores.label
+    );
+    let request = SearchRequest {
+        limit: kept.len().div_ceil(MAX_PAGES).max(1),
+        ..SearchRequest::default()
+    };
+    pages += stores.search(REQUESTS, request).await;
+
+    eprintln!(
+        "{REQUESTS} requests: {pages} pages, {histograms} histograms, {facets} facets \
+         over {RECORDS} records, and retention, equal in both stores, in {:.1?}",
+        started.elapsed()
+    );
+    stores.finish().await;
+}
+
+// Minimal reproductions of what the random test found, one per finding.
+
+fn record(id: &str, ts: i64, level: Level, message: &str) -> LogRecord {
+    LogRecord {
+        id: id.into(),
+        timestamp: Utc.timestamp_nanos(ts),
+        service: "api".into(),
+        level,
+        message: message.into(),
+        host: None,
+        trace_id: None,
+        span_id: None,
+        attributes: BTreeMap::new(),
+    }
+}
+
+/// Records of any time the API accepts (1677 to 2262) are stored, whatever
+/// batches they arrive in. ClickHouse partitions by day, and its `Date`
+/// ends earlier than that (2106-02-07 on 18.16, 2149-06-06 on newer servers).
+#[tokio::test]
+#[ignore = "needs ClickHouse: scripts/test starts it"]
+async fn records_of_every_valid_time_are_stored() {
+    let (mut stores, _dir) = Stores::open("records of every valid time".into()).await;
+    let times = [
+        ("1677", i64::MIN),
+        ("1969", -DAY),
+        ("1970", 0),
+        ("2024", BASE_NS),
+        ("2106-02-07", 49_710 * DAY),
+        ("2106-02-08", 49_711 * DAY),
+        ("2149-06-06", 65_535 * DAY),
+        ("2149-06-07", 65_536 * DAY),
+        ("2200", 84_006 * DAY),
+        ("2262", i64::MAX),
+    ];
+    for (id, ts) in times {
+        stores.insert(&[record(id, ts, Level::Info, "m")]).await;
+    }
+    let request = SearchRequest {
+        limit: 100,
+        ..SearchRequest::default()
+    };
+    assert_eq!(stores.search(0, request).await, 1);
+    stores.finish().await;
+}
+
+/// A histogram the API accepts (`since=1800-01-01&until=2262-01-01&step=100years`,
+/// five buckets) where a record lies further from the origin than i64
+/// nanoseconds reach; and the widest one (origin in 1677, step 2^62 ns).
+#[tokio::test]
+#[ignore = "needs ClickHouse: scripts/test starts it"]
+async fn histograms_reach_across_the_whole_time_range() {
+    let (mut stores, _dir) = Stores::open("histograms across the whole time range".into()).await;
+    // Within what every ClickHouse `Date` holds, so that only the histogram
+    // arithmetic is on trial here.
+    let y2100 = 47_482 * DAY;
+    stores
+        .insert(&[
+            record("1677", i64::MIN, Level::Info, "earliest"),
+            record("1970", 0, Level::Warn, "epoch"),
+            record("2024", BASE_NS, Level::Error, "now"),
+            record("2100", y2100, Level::Fatal, "2100-01-01"),
+        ])
+        .await;
+    let since = -5_364_662_400 * SECOND; // 1800-01-01
+    let until = 9_183_110_400 * SECOND; // 2262-01-01
+    let step = 3_155_760_000 * SECOND; // humantime's 100 years
+    for (n, (since, until, step)) in [(since, until, step), (i64::MIN, i64::MAX, 1 << 62)]
+        .into_iter()
+        .enumerate()
+    {
+        let request = HistogramRequest {
+            selection: Selection {
+                since_ns: Some(since),
+                until_ns: Some(until),
+                ..Selection::default()
+            },
+            origin_ns: since.div_euclid(step) * step,
+            step_ns: step,
+        };
+        stores.histogram(n, request).await;
+    }
+    stores.finish().await;
+}
+
+/// Every message is found by a search for its own exact text, in any
+/// script. (The random test's vocabulary keeps to ASCII and common accented
+/// letters, because how case folds beyond that differs between engines.)
+#[tokio::test]
+#[ignore = "needs ClickHouse: scripts/test starts it"]
+async fn messages_are_found_by_their_own_text_in_every_script() {
+    let (mut stores, _dir) = Stores::open("messages found by their own text".into()).await;
+    let words = [
+        "İstanbul",
+        "ΣΊΣΥΦΟΣ",
+        "Ƛ",
+        "Ɤ",
+        "ǅemal",
+        "Straße",
+        "ẞ",
+        "\u{212A}elvin",
+        "Ⱥ",
+        "ПРИВЕТ",
+        "Ꭰ",
+        "𐐀",
+        "Ａ",
+        "Łódź",
+    ];
+    let records: Vec<LogRecord> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| record(&format!("w{i:02}"), BASE_NS + i as i64, Level::Info, w))
+        .collect();
+    stores.insert(&records).await;
+    let mut missing = Vec::new();
+    for r in &records {
+        let request = SearchRequest {
+            selection: Selection::from(Query {
+                clauses: vec![Clause {
+                    negated: false,
+                    filter: Filter::Text(r.message.clone()),
+                }],
+            }),
+            limit: 100,
+            after: None,
+        };
+        for (name, store) in [
+            ("DuckDB", &stores.duckdb),
+            ("ClickHouse", &stores.clickhouse),
+        ] {
+            let page = store.search(request.clone()).await.unwrap();
+            if !page.records.iter().any(|found| found.id == r.id) {
+                missing.push(format!(
+                    "{name} does not find {:?} by searching for that text",
+                    r.message
+                ));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+    stores.finish().await;
+}
