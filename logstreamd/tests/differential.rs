@@ -10,6 +10,8 @@
 //!
 //! A failure prints the seed; `LOGSTREAM_DIFF_SEED=<seed>` replays it.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::{Debug, Display};
 use std::sync::Arc;
@@ -26,6 +28,9 @@ use logstreamd::store::{
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
+
+use common::model::Model;
+use common::{BASE_NS, DAY, SECOND, record};
 
 /// Records in both stores.
 const RECORDS: usize = 1500;
@@ -121,11 +126,6 @@ const HOT_TIMES: &[i64] = &[
 /// former), 2149-06-06 and 2149-06-07 (newer servers' `Date` ends with the
 /// former), 2200-01-01 and 2262-04-11 (the last day of i64 nanoseconds).
 const FAR_FUTURE_DAYS: &[i64] = &[47_482, 49_710, 49_711, 65_535, 65_536, 84_006, 106_751];
-
-/// Around 2024-05-01T12:00:00Z, where most records are.
-const BASE_NS: i64 = 1_714_564_800_000_000_000;
-const SECOND: i64 = 1_000_000_000;
-const DAY: i64 = 86_400 * SECOND;
 
 fn seed() -> u64 {
     match std::env::var("LOGSTREAM_DIFF_SEED") {
@@ -451,147 +451,6 @@ impl Gen {
     }
 }
 
-/// What the query language means, in plain Rust: text matches after
-/// `to_lowercase` of both sides.
-struct Model {
-    /// Newest first, ties by id, descending: the search order.
-    records: Vec<LogRecord>,
-    /// Each record's message, lowercased.
-    lowercase: Vec<String>,
-}
-
-impl Model {
-    fn new(records: &[LogRecord]) -> Model {
-        let mut records = records.to_vec();
-        records.sort_by(|a, b| (b.timestamp_nanos(), &b.id).cmp(&(a.timestamp_nanos(), &a.id)));
-        let lowercase = records.iter().map(|r| r.message.to_lowercase()).collect();
-        Model { records, lowercase }
-    }
-
-    fn clause_matches(&self, i: usize, clause: &Clause) -> bool {
-        let record = &self.records[i];
-        let matches = match &clause.filter {
-            Filter::Text(text) => self.lowercase[i].contains(&text.to_lowercase()),
-            Filter::Field { field, values } => {
-                let value = match field {
-                    Field::Service => Some(&record.service),
-                    Field::Host => record.host.as_ref(),
-                    Field::Trace => record.trace_id.as_ref(),
-                    Field::Span => record.span_id.as_ref(),
-                    Field::Id => Some(&record.id),
-                };
-                value.is_some_and(|v| values.contains(v))
-            }
-            Filter::Level(LevelFilter::AnyOf(levels)) => levels.contains(&record.level),
-            Filter::Level(LevelFilter::Compare(op, level)) => {
-                let (a, b) = (record.level.as_u8(), level.as_u8());
-                match op {
-                    Comparison::Less => a < b,
-                    Comparison::LessOrEqual => a <= b,
-                    Comparison::Greater => a > b,
-                    Comparison::GreaterOrEqual => a >= b,
-                }
-            }
-            Filter::Attribute { key, value } => record.attributes.get(key) == Some(value),
-        };
-        matches != clause.negated
-    }
-
-    /// The selected records, newest first.
-    fn selected<'a>(&'a self, selection: &'a Selection) -> impl Iterator<Item = &'a LogRecord> {
-        (0..self.records.len())
-            .filter(move |&i| {
-                let ts = self.records[i].timestamp_nanos();
-                selection.since_ns.is_none_or(|since| ts >= since)
-                    && selection.until_ns.is_none_or(|until| ts < until)
-                    && selection
-                        .query
-                        .clauses
-                        .iter()
-                        .all(|c| self.clause_matches(i, c))
-            })
-            .map(|i| &self.records[i])
-    }
-
-    fn count(&self, selection: &Selection) -> usize {
-        self.selected(selection).count()
-    }
-
-    fn search(&self, request: &SearchRequest) -> SearchPage {
-        let mut records: Vec<LogRecord> = self
-            .selected(&request.selection)
-            .filter(|r| {
-                request.after.as_ref().is_none_or(|after| {
-                    let ts = r.timestamp_nanos();
-                    ts < after.ts_ns || (ts == after.ts_ns && r.id < after.id)
-                })
-            })
-            .take(request.limit + 1)
-            .cloned()
-            .collect();
-        let next = if records.len() > request.limit {
-            records.truncate(request.limit);
-            records.last().map(Cursor::of)
-        } else {
-            None
-        };
-        SearchPage { records, next }
-    }
-
-    fn histogram(&self, request: &HistogramRequest) -> Vec<HistogramCount> {
-        let mut counts: BTreeMap<(i64, u8), u64> = BTreeMap::new();
-        let (origin, step) = (i128::from(request.origin_ns), i128::from(request.step_ns));
-        for r in self.selected(&request.selection) {
-            let ts = i128::from(r.timestamp_nanos());
-            if ts < origin {
-                continue;
-            }
-            let bucket = origin + (ts - origin) / step * step;
-            let bucket = i64::try_from(bucket).expect("a bucket starts at or before its record");
-            *counts.entry((bucket, r.level.as_u8())).or_default() += 1;
-        }
-        counts
-            .into_iter()
-            .map(|((bucket_start_ns, level), count)| HistogramCount {
-                bucket_start_ns,
-                level: Level::from_u8(level).unwrap(),
-                count,
-            })
-            .collect()
-    }
-
-    fn facets(&self, request: &FacetRequest) -> Vec<FacetCount> {
-        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        for r in self.selected(&request.selection) {
-            // Levels are grouped and ordered by their number, then named.
-            let value = match request.field {
-                FacetField::Service => Some(r.service.clone()),
-                FacetField::Level => Some(r.level.as_u8().to_string()),
-                FacetField::Host => r.host.clone(),
-            };
-            if let Some(value) = value {
-                *counts.entry(value).or_default() += 1;
-            }
-        }
-        let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
-        counts.sort_by(|(va, na), (vb, nb)| nb.cmp(na).then(va.cmp(vb)));
-        counts.truncate(request.limit);
-        counts
-            .into_iter()
-            .map(|(value, count)| FacetCount {
-                value: match request.field {
-                    FacetField::Level => Level::from_u8(value.parse().unwrap())
-                        .unwrap()
-                        .as_str()
-                        .to_string(),
-                    _ => value,
-                },
-                count,
-            })
-            .collect()
-    }
-}
-
 fn show_record(r: &LogRecord) -> String {
     format!(
         "{} ({}) id={:?} service={:?} level={} host={:?} trace={:?} span={:?} attrs={:?} message={:?}",
@@ -738,9 +597,7 @@ impl Stores {
                 );
             }
         }
-        let mut all = self.model.records.clone();
-        all.extend_from_slice(batch);
-        self.model = Model::new(&all);
+        self.model.insert(batch);
     }
 
     /// Drops the ClickHouse database (kept when a test fails, to look at).
@@ -748,15 +605,29 @@ impl Stores {
         services::clickhouse_sql(&format!("DROP DATABASE {}", self.database)).await;
     }
 
-    fn context(&self, n: usize, what: String) -> String {
-        format!("{}, request #{n}: {what}", self.label)
+    /// Request #`n`'s answers from both stores, compared with the model's.
+    fn check<T: PartialEq, E: Display>(
+        &self,
+        n: usize,
+        what: String,
+        (duckdb, clickhouse): (Result<T, E>, Result<T, E>),
+        model: T,
+        show: &dyn Fn(&T) -> Vec<String>,
+    ) {
+        Answers {
+            duckdb: duckdb.map_err(|e| e.to_string()),
+            clickhouse: clickhouse.map_err(|e| e.to_string()),
+            model,
+            show,
+        }
+        .check(format!("{}, request #{n}: {what}", self.label));
     }
 
     /// Every page of a search, each compared.
     async fn search(&self, n: usize, mut request: SearchRequest) -> usize {
         let mut pages = 0;
         loop {
-            let (duckdb, clickhouse) = tokio::join!(
+            let answers = tokio::join!(
                 self.duckdb.search(request.clone()),
                 self.clickhouse.search(request.clone())
             );
@@ -768,13 +639,7 @@ impl Stores {
                 request.limit,
                 request.after
             );
-            Answers {
-                duckdb: duckdb.map_err(|e| e.to_string()),
-                clickhouse: clickhouse.map_err(|e| e.to_string()),
-                model,
-                show: &show_page,
-            }
-            .check(self.context(n, what));
+            self.check(n, what, answers, model, &show_page);
             pages += 1;
             match next {
                 Some(cursor) => request.after = Some(cursor),
@@ -784,7 +649,7 @@ impl Stores {
     }
 
     async fn histogram(&self, n: usize, request: HistogramRequest) {
-        let (duckdb, clickhouse) = tokio::join!(
+        let answers = tokio::join!(
             self.duckdb.histogram(request.clone()),
             self.clickhouse.histogram(request.clone())
         );
@@ -794,17 +659,14 @@ impl Stores {
             request.origin_ns,
             request.step_ns
         );
-        Answers {
-            duckdb: duckdb.map_err(|e| e.to_string()),
-            clickhouse: clickhouse.map_err(|e| e.to_string()),
-            model: self.model.histogram(&request),
-            show: &|v: &Vec<HistogramCount>| show_debug(v),
-        }
-        .check(self.context(n, what));
+        let model = self.model.histogram(&request);
+        self.check(n, what, answers, model, &|v: &Vec<HistogramCount>| {
+            show_debug(v)
+        });
     }
 
     async fn facets(&self, n: usize, request: FacetRequest) {
-        let (duckdb, clickhouse) = tokio::join!(
+        let answers = tokio::join!(
             self.duckdb.facets(request.clone()),
             self.clickhouse.facets(request.clone())
         );
@@ -814,13 +676,10 @@ impl Stores {
             request.limit,
             show_selection(&request.selection)
         );
-        Answers {
-            duckdb: duckdb.map_err(|e| e.to_string()),
-            clickhouse: clickhouse.map_err(|e| e.to_string()),
-            model: self.model.facets(&request),
-            show: &|v: &Vec<FacetCount>| show_debug(v),
-        }
-        .check(self.context(n, what));
+        let model = self.model.facets(&request);
+        self.check(n, what, answers, model, &|v: &Vec<FacetCount>| {
+            show_debug(v)
+        });
     }
 }
 
@@ -859,7 +718,7 @@ async fn duckdb_and_clickhouse_answer_random_requests_identically() {
             since_ns: g.bound(),
             until_ns: g.bound(),
         };
-        let total = stores.model.count(&selection);
+        let total = stores.model.selected(&selection).count();
         let limit = g
             .pick(&[1, 2, 3, 5, 10, 50, 200, 1000])
             .max(total.div_ceil(MAX_PAGES));
@@ -901,21 +760,13 @@ async fn duckdb_and_clickhouse_answer_random_requests_identically() {
     );
     duckdb.unwrap();
     clickhouse.unwrap();
-    let cutoff = first_kept.and_hms_opt(0, 0, 0).unwrap().and_utc();
-    let kept: Vec<LogRecord> = stores
-        .model
-        .records
-        .iter()
-        .filter(|r| r.timestamp >= cutoff)
-        .cloned()
-        .collect();
-    stores.model = Model::new(&kept);
+    stores.model.drop_days_before(first_kept);
     stores.label = format!(
         "{} after dropping the days before {first_kept}",
         stores.label
     );
     let request = SearchRequest {
-        limit: kept.len().div_ceil(MAX_PAGES).max(1),
+        limit: stores.model.records.len().div_ceil(MAX_PAGES).max(1),
         ..SearchRequest::default()
     };
     pages += stores.search(REQUESTS, request).await;
@@ -929,20 +780,6 @@ async fn duckdb_and_clickhouse_answer_random_requests_identically() {
 }
 
 // Minimal reproductions of what the random test found, one per finding.
-
-fn record(id: &str, ts: i64, level: Level, message: &str) -> LogRecord {
-    LogRecord {
-        id: id.into(),
-        timestamp: Utc.timestamp_nanos(ts),
-        service: "api".into(),
-        level,
-        message: message.into(),
-        host: None,
-        trace_id: None,
-        span_id: None,
-        attributes: BTreeMap::new(),
-    }
-}
 
 /// Records of any time the API accepts (1677 to 2262) are stored, whatever
 /// batches they arrive in. ClickHouse partitions by day, and its `Date`
@@ -964,7 +801,9 @@ async fn records_of_every_valid_time_are_stored() {
         ("2262", i64::MAX),
     ];
     for (id, ts) in times {
-        stores.insert(&[record(id, ts, Level::Info, "m")]).await;
+        stores
+            .insert(&[record(id, ts, "api", Level::Info, "m")])
+            .await;
     }
     let request = SearchRequest {
         limit: 100,
@@ -986,10 +825,10 @@ async fn histograms_reach_across_the_whole_time_range() {
     let y2100 = 47_482 * DAY;
     stores
         .insert(&[
-            record("1677", i64::MIN, Level::Info, "earliest"),
-            record("1970", 0, Level::Warn, "epoch"),
-            record("2024", BASE_NS, Level::Error, "now"),
-            record("2100", y2100, Level::Fatal, "2100-01-01"),
+            record("1677", i64::MIN, "api", Level::Info, "earliest"),
+            record("1970", 0, "api", Level::Warn, "epoch"),
+            record("2024", BASE_NS, "api", Level::Error, "now"),
+            record("2100", y2100, "api", Level::Fatal, "2100-01-01"),
         ])
         .await;
     let since = -5_364_662_400 * SECOND; // 1800-01-01
@@ -1039,7 +878,10 @@ async fn messages_are_found_by_their_own_text_in_every_script() {
     let records: Vec<LogRecord> = words
         .iter()
         .enumerate()
-        .map(|(i, w)| record(&format!("w{i:02}"), BASE_NS + i as i64, Level::Info, w))
+        .map(|(i, w)| {
+            let ts = BASE_NS + i as i64;
+            record(&format!("w{i:02}"), ts, "api", Level::Info, w)
+        })
         .collect();
     stores.insert(&records).await;
     let mut missing = Vec::new();

@@ -13,6 +13,8 @@
 //! They are ignored by plain `cargo test`; `scripts/test` installs chdb and
 //! runs them, and they fail (never skip) when python3 or chdb is missing.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::io::{BufRead, BufReader, Write};
@@ -32,13 +34,11 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+use common::model::{Model, level_name};
+use common::{BASE_NS, DAY, SECOND, record};
+
 /// What the daemon would see from a modern server's `SELECT version()`.
 const MODERN_VERSION: &str = "26.9.1";
-
-const SECOND: i64 = 1_000_000_000;
-const DAY: i64 = 86_400 * SECOND;
-/// 2024-05-01T12:00:00Z.
-const BASE_NS: i64 = 1_714_564_800 * SECOND;
 
 /// A chdb session in a python3 process that lives as long as this value.
 struct Chdb {
@@ -110,6 +110,13 @@ impl Chdb {
     fn rows(&mut self, sql: &str) -> Vec<Value> {
         self.run(sql)
             .unwrap_or_else(|e| panic!("chdb {} rejected a statement: {e}\n{sql}", self.version))
+    }
+
+    /// What `ClickHouseStore::open` runs: the database, then the table in it.
+    fn create_schema(&mut self, database: &str, sql: &SqlFor) {
+        self.rows(&format!("CREATE DATABASE IF NOT EXISTS {database}"));
+        self.rows(&format!("USE {database}"));
+        self.rows(sql.schema());
     }
 }
 
@@ -211,163 +218,6 @@ fn insert_statement(records: &[LogRecord]) -> String {
         columns.join(", "),
         rows.join("\n")
     )
-}
-
-/// What the query language means, in plain Rust: text matches after
-/// `to_lowercase` of both sides.
-struct Model {
-    /// Newest first, ties by id, descending: the search order.
-    records: Vec<LogRecord>,
-    /// Each record's message, lowercased.
-    lowercase: Vec<String>,
-}
-
-impl Model {
-    fn new(records: &[LogRecord]) -> Model {
-        let mut records = records.to_vec();
-        records.sort_by(|a, b| (b.timestamp_nanos(), &b.id).cmp(&(a.timestamp_nanos(), &a.id)));
-        let lowercase = records.iter().map(|r| r.message.to_lowercase()).collect();
-        Model { records, lowercase }
-    }
-
-    fn clause_matches(&self, i: usize, clause: &Clause) -> bool {
-        let record = &self.records[i];
-        let matches = match &clause.filter {
-            Filter::Text(text) => self.lowercase[i].contains(&text.to_lowercase()),
-            Filter::Field { field, values } => {
-                let value = match field {
-                    Field::Service => Some(&record.service),
-                    Field::Host => record.host.as_ref(),
-                    Field::Trace => record.trace_id.as_ref(),
-                    Field::Span => record.span_id.as_ref(),
-                    Field::Id => Some(&record.id),
-                };
-                value.is_some_and(|v| values.contains(v))
-            }
-            Filter::Level(LevelFilter::AnyOf(levels)) => levels.contains(&record.level),
-            Filter::Level(LevelFilter::Compare(op, level)) => {
-                let (a, b) = (record.level.as_u8(), level.as_u8());
-                match op {
-                    Comparison::Less => a < b,
-                    Comparison::LessOrEqual => a <= b,
-                    Comparison::Greater => a > b,
-                    Comparison::GreaterOrEqual => a >= b,
-                }
-            }
-            Filter::Attribute { key, value } => record.attributes.get(key) == Some(value),
-        };
-        matches != clause.negated
-    }
-
-    /// The selected records, newest first.
-    fn selected<'a>(&'a self, selection: &'a Selection) -> impl Iterator<Item = &'a LogRecord> {
-        (0..self.records.len())
-            .filter(move |&i| {
-                let ts = self.records[i].timestamp_nanos();
-                selection.since_ns.is_none_or(|since| ts >= since)
-                    && selection.until_ns.is_none_or(|until| ts < until)
-                    && selection
-                        .query
-                        .clauses
-                        .iter()
-                        .all(|c| self.clause_matches(i, c))
-            })
-            .map(|i| &self.records[i])
-    }
-
-    fn search(&self, request: &SearchRequest) -> SearchPage {
-        let mut records: Vec<LogRecord> = self
-            .selected(&request.selection)
-            .filter(|r| {
-                request.after.as_ref().is_none_or(|after| {
-                    let ts = r.timestamp_nanos();
-                    ts < after.ts_ns || (ts == after.ts_ns && r.id < after.id)
-                })
-            })
-            .take(request.limit + 1)
-            .cloned()
-            .collect();
-        let next = if records.len() > request.limit {
-            records.truncate(request.limit);
-            records.last().map(Cursor::of)
-        } else {
-            None
-        };
-        SearchPage { records, next }
-    }
-
-    fn histogram(&self, request: &HistogramRequest) -> Vec<HistogramCount> {
-        let mut counts: BTreeMap<(i64, u8), u64> = BTreeMap::new();
-        let (origin, step) = (i128::from(request.origin_ns), i128::from(request.step_ns));
-        for r in self.selected(&request.selection) {
-            let ts = i128::from(r.timestamp_nanos());
-            if ts < origin {
-                continue;
-            }
-            let bucket = origin + (ts - origin) / step * step;
-            let bucket = i64::try_from(bucket).expect("a bucket starts at or before its record");
-            *counts.entry((bucket, r.level.as_u8())).or_default() += 1;
-        }
-        counts
-            .into_iter()
-            .map(|((bucket_start_ns, level), count)| HistogramCount {
-                bucket_start_ns,
-                level: Level::from_u8(level).unwrap(),
-                count,
-            })
-            .collect()
-    }
-
-    fn facets(&self, request: &FacetRequest) -> Vec<FacetCount> {
-        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        for r in self.selected(&request.selection) {
-            // Levels are grouped and ordered by their number, then named.
-            let value = match request.field {
-                FacetField::Service => Some(r.service.clone()),
-                FacetField::Level => Some(r.level.as_u8().to_string()),
-                FacetField::Host => r.host.clone(),
-            };
-            if let Some(value) = value {
-                *counts.entry(value).or_default() += 1;
-            }
-        }
-        let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
-        counts.sort_by(|(va, na), (vb, nb)| nb.cmp(na).then(va.cmp(vb)));
-        counts.truncate(request.limit);
-        counts
-            .into_iter()
-            .map(|(value, count)| FacetCount {
-                value: level_name(request.field, value),
-                count,
-            })
-            .collect()
-    }
-}
-
-/// Facet values for people: levels are counted by number, shown by name.
-fn level_name(field: FacetField, value: String) -> String {
-    match field {
-        FacetField::Level => Level::from_u8(value.parse().unwrap())
-            .unwrap()
-            .as_str()
-            .to_string(),
-        _ => value,
-    }
-}
-
-/// Builds records tersely.
-fn record(id: &str, ts: i64, service: &str, level: Level, message: &str) -> LogRecord {
-    LogRecord {
-        id: id.into(),
-        timestamp: Utc.timestamp_nanos(ts),
-        service: service.into(),
-        level,
-        message: message.into(),
-        host: None,
-        trace_id: None,
-        span_id: None,
-        attributes: BTreeMap::new(),
-    }
 }
 
 trait With {
@@ -681,10 +531,7 @@ impl Modern {
             "chdb {} is a modern server and gets the same DDL",
             chdb.version
         );
-        // What `ClickHouseStore::open` runs: the database, then the table in it.
-        chdb.rows(&format!("CREATE DATABASE IF NOT EXISTS {database}"));
-        chdb.rows(&format!("USE {database}"));
-        chdb.rows(sql.schema());
+        chdb.create_schema(database, &sql);
         // Every start runs it again.
         chdb.rows(sql.schema());
         let dir = tempfile::tempdir().unwrap();
@@ -702,23 +549,14 @@ impl Modern {
     async fn insert(&mut self, batch: &[LogRecord]) {
         self.chdb.rows(&insert_statement(batch));
         self.duckdb.insert(batch).await.unwrap();
-        let mut all = self.model.records.clone();
-        all.extend_from_slice(batch);
-        self.model = Model::new(&all);
+        self.model.insert(batch);
     }
 
     /// The search statement on chdb, read the way the store reads it.
     fn chdb_search(&mut self, request: &SearchRequest) -> (String, SearchPage) {
         let statement = self.sql.search(request);
-        let mut records: Vec<LogRecord> =
-            self.chdb.rows(&statement).iter().map(record_from).collect();
-        let next = if records.len() > request.limit {
-            records.truncate(request.limit);
-            records.last().map(Cursor::of)
-        } else {
-            None
-        };
-        (statement, SearchPage { records, next })
+        let records = self.chdb.rows(&statement).iter().map(record_from).collect();
+        (statement, SearchPage::of(records, request.limit))
     }
 
     /// Every page of a search; each must equal the model's and DuckDB's.
@@ -748,49 +586,46 @@ impl Modern {
     }
 
     async fn histogram(&mut self, request: HistogramRequest) -> Vec<HistogramCount> {
-        let statement = self.sql.histogram(&request);
-        let counts: Vec<HistogramCount> = self
-            .chdb
-            .rows(&statement)
-            .iter()
-            .map(|row| HistogramCount {
+        let duckdb = self.duckdb.histogram(request.clone()).await.unwrap();
+        self.check_counts(
+            &format!("histogram {request:?}"),
+            &self.sql.histogram(&request),
+            |row| HistogramCount {
                 bucket_start_ns: int(&row["bucket"]),
                 level: Level::from_u8(int(&row["level_number"]) as u8).unwrap(),
                 count: int(&row["n"]) as u64,
-            })
-            .collect();
-        let expected = self.model.histogram(&request);
-        let duckdb = self.duckdb.histogram(request.clone()).await.unwrap();
-        check(
-            &format!("histogram {request:?}"),
-            &statement,
-            &counts,
-            &expected,
+            },
+            &self.model.histogram(&request),
             &duckdb,
-        );
-        counts
+        )
     }
 
     async fn facets(&mut self, request: FacetRequest) -> Vec<FacetCount> {
-        let statement = self.sql.facets(&request);
-        let counts: Vec<FacetCount> = self
-            .chdb
-            .rows(&statement)
-            .iter()
-            .map(|row| FacetCount {
+        let duckdb = self.duckdb.facets(request.clone()).await.unwrap();
+        self.check_counts(
+            &format!("facets {request:?}"),
+            &self.sql.facets(&request),
+            |row| FacetCount {
                 value: level_name(request.field, text(&row["value"])),
                 count: int(&row["n"]) as u64,
-            })
-            .collect();
-        let expected = self.model.facets(&request);
-        let duckdb = self.duckdb.facets(request.clone()).await.unwrap();
-        check(
-            &format!("facets {request:?}"),
-            &statement,
-            &counts,
-            &expected,
+            },
+            &self.model.facets(&request),
             &duckdb,
-        );
+        )
+    }
+
+    /// Runs an aggregate's statement on chdb, reads each row with `read`,
+    /// and checks the counts against the model's and DuckDB's.
+    fn check_counts<T: PartialEq + Debug>(
+        &mut self,
+        what: &str,
+        statement: &str,
+        read: impl Fn(&Value) -> T,
+        expected: &[T],
+        duckdb: &[T],
+    ) -> Vec<T> {
+        let counts: Vec<T> = self.chdb.rows(statement).iter().map(read).collect();
+        check(what, statement, &counts, expected, duckdb);
         counts
     }
 }
@@ -1184,14 +1019,9 @@ async fn modern_schema_and_every_query_shape_work_on_a_modern_engine() {
         m.chdb.rows(&m.sql.drop_partition(partition));
     }
     m.duckdb.drop_days_before(first_kept).await.unwrap();
-    let kept: Vec<LogRecord> = records
-        .iter()
-        .filter(|r| r.timestamp_nanos() >= cutoff)
-        .cloned()
-        .collect();
-    m.model = Model::new(&kept);
+    m.model.drop_days_before(first_kept);
     let ids = m.search(search("", 1000)).await;
-    assert_eq!(ids.len(), kept.len());
+    assert_eq!(ids.len(), m.model.records.len());
     assert!(m.chdb.rows(&statement).is_empty(), "nothing older is left");
     m.facets(FacetRequest {
         selection: Selection::default(),
@@ -1274,9 +1104,7 @@ async fn histograms_span_the_whole_time_range() {
 async fn text_search_folds_case_in_every_script() {
     let mut chdb = Chdb::start();
     let sql = SqlFor::version(MODERN_VERSION);
-    chdb.rows("CREATE DATABASE IF NOT EXISTS unicode");
-    chdb.rows("USE unicode");
-    chdb.rows(sql.schema());
+    chdb.create_schema("unicode", &sql);
     let words = [
         "İstanbul",
         "ISTANBUL",
@@ -1372,9 +1200,7 @@ async fn one_insert_may_span_more_than_a_hundred_days() {
 async fn text_search_skips_granules_with_the_ngram_index() {
     let mut chdb = Chdb::start();
     let sql = SqlFor::version(MODERN_VERSION);
-    chdb.rows("CREATE DATABASE IF NOT EXISTS ngrams");
-    chdb.rows("USE ngrams");
-    chdb.rows(sql.schema());
+    chdb.create_schema("ngrams", &sql);
     // 100 000 rows of one day (12 granules of 8192), one of them the needle.
     chdb.rows(&format!(
         "INSERT INTO logs ({}) SELECT 19844, {BASE_NS} + number, toString(number), 'api', 2, \

@@ -112,7 +112,7 @@ pub struct SearchPage {
 impl SearchPage {
     /// A page from the rows of a search that asked for one row more than
     /// `limit`: that extra row only tells that a next page exists.
-    pub(crate) fn of(mut records: Vec<LogRecord>, limit: usize) -> SearchPage {
+    pub fn of(mut records: Vec<LogRecord>, limit: usize) -> SearchPage {
         let next = if records.len() > limit {
             records.truncate(limit);
             records.last().map(Cursor::of)

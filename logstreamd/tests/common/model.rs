@@ -1,0 +1,171 @@
+//! What the query language means, in plain Rust: the answer every store
+//! (and every SQL dialect) must give, written without SQL so that a mistake
+//! the engines share still shows.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use logstream_shared::query::{Clause, Comparison, Field, Filter, LevelFilter};
+use logstream_shared::{Level, LogRecord};
+use logstreamd::store::{
+    FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchPage,
+    SearchRequest, Selection,
+};
+
+/// The records a store holds, and its answers to requests: text matches
+/// after `to_lowercase` of both sides.
+pub(crate) struct Model {
+    /// Newest first, ties by id, descending: the search order.
+    pub(crate) records: Vec<LogRecord>,
+    /// Each record's message, lowercased.
+    lowercase: Vec<String>,
+}
+
+impl Model {
+    pub(crate) fn new(records: &[LogRecord]) -> Model {
+        let mut records = records.to_vec();
+        records.sort_by(|a, b| (b.timestamp_nanos(), &b.id).cmp(&(a.timestamp_nanos(), &a.id)));
+        let lowercase = records.iter().map(|r| r.message.to_lowercase()).collect();
+        Model { records, lowercase }
+    }
+
+    /// What a store holds after it inserted `batch` too.
+    pub(crate) fn insert(&mut self, batch: &[LogRecord]) {
+        let mut all = self.records.clone();
+        all.extend_from_slice(batch);
+        *self = Model::new(&all);
+    }
+
+    /// What a store keeps after `Store::drop_days_before(first_kept)`.
+    pub(crate) fn drop_days_before(&mut self, first_kept: NaiveDate) {
+        let cutoff = first_kept.and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let kept: Vec<LogRecord> = self
+            .records
+            .iter()
+            .filter(|r| r.timestamp >= cutoff)
+            .cloned()
+            .collect();
+        *self = Model::new(&kept);
+    }
+
+    fn clause_matches(&self, i: usize, clause: &Clause) -> bool {
+        let record = &self.records[i];
+        let matches = match &clause.filter {
+            Filter::Text(text) => self.lowercase[i].contains(&text.to_lowercase()),
+            Filter::Field { field, values } => {
+                let value = match field {
+                    Field::Service => Some(&record.service),
+                    Field::Host => record.host.as_ref(),
+                    Field::Trace => record.trace_id.as_ref(),
+                    Field::Span => record.span_id.as_ref(),
+                    Field::Id => Some(&record.id),
+                };
+                value.is_some_and(|v| values.contains(v))
+            }
+            Filter::Level(LevelFilter::AnyOf(levels)) => levels.contains(&record.level),
+            Filter::Level(LevelFilter::Compare(op, level)) => {
+                let (a, b) = (record.level.as_u8(), level.as_u8());
+                match op {
+                    Comparison::Less => a < b,
+                    Comparison::LessOrEqual => a <= b,
+                    Comparison::Greater => a > b,
+                    Comparison::GreaterOrEqual => a >= b,
+                }
+            }
+            Filter::Attribute { key, value } => record.attributes.get(key) == Some(value),
+        };
+        matches != clause.negated
+    }
+
+    /// The selected records, newest first.
+    pub(crate) fn selected<'a>(
+        &'a self,
+        selection: &'a Selection,
+    ) -> impl Iterator<Item = &'a LogRecord> {
+        (0..self.records.len())
+            .filter(move |&i| {
+                let ts = self.records[i].timestamp_nanos();
+                selection.since_ns.is_none_or(|since| ts >= since)
+                    && selection.until_ns.is_none_or(|until| ts < until)
+                    && selection
+                        .query
+                        .clauses
+                        .iter()
+                        .all(|c| self.clause_matches(i, c))
+            })
+            .map(|i| &self.records[i])
+    }
+
+    pub(crate) fn search(&self, request: &SearchRequest) -> SearchPage {
+        let records: Vec<LogRecord> = self
+            .selected(&request.selection)
+            .filter(|r| {
+                request.after.as_ref().is_none_or(|after| {
+                    let ts = r.timestamp_nanos();
+                    ts < after.ts_ns || (ts == after.ts_ns && r.id < after.id)
+                })
+            })
+            .take(request.limit + 1)
+            .cloned()
+            .collect();
+        SearchPage::of(records, request.limit)
+    }
+
+    pub(crate) fn histogram(&self, request: &HistogramRequest) -> Vec<HistogramCount> {
+        let mut counts: BTreeMap<(i64, u8), u64> = BTreeMap::new();
+        let (origin, step) = (i128::from(request.origin_ns), i128::from(request.step_ns));
+        for r in self.selected(&request.selection) {
+            let ts = i128::from(r.timestamp_nanos());
+            if ts < origin {
+                continue;
+            }
+            let bucket = origin + (ts - origin) / step * step;
+            let bucket = i64::try_from(bucket).expect("a bucket starts at or before its record");
+            *counts.entry((bucket, r.level.as_u8())).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|((bucket_start_ns, level), count)| HistogramCount {
+                bucket_start_ns,
+                level: Level::from_u8(level).unwrap(),
+                count,
+            })
+            .collect()
+    }
+
+    pub(crate) fn facets(&self, request: &FacetRequest) -> Vec<FacetCount> {
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for r in self.selected(&request.selection) {
+            // Levels are grouped and ordered by their number, then named.
+            let value = match request.field {
+                FacetField::Service => Some(r.service.clone()),
+                FacetField::Level => Some(r.level.as_u8().to_string()),
+                FacetField::Host => r.host.clone(),
+            };
+            if let Some(value) = value {
+                *counts.entry(value).or_default() += 1;
+            }
+        }
+        let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
+        counts.sort_by(|(va, na), (vb, nb)| nb.cmp(na).then(va.cmp(vb)));
+        counts.truncate(request.limit);
+        counts
+            .into_iter()
+            .map(|(value, count)| FacetCount {
+                value: level_name(request.field, value),
+                count,
+            })
+            .collect()
+    }
+}
+
+/// Facet values for people: levels are counted by number, shown by name.
+pub(crate) fn level_name(field: FacetField, value: String) -> String {
+    match field {
+        FacetField::Level => Level::from_u8(value.parse().unwrap())
+            .unwrap()
+            .as_str()
+            .to_string(),
+        _ => value,
+    }
+}
