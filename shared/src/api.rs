@@ -138,3 +138,39 @@ pub struct FacetValue {
     pub value: String,
     pub count: u64,
 }
+
+/// Query parameters of `GET /api/tail`, a Server-Sent Events stream of the
+/// records that match `q`, in the order the daemon stored them.
+///
+/// Each record is one event `record` whose `data` is the record's JSON and
+/// whose `id` is a resume cursor. A client that reconnects with the header
+/// `Last-Event-ID` (or `cursor=`) set to the last id it saw gets every
+/// matching record after it, once. Without a cursor the stream starts with
+/// the records stored since `since` (default: only new ones).
+///
+/// When a client falls too far behind, the daemon sends one event `lagged`
+/// (`data`: a [`TailLagged`]) and ends the stream; the client reconnects from
+/// its last id. Comment lines keep idle connections open.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TailParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// The SSE event name of a record in `GET /api/tail`.
+pub const TAIL_RECORD_EVENT: &str = "record";
+/// The SSE event name that ends a stream whose client fell behind.
+pub const TAIL_LAGGED_EVENT: &str = "lagged";
+
+/// `data` of the `lagged` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TailLagged {
+    pub error: String,
+    /// Where to resume: the id of the last record sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<String>,
+}
