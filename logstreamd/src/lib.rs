@@ -5,6 +5,7 @@ pub mod config;
 pub mod ingest;
 pub mod metrics;
 pub mod store;
+pub mod tail;
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::ingest::worker::{self, WorkerConfig};
 use crate::ingest::{DirectSink, DirectSinkConfig, KafkaSink, Sink};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::tail::kafka::KafkaTail;
 
 /// Runs the daemon until SIGINT or SIGTERM, then drains: the listener stops,
 /// requests in flight are committed and answered, and the store is closed.
@@ -106,6 +108,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             ingest_memory: Arc::new(tokio::sync::Semaphore::new(config.max_ingest_memory)),
             metrics: Arc::clone(&metrics),
             tokens: tokens.clone(),
+            tail: match &config.queue {
+                Some(target) => Some(Arc::new(KafkaTail::new(
+                    target.clone(),
+                    config.kafka_options.clone(),
+                ))),
+                None => store.tail(),
+            },
+            stop: signals.clone(),
         }),
         None => api::worker_router(WorkerState {
             store: Arc::clone(&store),

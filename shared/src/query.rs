@@ -154,6 +154,44 @@ impl Query {
     }
 }
 
+impl Query {
+    /// Whether `record` matches, as the stores decide it (the live tail
+    /// filters records in memory with this).
+    pub fn matches(&self, record: &crate::LogRecord) -> bool {
+        self.clauses.iter().all(|clause| clause.matches(record))
+    }
+}
+
+impl Clause {
+    fn matches(&self, record: &crate::LogRecord) -> bool {
+        let matched = match &self.filter {
+            Filter::Text(text) => record.message.to_lowercase().contains(&text.to_lowercase()),
+            Filter::Field { field, values } => {
+                let value = match field {
+                    Field::Service => Some(&record.service),
+                    Field::Host => record.host.as_ref(),
+                    Field::Trace => record.trace_id.as_ref(),
+                    Field::Span => record.span_id.as_ref(),
+                    Field::Id => Some(&record.id),
+                };
+                value.is_some_and(|v| values.contains(v))
+            }
+            Filter::Level(LevelFilter::AnyOf(levels)) => levels.contains(&record.level),
+            Filter::Level(LevelFilter::Compare(op, level)) => {
+                let (a, b) = (record.level.as_u8(), level.as_u8());
+                match op {
+                    Comparison::Less => a < b,
+                    Comparison::LessOrEqual => a <= b,
+                    Comparison::Greater => a > b,
+                    Comparison::GreaterOrEqual => a >= b,
+                }
+            }
+            Filter::Attribute { key, value } => record.attributes.get(key) == Some(value),
+        };
+        matched != self.negated
+    }
+}
+
 /// Parses the query language; see the module documentation.
 pub fn parse(input: &str) -> Result<Query, QueryError> {
     let mut parser = Parser {

@@ -8,6 +8,7 @@ pub use ingest::MEMORY_PER_BODY_BYTE;
 mod logs;
 mod metrics;
 mod stats;
+mod tail;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,7 @@ use self::auth::{Scope, Tokens};
 use crate::ingest::{Sink, SinkError};
 use crate::metrics::Metrics;
 use crate::store::{Selection, Store};
+use crate::tail::Tail;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -46,6 +48,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Access tokens; none means the API is open.
     pub tokens: Tokens,
+    /// The live tail, where the pipeline has one.
+    pub tail: Option<Arc<dyn Tail>>,
+    /// Counts stop signals: open tail streams end at the first.
+    pub stop: tokio::sync::watch::Receiver<u32>,
 }
 
 /// What a worker-only process serves: its health and metrics.
@@ -111,11 +117,14 @@ pub fn router(state: AppState) -> Router {
         .merge(stats::router())
         .merge(metrics::router());
     let reads = auth::require_scope(reads, tokens, Scope::Read).layer(timeout);
+    // A stream without end: no request timeout.
+    let tail = auth::require_scope(tail::router(), tokens, Scope::Read);
     // Unknown paths need a token too, so strangers learn nothing about the
     // API; an explicit fallback is the one `merge` keeps.
     let guarded = auth::require_token(
         ingest
             .merge(reads)
+            .merge(tail)
             .fallback(|| async { StatusCode::NOT_FOUND }),
         tokens,
     );

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use arrow::array::{ArrayRef, Int64Builder, ListBuilder, StringBuilder, UInt8Builder};
+use arrow::array::{ArrayRef, Int64Array, Int64Builder, ListBuilder, StringBuilder, UInt8Builder};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -20,12 +20,17 @@ use logstream_shared::{Level, LogRecord};
 use super::sql::{self, Dialect, Param};
 use super::{
     FacetCount, FacetRequest, HistogramCount, HistogramRequest, Result, SearchPage, SearchRequest,
-    Store, StoreError, facet_value,
+    Selection, Store, StoreError, facet_value,
 };
+use crate::tail::Tail;
+use crate::tail::embedded::EmbeddedTail;
 
 /// Timestamps are nanoseconds since the epoch in a BIGINT (DuckDB's
 /// TIMESTAMP keeps microseconds only); levels are 0 (TRACE) to 5 (FATAL), so
 /// `level >= ?` works. Attributes are two parallel lists, as in ClickHouse.
+/// `seq` numbers records in the order they were committed: the live tail's
+/// cursor (client timestamps say nothing about arrival order). Files from
+/// before it was added get the column, NULL for their old rows.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS logs (
     ts          BIGINT   NOT NULL,
@@ -37,8 +42,24 @@ CREATE TABLE IF NOT EXISTS logs (
     trace_id    VARCHAR,
     span_id     VARCHAR,
     attr_keys   VARCHAR[] NOT NULL,
-    attr_values VARCHAR[] NOT NULL
-)";
+    attr_values VARCHAR[] NOT NULL,
+    seq         BIGINT
+);
+ALTER TABLE logs ADD COLUMN IF NOT EXISTS seq BIGINT;";
+
+/// Committed batches the live feed keeps for subscribers that are behind;
+/// one further behind is told so (see `tail::embedded`).
+const LIVE_FEED_BATCHES: usize = 256;
+
+/// A record as the live feed publishes it, with its commit number.
+#[derive(Debug, Clone)]
+pub(crate) struct Committed {
+    pub(crate) seq: i64,
+    pub(crate) record: LogRecord,
+}
+
+/// Each committed batch, in commit order.
+pub(crate) type LiveFeed = tokio::sync::broadcast::Sender<Arc<[Committed]>>;
 
 /// DuckDB spreads one search over all cores; a few at once keep them busy.
 const MAX_CONCURRENT_SEARCHES: usize = 4;
@@ -47,8 +68,10 @@ const MAX_CONCURRENT_SEARCHES: usize = 4;
 #[derive(Debug, Clone)]
 pub struct DuckDbStore {
     path: PathBuf,
-    /// The connection every insert goes through, one at a time.
-    writer: Arc<Mutex<Connection>>,
+    /// The connection every insert goes through, one at a time, and the
+    /// `seq` of the last record committed.
+    writer: Arc<Mutex<(Connection, i64)>>,
+    live: LiveFeed,
     /// Idle connections for searches (DuckDB runs them in parallel).
     readers: Arc<Mutex<Vec<Connection>>>,
     /// Searches running at once, at most: more would only queue inside
@@ -75,16 +98,36 @@ impl DuckDbStore {
         }
         let conn = Connection::open(path)?;
         conn.execute_batch(SCHEMA)?;
+        let last_seq: i64 =
+            conn.query_row("SELECT coalesce(max(seq), 0) FROM logs", [], |row| {
+                row.get(0)
+            })?;
         Ok(DuckDbStore {
             path: path.to_path_buf(),
-            writer: Arc::new(Mutex::new(conn)),
+            writer: Arc::new(Mutex::new((conn, last_seq))),
+            live: tokio::sync::broadcast::channel(LIVE_FEED_BATCHES).0,
             readers: Arc::new(Mutex::new(Vec::new())),
             searches: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_SEARCHES)),
         })
     }
 
-    fn insert_blocking(&self, batch: RecordBatch) -> Result<()> {
-        let mut conn = lock(&self.writer);
+    /// Commits the columns with the next `seq` numbers, then publishes the
+    /// batch to live subscribers (`published`: the records, if anyone listens)
+    /// while still holding the writer, so batches are published in order.
+    fn insert_blocking(
+        &self,
+        mut columns: Vec<(&'static str, ArrayRef)>,
+        published: Option<Vec<LogRecord>>,
+    ) -> Result<()> {
+        let mut writer = lock(&self.writer);
+        let (conn, last_seq) = &mut *writer;
+        let rows = columns.first().map_or(0, |(_, c)| c.len()) as i64;
+        let first = *last_seq + 1;
+        columns.push((
+            "seq",
+            Arc::new(Int64Array::from_iter_values(first..first + rows)),
+        ));
+        let batch = RecordBatch::try_from_iter(columns)?;
         let tx = conn.transaction()?;
         {
             let mut appender = tx.appender("logs")?;
@@ -92,7 +135,45 @@ impl DuckDbStore {
             appender.flush()?;
         }
         tx.commit()?;
+        *last_seq += rows;
+        if let Some(records) = published {
+            let committed: Arc<[Committed]> = (first..)
+                .zip(records)
+                .map(|(seq, record)| Committed { seq, record })
+                .collect();
+            // No receiver left is fine: nobody is tailing.
+            let _ = self.live.send(committed);
+        }
         Ok(())
+    }
+
+    /// Live subscribers get every batch committed from now on.
+    pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<[Committed]>> {
+        self.live.subscribe()
+    }
+
+    /// The `seq` of the last record committed.
+    pub(crate) fn last_seq(&self) -> i64 {
+        lock(&self.writer).1
+    }
+
+    /// Up to `limit` selected records committed after `after_seq`, in commit order.
+    pub(crate) async fn committed_after(
+        &self,
+        selection: Selection,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<Committed>> {
+        self.read(move |conn| {
+            let compiled = sql::tail_sql(Dialect::DuckDb, &selection, after_seq, limit);
+            query_rows(conn, compiled, |row| {
+                Ok(Committed {
+                    seq: row.get(0)?,
+                    record: record_from_row_at(row, 1)?,
+                })
+            })
+        })
+        .await
     }
 
     /// Runs `read` on an idle reader connection, returning it to the pool.
@@ -107,7 +188,7 @@ impl DuckDbStore {
         if let Some(conn) = lock(&self.readers).pop() {
             return Ok(conn);
         }
-        Ok(lock(&self.writer).try_clone()?)
+        Ok(lock(&self.writer).0.try_clone()?)
     }
 
     /// Runs blocking DuckDB work off the async runtime.
@@ -196,17 +277,22 @@ fn facets_on(conn: &Connection, request: &FacetRequest) -> Result<Vec<FacetCount
 }
 
 fn record_from_row(row: &duckdb::Row<'_>) -> Result<LogRecord> {
-    let keys = string_list(row.get(8)?)?;
-    let values = string_list(row.get(9)?)?;
+    record_from_row_at(row, 0)
+}
+
+/// A record from `sql::RECORD_COLUMNS`, starting at column `first`.
+fn record_from_row_at(row: &duckdb::Row<'_>, first: usize) -> Result<LogRecord> {
+    let keys = string_list(row.get(first + 8)?)?;
+    let values = string_list(row.get(first + 9)?)?;
     Ok(LogRecord {
-        timestamp: Utc.timestamp_nanos(row.get(0)?),
-        id: row.get(1)?,
-        service: row.get(2)?,
-        level: level_of(row, 3)?,
-        message: row.get(4)?,
-        host: row.get(5)?,
-        trace_id: row.get(6)?,
-        span_id: row.get(7)?,
+        timestamp: Utc.timestamp_nanos(row.get(first)?),
+        id: row.get(first + 1)?,
+        service: row.get(first + 2)?,
+        level: level_of(row, first + 3)?,
+        message: row.get(first + 4)?,
+        host: row.get(first + 5)?,
+        trace_id: row.get(first + 6)?,
+        span_id: row.get(first + 7)?,
         attributes: keys.into_iter().zip(values).collect::<BTreeMap<_, _>>(),
     })
 }
@@ -228,9 +314,10 @@ fn string_list(value: Value) -> Result<Vec<String>> {
         .collect()
 }
 
-/// The records as one Arrow batch in the table's column order: the appender
-/// copies whole columns, far faster than row by row.
-fn to_record_batch(records: &[LogRecord]) -> Result<RecordBatch> {
+/// The records as Arrow columns in the table's column order (but `seq`,
+/// which the writer adds): the appender copies whole columns, far faster
+/// than row by row.
+fn to_columns(records: &[LogRecord]) -> Vec<(&'static str, ArrayRef)> {
     let n = records.len();
     let mut ts = Int64Builder::with_capacity(n);
     let mut id = StringBuilder::with_capacity(n, n * 36);
@@ -258,7 +345,7 @@ fn to_record_batch(records: &[LogRecord]) -> Result<RecordBatch> {
         attr_keys.append(true);
         attr_values.append(true);
     }
-    let columns: Vec<(&str, ArrayRef)> = vec![
+    vec![
         ("ts", Arc::new(ts.finish())),
         ("id", Arc::new(id.finish())),
         ("service", Arc::new(service.finish())),
@@ -269,8 +356,7 @@ fn to_record_batch(records: &[LogRecord]) -> Result<RecordBatch> {
         ("span_id", Arc::new(span_id.finish())),
         ("attr_keys", Arc::new(attr_keys.finish())),
         ("attr_values", Arc::new(attr_values.finish())),
-    ];
-    Ok(RecordBatch::try_from_iter(columns)?)
+    ]
 }
 
 #[async_trait]
@@ -279,13 +365,19 @@ impl Store for DuckDbStore {
         format!("duckdb://{}", self.path.display())
     }
 
+    fn tail(&self) -> Option<Arc<dyn Tail>> {
+        Some(Arc::new(EmbeddedTail::new(self.clone())))
+    }
+
     async fn insert(&self, records: &[LogRecord]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
-        // Columnar copies of the records, so the blocking task owns its data.
-        let batch = to_record_batch(records)?;
-        self.blocking(move |store| store.insert_blocking(batch))
+        // Columnar copies of the records, so the blocking task owns its data;
+        // row copies too when someone is tailing.
+        let columns = to_columns(records);
+        let published = (self.live.receiver_count() > 0).then(|| records.to_vec());
+        self.blocking(move |store| store.insert_blocking(columns, published))
             .await
     }
 
@@ -307,7 +399,9 @@ impl Store for DuckDbStore {
             .and_then(|midnight| midnight.and_utc().timestamp_nanos_opt())
             .unwrap_or(i64::MIN);
         self.blocking(move |store| {
-            let deleted = lock(&store.writer).execute("DELETE FROM logs WHERE ts < ?", [cutoff])?;
+            let deleted = lock(&store.writer)
+                .0
+                .execute("DELETE FROM logs WHERE ts < ?", [cutoff])?;
             if deleted > 0 {
                 tracing::info!(deleted, before = %first_kept, "retention: deleted old logs");
             }
@@ -329,7 +423,7 @@ impl Store for DuckDbStore {
         self.blocking(|store| {
             lock(&store.readers).clear();
             // Folds the WAL into the database file so the next start is quick.
-            lock(&store.writer).execute_batch("CHECKPOINT")?;
+            lock(&store.writer).0.execute_batch("CHECKPOINT")?;
             Ok(())
         })
         .await

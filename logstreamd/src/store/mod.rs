@@ -2,7 +2,7 @@
 //! backend chosen by the scheme of a URL (`duckdb://PATH`, `clickhouse://…`).
 
 mod clickhouse;
-mod duckdb;
+pub(crate) mod duckdb;
 pub(crate) mod sql;
 
 use std::fmt::Debug;
@@ -159,6 +159,11 @@ impl Cursor {
 pub trait Store: Send + Sync + Debug {
     /// What the store is, for health output and logs (no credentials).
     fn describe(&self) -> String;
+
+    /// The store's own live tail, if it keeps the order records arrived in.
+    fn tail(&self) -> Option<Arc<dyn crate::tail::Tail>> {
+        None
+    }
 
     /// Stores all records durably, or none of them.
     async fn insert(&self, records: &[LogRecord]) -> Result<()>;

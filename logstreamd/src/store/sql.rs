@@ -215,6 +215,24 @@ pub(crate) fn search_sql(dialect: Dialect, request: &SearchRequest) -> (String, 
     (sql, params)
 }
 
+/// Rows of (seq, the record's columns): the live tail's history, in commit
+/// order, after a commit number.
+pub(crate) fn tail_sql(
+    dialect: Dialect,
+    selection: &Selection,
+    after_seq: i64,
+    limit: usize,
+) -> (String, Vec<Param>) {
+    let (condition, mut where_params) = where_clause(dialect, selection, None);
+    let mut params = vec![Param::Int(after_seq)];
+    params.append(&mut where_params);
+    params.push(Param::Int(limit as i64));
+    let sql = format!(
+        "SELECT seq, {RECORD_COLUMNS} FROM logs WHERE seq > ? AND {condition} ORDER BY seq LIMIT ?"
+    );
+    (sql, params)
+}
+
 /// Rows of (bucket start in ns, level number, count).
 pub(crate) fn histogram_sql(dialect: Dialect, request: &HistogramRequest) -> (String, Vec<Param>) {
     // Measured from the origin, `ts - origin` is never negative for counted

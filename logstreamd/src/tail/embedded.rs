@@ -1,0 +1,149 @@
+//! The live tail of the embedded store: history by `seq` from DuckDB, then
+//! the batches the writer publishes as it commits them.
+//!
+//! No gap: the subscription starts before history is read, so a batch
+//! committed meanwhile is in one or the other. No duplicate: every record
+//! at or below the last `seq` sent is skipped. A client that cannot keep up
+//! fills its buffer, the feed moves past it, and it is told `Lagged`.
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use logstream_shared::Query;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::{CLIENT_BUFFER, Tail, TailError, TailItem, TailStart};
+use crate::store::Selection;
+use crate::store::duckdb::{Committed, DuckDbStore};
+
+/// History is read in pages of this many records.
+const HISTORY_PAGE: usize = 1000;
+
+#[derive(Debug)]
+pub struct EmbeddedTail {
+    store: DuckDbStore,
+}
+
+impl EmbeddedTail {
+    pub(crate) fn new(store: DuckDbStore) -> EmbeddedTail {
+        EmbeddedTail { store }
+    }
+}
+
+fn cursor(seq: i64) -> String {
+    format!("e{seq}")
+}
+
+fn parse_cursor(text: &str) -> Option<i64> {
+    text.strip_prefix('e')?.parse().ok().filter(|seq| *seq >= 0)
+}
+
+#[async_trait]
+impl Tail for EmbeddedTail {
+    async fn follow(
+        &self,
+        query: Query,
+        start: TailStart,
+    ) -> Result<BoxStream<'static, TailItem>, TailError> {
+        let (after, since_ns) = match &start {
+            TailStart::Now => (self.store.last_seq(), None),
+            TailStart::Since(since) => (0, Some(*since)),
+            TailStart::After(text) => (
+                parse_cursor(text).ok_or_else(|| TailError::BadCursor(text.clone()))?,
+                None,
+            ),
+        };
+        // Subscribed before history is read: see the module comment.
+        let live = self.store.subscribe();
+        let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
+        let selection = Selection {
+            query,
+            since_ns,
+            until_ns: None,
+        };
+        tokio::spawn(feed(self.store.clone(), selection, after, live, tx));
+        Ok(ReceiverStream::new(rx).boxed())
+    }
+}
+
+/// Sends history after `last`, then live batches, until the client goes.
+async fn feed(
+    store: DuckDbStore,
+    selection: Selection,
+    mut last: i64,
+    mut live: tokio::sync::broadcast::Receiver<std::sync::Arc<[Committed]>>,
+    tx: mpsc::Sender<TailItem>,
+) {
+    let send = |committed: &Committed| TailItem::Record {
+        cursor: cursor(committed.seq),
+        record: committed.record.clone(),
+    };
+    loop {
+        let page = match store
+            .committed_after(selection.clone(), last, HISTORY_PAGE)
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "live tail: cannot read history");
+                return;
+            }
+        };
+        let Some(newest) = page.last() else { break };
+        last = newest.seq;
+        for committed in &page {
+            if tx.send(send(committed)).await.is_err() {
+                return;
+            }
+        }
+    }
+    let selected = |committed: &Committed| {
+        selection.query.matches(&committed.record)
+            && selection
+                .since_ns
+                .is_none_or(|since| committed.record.timestamp_nanos() >= since)
+    };
+    loop {
+        let received = tokio::select! {
+            received = live.recv() => received,
+            () = tx.closed() => return,
+        };
+        match received {
+            Ok(batch) => {
+                for committed in batch.iter() {
+                    if committed.seq <= last {
+                        continue;
+                    }
+                    last = committed.seq;
+                    if selected(committed) && tx.send(send(committed)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(RecvError::Lagged(_)) => {
+                let _ = tx
+                    .send(TailItem::Lagged {
+                        resume: Some(cursor(last)),
+                    })
+                    .await;
+                return;
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        assert_eq!(parse_cursor(&cursor(42)), Some(42));
+        assert_eq!(parse_cursor("e-1"), None);
+        assert_eq!(parse_cursor("k:0=1"), None);
+        assert_eq!(parse_cursor("42"), None);
+    }
+}
