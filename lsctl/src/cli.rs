@@ -64,6 +64,56 @@ pub(crate) enum Command {
     /// Log rate over time and the top services, levels and hosts.
     #[command(after_help = STATS_EXAMPLES)]
     Stats(StatsArgs),
+    /// Follow logs live as they are stored; reconnects on its own without
+    /// missing or repeating a record.
+    #[command(after_help = TAIL_EXAMPLES)]
+    Tail(TailArgs),
+}
+
+const TAIL_EXAMPLES: &str = "\
+Examples:
+  lsctl tail                                   # everything, from now on
+  lsctl tail --service api 'level>=warn'       # the query language, as in lsctl query
+  lsctl tail --since 10m '\"connection refused\"' # the last 10 minutes first, then live
+  lsctl tail --count 1 id:0190a0b2-7e1d-7c3e-9d4b-3c2a1b0f9e8d   # wait for one record
+  lsctl tail --output ndjson | jq .message";
+
+#[derive(Debug, Args)]
+pub(crate) struct TailArgs {
+    #[command(flatten)]
+    pub(crate) filter: FilterArgs,
+
+    /// Start with the stored records since then (a duration before now such as
+    /// 15m, RFC 3339, or a date), then follow [default: only new records].
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+
+    /// Stop after this many records.
+    #[arg(long)]
+    pub(crate) count: Option<usize>,
+
+    /// Output: text (coloured on a terminal) or ndjson.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+    pub(crate) output: OutputFormat,
+
+    /// Show times in UTC instead of the local time zone.
+    #[arg(long)]
+    pub(crate) utc: bool,
+}
+
+/// What to select: the query language plus shortcuts, shared by query and tail.
+#[derive(Debug, Args)]
+pub(crate) struct FilterArgs {
+    /// Query in the query language; several arguments are joined with spaces.
+    pub(crate) query: Vec<String>,
+
+    /// Only these services (repeat or comma-separate).
+    #[arg(long, short, value_delimiter = ',')]
+    pub(crate) service: Vec<String>,
+
+    /// Only this level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL).
+    #[arg(long, short)]
+    pub(crate) level: Option<String>,
 }
 
 const STATS_EXAMPLES: &str = "\
@@ -157,16 +207,8 @@ pub(crate) struct SendArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct QueryArgs {
-    /// Query in the query language; several arguments are joined with spaces.
-    pub(crate) query: Vec<String>,
-
-    /// Only these services (repeat or comma-separate).
-    #[arg(long, short, value_delimiter = ',')]
-    pub(crate) service: Vec<String>,
-
-    /// Only this level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL).
-    #[arg(long, short)]
-    pub(crate) level: Option<String>,
+    #[command(flatten)]
+    pub(crate) filter: FilterArgs,
 
     /// Oldest time: a duration before now (15m, 2h, 7d), RFC 3339, or a date.
     #[arg(long)]

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use logstream_shared::api::{ErrorBody, LogsPage, SearchParams};
+use logstream_shared::api::{ErrorBody, LogsPage, SearchParams, TailParams};
 use logstream_shared::{LogRecord, Secret};
 use rand::Rng;
 use reqwest::StatusCode;
@@ -140,6 +140,23 @@ impl Client {
 
     pub(crate) async fn search(&self, params: &SearchParams) -> Result<LogsPage, ApiFailure> {
         self.get("/api/logs", params).await
+    }
+
+    /// `GET /api/tail`: the open event stream, resuming after `last_event_id`.
+    pub(crate) async fn tail(
+        &self,
+        params: &TailParams,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, ApiFailure> {
+        let mut request = self
+            .http
+            .get(format!("{}/api/tail", self.server))
+            .query(params);
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        self.check(response).await
     }
 
     /// `GET path` with query parameters, answered with JSON.

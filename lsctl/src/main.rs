@@ -7,6 +7,7 @@ mod lines;
 mod query;
 mod send;
 mod stats;
+mod tail;
 
 use std::process::ExitCode;
 
@@ -149,5 +150,6 @@ async fn run(cli: Cli, settings: &Settings) -> Result<(), Failure> {
         }
         Command::Query(args) => query::query(&client, args).await,
         Command::Stats(args) => stats::stats(&client, args).await,
+        Command::Tail(args) => tail::tail(&client, args).await,
     }
 }

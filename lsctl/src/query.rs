@@ -9,7 +9,7 @@ use logstream_shared::query::{self, Field, Filter, LevelFilter};
 use logstream_shared::time::parse_time_bound;
 use logstream_shared::{Level, LogRecord, Query};
 
-use crate::cli::{OutputFormat, QueryArgs};
+use crate::cli::{FilterArgs, OutputFormat, QueryArgs};
 use crate::client::Client;
 use crate::{Failure, usage};
 
@@ -21,7 +21,8 @@ pub(crate) fn parse_arguments(words: &[String]) -> Result<Query, Failure> {
     query::parse(&text).map_err(|e| usage(format!("{e}\n{}", e.pointer(&text))))
 }
 
-fn build_query(args: &QueryArgs) -> Result<String, Failure> {
+/// The query the filter flags and arguments describe, checked locally.
+pub(crate) fn build_query(args: &FilterArgs) -> Result<String, Failure> {
     let mut query = parse_arguments(&args.query)?;
     if args.service.iter().any(|s| s.is_empty()) {
         return Err(usage("--service: a service name must not be empty"));
@@ -53,7 +54,7 @@ pub(crate) fn time_bound(flag: &str, value: &Option<String>) -> Result<Option<St
 
 pub(crate) async fn query(client: &Client, args: QueryArgs) -> Result<(), Failure> {
     let mut params = SearchParams {
-        q: Some(build_query(&args)?),
+        q: Some(build_query(&args.filter)?),
         since: time_bound("since", &args.since)?,
         until: time_bound("until", &args.until)?,
         ..SearchParams::default()
@@ -78,10 +79,12 @@ pub(crate) async fn query(client: &Client, args: QueryArgs) -> Result<(), Failur
 }
 
 /// Writes records in the chosen format, page by page, so memory stays flat.
-struct Printer {
+pub(crate) struct Printer {
     format: OutputFormat,
     utc: bool,
     printed: usize,
+    /// For records printed one at a time: the widest service so far.
+    live_service_width: usize,
 }
 
 /// The text with control characters (escape sequences, newlines) shown as
@@ -126,12 +129,32 @@ fn level_style(level: Level) -> Style {
 }
 
 impl Printer {
-    fn new(format: OutputFormat, utc: bool) -> Printer {
+    pub(crate) fn new(format: OutputFormat, utc: bool) -> Printer {
         Printer {
             format,
             utc,
             printed: 0,
+            live_service_width: 0,
         }
+    }
+
+    /// One record of a stream (text or NDJSON), aligned with those before.
+    pub(crate) fn print_live(
+        &mut self,
+        out: &mut impl Write,
+        record: &LogRecord,
+    ) -> std::io::Result<()> {
+        self.live_service_width = self
+            .live_service_width
+            .max(column_width(std::iter::once(record.service.as_str()), 24));
+        match self.format {
+            OutputFormat::Text => self.text_line(out, record, self.live_service_width)?,
+            _ => {
+                serde_json::to_writer(&mut *out, record)?;
+                writeln!(out)?;
+            }
+        }
+        out.flush()
     }
 
     fn print(&mut self, out: &mut impl Write, records: &[LogRecord]) -> std::io::Result<()> {

@@ -747,3 +747,75 @@ fn config_file_mistakes_are_usage_errors_that_do_not_show_the_token() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("unknown field `tokn`"), "{stderr}");
 }
+
+/// `lsctl tail` prints records as they are stored, starts from history with
+/// `--since`, and follows the daemon across a restart without missing or
+/// repeating a record (it resumes from the last record's id).
+#[test]
+fn tail_follows_live_records_across_a_daemon_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = TestDaemon::start_in(dir.path(), &[]);
+    let addr = daemon.addr().to_string();
+    send(&daemon, &["-s", "tailed"], "history 1\nhistory 2\n");
+    let mut tail = lsctl(&daemon)
+        .args([
+            "tail", "--since", "1h", "--count", "6", "--output", "ndjson", "-s", "tailed",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Another service's lines are not selected.
+    send(&daemon, &["-s", "other"], "not this\n");
+    send(&daemon, &["-s", "tailed"], "live 1\nlive 2\n");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(daemon.terminate().success());
+    let daemon = TestDaemon::start_in(dir.path(), &["--listen", &addr]);
+    send(
+        &daemon,
+        &["-s", "tailed"],
+        "after restart 1\nafter restart 2\n",
+    );
+    let output = output_within(tail, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("reconnecting"),
+        "it had to reconnect: {stderr}"
+    );
+    let messages: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<LogRecord>(line).unwrap().message)
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "history 1",
+            "history 2",
+            "live 1",
+            "live 2",
+            "after restart 1",
+            "after restart 2"
+        ]
+    );
+    let refused = lsctl(&daemon)
+        .args(["tail", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "json output cannot close a stream"
+    );
+}
+
+/// The child's output once it exits, or a failed test after `timeout`.
+fn output_within(child: Child, timeout: Duration) -> std::process::Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
+    rx.recv_timeout(timeout).unwrap_or_else(|_| {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+        panic!("still running after {timeout:?}")
+    })
+}

@@ -1,0 +1,85 @@
+//! `lsctl tail`: follow the daemon's live tail, print each record as it
+//! arrives, and reconnect from the last record on any interruption (the
+//! daemon restarting, the network, falling behind) so nothing is missed or
+//! printed twice.
+
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use logstream_shared::LogRecord;
+use logstream_shared::api::{TAIL_LAGGED_EVENT, TAIL_RECORD_EVENT, TailParams};
+
+use crate::cli::{OutputFormat, TailArgs};
+use crate::client::{ApiFailure, Client};
+use crate::query::{Printer, build_query, time_bound};
+use crate::{Failure, usage};
+
+/// Waits between reconnections: from the first up to the last, doubling.
+const RECONNECT_FIRST: Duration = Duration::from_millis(250);
+const RECONNECT_LAST: Duration = Duration::from_secs(10);
+
+pub(crate) async fn tail(client: &Client, args: TailArgs) -> Result<(), Failure> {
+    if args.output == OutputFormat::Json {
+        return Err(usage(
+            "--output json prints one array, which a stream never closes; use ndjson",
+        ));
+    }
+    let q = build_query(&args.filter)?;
+    let since = time_bound("since", &args.since)?;
+    let stdout = anstream::stdout();
+    let mut out = stdout.lock();
+    let mut printer = Printer::new(args.output, args.utc);
+    let mut printed = 0;
+    let mut last_id: Option<String> = None;
+    let mut wait = RECONNECT_FIRST;
+    loop {
+        let params = TailParams {
+            q: Some(q.clone()),
+            // Once resuming, the cursor says where.
+            since: since.clone().filter(|_| last_id.is_none()),
+            cursor: None,
+        };
+        let reason = match client.tail(&params, last_id.as_deref()).await {
+            Ok(response) => {
+                wait = RECONNECT_FIRST;
+                let mut events = response.bytes_stream().eventsource();
+                loop {
+                    match events.next().await {
+                        Some(Ok(event)) if event.event == TAIL_RECORD_EVENT => {
+                            let record: LogRecord =
+                                serde_json::from_str(&event.data).map_err(|e| {
+                                    Failure::Server(anyhow::anyhow!(
+                                        "bad record from the daemon: {e}"
+                                    ))
+                                })?;
+                            printer.print_live(&mut out, &record)?;
+                            last_id = Some(event.id);
+                            printed += 1;
+                            if args.count.is_some_and(|count| printed >= count) {
+                                return Ok(());
+                            }
+                        }
+                        Some(Ok(event)) if event.event == TAIL_LAGGED_EVENT => {
+                            break "fell behind the daemon's live feed".to_string();
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => break format!("the stream broke: {e}"),
+                        None => break "the daemon closed the stream".to_string(),
+                    }
+                }
+            }
+            Err(failure @ ApiFailure::Rejected { .. }) => return Err(failure.into()),
+            Err(ApiFailure::Retryable {
+                reason,
+                retry_after,
+            }) => {
+                wait = retry_after.unwrap_or(wait).max(RECONNECT_FIRST);
+                reason
+            }
+        };
+        eprintln!("lsctl: {reason}; reconnecting in {wait:?}");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(RECONNECT_LAST);
+    }
+}
