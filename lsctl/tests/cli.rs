@@ -757,7 +757,7 @@ fn tail_follows_live_records_across_a_daemon_restart() {
     let mut daemon = TestDaemon::start_in(dir.path(), &[]);
     let addr = daemon.addr().to_string();
     send(&daemon, &["-s", "tailed"], "history 1\nhistory 2\n");
-    let mut tail = lsctl(&daemon)
+    let tail = lsctl(&daemon)
         .args([
             "tail", "--since", "1h", "--count", "6", "--output", "ndjson", "-s", "tailed",
         ])
