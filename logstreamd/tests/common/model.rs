@@ -5,28 +5,25 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use logstream_shared::query::{Clause, Comparison, Field, Filter, LevelFilter};
 use logstream_shared::{Level, LogRecord};
 use logstreamd::store::{
     FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchPage,
     SearchRequest, Selection,
 };
 
-/// The records a store holds, and its answers to requests: text matches
-/// after `to_lowercase` of both sides.
+/// The records a store holds, and its answers to requests. Which records a
+/// query matches is `Query::matches`, the in-memory filter of the live tail
+/// (text matches after `to_lowercase` of both sides).
 pub(crate) struct Model {
     /// Newest first, ties by id, descending: the search order.
     pub(crate) records: Vec<LogRecord>,
-    /// Each record's message, lowercased.
-    lowercase: Vec<String>,
 }
 
 impl Model {
     pub(crate) fn new(records: &[LogRecord]) -> Model {
         let mut records = records.to_vec();
         records.sort_by(|a, b| (b.timestamp_nanos(), &b.id).cmp(&(a.timestamp_nanos(), &a.id)));
-        let lowercase = records.iter().map(|r| r.message.to_lowercase()).collect();
-        Model { records, lowercase }
+        Model { records }
     }
 
     /// What a store holds after it inserted `batch` too.
@@ -48,52 +45,17 @@ impl Model {
         *self = Model::new(&kept);
     }
 
-    fn clause_matches(&self, i: usize, clause: &Clause) -> bool {
-        let record = &self.records[i];
-        let matches = match &clause.filter {
-            Filter::Text(text) => self.lowercase[i].contains(&text.to_lowercase()),
-            Filter::Field { field, values } => {
-                let value = match field {
-                    Field::Service => Some(&record.service),
-                    Field::Host => record.host.as_ref(),
-                    Field::Trace => record.trace_id.as_ref(),
-                    Field::Span => record.span_id.as_ref(),
-                    Field::Id => Some(&record.id),
-                };
-                value.is_some_and(|v| values.contains(v))
-            }
-            Filter::Level(LevelFilter::AnyOf(levels)) => levels.contains(&record.level),
-            Filter::Level(LevelFilter::Compare(op, level)) => {
-                let (a, b) = (record.level.as_u8(), level.as_u8());
-                match op {
-                    Comparison::Less => a < b,
-                    Comparison::LessOrEqual => a <= b,
-                    Comparison::Greater => a > b,
-                    Comparison::GreaterOrEqual => a >= b,
-                }
-            }
-            Filter::Attribute { key, value } => record.attributes.get(key) == Some(value),
-        };
-        matches != clause.negated
-    }
-
     /// The selected records, newest first.
     pub(crate) fn selected<'a>(
         &'a self,
         selection: &'a Selection,
     ) -> impl Iterator<Item = &'a LogRecord> {
-        (0..self.records.len())
-            .filter(move |&i| {
-                let ts = self.records[i].timestamp_nanos();
-                selection.since_ns.is_none_or(|since| ts >= since)
-                    && selection.until_ns.is_none_or(|until| ts < until)
-                    && selection
-                        .query
-                        .clauses
-                        .iter()
-                        .all(|c| self.clause_matches(i, c))
-            })
-            .map(|i| &self.records[i])
+        self.records.iter().filter(move |record| {
+            let ts = record.timestamp_nanos();
+            selection.since_ns.is_none_or(|since| ts >= since)
+                && selection.until_ns.is_none_or(|until| ts < until)
+                && selection.query.matches(record)
+        })
     }
 
     pub(crate) fn search(&self, request: &SearchRequest) -> SearchPage {
