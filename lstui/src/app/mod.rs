@@ -1,0 +1,23 @@
+//! The Elm architecture: `State`, `update(&mut State, Action)`, and the
+//! actions that keys, the clock and the network send.
+
+pub mod action;
+pub mod filter;
+pub mod keys;
+pub mod state;
+pub mod update;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+pub use action::{Action, Edit, NetEvent};
+pub use state::{Options, State};
+pub use update::update;
+
+/// Applies an action and every follow-up action it returns.
+pub fn apply(state: &mut State, action: Action) {
+    let mut next = Some(action);
+    while let Some(action) = next {
+        next = update(state, action);
+    }
+}

@@ -1,0 +1,364 @@
+//! Everything lstui shows, and nothing about how it is drawn.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use logstream_shared::{Level, LogRecord, QueryError};
+
+use super::filter::{Needle, ViewFilter};
+
+/// The most distinct services counted by name; more are counted as "other"
+/// so that a service name per request cannot grow memory without bound.
+pub const MAX_SERVICES: usize = 10_000;
+/// Seconds of rate history kept for the histogram.
+pub const RATE_HISTORY: usize = 600;
+
+/// Records in arrival order, the oldest dropped when full. Each record has a
+/// sequence number that never changes, so a view can point at it.
+#[derive(Debug)]
+pub struct Ring {
+    records: VecDeque<LogRecord>,
+    capacity: usize,
+    /// Sequence number of `records[0]`.
+    first_seq: u64,
+}
+
+impl Ring {
+    pub fn new(capacity: usize) -> Ring {
+        Ring {
+            records: VecDeque::new(),
+            capacity: capacity.max(1),
+            first_seq: 0,
+        }
+    }
+
+    /// Adds a record; returns its sequence number and the record it pushed out.
+    pub fn push(&mut self, record: LogRecord) -> (u64, Option<LogRecord>) {
+        let evicted = if self.records.len() == self.capacity {
+            self.first_seq += 1;
+            self.records.pop_front()
+        } else {
+            None
+        };
+        self.records.push_back(record);
+        (self.end_seq() - 1, evicted)
+    }
+
+    pub fn get(&self, seq: u64) -> Option<&LogRecord> {
+        let index = seq.checked_sub(self.first_seq)?;
+        self.records.get(usize::try_from(index).ok()?)
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn first_seq(&self) -> u64 {
+        self.first_seq
+    }
+
+    /// The sequence number the next record will get.
+    pub fn end_seq(&self) -> u64 {
+        self.first_seq + self.records.len() as u64
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &LogRecord)> {
+        (self.first_seq..).zip(self.records.iter())
+    }
+}
+
+/// Where the log list is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// The newest record is at the bottom and selected.
+    Follow,
+    /// Paused or scrolled back: the view stays put while records arrive.
+    Held(Hold),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    /// Sequence number of the selected record.
+    pub selected: u64,
+    /// Sequence number of the first visible row.
+    pub top: u64,
+    /// `Ring::end_seq` when the view was held: later records are "new".
+    pub since: u64,
+}
+
+/// Records per second and level, one bucket per second of arrival.
+#[derive(Debug, Clone, Default)]
+pub struct Rates {
+    /// Oldest first; the last bucket is the current, incomplete second.
+    pub buckets: VecDeque<[u32; 6]>,
+    /// The second (since start) of the last bucket.
+    pub newest_second: u64,
+}
+
+impl Rates {
+    /// Opens empty buckets up to `second`.
+    pub fn advance(&mut self, second: u64) {
+        if self.buckets.is_empty() {
+            self.buckets.push_back([0; 6]);
+            self.newest_second = second;
+        }
+        // A long sleep (laptop lid) needs no more than a full history of zeros.
+        let gap = second
+            .saturating_sub(self.newest_second)
+            .min(RATE_HISTORY as u64);
+        for _ in 0..gap {
+            self.buckets.push_back([0; 6]);
+        }
+        self.newest_second = self.newest_second.max(second);
+        while self.buckets.len() > RATE_HISTORY {
+            self.buckets.pop_front();
+        }
+    }
+
+    pub fn count(&mut self, level: Level) {
+        if self.buckets.is_empty() {
+            self.buckets.push_back([0; 6]);
+        }
+        if let Some(bucket) = self.buckets.back_mut() {
+            bucket[usize::from(level.as_u8())] += 1;
+        }
+    }
+
+    /// Records in the last complete second.
+    pub fn per_second(&self) -> u64 {
+        let n = self.buckets.len();
+        let bucket = if n >= 2 {
+            self.buckets.get(n - 2)
+        } else {
+            self.buckets.back()
+        };
+        bucket.map_or(0, |b| b.iter().map(|&c| u64::from(c)).sum())
+    }
+}
+
+/// How many records each service has sent since lstui started.
+#[derive(Debug, Clone, Default)]
+pub struct Services {
+    /// Sorted by name, so the list does not jump around as counts change.
+    pub counts: BTreeMap<String, u64>,
+    /// Records of services beyond `MAX_SERVICES`.
+    pub other: u64,
+    /// The longest name seen, in characters, for the service column.
+    pub widest: usize,
+}
+
+impl Services {
+    pub fn count(&mut self, service: &str) {
+        if let Some(count) = self.counts.get_mut(service) {
+            *count += 1;
+        } else if self.counts.len() < MAX_SERVICES {
+            self.counts.insert(service.to_string(), 1);
+            self.widest = self.widest.max(service.chars().count());
+        } else {
+            self.other += 1;
+        }
+    }
+}
+
+/// The daemon connection, as the status line tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    Connecting {
+        attempt: u32,
+    },
+    Live,
+    Reconnecting {
+        reason: String,
+        retry_in: Duration,
+    },
+    /// lstui stopped trying (a bad query, a refused token).
+    Failed(String),
+}
+
+/// A one-line text field with a cursor (in characters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineInput {
+    pub text: String,
+    pub cursor: usize,
+}
+
+impl LineInput {
+    pub fn new(text: &str) -> LineInput {
+        LineInput {
+            text: text.to_string(),
+            cursor: text.chars().count(),
+        }
+    }
+
+    /// The byte offset of the cursor.
+    pub fn byte_cursor(&self) -> usize {
+        self.text
+            .char_indices()
+            .nth(self.cursor)
+            .map_or(self.text.len(), |(i, _)| i)
+    }
+}
+
+/// What keys do now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Typing in the filter bar.
+    Filter(LineInput),
+    /// Typing a search.
+    Search(LineInput),
+}
+
+/// Which list the arrow keys move in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Logs,
+    Services,
+}
+
+/// The text searched for in view, highlighted and jumped to with n/N.
+#[derive(Debug, Clone)]
+pub struct Search {
+    pub text: String,
+    pub needle: Needle,
+}
+
+/// Start-up choices that the state needs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Records kept in memory.
+    pub capacity: usize,
+    /// Show times in UTC instead of the local zone.
+    pub utc: bool,
+    pub wrap: bool,
+    /// The daemon's URL, for the status line.
+    pub server: String,
+    /// The query the daemon filters the tail with, if any.
+    pub tail_query: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            capacity: 100_000,
+            utc: false,
+            wrap: false,
+            server: logstream_shared::DEFAULT_SERVER.to_string(),
+            tail_query: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct State {
+    pub options: Options,
+    /// The terminal's size: columns, rows.
+    pub size: (u16, u16),
+    /// Milliseconds since start, from the render tick.
+    pub clock_ms: u64,
+    pub ring: Ring,
+    /// Sequence numbers of the records in `ring` that `filter` accepts, ascending.
+    pub view: VecDeque<u64>,
+    pub filter: ViewFilter,
+    /// Why the text in the filter bar does not parse; the old filter stays.
+    pub filter_error: Option<QueryError>,
+    pub position: Position,
+    pub mode: Mode,
+    pub focus: Focus,
+    pub search: Option<Search>,
+    pub services: Services,
+    /// Index of the highlighted row in the service list.
+    pub service_cursor: usize,
+    pub rates: Rates,
+    pub connection: Connection,
+    /// Records received since start (also those since pushed out of the ring).
+    pub received: u64,
+    /// Events from the daemon that were not records lstui could read.
+    pub undecodable: u64,
+    pub wrap: bool,
+    pub detail: bool,
+    pub help: bool,
+    /// A short message for the status line, such as "search wrapped".
+    pub notice: Option<String>,
+    pub quit: bool,
+}
+
+impl State {
+    pub fn new(options: Options, size: (u16, u16)) -> State {
+        State {
+            ring: Ring::new(options.capacity),
+            wrap: options.wrap,
+            options,
+            size,
+            clock_ms: 0,
+            view: VecDeque::new(),
+            filter: ViewFilter::default(),
+            filter_error: None,
+            position: Position::Follow,
+            mode: Mode::Normal,
+            focus: Focus::Logs,
+            search: None,
+            services: Services::default(),
+            service_cursor: 0,
+            rates: Rates::default(),
+            connection: Connection::Connecting { attempt: 1 },
+            received: 0,
+            undecodable: 0,
+            detail: false,
+            help: false,
+            notice: None,
+            quit: false,
+        }
+    }
+
+    /// Position in `view` of the first record at or after `seq`.
+    pub fn index_at_or_after(&self, seq: u64) -> usize {
+        self.view.partition_point(|&s| s < seq)
+    }
+
+    /// Position in `view` of the last record at or before `seq` (0 if none).
+    pub fn index_at_or_before(&self, seq: u64) -> usize {
+        self.view.partition_point(|&s| s <= seq).saturating_sub(1)
+    }
+
+    /// The selected record's sequence number: the newest when following.
+    pub fn selected_seq(&self) -> Option<u64> {
+        match self.position {
+            Position::Follow => self.view.back().copied(),
+            Position::Held(hold) => (!self.view.is_empty()).then_some(hold.selected),
+        }
+    }
+
+    pub fn selected_record(&self) -> Option<&LogRecord> {
+        self.selected_seq().and_then(|seq| self.ring.get(seq))
+    }
+
+    /// While held: matching records that arrived since, and all records.
+    pub fn arrived_while_held(&self) -> Option<(usize, u64)> {
+        match self.position {
+            Position::Follow => None,
+            Position::Held(hold) => Some((
+                self.view.len() - self.index_at_or_after(hold.since),
+                self.ring.end_seq() - hold.since,
+            )),
+        }
+    }
+
+    /// Rows of the log list on screen, as the layout gives them.
+    pub fn list_rows(&self) -> usize {
+        usize::from(crate::ui::layout::areas(self).logs.height).max(1)
+    }
+
+    /// Rows of the service list on screen.
+    pub fn service_rows(&self) -> usize {
+        usize::from(crate::ui::layout::areas(self).services.height).max(1)
+    }
+}

@@ -1,0 +1,15 @@
+//! lstui, LogStream's terminal dashboard: the live tail from the daemon,
+//! filtered with the query language, searched, paused and counted.
+//!
+//! The library holds everything but `main`, so that the benchmark and the
+//! tests drive the same `update` and `draw` the program does.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod net;
+mod run;
+mod terminal;
+pub mod ui;
+
+pub use run::run;

@@ -1,0 +1,419 @@
+//! The live tail: a Server-Sent Events client of `GET /api/tail` that
+//! reconnects on its own and resumes from the last event id, so that a
+//! dropped connection loses nothing and repeats nothing.
+//!
+//! It runs as a background task and reports through `NetEvent` actions. The
+//! channel to the UI is bounded: when the UI is behind, this task waits, the
+//! daemon's socket buffer fills, and the daemon ends the stream with `lagged`;
+//! lstui then reconnects from its cursor. Nothing is dropped on the way.
+
+use std::time::Duration;
+
+use eventsource_stream::{Event, Eventsource};
+use futures::{FutureExt, StreamExt};
+use logstream_shared::api::{ErrorBody, TAIL_LAGGED_EVENT, TAIL_RECORD_EVENT, TailLagged};
+use logstream_shared::{LogRecord, Secret};
+use rand::Rng;
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{Action, NetEvent};
+
+/// The first wait before reconnecting; it doubles up to `BACKOFF_MAX`.
+const BACKOFF_START: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Nothing at all (not even a keep-alive comment) for this long means the
+/// connection is dead even if TCP has not noticed.
+const STALL_TIMEOUT: Duration = Duration::from_secs(45);
+/// Most records in one action: enough to keep up with 50,000 a second
+/// without making one `update` long.
+const BATCH: usize = 2_000;
+
+/// What to tail, and where.
+#[derive(Debug, Clone)]
+pub struct TailRequest {
+    pub server: String,
+    pub token: Option<Secret>,
+    /// Sent as `q`: the daemon sends only matching records.
+    pub query: Option<String>,
+    /// Sent as `since` on a connection without a cursor.
+    pub since: Option<String>,
+}
+
+/// How one connection ended.
+#[derive(Debug)]
+enum Ended {
+    /// The daemon said we fell behind: reconnect at once.
+    Lagged,
+    /// The connection failed or closed; try again after a while.
+    Retry {
+        reason: String,
+        /// Records arrived on it, so the daemon was fine: start backing off anew.
+        delivered: bool,
+        retry_after: Option<Duration>,
+    },
+    /// Trying again cannot help.
+    Fatal(String),
+    /// The UI has gone.
+    Closed,
+}
+
+/// Where to resume from, kept across connections.
+#[derive(Debug, Default)]
+struct Resume {
+    /// The id of the last event received.
+    cursor: Option<String>,
+    /// Used when there is no cursor yet.
+    since: Option<String>,
+}
+
+/// Tails until `cancel` fires or the UI's channel closes.
+pub async fn tail(request: TailRequest, tx: mpsc::Sender<Action>, cancel: CancellationToken) {
+    let client = match http_client(request.token.as_ref()) {
+        Ok(client) => client,
+        Err(e) => {
+            let _ = tx.send(net(NetEvent::Failed(format!("{e:#}")))).await;
+            return;
+        }
+    };
+    let mut resume = Resume {
+        cursor: None,
+        since: request.since.clone(),
+    };
+    let mut backoff = BACKOFF_START;
+    let mut attempt = 1;
+    loop {
+        if tx
+            .send(net(NetEvent::Connecting { attempt }))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let ended = tokio::select! {
+            () = cancel.cancelled() => return,
+            ended = connect(&client, &request, &mut resume, &tx) => ended,
+        };
+        let (reason, wait) = match ended {
+            Ended::Closed => return,
+            Ended::Fatal(reason) => {
+                let _ = tx.send(net(NetEvent::Failed(reason))).await;
+                return;
+            }
+            Ended::Lagged => {
+                backoff = BACKOFF_START;
+                attempt = 1;
+                (
+                    "fell behind the daemon; resuming".to_string(),
+                    Duration::ZERO,
+                )
+            }
+            Ended::Retry {
+                reason,
+                delivered,
+                retry_after,
+            } => {
+                if delivered {
+                    backoff = BACKOFF_START;
+                    attempt = 1;
+                }
+                let wait = retry_after.unwrap_or_else(|| jitter(backoff));
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                attempt += 1;
+                (reason, wait)
+            }
+        };
+        let event = NetEvent::Disconnected {
+            reason,
+            retry_in: wait,
+        };
+        if tx.send(net(event)).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+fn net(event: NetEvent) -> Action {
+    Action::Net(event)
+}
+
+/// Half to all of `backoff`, so that many clients of a restarted daemon do
+/// not all come back in the same millisecond.
+fn jitter(backoff: Duration) -> Duration {
+    backoff.mul_f64(rand::rng().random_range(0.5..=1.0))
+}
+
+fn http_client(token: Option<&Secret>) -> anyhow::Result<reqwest::Client> {
+    let mut headers = HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))?;
+        value.set_sensitive(true);
+        headers.insert(header::AUTHORIZATION, value);
+    }
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("lstui/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}
+
+/// One connection: sends records to the UI until it ends.
+async fn connect(
+    client: &reqwest::Client,
+    request: &TailRequest,
+    resume: &mut Resume,
+    tx: &mpsc::Sender<Action>,
+) -> Ended {
+    let mut params = Vec::new();
+    if let Some(query) = &request.query {
+        params.push(("q", query.clone()));
+    }
+    let mut http = client
+        .get(format!("{}/api/tail", request.server))
+        .header(header::ACCEPT, "text/event-stream")
+        // A compressed stream may be held back in the compressor's buffer.
+        .header(header::ACCEPT_ENCODING, "identity");
+    match (&resume.cursor, &resume.since) {
+        (Some(cursor), _) => http = http.header("last-event-id", cursor),
+        (None, Some(since)) => params.push(("since", since.clone())),
+        (None, None) => {}
+    }
+    let connected_at = chrono::Utc::now();
+    let response = match http.query(&params).send().await {
+        Ok(response) => response,
+        Err(e) => {
+            return retry(format!(
+                "cannot reach {}: {}",
+                request.server,
+                error_chain(&e)
+            ));
+        }
+    };
+    if let Some(ended) = refused(response.status(), &response) {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        // A daemon whose store was replaced no longer knows our cursor: start
+        // again from the time we first connected rather than give up.
+        if status == StatusCode::BAD_REQUEST && resume.cursor.is_some() && names_cursor(&body) {
+            resume.cursor = None;
+            return retry(format!(
+                "the daemon refused the resume cursor{}",
+                body_error(&body)
+            ));
+        }
+        return match ended {
+            Refusal::Fatal(what) => Ended::Fatal(format!("{what}{}", body_error(&body))),
+            Refusal::Retry(what, retry_after) => Ended::Retry {
+                reason: format!("{what}{}", body_error(&body)),
+                delivered: false,
+                retry_after,
+            },
+        };
+    }
+    if tx.send(net(NetEvent::Connected)).await.is_err() {
+        return Ended::Closed;
+    }
+    // Without a cursor, a reconnection asks for what was stored since this
+    // connection opened, so a drop before the first record loses nothing.
+    if resume.since.is_none() {
+        resume.since = Some(connected_at.to_rfc3339());
+    }
+
+    let mut events = response.bytes_stream().eventsource();
+    let mut delivered = false;
+    loop {
+        let first = match tokio::time::timeout(STALL_TIMEOUT, events.next()).await {
+            Err(_) => {
+                return Ended::Retry {
+                    reason: format!("nothing from the daemon for {} s", STALL_TIMEOUT.as_secs()),
+                    delivered,
+                    retry_after: None,
+                };
+            }
+            Ok(next) => next,
+        };
+        // Take every event that is already here, up to a batch.
+        let mut batch = Batch::default();
+        let mut next = first;
+        let ended = loop {
+            match next {
+                None => break Some(stream_ended("the daemon closed the stream", delivered)),
+                Some(Err(e)) => {
+                    break Some(stream_ended(&format!("the stream broke: {e}"), delivered));
+                }
+                Some(Ok(event)) => {
+                    if let Some(ended) = batch.add(event, resume) {
+                        break Some(ended);
+                    }
+                }
+            }
+            if batch.records.len() >= BATCH {
+                break None;
+            }
+            match events.next().now_or_never() {
+                Some(event) => next = event,
+                None => break None,
+            }
+        };
+        if batch.undecodable > 0 {
+            let event = NetEvent::Undecodable {
+                count: batch.undecodable,
+                reason: batch.reason,
+            };
+            if tx.send(net(event)).await.is_err() {
+                return Ended::Closed;
+            }
+        }
+        if !batch.records.is_empty() {
+            delivered = true;
+            if tx
+                .send(net(NetEvent::Records(batch.records)))
+                .await
+                .is_err()
+            {
+                return Ended::Closed;
+            }
+        }
+        if let Some(ended) = ended {
+            return match ended {
+                Ended::Retry {
+                    reason,
+                    retry_after,
+                    ..
+                } => Ended::Retry {
+                    reason,
+                    delivered,
+                    retry_after,
+                },
+                other => other,
+            };
+        }
+    }
+}
+
+/// Records read from the events at hand.
+#[derive(Debug, Default)]
+struct Batch {
+    records: Vec<LogRecord>,
+    undecodable: u64,
+    reason: String,
+}
+
+impl Batch {
+    /// Takes one event; returns how the connection ends if the event says so.
+    fn add(&mut self, event: Event, resume: &mut Resume) -> Option<Ended> {
+        match event.event.as_str() {
+            TAIL_RECORD_EVENT => {
+                match serde_json::from_str::<LogRecord>(&event.data) {
+                    Ok(record) => self.records.push(record),
+                    Err(e) => {
+                        // Skipped, counted and shown; asking again would get it again.
+                        self.undecodable += 1;
+                        self.reason = format!("a record that is not valid: {e}");
+                    }
+                }
+                if !event.id.is_empty() {
+                    resume.cursor = Some(event.id);
+                }
+                None
+            }
+            TAIL_LAGGED_EVENT => {
+                if resume.cursor.is_none() {
+                    let lagged = serde_json::from_str::<TailLagged>(&event.data).ok();
+                    resume.cursor = lagged.and_then(|l| l.resume);
+                }
+                Some(Ended::Lagged)
+            }
+            // Unknown events come from newer daemons: not ours to read.
+            _ => None,
+        }
+    }
+}
+
+fn retry(reason: String) -> Ended {
+    Ended::Retry {
+        reason,
+        delivered: false,
+        retry_after: None,
+    }
+}
+
+fn stream_ended(reason: &str, delivered: bool) -> Ended {
+    Ended::Retry {
+        reason: reason.to_string(),
+        delivered,
+        retry_after: None,
+    }
+}
+
+enum Refusal {
+    Fatal(String),
+    Retry(String, Option<Duration>),
+}
+
+/// What a non-200 answer means for the next attempt.
+fn refused(status: StatusCode, response: &reqwest::Response) -> Option<Refusal> {
+    if status == StatusCode::OK {
+        return None;
+    }
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|secs| Duration::from_secs(secs.min(60)));
+    Some(match status {
+        StatusCode::BAD_REQUEST => Refusal::Fatal("the daemon refused the query".into()),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Refusal::Fatal(format!(
+            "access denied ({status}); give a token with the scope \"read\" with --token, \
+             LOGSTREAM_TOKEN or lsctl.toml"
+        )),
+        // An older daemon, perhaps about to be upgraded: keep trying.
+        StatusCode::NOT_FOUND => Refusal::Retry(
+            "the daemon has no live tail (404 on /api/tail); it is older than lstui".into(),
+            None,
+        ),
+        status => Refusal::Retry(format!("the daemon answered {status}"), retry_after),
+    })
+}
+
+/// Whether an error body blames the cursor.
+fn names_cursor(body: &str) -> bool {
+    serde_json::from_str::<ErrorBody>(body).is_ok_and(|error| {
+        error
+            .details
+            .iter()
+            .any(|d| d.field == "cursor" || d.field == "Last-Event-ID")
+    })
+}
+
+/// ": message (details)" from an error body, or "" when there is none.
+fn body_error(body: &str) -> String {
+    match serde_json::from_str::<ErrorBody>(body) {
+        Ok(error) => {
+            let details: Vec<String> = error.details.iter().map(ToString::to_string).collect();
+            if details.is_empty() {
+                format!(": {}", error.error)
+            } else {
+                format!(": {} ({})", error.error, details.join("; "))
+            }
+        }
+        Err(_) => String::new(),
+    }
+}
+
+/// The root cause ("Connection refused"): reqwest's own message only says
+/// "error sending request for url (…)".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}

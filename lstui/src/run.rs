@@ -1,0 +1,143 @@
+//! The program: settings, the terminal, the background tail task, and the
+//! event loop that feeds `update` and calls `draw`.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossterm::event::EventStream;
+use futures::StreamExt;
+use logstream_shared::query;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::state::{LineInput, Mode};
+use crate::app::{Action, Options, State, apply, keys};
+use crate::cli::Cli;
+use crate::config::Settings;
+use crate::net::{self, TailRequest};
+use crate::terminal::{Screen, Tui};
+use crate::ui;
+
+/// About 30 frames a second: smooth to the eye, cheap at 50,000 records a second.
+const FRAME: Duration = Duration::from_millis(33);
+/// Batches of records waiting for the UI; beyond that the tail task waits.
+const CHANNEL: usize = 64;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Mistakes in the flags are reported before the screen is taken over.
+    let tail_query = cli.tail_query();
+    if let Some(text) = &tail_query {
+        query::parse(text).map_err(|e| anyhow::anyhow!("{e}\n{}", e.pointer(text)))?;
+    }
+    if let Some(text) = &cli.filter {
+        query::parse(text).map_err(|e| anyhow::anyhow!("--filter: {e}\n{}", e.pointer(text)))?;
+    }
+    // A relative --since is fixed now, so a reconnection does not move it.
+    let since = cli
+        .since
+        .as_deref()
+        .map(|text| {
+            logstream_shared::time::parse_time_bound(text, chrono::Utc::now())
+                .map(|at| at.to_rfc3339())
+                .map_err(|e| anyhow::anyhow!("--since: {e}"))
+        })
+        .transpose()?;
+    let settings = Settings::resolve(cli.server.clone(), cli.token.clone())?;
+    let options = Options {
+        capacity: usize::try_from(cli.buffer).unwrap_or(usize::MAX),
+        utc: cli.utc,
+        wrap: cli.wrap,
+        server: settings.server.clone(),
+        tail_query: tail_query.clone(),
+    };
+    let request = TailRequest {
+        server: settings.server,
+        token: settings.token,
+        query: tail_query,
+        since,
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(async {
+        let mut screen = Screen::enter().context("setting up the terminal")?;
+        let size = screen
+            .terminal
+            .size()
+            .context("reading the terminal size")?;
+        let mut state = State::new(options, (size.width, size.height));
+        if let Some(text) = cli.filter {
+            state.mode = Mode::Filter(LineInput::new(&text));
+            apply(&mut state, Action::Submit);
+        }
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        let cancel = CancellationToken::new();
+        let tail = tokio::spawn(net::tail(request, tx, cancel.clone()));
+        let result = event_loop(&mut screen.terminal, &mut state, rx).await;
+        cancel.cancel();
+        let _ = tail.await;
+        drop(screen);
+        result
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("lstui: {e:#}");
+            Ok(ExitCode::from(3))
+        }
+    }
+}
+
+/// Until the user quits: keys first, then the frame tick, then network
+/// actions, so that neither input nor drawing waits behind a flood of records.
+async fn event_loop(
+    terminal: &mut Tui,
+    state: &mut State,
+    mut actions: mpsc::Receiver<Action>,
+) -> anyhow::Result<()> {
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(FRAME);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let started = Instant::now();
+    let mut dirty = true;
+    while !state.quit {
+        tokio::select! {
+            biased;
+            event = events.next() => match event {
+                Some(Ok(event)) => {
+                    if let Some(action) = keys::action_for(state, &event) {
+                        apply(state, action);
+                        dirty = true;
+                    }
+                }
+                Some(Err(e)) => return Err(e).context("reading the terminal"),
+                None => break,
+            },
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => break,
+            _ = tick.tick() => {
+                let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                // The histogram moves once a second even when nothing else does.
+                dirty |= ms / 1000 != state.clock_ms / 1000;
+                apply(state, Action::Clock(ms));
+                if dirty {
+                    terminal.draw(|frame| ui::draw(state, frame))?;
+                    dirty = false;
+                }
+            }
+            Some(action) = actions.recv() => {
+                apply(state, action);
+                dirty = true;
+            }
+        }
+    }
+    Ok(())
+}

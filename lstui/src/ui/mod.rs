@@ -1,0 +1,10 @@
+//! Drawing: `draw(&State, &mut Frame)` reads the state and never changes it.
+
+mod draw;
+pub mod layout;
+mod theme;
+
+pub use draw::draw;
+
+#[cfg(test)]
+mod tests;

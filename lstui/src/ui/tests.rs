@@ -1,0 +1,148 @@
+//! Frames drawn on ratatui's `TestBackend`, compared with insta snapshots.
+//! Records have fixed times and ids and times are shown in UTC, so no filter
+//! is needed to make the frames repeatable.
+
+use std::time::Duration;
+
+use logstream_shared::Level;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+
+use crate::app::state::State;
+use crate::app::tests::{feed, record, state};
+use crate::app::{Action, Edit, NetEvent, apply};
+
+fn render(state: &State) -> Terminal<TestBackend> {
+    let (columns, rows) = state.size;
+    let mut terminal = Terminal::new(TestBackend::new(columns, rows)).unwrap();
+    terminal.draw(|frame| super::draw(state, frame)).unwrap();
+    terminal
+}
+
+/// A connected state with three services and ten seconds of traffic.
+fn busy() -> State {
+    let mut state = state(1000);
+    apply(&mut state, Action::Net(NetEvent::Connected));
+    for second in 0..10u64 {
+        apply(&mut state, Action::Clock(second * 1000));
+        feed(&mut state, second * 20, 3 + second);
+    }
+    apply(&mut state, Action::Clock(10_000));
+    let records = vec![
+        record(500, "billing", Level::Warn, "card declined, retrying"),
+        record(501, "billing", Level::Fatal, "ledger out of balance"),
+        record(502, "auth", Level::Debug, "token refreshed\tfor user 42"),
+    ];
+    apply(&mut state, Action::Net(NetEvent::Records(records)));
+    state
+}
+
+fn type_text(state: &mut State, text: &str) {
+    for c in text.chars() {
+        apply(state, Action::Edit(Edit::Insert(c)));
+    }
+}
+
+#[test]
+fn following_the_tail() {
+    insta::assert_snapshot!(render(&busy()).backend());
+}
+
+#[test]
+fn empty_and_reconnecting() {
+    let mut state = state(1000);
+    apply(
+        &mut state,
+        Action::Net(NetEvent::Disconnected {
+            reason: "Connection refused (os error 111)".into(),
+            retry_in: Duration::from_millis(1500),
+        }),
+    );
+    insta::assert_snapshot!(render(&state).backend());
+}
+
+#[test]
+fn filter_error_is_shown_inline() {
+    let mut state = busy();
+    apply(&mut state, Action::StartFilter);
+    type_text(&mut state, "service:api level>=loud");
+    let terminal = render(&state);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn paused_with_details_and_a_search() {
+    let mut state = busy();
+    apply(&mut state, Action::StartSearch);
+    type_text(&mut state, "request 9");
+    apply(&mut state, Action::Submit);
+    apply(&mut state, Action::ToggleDetail);
+    feed(&mut state, 1000, 5);
+    insta::assert_snapshot!(render(&state).backend());
+}
+
+#[test]
+fn services_and_levels_filtered() {
+    let mut state = busy();
+    apply(&mut state, Action::ToggleLevel(Level::Info));
+    apply(&mut state, Action::FocusNext);
+    apply(&mut state, Action::Scroll(1));
+    apply(&mut state, Action::ToggleService);
+    apply(&mut state, Action::Scroll(1));
+    apply(&mut state, Action::ToggleService);
+    insta::assert_snapshot!(render(&state).backend());
+}
+
+#[test]
+fn long_lines_cut_or_wrapped() {
+    let mut state = state(100);
+    state.size = (60, 14);
+    let long = "a very long message that goes on and on past the edge of the screen, \
+                with a second line\nafter a newline";
+    let records = vec![
+        record(1, "api", Level::Info, "short"),
+        record(2, "api", Level::Error, long),
+        record(3, "api", Level::Info, "last"),
+    ];
+    apply(&mut state, Action::Net(NetEvent::Records(records)));
+    let cut = render(&state);
+    apply(&mut state, Action::ToggleWrap);
+    let wrapped = render(&state);
+    insta::assert_snapshot!("cut", cut.backend());
+    insta::assert_snapshot!("wrapped", wrapped.backend());
+}
+
+#[test]
+fn help_lists_every_key() {
+    let mut state = busy();
+    state.size = (100, 30);
+    apply(&mut state, Action::ToggleHelp);
+    insta::assert_snapshot!(render(&state).backend());
+}
+
+#[test]
+fn levels_have_their_colours() {
+    let terminal = render(&busy());
+    let buffer = terminal.backend().buffer();
+    let area = crate::ui::layout::areas(&busy()).logs;
+    // The last row is the DEBUG record, the one before the FATAL one.
+    let level_column = area.x + 13 + 7 + 1;
+    let fatal = &buffer[(level_column, area.y + area.height - 2)];
+    assert_eq!(fatal.symbol(), "F");
+    assert_eq!((fatal.fg, fatal.bg), (Color::White, Color::Red));
+    let debug = &buffer[(level_column, area.y + area.height - 1)];
+    assert_eq!((debug.symbol(), debug.fg), ("D", Color::Blue));
+}
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    let mut state = busy();
+    for (columns, rows) in [(1, 1), (10, 3), (30, 6), (0, 0), (200, 2)] {
+        apply(&mut state, Action::Resize(columns, rows));
+        for toggle in [Action::ToggleDetail, Action::ToggleHelp, Action::ToggleWrap] {
+            apply(&mut state, toggle);
+            render(&state);
+        }
+    }
+}
