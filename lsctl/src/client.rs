@@ -89,8 +89,9 @@ impl Client {
         &self.server
     }
 
-    /// One attempt to store a batch: gzip-compressed NDJSON.
-    pub(crate) async fn ingest(&self, records: &[LogRecord]) -> Result<(), ApiFailure> {
+    /// One attempt to store a batch: gzip-compressed NDJSON, named by `key`
+    /// so that the daemon stores a retried batch once.
+    pub(crate) async fn ingest(&self, records: &[LogRecord], key: &str) -> Result<(), ApiFailure> {
         let mut body = GzEncoder::new(Vec::new(), Compression::fast());
         for record in records {
             serde_json::to_writer(&mut body, record).expect("records serialize");
@@ -102,6 +103,7 @@ impl Client {
             .post(format!("{}/api/ingest", self.server))
             .header("content-type", "application/x-ndjson")
             .header("content-encoding", "gzip")
+            .header("idempotency-key", key)
             .body(body);
         let response = request.send().await.map_err(|e| self.unreachable(e))?;
         self.check(response).await.map(drop)
@@ -118,8 +120,11 @@ impl Client {
         let started = Instant::now();
         let mut retries = 0;
         let mut backoff = Duration::from_millis(100);
+        // One key for every attempt: if an answer is lost after the daemon
+        // stored the batch, the retry is recognised and not stored again.
+        let key = uuid::Uuid::now_v7().to_string();
         loop {
-            match self.ingest(records).await {
+            match self.ingest(records, &key).await {
                 Ok(()) => return Ok(retries),
                 Err(ApiFailure::Retryable {
                     reason,

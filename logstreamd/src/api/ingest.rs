@@ -1,6 +1,12 @@
 //! `POST /api/ingest`: one JSON object (the seed's form), a JSON array of
 //! them, or NDJSON (`Content-Type: application/x-ndjson`); gzip bodies with
 //! `Content-Encoding: gzip`. A batch is stored whole or not at all.
+//!
+//! A request may carry `Idempotency-Key: KEY` (at most 200 characters): a
+//! retry of it with the same body is answered 202 again, with the header
+//! `Idempotent-Replayed: true`, and not stored twice; the same key with
+//! another body is refused (422). The embedded pipeline keeps keys for 24
+//! hours; with a Kafka queue keys are not checked.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,9 +22,11 @@ use http_body_util::BodyExt;
 use logstream_shared::api::{IngestAccepted, MAX_BATCH_RECORDS};
 use logstream_shared::{FieldError, record_from_json};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{ApiError, AppState, HttpLimits};
+use crate::ingest::{IdempotencyKey, Submitted};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/api/ingest", post(ingest))
@@ -34,7 +42,14 @@ async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Body,
-) -> Result<(StatusCode, Json<IngestAccepted>), ApiError> {
+) -> Result<
+    (
+        StatusCode,
+        [(&'static str, &'static str); 1],
+        Json<IngestAccepted>,
+    ),
+    ApiError,
+> {
     let (body, _reserved) = read_body(body, state.limits, &state.ingest_memory).await?;
     let received = Utc::now();
     let parsed = if is_ndjson(&headers) {
@@ -77,16 +92,49 @@ async fn ingest(
         return Err(ApiError::BadRequest { error, details });
     }
 
+    let key = idempotency_key(&headers, &body)?;
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-    state.sink.submit(records).await?;
-    state.metrics.ingested_records.inc_by(ids.len() as u64);
+    let submitted = state.sink.submit(records, key).await?;
+    let replayed = submitted == Submitted::AlreadyStored;
+    if !replayed {
+        state.metrics.ingested_records.inc_by(ids.len() as u64);
+    }
     let accepted = IngestAccepted {
         status: "queued".into(),
         id: single.then(|| ids[0].clone()),
         accepted: ids.len(),
         ids: if single { Vec::new() } else { ids },
     };
-    Ok((StatusCode::ACCEPTED, Json(accepted)))
+    let replayed_header = [(
+        "idempotent-replayed",
+        if replayed { "true" } else { "false" },
+    )];
+    Ok((StatusCode::ACCEPTED, replayed_header, Json(accepted)))
+}
+
+/// The longest accepted `Idempotency-Key`.
+const MAX_KEY_LEN: usize = 200;
+
+/// The request's `Idempotency-Key` with a digest of its (decompressed) body.
+fn idempotency_key(headers: &HeaderMap, body: &[u8]) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
+            ))
+        })?;
+    let digest = Sha256::digest(body);
+    let fingerprint = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Some(IdempotencyKey {
+        key: key.to_string(),
+        fingerprint,
+    }))
 }
 
 /// Memory reserved per body byte: the body itself plus the parsed JSON

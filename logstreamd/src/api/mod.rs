@@ -252,6 +252,8 @@ pub enum ApiError {
     /// A known token whose scope does not cover the route.
     Forbidden(String),
     PayloadTooLarge(String),
+    /// An idempotency key sent again with another body.
+    KeyReused(String),
     Timeout(String),
     Overloaded {
         error: String,
@@ -278,6 +280,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -290,6 +293,7 @@ impl From<SinkError> for ApiError {
     fn from(e: SinkError) -> ApiError {
         match e {
             SinkError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
+            SinkError::KeyReused { .. } => ApiError::KeyReused(e.to_string()),
             SinkError::Full { retry_after, .. } => ApiError::Overloaded {
                 error: e.to_string(),
                 retry_after,
@@ -316,6 +320,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(error)
             | ApiError::Forbidden(error)
             | ApiError::PayloadTooLarge(error)
+            | ApiError::KeyReused(error)
             | ApiError::Timeout(error) => (
                 ErrorBody {
                     error,

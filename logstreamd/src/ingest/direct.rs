@@ -15,7 +15,7 @@ use logstream_shared::LogRecord;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{PendingLimit, Sink, SinkError};
+use super::{IdempotencyKey, PendingLimit, Sink, SinkError, Submitted};
 use crate::store::Store;
 
 /// How long the writer waits for more requests before a commit, when
@@ -42,7 +42,8 @@ impl Default for DirectSinkConfig {
 
 struct Job {
     records: Vec<LogRecord>,
-    done: oneshot::Sender<Result<(), SinkError>>,
+    key: Option<IdempotencyKey>,
+    done: oneshot::Sender<Result<Submitted, SinkError>>,
     /// Holds the job's share of the queue until it is answered.
     _permit: OwnedSemaphorePermit,
 }
@@ -68,11 +69,16 @@ impl DirectSink {
 
 #[async_trait]
 impl Sink for DirectSink {
-    async fn submit(&self, records: Vec<LogRecord>) -> Result<(), SinkError> {
+    async fn submit(
+        &self,
+        records: Vec<LogRecord>,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Submitted, SinkError> {
         let permit = self.pending.admit(records.len())?;
         let (done, answer) = oneshot::channel();
         let job = Job {
             records,
+            key,
             done,
             _permit: permit,
         };
@@ -128,36 +134,48 @@ async fn write_loop(
     }
 }
 
-/// Commits the jobs' records in one transaction and answers every job. If
-/// that fails, each job is tried on its own, so that one request the store
-/// cannot take does not fail the others that happened to share its commit.
-async fn commit(store: &dyn Store, mut jobs: Vec<Job>, rows: usize) {
+/// Commits the jobs' records in one transaction and answers every job. A job
+/// whose idempotency key was stored before is answered without storing. If
+/// the commit fails, each job is tried on its own, so that one request the
+/// store cannot take does not fail the others that happened to share it.
+async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
     let started = std::time::Instant::now();
-    let mut batch = Vec::with_capacity(rows);
-    let mut lengths = Vec::with_capacity(jobs.len());
-    for job in &mut jobs {
-        lengths.push(job.records.len());
-        batch.append(&mut job.records);
+    let (jobs, answered) = match known_keys(store, jobs).await {
+        Ok(split) => split,
+        Err((jobs, e)) => {
+            let error = SinkError::Unavailable(e.to_string());
+            for job in jobs {
+                let _ = job.done.send(Err(error.clone()));
+            }
+            return;
+        }
+    };
+    if jobs.is_empty() {
+        return;
     }
-    let results = match store.insert(&batch).await {
+    let keys: Vec<IdempotencyKey> = jobs.iter().filter_map(|j| j.key.clone()).collect();
+    let mut batch = Vec::with_capacity(rows - answered);
+    for job in &jobs {
+        batch.extend_from_slice(&job.records);
+    }
+    let results = match store.insert_keyed(&batch, &keys).await {
         Ok(()) => {
-            tracing::debug!(rows, requests = jobs.len(), elapsed = ?started.elapsed(), "committed batch");
+            tracing::debug!(rows = batch.len(), requests = jobs.len(), elapsed = ?started.elapsed(), "committed batch");
             jobs.iter().map(|_| Ok(())).collect()
         }
         Err(e) if jobs.len() == 1 => vec![Err(e)],
         Err(e) => {
             tracing::warn!(error = %e, rows, requests = jobs.len(), "group commit failed; committing its requests one by one");
             let mut results = Vec::with_capacity(jobs.len());
-            let mut start = 0;
-            for length in lengths {
-                results.push(store.insert(&batch[start..start + length]).await);
-                start += length;
+            for job in &jobs {
+                let keys: Vec<IdempotencyKey> = job.key.iter().cloned().collect();
+                results.push(store.insert_keyed(&job.records, &keys).await);
             }
             results
         }
     };
     for (job, result) in jobs.into_iter().zip(results) {
-        let result = result.map_err(|e| {
+        let result = result.map(|()| Submitted::Stored).map_err(|e| {
             tracing::error!(error = %e, "commit failed; rejecting the request");
             SinkError::Unavailable(e.to_string())
         });
@@ -165,4 +183,44 @@ async fn commit(store: &dyn Store, mut jobs: Vec<Job>, rows: usize) {
         // records are stored all the same.
         let _ = job.done.send(result);
     }
+}
+
+/// Answers the jobs whose idempotency key is known (stored before, or taken
+/// by an earlier job of this group) and returns the others, with how many
+/// records the answered ones held. Only this task writes, so a key cannot
+/// be stored between this check and the commit.
+async fn known_keys(
+    store: &dyn Store,
+    jobs: Vec<Job>,
+) -> Result<(Vec<Job>, usize), (Vec<Job>, crate::store::StoreError)> {
+    let keys: Vec<String> = jobs
+        .iter()
+        .filter_map(|j| j.key.as_ref().map(|k| k.key.clone()))
+        .collect();
+    let mut known = match store.known_keys(&keys).await {
+        Ok(known) => known,
+        Err(e) => return Err((jobs, e)),
+    };
+    let mut kept = Vec::with_capacity(jobs.len());
+    let mut answered = 0;
+    for job in jobs {
+        let Some(key) = &job.key else {
+            kept.push(job);
+            continue;
+        };
+        let outcome = match known.get(&key.key) {
+            None => {
+                known.insert(key.key.clone(), key.fingerprint.clone());
+                kept.push(job);
+                continue;
+            }
+            Some(fingerprint) if *fingerprint == key.fingerprint => Ok(Submitted::AlreadyStored),
+            Some(_) => Err(SinkError::KeyReused {
+                key: key.key.clone(),
+            }),
+        };
+        answered += job.records.len();
+        let _ = job.done.send(outcome);
+    }
+    Ok((kept, answered))
 }

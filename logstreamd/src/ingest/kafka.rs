@@ -21,7 +21,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
-use super::{PendingLimit, Sink, SinkError};
+use super::{IdempotencyKey, PendingLimit, Sink, SinkError, Submitted};
 
 /// The seed's topic.
 pub const DEFAULT_TOPIC: &str = "app-logs";
@@ -268,7 +268,13 @@ impl KafkaSink {
 
 #[async_trait]
 impl Sink for KafkaSink {
-    async fn submit(&self, records: Vec<LogRecord>) -> Result<(), SinkError> {
+    /// Idempotency keys are not checked here: a retried request may be
+    /// produced twice (the workers store both copies).
+    async fn submit(
+        &self,
+        records: Vec<LogRecord>,
+        _key: Option<IdempotencyKey>,
+    ) -> Result<Submitted, SinkError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(SinkError::Closed);
         }
@@ -311,7 +317,7 @@ impl Sink for KafkaSink {
                 Err(_) => return Err(SinkError::Unavailable("Kafka producer stopped".into())),
             }
         }
-        Ok(())
+        Ok(Submitted::Stored)
     }
 
     async fn shutdown(&self) {

@@ -13,6 +13,8 @@ use async_trait::async_trait;
 use logstream_shared::LogRecord;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+pub use crate::store::IdempotencyKey;
+
 pub use self::direct::{DirectSink, DirectSinkConfig};
 pub use self::kafka::{KafkaSink, KafkaTarget};
 
@@ -35,12 +37,32 @@ pub enum SinkError {
     /// The daemon is shutting down.
     #[error("the daemon is shutting down")]
     Closed,
+    /// The idempotency key names an earlier request with another body.
+    #[error(
+        "Idempotency-Key \"{key}\" was used before for a different request; use a new key for new records"
+    )]
+    KeyReused { key: String },
+}
+
+/// What became of submitted records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    Stored,
+    /// A request with the same idempotency key and body was stored before:
+    /// nothing was stored again.
+    AlreadyStored,
 }
 
 #[async_trait]
 pub trait Sink: Send + Sync + Debug {
     /// Resolves once every record is durable, or fails having kept none.
-    async fn submit(&self, records: Vec<LogRecord>) -> Result<(), SinkError>;
+    /// With a `key`, a request already stored under it is not stored again
+    /// (where the sink can tell: the embedded pipeline).
+    async fn submit(
+        &self,
+        records: Vec<LogRecord>,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Submitted, SinkError>;
 
     /// Stops taking records and finishes what was submitted.
     async fn shutdown(&self);

@@ -5,7 +5,7 @@
 //! a second without any index. A commit costs 1–4 ms whatever its size (it
 //! syncs the WAL), so writers must hand it large batches: see `ingest::direct`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -19,8 +19,8 @@ use logstream_shared::{Level, LogRecord};
 
 use super::sql::{self, Dialect, Param};
 use super::{
-    FacetCount, FacetRequest, HistogramCount, HistogramRequest, Result, SearchPage, SearchRequest,
-    Selection, Store, StoreError, facet_value,
+    FacetCount, FacetRequest, HistogramCount, HistogramRequest, IdempotencyKey, Result, SearchPage,
+    SearchRequest, Selection, Store, StoreError, facet_value,
 };
 use crate::tail::Tail;
 use crate::tail::embedded::EmbeddedTail;
@@ -45,7 +45,16 @@ CREATE TABLE IF NOT EXISTS logs (
     attr_values VARCHAR[] NOT NULL,
     seq         BIGINT
 );
-ALTER TABLE logs ADD COLUMN IF NOT EXISTS seq BIGINT;";
+ALTER TABLE logs ADD COLUMN IF NOT EXISTS seq BIGINT;
+CREATE TABLE IF NOT EXISTS ingest_keys (
+    key         VARCHAR PRIMARY KEY,
+    fingerprint VARCHAR NOT NULL,
+    stored_at   BIGINT  NOT NULL
+);";
+
+/// How long an idempotency key is remembered: far longer than any client
+/// retries one request.
+const KEY_MEMORY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 /// Committed batches the live feed keeps for subscribers that are behind;
 /// one further behind is told so (see `tail::embedded`).
@@ -117,6 +126,7 @@ impl DuckDbStore {
     fn insert_blocking(
         &self,
         mut columns: Vec<(&'static str, ArrayRef)>,
+        keys: &[IdempotencyKey],
         published: Option<Vec<LogRecord>>,
     ) -> Result<()> {
         let mut writer = lock(&self.writer);
@@ -133,6 +143,23 @@ impl DuckDbStore {
             let mut appender = tx.appender("logs")?;
             appender.append_record_batch(batch)?;
             appender.flush()?;
+        }
+        if !keys.is_empty() {
+            let now = Utc::now();
+            let mut remember = tx.prepare_cached("INSERT INTO ingest_keys VALUES (?, ?, ?)")?;
+            for key in keys {
+                remember.execute(duckdb::params![
+                    key.key,
+                    key.fingerprint,
+                    now.timestamp_nanos_opt()
+                ])?;
+            }
+            drop(remember);
+            let forget_before = (now - KEY_MEMORY).timestamp_nanos_opt();
+            tx.execute(
+                "DELETE FROM ingest_keys WHERE stored_at < ?",
+                [forget_before],
+            )?;
         }
         tx.commit()?;
         *last_seq += rows;
@@ -370,15 +397,39 @@ impl Store for DuckDbStore {
     }
 
     async fn insert(&self, records: &[LogRecord]) -> Result<()> {
-        if records.is_empty() {
+        self.insert_keyed(records, &[]).await
+    }
+
+    async fn insert_keyed(&self, records: &[LogRecord], keys: &[IdempotencyKey]) -> Result<()> {
+        if records.is_empty() && keys.is_empty() {
             return Ok(());
         }
+        let keys = keys.to_vec();
         // Columnar copies of the records, so the blocking task owns its data;
         // row copies too when someone is tailing.
         let columns = to_columns(records);
         let published = (self.live.receiver_count() > 0).then(|| records.to_vec());
-        self.blocking(move |store| store.insert_blocking(columns, published))
+        self.blocking(move |store| store.insert_blocking(columns, &keys, published))
             .await
+    }
+
+    async fn known_keys(&self, keys: &[String]) -> Result<HashMap<String, String>> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys = keys.to_vec();
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT key, fingerprint FROM ingest_keys WHERE key IN ({})",
+                vec!["?"; keys.len()].join(", ")
+            );
+            let mut statement = conn.prepare(&sql)?;
+            let rows = statement.query_map(params_from_iter(keys.iter()), |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?;
+            Ok(rows.collect::<std::result::Result<_, _>>()?)
+        })
+        .await
     }
 
     async fn search(&self, request: SearchRequest) -> Result<SearchPage> {

@@ -5,6 +5,7 @@ mod clickhouse;
 pub(crate) mod duckdb;
 pub(crate) mod sql;
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::path::Path;
 use std::sync::Arc;
@@ -34,6 +35,14 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+/// A client's name for one ingest request (`Idempotency-Key`) and a digest of
+/// its body: a retry of the request is recognised and not stored twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub fingerprint: String,
 }
 
 /// Which records a request is about: the query's matches in a time range.
@@ -167,6 +176,19 @@ pub trait Store: Send + Sync + Debug {
 
     /// Stores all records durably, or none of them.
     async fn insert(&self, records: &[LogRecord]) -> Result<()>;
+
+    /// As `insert`, also remembering the requests' idempotency keys in the
+    /// same transaction. Stores without one (ClickHouse) only insert.
+    async fn insert_keyed(&self, records: &[LogRecord], keys: &[IdempotencyKey]) -> Result<()> {
+        let _ = keys;
+        self.insert(records).await
+    }
+
+    /// Of `keys`, those stored before, with their fingerprints.
+    async fn known_keys(&self, keys: &[String]) -> Result<HashMap<String, String>> {
+        let _ = keys;
+        Ok(HashMap::new())
+    }
 
     async fn search(&self, request: SearchRequest) -> Result<SearchPage>;
 

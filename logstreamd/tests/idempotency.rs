@@ -1,0 +1,94 @@
+//! `Idempotency-Key` on `POST /api/ingest`: a retried request is stored once,
+//! even when the daemon crashed after storing it and before answering.
+
+use logstream_testkit::{TestDaemon, fetch_all};
+use serde_json::{Value, json};
+
+async fn post(daemon: &TestDaemon, key: &str, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(daemon.at("/api/ingest"))
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn replayed(response: &reqwest::Response) -> &str {
+    response.headers()["idempotent-replayed"].to_str().unwrap()
+}
+
+fn batch(ids: &[&str]) -> Value {
+    Value::Array(
+        ids.iter()
+            .map(|id| json!({"id": id, "service": "idem", "message": format!("message {id}")}))
+            .collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_request_is_stored_once_across_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = TestDaemon::start_in(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let first = post(&daemon, "batch-1", &batch(&["a", "b"])).await;
+    assert_eq!(first.status(), 202);
+    assert_eq!(replayed(&first), "false");
+    let again = post(&daemon, "batch-1", &batch(&["a", "b"])).await;
+    assert_eq!(again.status(), 202);
+    assert_eq!(replayed(&again), "true");
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["ids"], json!(["a", "b"]));
+
+    // Stored, then the answer is lost: the daemon dies, the client retries.
+    daemon.kill();
+    let daemon = TestDaemon::start_in(dir.path(), &[]);
+    let retry = post(&daemon, "batch-1", &batch(&["a", "b"])).await;
+    assert_eq!(retry.status(), 202);
+    assert_eq!(replayed(&retry), "true");
+    let ids: Vec<String> = fetch_all(&client, &daemon, "service:idem")
+        .await
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, ["b", "a"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_reused_for_other_records_is_refused() {
+    let daemon = TestDaemon::start();
+    assert_eq!(post(&daemon, "k", &batch(&["x"])).await.status(), 202);
+    let reused = post(&daemon, "k", &batch(&["y"])).await;
+    assert_eq!(reused.status(), 422);
+    let body: Value = reused.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key \"k\""),
+        "{body}"
+    );
+    let too_long = post(&daemon, &"k".repeat(201), &batch(&["z"])).await;
+    assert_eq!(too_long.status(), 400);
+    let client = reqwest::Client::new();
+    let ids: Vec<String> = fetch_all(&client, &daemon, "service:idem")
+        .await
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, ["x"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_copies_of_one_request_are_stored_once() {
+    let daemon = TestDaemon::start();
+    let body = batch(&["c1", "c2", "c3"]);
+    let copies: Vec<_> = (0..8).map(|_| post(&daemon, "same", &body)).collect();
+    let responses = futures::future::join_all(copies).await;
+    assert!(responses.iter().all(|r| r.status() == 202));
+    let fresh = responses.iter().filter(|r| replayed(r) == "false").count();
+    assert_eq!(fresh, 1, "exactly one copy was stored");
+    let client = reqwest::Client::new();
+    let stored = fetch_all(&client, &daemon, "service:idem").await;
+    assert_eq!(stored.len(), 3);
+}
