@@ -19,10 +19,8 @@ use crate::cli::Cli;
 use crate::config::Settings;
 use crate::net::{self, TailRequest};
 use crate::terminal::{Screen, Tui};
-use crate::ui;
+use crate::{FRAME, ui};
 
-/// About 30 frames a second: smooth to the eye, cheap at 50,000 records a second.
-const FRAME: Duration = Duration::from_millis(33);
 /// Batches of records waiting for the UI; beyond that the tail task waits.
 const CHANNEL: usize = 64;
 

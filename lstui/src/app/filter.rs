@@ -1,10 +1,56 @@
 //! What the filter bar, the level toggles and the service list keep in
 //! view, and the search's needle. The query language's meaning lives in
-//! `logstream_shared::Query::matches`, the same for the daemon and lstui.
+//! `logstream_shared::Query::matches`, the same for the daemon and lstui;
+//! only text clauses are matched here, by a `Needle`, because
+//! `Query::matches` lowercases every message it reads: rebuilding the view
+//! of 100,000 records took 28 ms with it and a few with the needle.
 
 use std::collections::BTreeSet;
 
+use logstream_shared::query::{Clause, Filter};
 use logstream_shared::{Level, LogRecord, Query};
+
+/// A parsed query, ready to match many records.
+#[derive(Debug, Clone, Default)]
+pub struct Matcher {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Text {
+        needle: Needle,
+        negated: bool,
+    },
+    /// Any other clause, as a query of its own.
+    Other(Query),
+}
+
+impl Matcher {
+    pub fn new(query: &Query) -> Matcher {
+        let parts = query
+            .clauses
+            .iter()
+            .map(|clause| match &clause.filter {
+                Filter::Text(text) => Part::Text {
+                    needle: Needle::new(text),
+                    negated: clause.negated,
+                },
+                _ => Part::Other(Query {
+                    clauses: vec![Clause::clone(clause)],
+                }),
+            })
+            .collect();
+        Matcher { parts }
+    }
+
+    pub fn matches(&self, record: &LogRecord) -> bool {
+        self.parts.iter().all(|part| match part {
+            Part::Text { needle, negated } => needle.is_in(&record.message) != *negated,
+            Part::Other(query) => query.matches(record),
+        })
+    }
+}
 
 /// A case-insensitive substring to look for, lowercased once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +132,7 @@ fn find_ascii(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 pub struct ViewFilter {
     /// The filter bar's query as last parsed successfully.
     pub text: String,
-    pub query: Query,
+    pub matcher: Matcher,
     /// Indexed by `Level::as_u8`.
     pub levels: [bool; 6],
     /// Empty: every service.
@@ -97,7 +143,7 @@ impl Default for ViewFilter {
     fn default() -> ViewFilter {
         ViewFilter {
             text: String::new(),
-            query: Query::all(),
+            matcher: Matcher::default(),
             levels: [true; 6],
             services: BTreeSet::new(),
         }
@@ -108,7 +154,7 @@ impl ViewFilter {
     pub fn accepts(&self, record: &LogRecord) -> bool {
         self.levels[usize::from(record.level.as_u8())]
             && (self.services.is_empty() || self.services.contains(&record.service))
-            && self.query.matches(record)
+            && self.matcher.matches(record)
     }
 
     pub fn shows_level(&self, level: Level) -> bool {
@@ -134,6 +180,43 @@ mod tests {
         }
     }
 
+    fn matcher(query: &str) -> Matcher {
+        Matcher::new(&logstream_shared::query::parse(query).unwrap())
+    }
+
+    /// The needle must agree with the shared definition of the language.
+    #[test]
+    fn matcher_agrees_with_query_matches() {
+        let messages = [
+            "Connection REFUSED by db",
+            "Überweisung FEHLGESCHLAGEN",
+            "\u{212a}elvin", // the Kelvin sign lowercases to an ASCII k
+            "",
+        ];
+        let queries = [
+            "",
+            "refused",
+            "-refused",
+            "\"connection refused\" level:info",
+            "überweisung",
+            "kelvin",
+            "-fehl service:api",
+            "user_id=42 host:h1",
+            "level>warn",
+        ];
+        for message in messages {
+            let r = record("api", Level::Info, message);
+            for query in queries {
+                let parsed = logstream_shared::query::parse(query).unwrap();
+                assert_eq!(
+                    Matcher::new(&parsed).matches(&r),
+                    parsed.matches(&r),
+                    "{query:?} on {message:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn ranges_find_every_match() {
         let needle = Needle::new("ab");
@@ -154,9 +237,9 @@ mod tests {
         assert!(!filter.accepts(&r));
         filter.services.insert("api".into());
         assert!(filter.accepts(&r));
-        filter.query = logstream_shared::query::parse("HELLO user_id=42").unwrap();
+        filter.matcher = matcher("HELLO user_id=42");
         assert!(filter.accepts(&r));
-        filter.query = logstream_shared::query::parse("-hello").unwrap();
+        filter.matcher = matcher("-hello");
         assert!(!filter.accepts(&r));
     }
 }

@@ -3,7 +3,7 @@
 use logstream_shared::query;
 
 use super::action::{Action, Edit, NetEvent};
-use super::filter::Needle;
+use super::filter::{Matcher, Needle};
 use super::state::{Connection, Focus, Hold, LineInput, Mode, Position, Search, State};
 
 /// Applies `action`; returns a follow-up action, if any, to apply next.
@@ -261,7 +261,7 @@ fn submit(state: &mut State) -> Option<Action> {
         }
         Mode::Filter(input) => match query::parse(&input.text) {
             Ok(parsed) => {
-                state.filter.query = parsed;
+                state.filter.matcher = Matcher::new(&parsed);
                 state.filter.text = input.text;
                 state.filter_error = None;
                 refilter(state);

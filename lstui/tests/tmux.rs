@@ -1,0 +1,279 @@
+//! End to end: the real `lstui` binary in a real terminal (tmux), against a
+//! real daemon, with logs sent by the real `lsctl`. tmux types the keys and
+//! reads the screen back, as a person would.
+//!
+//! These tests need tmux (`scripts/test` installs it); without it they fail
+//! rather than skip.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use logstream_testkit::{TestDaemon, binary};
+
+/// How long anything may take to show on screen (debug builds, busy CI).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A tmux server of our own (its own socket), running one shell; killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// A 150×40 terminal running bash with a known prompt and no user config.
+    fn start(config_home: &Path) -> Tmux {
+        let version = Command::new("tmux").arg("-V").output();
+        assert!(
+            version.is_ok_and(|o| o.status.success()),
+            "tmux is needed for this test: apt-get install -y tmux (scripts/test installs it)"
+        );
+        let socket = format!(
+            "lstui-test-{}-{}",
+            std::process::id(),
+            rand_suffix(config_home)
+        );
+        let tmux = Tmux { socket };
+        tmux.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "150",
+            "-y",
+            "40",
+            &format!(
+                "env 'PS1=lstui-test$ ' 'XDG_CONFIG_HOME={}' bash --norc --noprofile",
+                config_home.display()
+            ),
+        ]);
+        tmux.wait_for("the shell prompt", |screen| screen.contains("lstui-test$"));
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let output = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux");
+        assert!(
+            output.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p"])
+    }
+
+    /// Keys by tmux name: "Enter", "Space", "Escape", "C-u", "q"…
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// Text typed as it is.
+    fn type_text(&self, text: &str) {
+        self.run(&["send-keys", "-l", text]);
+    }
+
+    /// A format such as `#{alternate_on}` of the pane.
+    fn pane(&self, format: &str) -> String {
+        self.run(&["display-message", "-p", format])
+            .trim()
+            .to_string()
+    }
+
+    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                return screen;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "waited {PATIENCE:?} for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts lstui in the shell and waits until it is connected.
+    fn start_lstui(&self, server: &str) {
+        let command = format!(
+            "env -u LOGSTREAM_TOKEN -u LOGSTREAM_URL {} --server {server} --utc",
+            binary("lstui").display()
+        );
+        self.type_text(&command);
+        self.keys(&["Enter"]);
+        self.wait_for("lstui to connect", |screen| screen.contains("● live"));
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+/// Something unique per test in this process: the temp dir's name.
+fn rand_suffix(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().replace('.', ""))
+        .unwrap_or_default()
+}
+
+/// Sends lines through the real lsctl, as one service.
+fn send(daemon: &TestDaemon, service: &str, lines: &[&str]) {
+    let mut child = Command::new(binary("lsctl"))
+        .args(["--server", &daemon.url, "send", "--service", service])
+        .env_remove("LOGSTREAM_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start lsctl");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for line in lines {
+        writeln!(stdin, "{line}").expect("write to lsctl");
+    }
+    drop(stdin);
+    assert!(child.wait().expect("lsctl").success(), "lsctl send failed");
+}
+
+/// The log list: the screen without its top three lines (filter bar, error or
+/// toggles) and the status line, so that typed text does not count.
+fn log_rows(screen: &str) -> String {
+    let lines: Vec<&str> = screen.lines().collect();
+    lines[3.min(lines.len())..lines.len().saturating_sub(1)].join("\n")
+}
+
+#[test]
+fn tail_filter_pause_and_quit() {
+    let config = tempfile::tempdir().unwrap();
+    let daemon = TestDaemon::start();
+    let tmux = Tmux::start(config.path());
+    tmux.start_lstui(&daemon.url);
+
+    // Logs sent with lsctl appear, with their level.
+    send(&daemon, "api", &["INFO hello-from-api-1"]);
+    send(&daemon, "web", &["ERROR hello-from-web-1"]);
+    let screen = tmux.wait_for("both records", |s| {
+        s.contains("hello-from-api-1") && s.contains("hello-from-web-1")
+    });
+    assert!(screen.contains("ERROR"), "{screen}");
+
+    // A filter narrows the view, for records held and new ones.
+    tmux.keys(&["f"]);
+    tmux.type_text("service:web");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the filter to apply", |s| {
+        !log_rows(s).contains("hello-from-api-1") && log_rows(s).contains("hello-from-web-1")
+    });
+    send(&daemon, "api", &["INFO hello-from-api-2"]);
+    send(&daemon, "web", &["INFO hello-from-web-2"]);
+    let screen = tmux.wait_for("a new web record", |s| s.contains("hello-from-web-2"));
+    assert!(!log_rows(&screen).contains("hello-from-api-2"), "{screen}");
+
+    // A filter that does not parse is pointed at, and the old one stays.
+    tmux.keys(&["f", "C-u"]);
+    tmux.type_text("level>=loud");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("the parse error", |s| s.contains("column 8"));
+    assert!(screen.contains("unknown level"), "{screen}");
+    assert!(log_rows(&screen).contains("hello-from-web-2"), "{screen}");
+    assert!(!log_rows(&screen).contains("hello-from-api"), "{screen}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the error to go", |s| !s.contains("column 8"));
+
+    // Pausing holds the view while records arrive, and counts them.
+    tmux.keys(&["Space"]);
+    tmux.wait_for("the pause", |s| s.contains("PAUSED"));
+    send(
+        &daemon,
+        "web",
+        &["WARN after-pause-web-1", "WARN after-pause-web-2"],
+    );
+    let screen = tmux.wait_for("the count of new records", |s| s.contains("+2 new"));
+    assert!(!screen.contains("after-pause-web"), "{screen}");
+    tmux.keys(&["Space"]);
+    tmux.wait_for("the held records after following again", |s| {
+        s.contains("after-pause-web-2") && s.contains("following")
+    });
+
+    // The help overlay lists the keys.
+    tmux.keys(&["?"]);
+    tmux.wait_for("the help", |s| {
+        s.contains("next (newer) / previous (older) match")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the help to close", |s| !s.contains("any key closes"));
+
+    // Quitting gives the terminal back as it was.
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell", |s| {
+        s.contains("lstui-test$") && !s.contains("● live")
+    });
+    assert_eq!(
+        tmux.pane("#{alternate_on} #{mouse_any_flag} #{cursor_flag}"),
+        "0 0 1",
+        "alternate screen, mouse reporting and the cursor restored"
+    );
+    let stty = config.path().join("stty.txt");
+    tmux.type_text(&format!("echo exit=$?; stty -a > {}", stty.display()));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the exit status", |s| s.contains("exit=0"));
+    let started = Instant::now();
+    while !stty.exists() && started.elapsed() < PATIENCE {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let modes = std::fs::read_to_string(&stty).unwrap();
+    let words: Vec<&str> = modes.split_whitespace().collect();
+    assert!(
+        words.contains(&"icanon") && words.contains(&"echo"),
+        "raw mode left on: {modes}"
+    );
+}
+
+#[test]
+fn reconnects_after_a_daemon_restart_without_gap_or_duplicate() {
+    let config = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut daemon = TestDaemon::start_in(data.path(), &[]);
+    let addr = daemon.addr().to_string();
+    let tmux = Tmux::start(config.path());
+    tmux.start_lstui(&daemon.url);
+
+    send(
+        &daemon,
+        "api",
+        &["INFO before-restart-1", "INFO before-restart-2"],
+    );
+    tmux.wait_for("the first records", |s| s.contains("before-restart-2"));
+
+    daemon.kill();
+    tmux.wait_for("the lost connection", |s| s.contains("reconnecting"));
+    let daemon = TestDaemon::start_in(data.path(), &["--listen", &addr]);
+    send(&daemon, "api", &["INFO after-restart-1"]);
+    let screen = tmux.wait_for("the record sent after the restart", |s| {
+        s.contains("after-restart-1") && s.contains("● live")
+    });
+    for message in ["before-restart-1", "before-restart-2", "after-restart-1"] {
+        assert_eq!(
+            log_rows(&screen).matches(message).count(),
+            1,
+            "{message} once:\n{screen}"
+        );
+    }
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell", |s| !s.contains("● live"));
+}
