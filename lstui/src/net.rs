@@ -417,3 +417,125 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     }
     cause.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    //! The client's side of the contract against a scripted SSE server:
+    //! the paths a real daemon only takes under load (lagged) or on bad input.
+
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+
+    use super::*;
+
+    fn record_event(id: &str) -> String {
+        let record = serde_json::json!({
+            "id": format!("r{id}"), "timestamp": "2026-01-01T00:00:00Z",
+            "service": "api", "level": "INFO", "message": format!("m{id}"),
+        });
+        format!("event: record\nid: {id}\ndata: {record}\n\n")
+    }
+
+    async fn serve(app: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    fn request(server: String) -> TailRequest {
+        TailRequest {
+            server,
+            token: None,
+            query: Some("service:api".into()),
+            since: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn lagged_reconnects_at_once_from_the_last_id() {
+        let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+        let app = Router::new()
+            .route(
+                "/api/tail",
+                get(
+                    |State(seen): State<Arc<Mutex<Vec<Option<String>>>>>, headers: HeaderMap| async move {
+                        let last = headers
+                            .get("last-event-id")
+                            .map(|v| v.to_str().unwrap().to_string());
+                        seen.lock().unwrap().push(last.clone());
+                        let body = match last.as_deref() {
+                            None => format!(
+                                ": keep-alive\n\n{}{}event: lagged\ndata: {{\"error\":\"slow\",\"resume\":\"2\"}}\n\n",
+                                record_event("1"),
+                                record_event("2")
+                            ),
+                            Some(_) => record_event("3"),
+                        };
+                        ([("content-type", "text/event-stream")], body)
+                    },
+                ),
+            )
+            .with_state(Arc::clone(&seen));
+        let url = serve(app).await;
+        let (tx, mut rx) = mpsc::channel(64);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(tail(request(url), tx, cancel.clone()));
+        let mut messages = Vec::new();
+        let mut lagged = false;
+        while messages.len() < 3 {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                Ok(Some(Action::Net(NetEvent::Records(records)))) => {
+                    messages.extend(records.into_iter().map(|r| r.message));
+                }
+                Ok(Some(Action::Net(NetEvent::Disconnected { retry_in, reason }))) => {
+                    if messages.len() == 2 {
+                        assert_eq!(retry_in, Duration::ZERO, "{reason}");
+                        lagged = true;
+                    }
+                }
+                Ok(Some(_)) => {}
+                other => panic!("no third record: {other:?} after {messages:?}"),
+            }
+        }
+        cancel.cancel();
+        task.await.unwrap();
+        assert!(lagged);
+        assert_eq!(messages, ["m1", "m2", "m3"]);
+        assert_eq!(seen.lock().unwrap()[..2], [None, Some("2".to_string())]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_query_stops_with_the_daemons_reason() {
+        let app = Router::new().route(
+            "/api/tail",
+            get(|| async {
+                (
+                    StatusCode::BAD_REQUEST,
+                    [("content-type", "application/json")],
+                    r#"{"error":"invalid query","details":[{"field":"q","message":"bad"}]}"#,
+                )
+                    .into_response()
+            }),
+        );
+        let url = serve(app).await;
+        let (tx, mut rx) = mpsc::channel(64);
+        let task = tokio::spawn(tail(request(url), tx, CancellationToken::new()));
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                Ok(Some(Action::Net(NetEvent::Failed(reason)))) => {
+                    assert!(reason.contains("invalid query (q: bad)"), "{reason}");
+                    break;
+                }
+                Ok(Some(_)) => {}
+                other => panic!("no failure: {other:?}"),
+            }
+        }
+        task.await.unwrap();
+    }
+}
