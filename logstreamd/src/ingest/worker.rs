@@ -9,7 +9,7 @@
 //! the topic's partitions, so adding workers adds throughput.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logstream_shared::LogRecord;
@@ -18,6 +18,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use super::kafka::{self, KafkaTarget, client_config, decode};
 use crate::metrics::Metrics;
@@ -42,21 +43,21 @@ pub struct WorkerConfig {
     pub batch_wait: Duration,
 }
 
-/// Partitions revoked from this member since the current batch began:
-/// their offsets now belong to another member and must not be committed.
-#[derive(Default)]
-struct RebalanceWatch {
-    revoked: Mutex<HashSet<i32>>,
-}
+/// Logs rebalances (commits check the assignment itself, see `commit`).
+struct RebalanceWatch;
 
 impl ClientContext for RebalanceWatch {}
 
 impl ConsumerContext for RebalanceWatch {
     fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(partitions) = rebalance {
-            let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
-            revoked.extend(partitions.elements().iter().map(|p| p.partition()));
-            tracing::info!(partitions = ?revoked, "partitions revoked");
+        match rebalance {
+            Rebalance::Revoke(partitions) => {
+                tracing::info!(count = partitions.count(), "partitions revoked")
+            }
+            Rebalance::Assign(partitions) => {
+                tracing::info!(count = partitions.count(), "partitions assigned")
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
         }
     }
 }
@@ -117,7 +118,7 @@ pub async fn run(
     ];
     let consumer: StreamConsumer<RebalanceWatch> =
         client_config(&target.brokers, options, &defaults)
-            .create_with_context(RebalanceWatch::default())
+            .create_with_context(RebalanceWatch)
             .map_err(|e| format!("cannot create a Kafka consumer: {e}"))?;
     consumer
         .subscribe(&[&target.topic])
@@ -126,59 +127,81 @@ pub async fn run(
         .map_err(|e| format!("cannot create the dead-letter producer: {e}"))?;
     tracing::info!(topic = %target.topic, group = %config.group, "worker started");
 
+    // While one batch is being stored, the next one gathers: at most two
+    // batches in memory, and offsets are committed in batch order.
+    let mut storing: Option<JoinHandle<(Batch, bool)>> = None;
     loop {
-        consumer
-            .context()
-            .revoked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-        let (batch, closed) = gather(&consumer, &config, &mut stop).await;
+        let (batch, closed) = gather(&consumer, &config, &mut storing, &metrics, &mut stop).await;
+        if let Some(previous) = storing.take() {
+            finish(previous.await, &consumer, &config.target.topic, &metrics);
+        }
         if !batch.is_empty() {
-            let stored = store_batch(
-                &batch,
-                store.as_ref(),
-                &dead_letters,
-                &config,
-                &metrics,
-                &mut stop,
-            )
-            .await;
-            if stored {
-                commit(&consumer, &config.target.topic, &batch);
-                metrics.worker_batches.inc();
-                metrics.worker_records.inc_by(batch.records.len() as u64);
-                if let Some(started) = batch.started {
-                    metrics
-                        .worker_batch_seconds
-                        .observe(started.elapsed().as_secs_f64());
-                }
-                tracing::debug!(
-                    records = batch.records.len(),
-                    bytes = batch.bytes,
-                    "batch stored and committed"
-                );
-            } else {
-                // Stopping while the store is down: nothing is committed, so
-                // the batch is read again by whoever owns its partitions next.
-                tracing::warn!(
-                    records = batch.records.len(),
-                    "stopping before the batch was stored; it will be read again"
-                );
-            }
+            let storage = Storage {
+                store: Arc::clone(&store),
+                dead_letters: dead_letters.clone(),
+                dead_letter_topic: config.dead_letter_topic.clone(),
+                metrics: Arc::clone(&metrics),
+                stop: stop.clone(),
+            };
+            storing = Some(tokio::spawn(storage.store(batch)));
         }
         if matches!(closed, Closed::Stopping) {
+            if let Some(last) = storing.take() {
+                finish(last.await, &consumer, &config.target.topic, &metrics);
+            }
             tracing::info!("worker stopped");
             return Ok(());
         }
     }
 }
 
+/// Commits a batch once it is stored, and counts it.
+fn finish(
+    stored: Result<(Batch, bool), tokio::task::JoinError>,
+    consumer: &StreamConsumer<RebalanceWatch>,
+    topic: &str,
+    metrics: &Metrics,
+) {
+    let (batch, stored) = match stored {
+        Ok(done) => done,
+        Err(e) => {
+            // Nothing committed: the batch is read again.
+            tracing::error!(error = %e, "storing a batch failed");
+            return;
+        }
+    };
+    if !stored {
+        // Stopping while the store is down: nothing is committed, so the
+        // batch is read again by whoever owns its partitions next.
+        tracing::warn!(
+            records = batch.records.len(),
+            "stopping before the batch was stored; it will be read again"
+        );
+        return;
+    }
+    commit(consumer, topic, &batch);
+    metrics.worker_batches.inc();
+    metrics.worker_records.inc_by(batch.records.len() as u64);
+    if let Some(started) = batch.started {
+        metrics
+            .worker_batch_seconds
+            .observe(started.elapsed().as_secs_f64());
+    }
+    tracing::debug!(
+        records = batch.records.len(),
+        bytes = batch.bytes,
+        "batch stored and committed"
+    );
+}
+
 /// Reads messages until the batch is full, has waited long enough, or the
 /// worker is asked to stop.
+/// The batch being stored meanwhile is committed as soon as it is stored.
 async fn gather(
     consumer: &StreamConsumer<RebalanceWatch>,
     config: &WorkerConfig,
+    storing: &mut Option<JoinHandle<(Batch, bool)>>,
+    metrics: &Metrics,
     stop: &mut watch::Receiver<u32>,
 ) -> (Batch, Closed) {
     let mut batch = Batch::default();
@@ -195,6 +218,11 @@ async fn gather(
         };
         let message = tokio::select! {
             message = consumer.recv() => message,
+            stored = async { storing.as_mut().expect("checked by the guard").await }, if storing.is_some() => {
+                *storing = None;
+                finish(stored, consumer, &config.target.topic, metrics);
+                continue;
+            }
             () = wait => return (batch, Closed::Waited),
             _ = stop.changed() => return (batch, Closed::Stopping),
         };
@@ -238,42 +266,51 @@ async fn gather(
     }
 }
 
-/// Sends the dead letters and inserts the records, retrying with backoff
-/// until both succeed. False if the worker was asked to stop first.
-async fn store_batch(
-    batch: &Batch,
-    store: &dyn Store,
-    dead_letter_producer: &FutureProducer,
-    config: &WorkerConfig,
-    metrics: &Metrics,
-    stop: &mut watch::Receiver<u32>,
-) -> bool {
-    let mut backoff = Backoff::default();
-    for letter in &batch.dead_letters {
-        loop {
-            match send_dead_letter(dead_letter_producer, &config.dead_letter_topic, letter).await {
-                Ok(()) => {
-                    metrics.dead_letters.inc();
-                    tracing::warn!(source = %letter.source, reason = %letter.reason, topic = %config.dead_letter_topic, "undecodable message sent to the dead-letter topic");
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot send to the dead-letter topic; retrying");
-                    if !backoff.wait(stop).await {
-                        return false;
+/// What storing a batch needs, owned, so that it runs beside the next gather.
+struct Storage {
+    store: Arc<dyn Store>,
+    dead_letters: FutureProducer,
+    dead_letter_topic: String,
+    metrics: Arc<Metrics>,
+    stop: watch::Receiver<u32>,
+}
+
+impl Storage {
+    /// Sends the dead letters and inserts the records, retrying with backoff
+    /// until both succeed; false if the worker was asked to stop first.
+    async fn store(mut self, batch: Batch) -> (Batch, bool) {
+        let stored = self.store_batch(&batch).await;
+        (batch, stored)
+    }
+
+    async fn store_batch(&mut self, batch: &Batch) -> bool {
+        let mut backoff = Backoff::default();
+        for letter in &batch.dead_letters {
+            loop {
+                match send_dead_letter(&self.dead_letters, &self.dead_letter_topic, letter).await {
+                    Ok(()) => {
+                        self.metrics.dead_letters.inc();
+                        tracing::warn!(source = %letter.source, reason = %letter.reason, topic = %self.dead_letter_topic, "undecodable message sent to the dead-letter topic");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot send to the dead-letter topic; retrying");
+                        if !backoff.wait(&mut self.stop).await {
+                            return false;
+                        }
                     }
                 }
             }
         }
-    }
-    loop {
-        match store.insert(&batch.records).await {
-            Ok(()) => return true,
-            Err(e) => {
-                metrics.store_retries.inc();
-                tracing::error!(error = %e, records = batch.records.len(), retry_in = ?backoff.next, "store insert failed; retrying");
-                if !backoff.wait(stop).await {
-                    return false;
+        loop {
+            match self.store.insert(&batch.records).await {
+                Ok(()) => return true,
+                Err(e) => {
+                    self.metrics.store_retries.inc();
+                    tracing::error!(error = %e, records = batch.records.len(), retry_in = ?backoff.next, "store insert failed; retrying");
+                    if !backoff.wait(&mut self.stop).await {
+                        return false;
+                    }
                 }
             }
         }
@@ -308,17 +345,25 @@ async fn send_dead_letter(
         .map_err(|(e, _)| e.to_string())
 }
 
-/// Commits the batch's offsets for the partitions this member still owns.
+/// Commits the batch's offsets for the partitions this member owns now. A
+/// partition revoked meanwhile belongs to another member, which reads the
+/// batch's part of it again (a duplicate); committing it here could move
+/// that member's offset back.
 fn commit(consumer: &StreamConsumer<RebalanceWatch>, topic: &str, batch: &Batch) {
-    let revoked = consumer
-        .context()
-        .revoked
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let owned: HashSet<i32> = match consumer.assignment() {
+        Ok(assignment) => assignment
+            .elements_for_topic(topic)
+            .iter()
+            .map(|p| p.partition())
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot tell the assignment; not committing");
+            return;
+        }
+    };
     let mut offsets = TopicPartitionList::new();
     for (&partition, &next) in &batch.next_offsets {
-        if revoked.contains(&partition) {
+        if !owned.contains(&partition) {
             continue;
         }
         if let Err(e) = offsets.add_partition_offset(topic, partition, Offset::Offset(next)) {
