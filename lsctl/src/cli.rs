@@ -156,17 +156,42 @@ pub(crate) enum StatsFormat {
 }
 
 const SEND_EXAMPLES: &str = "\
-Each line becomes one record. A JSON object line keeps its fields (level, message/msg,
-timestamp/time/ts; the rest become attributes); any other line is the message, and a
-level word near its start (ERROR, WARN, INFO, …) sets the level (default INFO).
+Each line's format is recognised (--format auto), or forced with --format:
+  json     {\"ts\":\"2026-11-27T12:00:01Z\",\"level\":\"warn\",\"msg\":\"disk full\",\"service\":\"api\"}
+           also lvl/severity/log.level, time/timestamp/@timestamp (RFC 3339 or epoch
+           s/ms/µs/ns), message/log/@message, app/service.name, host/hostname
+  logfmt   time=2026-11-27T12:00:01Z level=warn msg=\"disk full\" user=42
+  syslog   Nov 27 12:00:01 web-1 sshd[42]: message                 (RFC 3164)
+           <34>1 2026-11-27T12:00:01Z web-1 sshd 42 - - message    (RFC 5424)
+  text     2026-11-27 12:00:01,123 ERROR [main] com.example.App - message   (log4j)
+           2026-11-27T12:00:01Z WARN [billing] message      (the [name] is the service)
+  raw      each line as it is: no parsing, no joining
+Any other line is sent as it is, and a level word near its start (ERROR, WARN, …) sets
+the level (default INFO). Other fields become attributes. Times without a zone are in
+--timezone (local by default); syslog's year-less times are in the current year (the
+one before if that would be more than a day ahead).
+
+Multi-line records become one record: indented lines, Java stack traces (\\tat …,
+Caused by: …, \\t... 12 more) and Python tracebacks (up to the final ValueError: …)
+are joined to the line before them, with newlines. A record is sent when the next one
+starts, the input ends, or no line has come for 200ms.
+
+--service and --host, when given, win over what a line names (a different value of the
+line's is kept as the attribute service or host); without them a line's own are used,
+else the service \"unknown\". --attr adds attributes to every record.
+
 Lines are sent in batches, at least every --flush-interval; failed batches are retried
 with backoff until --retry-for has passed, then lsctl exits 2 and counts what it could
 not deliver.
 
 Examples:
   tail -f app.log | lsctl send --service api
-  lsctl send --service batch-job --host worker-3 job-1.log job-2.log
-  echo 'ERROR payment declined' | lsctl send --service billing";
+  lsctl send --service batch-job --host worker-3 --attr env=prod job-1.log job-2.log
+  echo 'ERROR payment declined' | lsctl send --service billing
+  kubectl logs -f deploy/api | lsctl send --service api --format json
+  journalctl -f -o short-iso | lsctl send --attr env=prod       # service: the syslog app
+  lsctl send --timezone UTC --service legacy server.log         # log4j times in UTC
+  lsctl send --format raw --service audit audit.log              # one record per line";
 
 const QUERY_EXAMPLES: &str = "\
 The query language (also the API's q=): words and \"quoted phrases\" match the message
@@ -181,13 +206,34 @@ Examples:
 
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
-    /// Service the records belong to.
+    /// Service of every record [default: the service a line names (JSON `service`/`app`,
+    /// the syslog app, a `[name]` after a timestamp), else "unknown"]. When given, it wins,
+    /// and a line's own different service is kept as the attribute `service`.
     #[arg(long, short, env = "LOGSTREAM_SERVICE")]
-    pub(crate) service: String,
+    pub(crate) service: Option<String>,
 
-    /// Host to tag every record with.
+    /// Host of every record [default: the host a line names (JSON `host`/`hostname`, the
+    /// syslog host)]. When given, it wins, and a line's own different host is kept as the
+    /// attribute `host`.
     #[arg(long)]
     pub(crate) host: Option<String>,
+
+    /// An attribute for every record, KEY=VALUE (repeat for more); it wins over a
+    /// line's own attribute of that name.
+    #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = crate::lines::parse::attribute_flag)]
+    pub(crate) attributes: Vec<(String, String)>,
+
+    /// How to read lines: auto recognises each line's format (JSON, logfmt, syslog,
+    /// timestamped text such as log4j's, else plain text); json, logfmt and text read only
+    /// that format (other lines are sent as plain messages); raw sends each line as it is,
+    /// one record per line, without joining multi-line records.
+    #[arg(long, value_enum, default_value_t = crate::lines::parse::Format::Auto)]
+    pub(crate) format: crate::lines::parse::Format,
+
+    /// Time zone of timestamps that name none (log4j's, syslog's): local (the TZ
+    /// environment variable, else the system's), UTC, or an offset such as +02:00.
+    #[arg(long, default_value = "local", value_name = "ZONE")]
+    pub(crate) timezone: crate::lines::parse::Zone,
 
     /// Files to read, in order; stdin when none is given (or for "-").
     pub(crate) files: Vec<PathBuf>,

@@ -9,9 +9,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use chrono::Utc;
-use logstream_shared::{LogRecord, validate};
+use anyhow::Context;
+use logstream_shared::LogRecord;
 use reqwest::StatusCode;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
@@ -19,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::cli::SendArgs;
 use crate::client::{ApiFailure, Client};
-use crate::lines::{RecordDefaults, record_from_line};
+use crate::lines::{Assembler, IDLE_FLUSH, Settings};
 
 /// How a send ended.
 #[derive(Debug, Default)]
@@ -37,21 +36,17 @@ pub(crate) struct SendOutcome {
 /// How the reader task ended.
 #[derive(Debug, Default)]
 struct ReaderEnd {
-    /// A record it had read but could not hand over (0 or 1).
+    /// Records it had read but could not hand over.
     unsent: u64,
     error: Option<anyhow::Error>,
 }
 
 pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<SendOutcome> {
-    let defaults = RecordDefaults {
-        service: args.service.clone(),
-        host: args.host.clone(),
-    };
-    check_defaults(&defaults)?;
+    let settings = Settings::from_args(&args)?;
     let sources = open_sources(&args.files).await?;
     let batch_size = args.batch_size as usize;
     let (tx, mut rx) = mpsc::channel(batch_size * 4);
-    let reader = tokio::spawn(read_lines(sources, defaults, tx));
+    let reader = tokio::spawn(read_lines(sources, settings, tx));
     let mut signals = stop_signals()?;
 
     let mut outcome = SendOutcome::default();
@@ -149,20 +144,6 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
             return Ok(outcome);
         }
     }
-}
-
-/// The service and host every record will carry must pass the daemon's checks.
-fn check_defaults(defaults: &RecordDefaults) -> anyhow::Result<()> {
-    let probe = record_from_line("probe", defaults, Utc::now()).expect("a non-blank line");
-    if let Some(problem) = validate(&probe).into_iter().next() {
-        let flag = if problem.field == "service" {
-            "--service"
-        } else {
-            "--host"
-        };
-        bail!("{flag}: {}", problem.message);
-    }
-    Ok(())
 }
 
 /// What became of one batch.
@@ -277,37 +258,68 @@ async fn open_sources(files: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
     Ok(sources)
 }
 
+/// Reads lines into records (see `crate::lines`): a record that the next
+/// lines may continue (a stack trace) is handed over once a line starts
+/// another, the input ends, or no line has come for `IDLE_FLUSH`.
 async fn read_lines(
     sources: Vec<Source>,
-    defaults: RecordDefaults,
+    settings: Settings,
     tx: mpsc::Sender<LogRecord>,
 ) -> ReaderEnd {
+    let mut assembler = Assembler::new(settings);
     for (name, source) in sources {
         let mut reader = BufReader::new(source);
         let mut buf = Vec::new();
         loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf).await {
+            // `read_until` keeps what it read in `buf` when cancelled.
+            let read = tokio::select! {
+                read = reader.read_until(b'\n', &mut buf) => read,
+                () = tokio::time::sleep(IDLE_FLUSH), if assembler.has_pending() => {
+                    if let Some(end) = hand_over(&tx, assembler.flush_idle()).await {
+                        return end;
+                    }
+                    continue;
+                }
+                // Stopping: what the assembler holds cannot be handed over.
+                () = tx.closed(), if assembler.has_pending() => {
+                    return ReaderEnd { unsent: assembler.finish().len() as u64, error: None };
+                }
+            };
+            let records = match read {
                 Ok(0) => break,
-                Ok(_) => {}
+                Ok(_) => assembler.push(&String::from_utf8_lossy(&buf)),
                 Err(e) => {
+                    // What was read before is still delivered.
+                    let end = hand_over(&tx, assembler.finish()).await.unwrap_or_default();
                     return ReaderEnd {
-                        unsent: 0,
+                        unsent: end.unsent,
                         error: Some(anyhow::Error::new(e).context(format!("reading {name}"))),
                     };
                 }
+            };
+            buf.clear();
+            if let Some(end) = hand_over(&tx, records).await {
+                return end;
             }
-            let line = String::from_utf8_lossy(&buf);
-            let line = line.trim_end_matches(['\n', '\r']);
-            if let Some(record) = record_from_line(line, &defaults, Utc::now())
-                && tx.send(record).await.is_err()
-            {
-                return ReaderEnd {
-                    unsent: 1,
-                    error: None,
-                };
-            }
+        }
+        // Lines of different inputs are never joined.
+        if let Some(end) = hand_over(&tx, assembler.finish()).await {
+            return end;
         }
     }
     ReaderEnd::default()
+}
+
+/// Hands records over; the end to report if the channel was closed.
+async fn hand_over(tx: &mpsc::Sender<LogRecord>, records: Vec<LogRecord>) -> Option<ReaderEnd> {
+    let count = records.len() as u64;
+    for (sent, record) in records.into_iter().enumerate() {
+        if tx.send(record).await.is_err() {
+            return Some(ReaderEnd {
+                unsent: count - sent as u64,
+                error: None,
+            });
+        }
+    }
+    None
 }

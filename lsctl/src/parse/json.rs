@@ -1,0 +1,153 @@
+//! JSON object lines, and the common field names that JSON and logfmt
+//! loggers use.
+
+use logstream_shared::Level;
+use logstream_shared::record::parse_timestamp;
+use serde_json::{Map, Value};
+
+use super::{Context, Parsed, text};
+
+/// Field names loggers commonly use, in order of preference. A dotted name
+/// is also looked up as nested objects (`{"log": {"level": "warn"}}`).
+const MESSAGE_KEYS: [&str; 6] = ["message", "msg", "log", "@message", "text", "@m"];
+const LEVEL_KEYS: [&str; 8] = [
+    "level",
+    "lvl",
+    "severity",
+    "loglevel",
+    "log.level",
+    "levelname",
+    "@level",
+    "@l",
+];
+const TIME_KEYS: [&str; 7] = [
+    "timestamp",
+    "time",
+    "ts",
+    "@timestamp",
+    "datetime",
+    "@t",
+    "asctime",
+];
+const SERVICE_KEYS: [&str; 4] = ["service", "service.name", "app", "application"];
+const HOST_KEYS: [&str; 3] = ["host", "hostname", "host.name"];
+const TRACE_KEYS: [&str; 3] = ["trace_id", "traceId", "trace.id"];
+const SPAN_KEYS: [&str; 3] = ["span_id", "spanId", "span.id"];
+
+/// A JSON object line; `None` for anything else.
+pub(super) fn parse(line: &str, cx: Context) -> Option<Parsed> {
+    let object = serde_json::from_str::<Map<String, Value>>(line).ok()?;
+    Some(from_object(object, line, cx))
+}
+
+/// Takes the message, level, time, service, host, trace and span from their
+/// common names; every other field becomes an attribute (non-strings as
+/// their JSON text). Without a message field, the whole line is the message.
+/// A level or time that cannot be read is kept as an attribute.
+pub(super) fn from_object(mut object: Map<String, Value>, line: &str, cx: Context) -> Parsed {
+    let mut parsed = Parsed {
+        message: match take_first(&mut object, &MESSAGE_KEYS, is_scalar) {
+            Some((_, message)) => text_of(message),
+            None => line.trim().to_string(),
+        },
+        ..Parsed::default()
+    };
+    if let Some((key, level)) = take_first(&mut object, &LEVEL_KEYS, is_scalar) {
+        match level_of(&level) {
+            Some(found) => parsed.level = Some(found),
+            None => {
+                object.insert(key, level);
+            }
+        }
+    }
+    if let Some((key, time)) = take_first(&mut object, &TIME_KEYS, is_scalar) {
+        match time_of(&time, cx) {
+            Some(found) => parsed.timestamp = Some(found),
+            None => {
+                object.insert(key, time);
+            }
+        }
+    }
+    let is_text = |v: &Value| v.as_str().is_some_and(|s| !s.trim().is_empty());
+    for (keys, field) in [
+        (&SERVICE_KEYS[..], &mut parsed.service),
+        (&HOST_KEYS[..], &mut parsed.host),
+        (&TRACE_KEYS[..], &mut parsed.trace_id),
+        (&SPAN_KEYS[..], &mut parsed.span_id),
+    ] {
+        *field = take_first(&mut object, keys, is_text).map(|(_, v)| text_of(v));
+    }
+    parsed.attributes = object.into_iter().map(|(k, v)| (k, text_of(v))).collect();
+    parsed
+}
+
+fn is_scalar(value: &Value) -> bool {
+    matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_))
+}
+
+/// A level name (with the aliases `Level` accepts), a syslog severity (0–7)
+/// or a pino/bunyan number (10 trace … 60 fatal).
+fn level_of(value: &Value) -> Option<Level> {
+    match value {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => match n.as_u64()? {
+            severity @ 0..=7 => Some(text::severity_level(severity as u8)),
+            10 => Some(Level::Trace),
+            20 => Some(Level::Debug),
+            30 => Some(Level::Info),
+            40 => Some(Level::Warn),
+            50 => Some(Level::Error),
+            60 => Some(Level::Fatal),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// RFC 3339, epoch seconds/ms/µs/ns (also as a string of digits), or a
+/// zone-less `2024-05-01 12:00:01,123` in the configured zone.
+pub(super) fn time_of(value: &Value, cx: Context) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(found) = parse_timestamp(value) {
+        return Some(found);
+    }
+    let text = value.as_str()?.trim();
+    if let Ok(number) = text.parse::<serde_json::Number>()
+        && let Ok(found) = parse_timestamp(&Value::Number(number))
+    {
+        return Some(found);
+    }
+    text::timestamp_value(text, cx.zone)
+}
+
+/// The first of `keys` present with an accepted value, removed from the
+/// object, with the key it had (a dotted key found nested keeps its dotted
+/// name).
+fn take_first(
+    object: &mut Map<String, Value>,
+    keys: &[&str],
+    accept: impl Fn(&Value) -> bool,
+) -> Option<(String, Value)> {
+    for key in keys {
+        if object.get(*key).is_some_and(&accept) {
+            return object.remove(*key).map(|v| (key.to_string(), v));
+        }
+        if let Some((parent, child)) = key.split_once('.')
+            && let Some(Value::Object(inner)) = object.get_mut(parent)
+            && inner.get(child).is_some_and(&accept)
+        {
+            let value = inner.remove(child)?;
+            if inner.is_empty() {
+                object.remove(parent);
+            }
+            return Some((key.to_string(), value));
+        }
+    }
+    None
+}
+
+pub(super) fn text_of(value: Value) -> String {
+    match value {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
