@@ -68,15 +68,50 @@ pub(crate) enum Command {
     /// missing or repeating a record.
     #[command(after_help = TAIL_EXAMPLES)]
     Tail(TailArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "\
+Examples:
+  lsctl completions bash > ~/.local/share/bash-completion/completions/lsctl
+  lsctl completions zsh > \"${fpath[1]}/_lsctl\"
+  lsctl completions fish > ~/.config/fish/completions/lsctl.fish
+
+Exit codes: 0 success, 1 usage error.")]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print a manual page (roff), for man(1): lsctl's, or a subcommand's.
+    #[command(after_help = "\
+Examples:
+  lsctl man | man -l -
+  lsctl man query | man -l -
+  for c in '' send query stats tail completions; do lsctl man $c > lsctl${c:+-$c}.1; done
+
+Exit codes: 0 success, 1 usage error.")]
+    Man {
+        /// The subcommand whose page to print (its page is lsctl-SUBCOMMAND(1)).
+        #[arg(value_parser = ["send", "query", "stats", "tail", "completions", "man"])]
+        subcommand: Option<String>,
+    },
 }
 
 const TAIL_EXAMPLES: &str = "\
+The filters and output formats are those of `lsctl query` (see lsctl query --help);
+-o json is refused, as a stream never closes the array: use ndjson.
+
 Examples:
   lsctl tail                                   # everything, from now on
   lsctl tail --service api 'level>=warn'       # the query language, as in lsctl query
   lsctl tail --since 10m '\"connection refused\"' # the last 10 minutes first, then live
   lsctl tail --count 1 id:0190a0b2-7e1d-7c3e-9d4b-3c2a1b0f9e8d   # wait for one record
-  lsctl tail --output ndjson | jq .message";
+  lsctl tail --min-level warn --host web-1 --attr region=eu
+  lsctl tail -o logfmt --fields time,level,service,message
+  lsctl tail --output ndjson | jq .message
+
+Exit codes: 0 success (--count reached, or the pipe was closed), 1 usage error,
+3 the daemon answered with an error, 4 access denied. An unreachable daemon is
+retried, not an exit.";
 
 #[derive(Debug, Args)]
 pub(crate) struct TailArgs {
@@ -92,9 +127,15 @@ pub(crate) struct TailArgs {
     #[arg(long)]
     pub(crate) count: Option<usize>,
 
-    /// Output: text (coloured on a terminal) or ndjson.
+    /// Output: text (coloured on a terminal), ndjson, csv, logfmt or raw (json
+    /// is refused: a stream never closes the array).
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
     pub(crate) output: OutputFormat,
+
+    /// The columns to print, comma-separated: time, level, service, message,
+    /// host, id, trace_id, span_id, attributes, attr.KEY (one attribute).
+    #[arg(long, short = 'f', value_delimiter = ',', value_name = "FIELD,…")]
+    pub(crate) fields: Vec<String>,
 
     /// Show times in UTC instead of the local time zone.
     #[arg(long)]
@@ -114,6 +155,22 @@ pub(crate) struct FilterArgs {
     /// Only this level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL).
     #[arg(long, short)]
     pub(crate) level: Option<String>,
+
+    /// Only this level and more severe ones (--min-level warn: WARN, ERROR, FATAL).
+    #[arg(long, value_name = "LEVEL")]
+    pub(crate) min_level: Option<String>,
+
+    /// Only these hosts (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) host: Vec<String>,
+
+    /// Only records whose attribute KEY is VALUE (repeat: all must match).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub(crate) attr: Vec<String>,
+
+    /// Only messages containing this text, case-insensitive (repeat: all must appear).
+    #[arg(long)]
+    pub(crate) text: Vec<String>,
 }
 
 const STATS_EXAMPLES: &str = "\
@@ -198,11 +255,24 @@ The query language (also the API's q=): words and \"quoted phrases\" match the m
 (case-insensitive), -word excludes; service:a,b  level:error  level>=warn  host:h
 trace:t  span:s  id:i  key=value (attribute); -service:db negates a clause.
 
+Flags and the query combine: every one must match.
+
+Fields for --fields: time, level, service, message, host, id, trace_id, span_id,
+attributes (all of them), attr.KEY (one attribute); columns are named as written.
+
 Examples:
   lsctl query --service user-service --level ERROR
   lsctl query --since 15m 'level>=warn \"connection refused\" -healthcheck'
   lsctl query --since 2024-05-01 --until 2024-05-02 user_id=42 --output ndjson
-  lsctl query --limit 50000 --output json > errors.json";
+  lsctl query --min-level warn --host web-1 --attr region=eu --text timeout
+  lsctl query --limit 50000 --output json > errors.json
+  lsctl query --all --since 24h -o csv --fields time,level,service,message,attr.user_id > day.csv
+  lsctl query --all --reverse --since 1h -o raw    # the last hour's messages, oldest first
+  lsctl query -o logfmt --level ERROR | head -1
+
+Exit codes: 0 success (also when a pipe such as `| head` closes early), 1 usage
+error (a bad flag, query or time), 3 the daemon could not be reached or answered
+with an error, 4 access denied.";
 
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
@@ -264,13 +334,29 @@ pub(crate) struct QueryArgs {
     #[arg(long)]
     pub(crate) until: Option<String>,
 
-    /// Most records to print.
+    /// Most records to print: the newest ones.
     #[arg(long, short = 'n', default_value_t = 100)]
     pub(crate) limit: usize,
 
-    /// Output: text (aligned, coloured on a terminal), json (one array) or ndjson.
+    /// Print every matching record, page by page (memory stays flat).
+    #[arg(long, short = 'a', conflicts_with = "limit")]
+    pub(crate) all: bool,
+
+    /// Oldest first: the same records (the newest --limit, or --all), in time
+    /// order. Memory stays at about one page: with more than one page the
+    /// result is read twice, first to find the page boundaries.
+    #[arg(long, short = 'r')]
+    pub(crate) reverse: bool,
+
+    /// Output: text (aligned, coloured on a terminal), json (one array), ndjson,
+    /// csv (with a header row), logfmt, or raw (the message only, as stored).
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
     pub(crate) output: OutputFormat,
+
+    /// The columns to print, comma-separated: time, level, service, message,
+    /// host, id, trace_id, span_id, attributes, attr.KEY (one attribute).
+    #[arg(long, short = 'f', value_delimiter = ',', value_name = "FIELD,…")]
+    pub(crate) fields: Vec<String>,
 
     /// Show times in UTC instead of the local time zone.
     #[arg(long)]
@@ -279,9 +365,18 @@ pub(crate) struct QueryArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum OutputFormat {
+    /// Aligned columns for people, coloured on a terminal.
     Text,
+    /// One JSON array.
     Json,
+    /// One JSON object a line.
     Ndjson,
+    /// Comma-separated values with a header row (RFC 4180 quoting).
+    Csv,
+    /// key=value pairs, quoted where needed.
+    Logfmt,
+    /// The message only, exactly as stored.
+    Raw,
 }
 
 /// A duration such as `500ms` or `2s`, more than zero.

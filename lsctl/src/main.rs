@@ -4,6 +4,7 @@ mod cli;
 mod client;
 mod config;
 mod lines;
+mod output;
 mod query;
 mod send;
 mod stats;
@@ -70,6 +71,31 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // These need no daemon, settings or config file.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "lsctl", &mut script);
+            return print_quietly(&script);
+        }
+        Command::Man { subcommand } => {
+            let mut command = Cli::command();
+            // Gives subcommands their display names (lsctl-query) and global flags.
+            command.build();
+            if let Some(name) = subcommand {
+                command = match command.find_subcommand(name) {
+                    Some(sub) => sub.clone().version(env!("CARGO_PKG_VERSION")),
+                    None => return report(usage(format!("no subcommand {name}")), None),
+                };
+            }
+            let mut page = Vec::new();
+            return match clap_mangen::Man::new(command).render(&mut page) {
+                Ok(()) => print_quietly(&page),
+                Err(e) => report(Failure::Io(e), None),
+            };
+        }
+        _ => {}
+    }
     let token_source = match matches.value_source("token") {
         Some(ValueSource::EnvVariable) => "LOGSTREAM_TOKEN",
         _ => "--token",
@@ -95,6 +121,16 @@ fn main() -> ExitCode {
         // `lsctl query | head` closes the pipe early: that is not an error.
         Err(Failure::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(failure) => report(failure, Some(&settings)),
+    }
+}
+
+/// Writes `bytes` to stdout; a closed pipe is not an error.
+fn print_quietly(bytes: &[u8]) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => report(Failure::Io(e), None),
+        _ => ExitCode::SUCCESS,
     }
 }
 
@@ -151,5 +187,6 @@ async fn run(cli: Cli, settings: &Settings) -> Result<(), Failure> {
         Command::Query(args) => query::query(&client, args).await,
         Command::Stats(args) => stats::stats(&client, args).await,
         Command::Tail(args) => tail::tail(&client, args).await,
+        Command::Completions { .. } | Command::Man { .. } => unreachable!("handled before"),
     }
 }

@@ -1,43 +1,102 @@
-//! `lsctl query`: search, page through results, print them.
+//! `lsctl query`: search, page through results, print them (see `output`).
 
 use std::io::Write;
 
-use anstyle::{AnsiColor, Effects, Style};
-use chrono::{Local, Utc};
+use chrono::{DateTime, Utc};
 use logstream_shared::api::{MAX_PAGE_SIZE, SearchParams};
-use logstream_shared::query::{self, Field, Filter, LevelFilter};
+use logstream_shared::query::{self, Clause, Comparison, Field, Filter, LevelFilter};
 use logstream_shared::time::parse_time_bound;
 use logstream_shared::{Level, LogRecord, Query};
 
-use crate::cli::{FilterArgs, OutputFormat, QueryArgs};
+use crate::cli::{FilterArgs, QueryArgs};
 use crate::client::Client;
+use crate::output::{self, Printer};
 use crate::{Failure, usage};
 
-/// The query the flags and arguments describe, checked here so that a
-/// mistake is pointed at before anything is sent.
+// Shared with `stats`, which predates the output module.
+pub(crate) use crate::output::{DIM, column_width};
+
 /// The positional arguments as one query, or a usage error pointing at the mistake.
 pub(crate) fn parse_arguments(words: &[String]) -> Result<Query, Failure> {
     let text = words.join(" ");
     query::parse(&text).map_err(|e| usage(format!("{e}\n{}", e.pointer(&text))))
 }
 
-/// The query the filter flags and arguments describe, checked locally.
+/// The query the filter flags and arguments describe, checked locally so that
+/// a mistake is pointed at before anything is sent.
 pub(crate) fn build_query(args: &FilterArgs) -> Result<String, Failure> {
     let mut query = parse_arguments(&args.query)?;
-    if args.service.iter().any(|s| s.is_empty()) {
-        return Err(usage("--service: a service name must not be empty"));
-    }
-    if !args.service.is_empty() {
-        query.push(Filter::Field {
-            field: Field::Service,
-            values: args.service.clone(),
-        });
-    }
-    if let Some(level) = &args.level {
-        let level: Level = level.parse().map_err(|e| usage(format!("--level: {e}")))?;
+    let field = |flag: &str, field: Field, values: &[String]| {
+        if values.iter().any(|s| s.is_empty()) {
+            let what = field.name();
+            return Err(usage(format!("--{flag}: a {what} name must not be empty")));
+        }
+        Ok((!values.is_empty()).then(|| Filter::Field {
+            field,
+            values: values.to_vec(),
+        }))
+    };
+    query.clauses.extend(
+        [
+            field("service", Field::Service, &args.service)?,
+            field("host", Field::Host, &args.host)?,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|filter| Clause {
+            negated: false,
+            filter,
+        }),
+    );
+    let level = |flag: &str, text: &str| -> Result<Level, Failure> {
+        text.parse().map_err(|e| usage(format!("--{flag}: {e}")))
+    };
+    if let Some(text) = &args.level {
+        let level = level("level", text)?;
         query.push(Filter::Level(LevelFilter::AnyOf(vec![level])));
     }
+    if let Some(text) = &args.min_level {
+        let level = level("min-level", text)?;
+        query.push(Filter::Level(LevelFilter::Compare(
+            Comparison::GreaterOrEqual,
+            level,
+        )));
+    }
+    for pair in &args.attr {
+        query.push(attribute(pair)?);
+    }
+    for text in &args.text {
+        if text.is_empty() {
+            return Err(usage("--text must not be empty"));
+        }
+        query.push(Filter::Text(text.clone()));
+    }
     Ok(query.to_string())
+}
+
+/// `--attr KEY=VALUE` as a filter, if the query language can say it.
+fn attribute(pair: &str) -> Result<Filter, Failure> {
+    let Some((key, value)) = pair.split_once('=') else {
+        return Err(usage(format!(
+            "--attr \"{pair}\": expected KEY=VALUE, like --attr user_id=42"
+        )));
+    };
+    let filter = Filter::Attribute {
+        key: key.to_string(),
+        value: value.to_string(),
+    };
+    // The key is printed bare into the query: it must parse back as itself
+    // (not as a field such as host=, nor break the syntax).
+    let mut alone = Query::all();
+    alone.push(filter.clone());
+    if query::parse(&alone.to_string()).as_ref() != Ok(&alone) {
+        return Err(usage(format!(
+            "--attr \"{pair}\": \"{key}\" cannot be an attribute key here; keys are letters, \
+             digits, _ . - (not starting with -), and not a field name (for those use \
+             --service, --host, --level, or the query: trace:…)"
+        )));
+    }
+    Ok(filter)
 }
 
 /// `--since`/`--until` as RFC 3339 (relative times resolved here), checked.
@@ -53,159 +112,140 @@ pub(crate) fn time_bound(flag: &str, value: &Option<String>) -> Result<Option<St
 }
 
 pub(crate) async fn query(client: &Client, args: QueryArgs) -> Result<(), Failure> {
-    let mut params = SearchParams {
+    let columns = output::columns(args.output, &args.fields)?;
+    let params = SearchParams {
         q: Some(build_query(&args.filter)?),
         since: time_bound("since", &args.since)?,
         until: time_bound("until", &args.until)?,
         ..SearchParams::default()
     };
-    let stdout = anstream::stdout();
-    let mut out = stdout.lock();
-    let mut printer = Printer::new(args.output, args.utc);
-    let mut remaining = args.limit;
-    while remaining > 0 {
-        params.limit = Some(remaining.min(MAX_PAGE_SIZE));
-        let page = client.search(&params).await?;
-        remaining -= page.data.len();
-        printer.print(&mut out, &page.data)?;
-        match page.next_cursor {
-            Some(cursor) => params.cursor = Some(cursor),
-            None => break,
-        }
+    let mut printer = Printer::new(output::stdout(args.output), args.output, columns, args.utc);
+    let limit = (!args.all).then_some(args.limit);
+    if args.reverse {
+        oldest_first(client, params, limit, &mut printer).await?;
+    } else {
+        newest_first(client, params, limit, &mut printer).await?;
     }
-    printer.finish(&mut out)?;
-    out.flush()?;
+    printer.finish()?;
     Ok(())
 }
 
-/// Writes records in the chosen format, page by page, so memory stays flat.
-pub(crate) struct Printer {
-    format: OutputFormat,
-    utc: bool,
-    printed: usize,
-    /// For records printed one at a time: the widest service so far.
-    live_service_width: usize,
-}
-
-/// The text with control characters (escape sequences, newlines) shown as
-/// escapes, so a log line cannot drive the terminal or break the alignment.
-fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return text.into();
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
-}
-
-/// The width of the widest value, in characters, at most `cap`.
-pub(crate) fn column_width<'a>(values: impl Iterator<Item = &'a str>, cap: usize) -> usize {
-    values
-        .map(|v| v.chars().count())
-        .max()
-        .unwrap_or(0)
-        .min(cap)
-}
-
-pub(crate) const DIM: Style = Style::new().effects(Effects::DIMMED);
-const SERVICE: Style = AnsiColor::Cyan.on_default();
-
-fn level_style(level: Level) -> Style {
-    match level {
-        Level::Trace => DIM,
-        Level::Debug => AnsiColor::Blue.on_default(),
-        Level::Info => AnsiColor::Green.on_default(),
-        Level::Warn => AnsiColor::Yellow.on_default(),
-        Level::Error => AnsiColor::Red.on_default().effects(Effects::BOLD),
-        Level::Fatal => AnsiColor::White.on(AnsiColor::Red).effects(Effects::BOLD),
-    }
-}
-
-impl Printer {
-    pub(crate) fn new(format: OutputFormat, utc: bool) -> Printer {
-        Printer {
-            format,
-            utc,
-            printed: 0,
-            live_service_width: 0,
+/// The API's order: each page is printed as it arrives, so memory stays at
+/// one page however many records there are.
+async fn newest_first(
+    client: &Client,
+    mut params: SearchParams,
+    limit: Option<usize>,
+    printer: &mut Printer<impl Write>,
+) -> Result<(), Failure> {
+    let mut remaining = limit.unwrap_or(usize::MAX);
+    while remaining > 0 {
+        params.limit = Some(remaining.min(MAX_PAGE_SIZE));
+        let page = client.search(&params).await?;
+        remaining -= page.data.len().min(remaining);
+        printer.page(&page.data)?;
+        match page.next_cursor {
+            Some(cursor) if !page.data.is_empty() => params.cursor = Some(cursor),
+            _ => break,
         }
     }
+    Ok(())
+}
 
-    /// One record of a stream (text or NDJSON), aligned with those before.
-    pub(crate) fn print_live(
-        &mut self,
-        out: &mut impl Write,
-        record: &LogRecord,
-    ) -> std::io::Result<()> {
-        self.live_service_width = self
-            .live_service_width
-            .max(column_width(std::iter::once(record.service.as_str()), 24));
-        match self.format {
-            OutputFormat::Text => self.text_line(out, record, self.live_service_width)?,
-            _ => {
-                serde_json::to_writer(&mut *out, record)?;
-                writeln!(out)?;
-            }
-        }
-        out.flush()
-    }
+/// Where a record sorts in the API's order (newest first: time, then id,
+/// both descending): a greater key comes earlier.
+type Key = (DateTime<Utc>, String);
 
-    fn print(&mut self, out: &mut impl Write, records: &[LogRecord]) -> std::io::Result<()> {
-        let service_width = column_width(records.iter().map(|r| r.service.as_str()), 24);
-        for record in records {
-            match self.format {
-                OutputFormat::Text => self.text_line(out, record, service_width)?,
-                OutputFormat::Ndjson => {
-                    serde_json::to_writer(&mut *out, record)?;
-                    writeln!(out)?;
-                }
-                OutputFormat::Json => {
-                    out.write_all(if self.printed == 0 { b"[" } else { b",\n" })?;
-                    serde_json::to_writer(&mut *out, record)?;
-                }
-            }
-            self.printed += 1;
-        }
-        Ok(())
-    }
+fn key(record: &LogRecord) -> Key {
+    (record.timestamp, record.id.clone())
+}
 
-    fn finish(&self, out: &mut impl Write) -> std::io::Result<()> {
-        if self.format == OutputFormat::Json {
-            out.write_all(if self.printed == 0 { b"[]\n" } else { b"]\n" })?;
-        }
-        Ok(())
-    }
+/// One page of the first pass: the cursor that fetches it and the keys of its
+/// first (newest) and last (oldest) record.
+struct PageMark {
+    cursor: Option<String>,
+    newest: Key,
+    oldest: Key,
+}
 
-    fn text_line(
-        &self,
-        out: &mut impl Write,
-        r: &LogRecord,
-        service_width: usize,
-    ) -> std::io::Result<()> {
-        const TIME: &str = "%Y-%m-%d %H:%M:%S%.3f";
-        let time = if self.utc {
-            r.timestamp.format(TIME).to_string()
-        } else {
-            r.timestamp.with_timezone(&Local).format(TIME).to_string()
+/// `--reverse`: the same records as `newest_first` would print (the newest
+/// `limit`, or all), oldest first.
+///
+/// The API only pages newest first (keyset cursors on time and id), and
+/// collecting everything to reverse it would take memory in proportion to the
+/// result. Instead:
+/// 1. Walk the pages newest first as usual but keep only a mark per page (its
+///    cursor and the keys of its first and last record): about 100 bytes per
+///    10,000 records. The last page walked, the oldest, stays in memory.
+/// 2. Print that page reversed, then fetch the marked pages again from the
+///    oldest to the newest, each with its own cursor, and print each reversed.
+///
+/// Memory stays at about one page; the price is reading the records twice
+/// when there is more than one page (a single page is read once). Records
+/// stored between the passes could shift the pages, so the second pass keeps
+/// only records between a page's marked keys, and reads on past a page's
+/// end until its oldest mark: nothing is printed twice or out of order, and
+/// records stored after the first pass began are not printed, as without
+/// `--reverse`.
+async fn oldest_first(
+    client: &Client,
+    mut params: SearchParams,
+    limit: Option<usize>,
+    printer: &mut Printer<impl Write>,
+) -> Result<(), Failure> {
+    let mut marks: Vec<PageMark> = Vec::new();
+    let mut last_page: Vec<LogRecord> = Vec::new();
+    let mut remaining = limit.unwrap_or(usize::MAX);
+    while remaining > 0 {
+        params.limit = Some(remaining.min(MAX_PAGE_SIZE));
+        let cursor = params.cursor.clone();
+        let page = client.search(&params).await?;
+        let (Some(newest), Some(oldest)) = (page.data.first(), page.data.last()) else {
+            break;
         };
-        let level = level_style(r.level);
-        write!(
-            out,
-            "{DIM}{time}{DIM:#} {level}{:<5}{level:#} {SERVICE}{:<service_width$}{SERVICE:#} {}",
-            r.level.as_str(),
-            printable(&r.service),
-            printable(&r.message)
-        )?;
-        for (key, value) in &r.attributes {
-            write!(out, " {DIM}{}={}{DIM:#}", printable(key), printable(value))?;
+        remaining -= page.data.len().min(remaining);
+        marks.push(PageMark {
+            cursor,
+            newest: key(newest),
+            oldest: key(oldest),
+        });
+        last_page = page.data;
+        match page.next_cursor {
+            Some(next) => params.cursor = Some(next),
+            None => break,
         }
-        writeln!(out)
     }
+    // The oldest page is still here.
+    if marks.pop().is_some() {
+        last_page.reverse();
+        printer.page(&last_page)?;
+        drop(last_page);
+    }
+    while let Some(mark) = marks.pop() {
+        let mut records = Vec::new();
+        params.cursor = mark.cursor;
+        'page: loop {
+            params.limit = Some(MAX_PAGE_SIZE);
+            let page = client.search(&params).await?;
+            if page.data.is_empty() {
+                break;
+            }
+            for record in page.data {
+                let k = key(&record);
+                if k < mark.oldest {
+                    break 'page;
+                }
+                if k <= mark.newest {
+                    records.push(record);
+                }
+            }
+            match page.next_cursor {
+                Some(next) => params.cursor = Some(next),
+                None => break,
+            }
+        }
+        records.reverse();
+        printer.page(&records)?;
+    }
+    Ok(())
 }

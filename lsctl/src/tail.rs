@@ -12,7 +12,8 @@ use logstream_shared::api::{TAIL_LAGGED_EVENT, TAIL_RECORD_EVENT, TailParams};
 
 use crate::cli::{OutputFormat, TailArgs};
 use crate::client::{ApiFailure, Client};
-use crate::query::{Printer, build_query, time_bound};
+use crate::output::{self, Printer};
+use crate::query::{build_query, time_bound};
 use crate::{Failure, usage};
 
 /// Waits between reconnections: from the first up to the last, doubling.
@@ -25,11 +26,10 @@ pub(crate) async fn tail(client: &Client, args: TailArgs) -> Result<(), Failure>
             "--output json prints one array, which a stream never closes; use ndjson",
         ));
     }
+    let columns = output::columns(args.output, &args.fields)?;
     let q = build_query(&args.filter)?;
     let since = time_bound("since", &args.since)?;
-    let stdout = anstream::stdout();
-    let mut out = stdout.lock();
-    let mut printer = Printer::new(args.output, args.utc);
+    let mut printer = Printer::new(output::stdout(args.output), args.output, columns, args.utc);
     let mut printed = 0;
     let mut last_id: Option<String> = None;
     let mut wait = RECONNECT_FIRST;
@@ -53,7 +53,7 @@ pub(crate) async fn tail(client: &Client, args: TailArgs) -> Result<(), Failure>
                                         "bad record from the daemon: {e}"
                                     ))
                                 })?;
-                            printer.print_live(&mut out, &record)?;
+                            printer.record(&record)?;
                             last_id = Some(event.id);
                             printed += 1;
                             if args.count.is_some_and(|count| printed >= count) {
