@@ -54,6 +54,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
 
     anyhow::ensure!(
+        config.role == Role::All || config.store_url().starts_with("clickhouse://"),
+        "--role {:?} runs beside other processes that share the store: give them \
+         --store clickhouse://… (the embedded DuckDB file belongs to one process; use --role all)",
+        config.role
+    );
+    anyhow::ensure!(
         config.role == Role::All || config.queue.is_some(),
         "--role {:?} needs a queue between the API and the workers: add --queue kafka://HOST:PORT/TOPIC \
          (or use --role all for the embedded pipeline)",
@@ -139,7 +145,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!(store = %store.describe(), role = ?config.role, "listening on http://{addr}");
 
-    let served = axum::serve(listener, router)
+    let serving = axum::serve(listener, router)
         .with_graceful_shutdown({
             let mut signals = signals.clone();
             async move {
@@ -147,7 +153,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 tracing::info!("shutdown requested");
             }
         })
-        .await;
+        .into_future();
+    // After a stop signal, connections get long enough to finish what they
+    // do; one that still does not close (a tail client that stopped
+    // reading) must not keep the pipeline from draining.
+    let grace =
+        config.request_timeout.max(config.kafka_timeout) + std::time::Duration::from_secs(5);
+    let mut stopping = signals.clone();
+    let served = tokio::select! {
+        served = serving => served,
+        () = async move {
+            let _ = stopping.wait_for(|n| *n >= 1).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(?grace, "connections still open after the grace period; closing them");
+            Ok(())
+        }
+    };
 
     // Requests in flight have been answered; finish and close the pipeline
     // even if the server failed. A second signal cuts this short.

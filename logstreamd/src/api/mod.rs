@@ -292,7 +292,9 @@ impl ApiError {
 impl From<SinkError> for ApiError {
     fn from(e: SinkError) -> ApiError {
         match e {
-            SinkError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
+            SinkError::TooLarge { .. } | SinkError::RecordTooLarge { .. } => {
+                ApiError::PayloadTooLarge(e.to_string())
+            }
             SinkError::KeyReused { .. } => ApiError::KeyReused(e.to_string()),
             SinkError::Full { retry_after, .. } => ApiError::Overloaded {
                 error: e.to_string(),

@@ -134,14 +134,19 @@ async fn write_loop(
     }
 }
 
-/// Commits the jobs' records in one transaction and answers every job. A job
-/// whose idempotency key was stored before is answered without storing. If
-/// the commit fails, each job is tried on its own, so that one request the
-/// store cannot take does not fail the others that happened to share it.
+/// Commits the jobs' records in one transaction and answers every job. A
+/// job whose idempotency key was stored before is answered without storing;
+/// one that repeats the key of an earlier job of this group gets that job's
+/// outcome once it is known. If the commit fails, each job is tried on its
+/// own, so that one request the store cannot take does not fail the others.
 async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
     let started = std::time::Instant::now();
-    let (jobs, answered) = match known_keys(store, jobs).await {
-        Ok(split) => split,
+    let Grouped {
+        jobs,
+        repeats,
+        repeated_rows,
+    } = match group_by_key(store, jobs).await {
+        Ok(grouped) => grouped,
         Err((jobs, e)) => {
             let error = SinkError::Unavailable(e.to_string());
             for job in jobs {
@@ -150,15 +155,13 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
             return;
         }
     };
-    if jobs.is_empty() {
-        return;
-    }
     let keys: Vec<IdempotencyKey> = jobs.iter().filter_map(|j| j.key.clone()).collect();
-    let mut batch = Vec::with_capacity(rows - answered);
+    let mut batch = Vec::with_capacity(rows - repeated_rows);
     for job in &jobs {
         batch.extend_from_slice(&job.records);
     }
-    let results = match store.insert_keyed(&batch, &keys).await {
+    let results: Vec<crate::store::Result<()>> = match store.insert_keyed(&batch, &keys).await {
+        _ if jobs.is_empty() => Vec::new(),
         Ok(()) => {
             tracing::debug!(rows = batch.len(), requests = jobs.len(), elapsed = ?started.elapsed(), "committed batch");
             jobs.iter().map(|_| Ok(())).collect()
@@ -174,53 +177,89 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
             results
         }
     };
-    for (job, result) in jobs.into_iter().zip(results) {
-        let result = result.map(|()| Submitted::Stored).map_err(|e| {
-            tracing::error!(error = %e, "commit failed; rejecting the request");
-            SinkError::Unavailable(e.to_string())
-        });
+    let outcomes: Vec<Result<Submitted, SinkError>> = results
+        .into_iter()
+        .map(|result| {
+            result.map(|()| Submitted::Stored).map_err(|e| {
+                tracing::error!(error = %e, "commit failed; rejecting the request");
+                SinkError::Unavailable(e.to_string())
+            })
+        })
+        .collect();
+    for (repeat, leader) in repeats {
+        let outcome = outcomes[leader].clone().map(|_| Submitted::AlreadyStored);
+        let _ = repeat.done.send(outcome);
+    }
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
         // A client that went away no longer waits for its answer; its
         // records are stored all the same.
-        let _ = job.done.send(result);
+        let _ = job.done.send(outcome);
     }
 }
 
-/// Answers the jobs whose idempotency key is known (stored before, or taken
-/// by an earlier job of this group) and returns the others, with how many
-/// records the answered ones held. Only this task writes, so a key cannot
-/// be stored between this check and the commit.
-async fn known_keys(
+/// A group of jobs to commit, and those that repeat one of them.
+struct Grouped {
+    jobs: Vec<Job>,
+    /// Jobs with the key (and body) of `jobs[index]`: answered as it is.
+    repeats: Vec<(Job, usize)>,
+    repeated_rows: usize,
+}
+
+/// Answers the jobs whose idempotency key was stored before, sets aside
+/// those repeating a key of an earlier job in this group, and returns the
+/// rest to commit. Only this task writes, so a key cannot be stored between
+/// this check and the commit.
+async fn group_by_key(
     store: &dyn Store,
     jobs: Vec<Job>,
-) -> Result<(Vec<Job>, usize), (Vec<Job>, crate::store::StoreError)> {
+) -> Result<Grouped, (Vec<Job>, crate::store::StoreError)> {
     let keys: Vec<String> = jobs
         .iter()
         .filter_map(|j| j.key.as_ref().map(|k| k.key.clone()))
         .collect();
-    let mut known = match store.known_keys(&keys).await {
-        Ok(known) => known,
+    let stored = match store.known_keys(&keys).await {
+        Ok(stored) => stored,
         Err(e) => return Err((jobs, e)),
     };
-    let mut kept = Vec::with_capacity(jobs.len());
-    let mut answered = 0;
+    let mut grouped = Grouped {
+        jobs: Vec::with_capacity(jobs.len()),
+        repeats: Vec::new(),
+        repeated_rows: 0,
+    };
+    // Keys of this group: fingerprint and the index of the job taking it.
+    let mut taken: std::collections::HashMap<String, (String, usize)> = Default::default();
     for job in jobs {
         let Some(key) = &job.key else {
-            kept.push(job);
+            grouped.jobs.push(job);
             continue;
         };
-        let outcome = match known.get(&key.key) {
-            None => {
-                known.insert(key.key.clone(), key.fingerprint.clone());
-                kept.push(job);
+        let reused = || SinkError::KeyReused {
+            key: key.key.clone(),
+        };
+        let answer = if let Some(fingerprint) = stored.get(&key.key) {
+            if *fingerprint == key.fingerprint {
+                Ok(Submitted::AlreadyStored)
+            } else {
+                Err(reused())
+            }
+        } else if let Some((fingerprint, leader)) = taken.get(&key.key) {
+            if *fingerprint == key.fingerprint {
+                grouped.repeated_rows += job.records.len();
+                let leader = *leader;
+                grouped.repeats.push((job, leader));
                 continue;
             }
-            Some(fingerprint) if *fingerprint == key.fingerprint => Ok(Submitted::AlreadyStored),
-            Some(_) => Err(SinkError::KeyReused {
-                key: key.key.clone(),
-            }),
+            Err(reused())
+        } else {
+            taken.insert(
+                key.key.clone(),
+                (key.fingerprint.clone(), grouped.jobs.len()),
+            );
+            grouped.jobs.push(job);
+            continue;
         };
-        answered += job.records.len();
-        let _ = job.done.send(outcome);
+        grouped.repeated_rows += job.records.len();
+        let _ = job.done.send(answer);
     }
-    Ok((kept, answered))
+    Ok(grouped)
 }

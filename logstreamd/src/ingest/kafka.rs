@@ -26,6 +26,10 @@ use super::{IdempotencyKey, PendingLimit, Sink, SinkError, Submitted};
 /// The seed's topic.
 pub const DEFAULT_TOPIC: &str = "app-logs";
 
+/// The largest record payload produced: under Kafka's default limit on a
+/// message (`message.max.bytes`, 1,000,000 bytes with its framing).
+pub const MAX_MESSAGE_BYTES: usize = 900_000;
+
 /// Where records go: `kafka://HOST:PORT[,HOST:PORT…][/TOPIC]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaTarget {
@@ -284,12 +288,24 @@ impl Sink for KafkaSink {
             (current.generation, current.producer.clone())
         };
         let topic = &self.config.target.topic;
+        // All checked before any is sent: a request is produced whole or not at all.
+        let payloads: Vec<Vec<u8>> = records.iter().map(encode).collect();
+        if let Some((index, payload)) = payloads
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.len() > MAX_MESSAGE_BYTES)
+        {
+            return Err(SinkError::RecordTooLarge {
+                index,
+                bytes: payload.len(),
+                max: MAX_MESSAGE_BYTES,
+            });
+        }
         let mut deliveries = Vec::with_capacity(records.len());
-        for record in &records {
-            let payload = encode(record);
+        for (record, payload) in records.iter().zip(&payloads) {
             let message = FutureRecord::to(topic)
                 .key(record.service.as_bytes())
-                .payload(&payload);
+                .payload(payload);
             match producer.send_result(message) {
                 Ok(delivery) => deliveries.push(delivery),
                 // librdkafka's own queue is full: Kafka is slower than ingest.

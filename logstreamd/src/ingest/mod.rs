@@ -31,6 +31,15 @@ pub enum SinkError {
         "{records} records in one request are more than this daemon queues at once ({max}); send smaller batches"
     )]
     TooLarge { records: usize, max: usize },
+    /// One record is larger than the queue takes as one message.
+    #[error(
+        "record {index} is {bytes} bytes as JSON; the queue takes at most {max} bytes per record"
+    )]
+    RecordTooLarge {
+        index: usize,
+        bytes: usize,
+        max: usize,
+    },
     /// The records were not stored; nothing of the request was kept.
     #[error("records could not be stored: {0}")]
     Unavailable(String),

@@ -375,7 +375,9 @@ fn commit(consumer: &StreamConsumer<RebalanceWatch>, topic: &str, batch: &Batch)
     }
     // Stored but not committed means the new owner reads it again: a
     // duplicate of at most this batch, never a loss.
-    if let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
+    // Asynchronous: a blocking commit would hold a runtime thread for as
+    // long as the broker takes; a later commit supersedes a lost one.
+    if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
         tracing::warn!(error = %e, "offset commit failed; the batch may be read again");
     }
 }

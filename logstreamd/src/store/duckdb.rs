@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS logs (
     seq         BIGINT
 );
 ALTER TABLE logs ADD COLUMN IF NOT EXISTS seq BIGINT;
+CREATE TABLE IF NOT EXISTS meta (
+    name  VARCHAR PRIMARY KEY,
+    value BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS ingest_keys (
     key         VARCHAR PRIMARY KEY,
     fingerprint VARCHAR NOT NULL,
@@ -107,10 +111,15 @@ impl DuckDbStore {
         }
         let conn = Connection::open(path)?;
         conn.execute_batch(SCHEMA)?;
-        let last_seq: i64 =
-            conn.query_row("SELECT coalesce(max(seq), 0) FROM logs", [], |row| {
-                row.get(0)
-            })?;
+        // Retention may have deleted the newest records; `meta` remembers
+        // how far numbering got, so a number is never given out twice.
+        let last_seq: i64 = conn.query_row(
+            "SELECT greatest(
+                 (SELECT coalesce(max(seq), 0) FROM logs),
+                 (SELECT coalesce(max(value), 0) FROM meta WHERE name = 'last_seq'))",
+            [],
+            |row| row.get(0),
+        )?;
         Ok(DuckDbStore {
             path: path.to_path_buf(),
             writer: Arc::new(Mutex::new((conn, last_seq))),
@@ -418,16 +427,19 @@ impl Store for DuckDbStore {
             return Ok(HashMap::new());
         }
         let keys = keys.to_vec();
-        self.read(move |conn| {
-            let sql = format!(
-                "SELECT key, fingerprint FROM ingest_keys WHERE key IN ({})",
-                vec!["?"; keys.len()].join(", ")
-            );
-            let mut statement = conn.prepare(&sql)?;
-            let rows = statement.query_map(params_from_iter(keys.iter()), |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })?;
-            Ok(rows.collect::<std::result::Result<_, _>>()?)
+        // Not behind the search slots: ingest must not wait for searches.
+        self.blocking(move |store| {
+            store.with_reader(|conn| {
+                let sql = format!(
+                    "SELECT key, fingerprint FROM ingest_keys WHERE key IN ({})",
+                    vec!["?"; keys.len()].join(", ")
+                );
+                let mut statement = conn.prepare(&sql)?;
+                let rows = statement.query_map(params_from_iter(keys.iter()), |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })?;
+                Ok(rows.collect::<std::result::Result<_, _>>()?)
+            })
         })
         .await
     }
@@ -450,9 +462,15 @@ impl Store for DuckDbStore {
             .and_then(|midnight| midnight.and_utc().timestamp_nanos_opt())
             .unwrap_or(i64::MIN);
         self.blocking(move |store| {
-            let deleted = lock(&store.writer)
-                .0
-                .execute("DELETE FROM logs WHERE ts < ?", [cutoff])?;
+            let mut writer = lock(&store.writer);
+            let (conn, last_seq) = &mut *writer;
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)",
+                [*last_seq],
+            )?;
+            let deleted = tx.execute("DELETE FROM logs WHERE ts < ?", [cutoff])?;
+            tx.commit()?;
             if deleted > 0 {
                 tracing::info!(deleted, before = %first_kept, "retention: deleted old logs");
             }

@@ -36,12 +36,10 @@ impl Dialect {
             }
             // The exact expression the n-gram skip index is built on, so
             // ClickHouse can skip granules that cannot contain the needle.
+            // (The needle goes through the same lowerUTF8 as the message.)
             Dialect::ClickHouse { modern: true } => {
-                params.push(Param::Text(format!(
-                    "%{}%",
-                    escape_like(&needle.to_lowercase())
-                )));
-                "lowerUTF8(message) LIKE ?".to_string()
+                params.push(Param::Text(format!("%{}%", escape_like(needle))));
+                "lowerUTF8(message) LIKE lowerUTF8(?)".to_string()
             }
             Dialect::ClickHouse { modern: false } => {
                 params.push(Param::Text(needle.to_string()));

@@ -50,8 +50,11 @@ impl Tail for EmbeddedTail {
         let (after, since_ns) = match &start {
             TailStart::Now => (self.store.last_seq(), None),
             TailStart::Since(since) => (0, Some(*since)),
+            // A number not given out yet is from another database.
             TailStart::After(text) => (
-                parse_cursor(text).ok_or_else(|| TailError::BadCursor(text.clone()))?,
+                parse_cursor(text)
+                    .filter(|seq| *seq <= self.store.last_seq())
+                    .ok_or_else(|| TailError::BadCursor(text.clone()))?,
                 None,
             ),
         };
@@ -76,35 +79,9 @@ async fn feed(
     mut live: tokio::sync::broadcast::Receiver<std::sync::Arc<[Committed]>>,
     tx: mpsc::Sender<TailItem>,
 ) {
-    let send = |committed: &Committed| TailItem::Record {
-        cursor: cursor(committed.seq),
-        record: committed.record.clone(),
-    };
-    loop {
-        let page = match store
-            .committed_after(selection.clone(), last, HISTORY_PAGE)
-            .await
-        {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::warn!(error = %e, "live tail: cannot read history");
-                return;
-            }
-        };
-        let Some(newest) = page.last() else { break };
-        last = newest.seq;
-        for committed in &page {
-            if tx.send(send(committed)).await.is_err() {
-                return;
-            }
-        }
+    if !send_history(&store, &selection, &mut last, None, &tx).await {
+        return;
     }
-    let selected = |committed: &Committed| {
-        selection.query.matches(&committed.record)
-            && selection
-                .since_ns
-                .is_none_or(|since| committed.record.timestamp_nanos() >= since)
-    };
     loop {
         let received = tokio::select! {
             received = live.recv() => received,
@@ -112,12 +89,27 @@ async fn feed(
         };
         match received {
             Ok(batch) => {
+                // Commits are numbered without gaps, so a batch starting
+                // further on means some were not published to this
+                // subscriber (it subscribed while they were being
+                // committed): fetch those from the store first.
+                if let Some(first) = batch.first()
+                    && first.seq > last + 1
+                    && !send_history(&store, &selection, &mut last, Some(first.seq), &tx).await
+                {
+                    return;
+                }
                 for committed in batch.iter() {
                     if committed.seq <= last {
                         continue;
                     }
                     last = committed.seq;
-                    if selected(committed) && tx.send(send(committed)).await.is_err() {
+                    if selection.query.matches(&committed.record)
+                        && selection
+                            .since_ns
+                            .is_none_or(|since| committed.record.timestamp_nanos() >= since)
+                        && tx.send(item(committed)).await.is_err()
+                    {
                         return;
                     }
                 }
@@ -131,6 +123,53 @@ async fn feed(
                 return;
             }
             Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+fn item(committed: &Committed) -> TailItem {
+    TailItem::Record {
+        cursor: cursor(committed.seq),
+        record: committed.record.clone(),
+    }
+}
+
+/// Sends the stored, selected records after `last` (and before `below`),
+/// moving `last` on; false once the client has gone or the store failed.
+async fn send_history(
+    store: &DuckDbStore,
+    selection: &Selection,
+    last: &mut i64,
+    below: Option<i64>,
+    tx: &mpsc::Sender<TailItem>,
+) -> bool {
+    loop {
+        let page = match store
+            .committed_after(selection.clone(), *last, HISTORY_PAGE)
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "live tail: cannot read history");
+                return false;
+            }
+        };
+        let mut page = page
+            .into_iter()
+            .take_while(|c| below.is_none_or(|below| c.seq < below))
+            .peekable();
+        if page.peek().is_none() {
+            if let Some(below) = below {
+                // Everything before `below` is now accounted for.
+                *last = (*last).max(below - 1);
+            }
+            return true;
+        }
+        for committed in page {
+            *last = committed.seq;
+            if tx.send(item(&committed)).await.is_err() {
+                return false;
+            }
         }
     }
 }
