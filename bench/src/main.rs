@@ -10,6 +10,7 @@
 //!
 //! With `--pipeline`, the scale-out path instead (see `pipeline.rs`).
 
+mod lsctl;
 mod pipeline;
 
 use std::sync::Arc;
@@ -49,6 +50,9 @@ struct Args {
     /// on the servers of scripts/services (scripts/bench starts them).
     #[arg(long)]
     pipeline: bool,
+    /// Measure shipping a file with `lsctl send` instead, against curl.
+    #[arg(long, conflicts_with = "pipeline")]
+    lsctl: bool,
 }
 
 const BATCH: usize = 1000;
@@ -248,6 +252,9 @@ async fn main() -> anyhow::Result<()> {
     let records = generate(args.records);
     if args.pipeline {
         return pipeline::run(&records, args.batch_clients).await;
+    }
+    if args.lsctl {
+        return lsctl::run(&records);
     }
 
     // Baselines: the store's insert path, in-process. 1000-row transactions
