@@ -316,9 +316,32 @@ pub(crate) struct SendArgs {
     #[arg(long, default_value = "500ms", value_parser = positive_duration)]
     pub(crate) flush_interval: Duration,
 
-    /// How long to keep retrying a batch the daemon does not take before giving up.
+    /// How long to keep retrying a batch the daemon does not take before spooling it
+    /// (or giving up, when the spool is full or disabled).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub(crate) retry_for: Duration,
+
+    /// Keep reading the files as they grow, like `tail -F`: survives rotation by rename
+    /// and by copytruncate, waits for files that do not exist yet, and resumes after a
+    /// restart from --checkpoint. Runs until Ctrl-C or SIGTERM.
+    #[arg(long, short = 'F')]
+    pub(crate) follow: bool,
+
+    /// Where --follow keeps how far it has read each file (by absolute path)
+    /// [default: $XDG_STATE_HOME/logstream/checkpoints.json, i.e.
+    /// ~/.local/state/logstream/checkpoints.json].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) checkpoint: Option<PathBuf>,
+
+    /// Where batches the daemon does not take are kept until it does (one file per
+    /// batch, sent first, oldest first, once the daemon is back, in this run or the
+    /// next) [default: $XDG_STATE_HOME/logstream/spool, i.e. ~/.local/state/logstream/spool].
+    #[arg(long, value_name = "DIR", env = "LSCTL_SPOOL_DIR")]
+    pub(crate) spool_dir: Option<PathBuf>,
+
+    /// The most bytes the spool may hold; 0 disables it.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub(crate) spool_max: u64,
 }
 
 #[derive(Debug, Args)]

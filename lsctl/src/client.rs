@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use logstream_shared::Secret;
 use logstream_shared::api::{ErrorBody, LogsPage, SearchParams, TailParams};
-use logstream_shared::{LogRecord, Secret};
 use rand::Rng;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -89,14 +89,11 @@ impl Client {
         &self.server
     }
 
-    /// One attempt to store a batch: gzip-compressed NDJSON, named by `key`
-    /// so that the daemon stores a retried batch once.
-    pub(crate) async fn ingest(&self, records: &[LogRecord], key: &str) -> Result<(), ApiFailure> {
+    /// One attempt to store a batch of NDJSON (sent gzip-compressed), named
+    /// by `key` so that the daemon stores a retried batch once.
+    pub(crate) async fn ingest(&self, ndjson: &[u8], key: &str) -> Result<(), ApiFailure> {
         let mut body = GzEncoder::new(Vec::new(), Compression::fast());
-        for record in records {
-            serde_json::to_writer(&mut body, record).expect("records serialize");
-            body.write_all(b"\n").expect("writing to memory");
-        }
+        body.write_all(ndjson).expect("writing to memory");
         let body = body.finish().expect("writing to memory");
         let request = self
             .http
@@ -111,20 +108,20 @@ impl Client {
 
     /// Keeps trying to store a batch until it is stored, refused, or
     /// `retry_for` has passed, backing off exponentially with jitter and
-    /// honouring Retry-After.
+    /// honouring Retry-After. One key for every attempt: if an answer is
+    /// lost after the daemon stored the batch, the retry is recognised and
+    /// not stored again. Answers the number of retries.
     pub(crate) async fn ingest_with_retries(
         &self,
-        records: &[LogRecord],
+        ndjson: &[u8],
+        key: &str,
         retry_for: Duration,
     ) -> Result<u32, ApiFailure> {
         let started = Instant::now();
         let mut retries = 0;
         let mut backoff = Duration::from_millis(100);
-        // One key for every attempt: if an answer is lost after the daemon
-        // stored the batch, the retry is recognised and not stored again.
-        let key = uuid::Uuid::now_v7().to_string();
         loop {
-            match self.ingest(records, &key).await {
+            match self.ingest(ndjson, key).await {
                 Ok(()) => return Ok(retries),
                 Err(ApiFailure::Retryable {
                     reason,

@@ -1,12 +1,15 @@
 //! `lsctl`: ship logs to LogStream and query them.
 
+mod checkpoint;
 mod cli;
 mod client;
 mod config;
+mod follow;
 mod lines;
 mod output;
 mod query;
 mod send;
+mod spool;
 mod stats;
 mod tail;
 

@@ -16,7 +16,12 @@ fn lsctl(daemon: &TestDaemon) -> Command {
         .env("TZ", "UTC")
         // The developer's own token and config file must not leak into tests.
         .env_remove("LOGSTREAM_TOKEN")
-        .env("LSCTL_CONFIG", "/dev/null");
+        .env("LSCTL_CONFIG", "/dev/null")
+        // Nor their spool and checkpoints.
+        .env(
+            "XDG_STATE_HOME",
+            std::env::temp_dir().join(format!("lsctl-test-state-{}", std::process::id())),
+        );
     command
 }
 
@@ -274,6 +279,8 @@ fn a_first_ctrl_c_while_retrying_still_delivers_and_a_second_abandons() {
         "impatient",
         "--flush-interval",
         "50ms",
+        "--spool-max",
+        "0",
     ]);
     let mut child = command
         .stdin(Stdio::piped())
@@ -298,7 +305,7 @@ fn send_gives_up_with_a_count_and_exit_code_2_when_the_daemon_stays_away() {
     let mut gone = lsctl(&daemon);
     gone.env("LOGSTREAM_URL", "http://127.0.0.1:9");
     let output = gone
-        .args(["send", "-s", "x", "--retry-for", "1s"])
+        .args(["send", "-s", "x", "--retry-for", "1s", "--spool-max", "0"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

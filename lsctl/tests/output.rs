@@ -20,7 +20,12 @@ fn lsctl(daemon: &TestDaemon) -> Command {
         .env("TZ", "UTC")
         // The developer's own token and config file must not leak into tests.
         .env_remove("LOGSTREAM_TOKEN")
-        .env("LSCTL_CONFIG", "/dev/null");
+        .env("LSCTL_CONFIG", "/dev/null")
+        // Nor their spool and checkpoints.
+        .env(
+            "XDG_STATE_HOME",
+            std::env::temp_dir().join(format!("lsctl-test-state-{}", std::process::id())),
+        );
     command
 }
 

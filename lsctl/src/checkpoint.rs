@@ -1,0 +1,86 @@
+//! Where `lsctl send --follow` got to in each file, so that a restart resumes
+//! without gaps or duplicates. A position is saved only once the batch with
+//! the lines before it was stored by the daemon (202) or spooled.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// A place in one file: the file is known by its device and inode and by a
+/// fingerprint of its first bytes (so a reused inode or a truncated and
+/// rewritten file is noticed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Position {
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    /// FNV-1a of the first `fingerprint_len` bytes (at most 1024).
+    pub(crate) fingerprint: u64,
+    pub(crate) fingerprint_len: u64,
+    /// Bytes read and handed over, up to the end of a line.
+    pub(crate) offset: u64,
+}
+
+/// The longest prefix a fingerprint covers.
+pub(crate) const FINGERPRINT_BYTES: usize = 1024;
+
+/// FNV-1a, 64 bits: stable across builds and Rust versions.
+pub(crate) fn fingerprint(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// The positions of every followed file, by path, kept in one JSON file.
+#[derive(Debug)]
+pub(crate) struct Checkpoints {
+    file: PathBuf,
+    positions: BTreeMap<String, Position>,
+}
+
+impl Checkpoints {
+    /// The checkpoints in `file`; none yet if it does not exist.
+    pub(crate) fn load(file: PathBuf) -> anyhow::Result<Checkpoints> {
+        let positions = match std::fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("bad checkpoint file {}", file.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "cannot read the checkpoint file {}",
+                    file.display()
+                )));
+            }
+        };
+        Ok(Checkpoints { file, positions })
+    }
+
+    pub(crate) fn get(&self, path: &str) -> Option<&Position> {
+        self.positions.get(path)
+    }
+
+    pub(crate) fn set(&mut self, path: String, position: Position) {
+        self.positions.insert(path, position);
+    }
+
+    /// Writes the checkpoints atomically (temporary file, sync, rename).
+    pub(crate) fn save(&self) -> anyhow::Result<()> {
+        let dir = self.file.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut name = self.file.file_name().unwrap_or_default().to_os_string();
+        name.push(".tmp");
+        let tmp = dir.join(name);
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&serde_json::to_vec_pretty(&self.positions)?)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &self.file)
+        };
+        write().with_context(|| format!("cannot write {}", self.file.display()))
+    }
+}

@@ -1,0 +1,118 @@
+//! The spool: batches `lsctl send` could not deliver, kept on disk until the
+//! daemon takes them.
+//!
+//! One file per batch, `KEY.ndjson`, holding the exact NDJSON body that was
+//! (or would have been) sent with `Idempotency-Key: KEY`: replaying it is
+//! recognised by the daemon if an earlier attempt was stored after all. Keys
+//! are UUIDv7, so the names sort oldest first. A file is written to a
+//! temporary name, synced and renamed, so a crash leaves either the whole
+//! batch or none; it is deleted only once the daemon answered 202.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// A batch waiting in the spool.
+#[derive(Debug)]
+pub(crate) struct Spooled {
+    pub(crate) path: PathBuf,
+    pub(crate) key: String,
+    pub(crate) size: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Spool {
+    dir: PathBuf,
+    max: u64,
+}
+
+/// `$XDG_STATE_HOME/logstream`, else `~/.local/state/logstream`.
+pub(crate) fn state_dir() -> PathBuf {
+    std::env::var_os("XDG_STATE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|home| home.join(".local").join("state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("logstream")
+}
+
+impl Spool {
+    /// The spool in `dir` holding at most `max` bytes; `max` 0 disables it.
+    pub(crate) fn new(dir: PathBuf, max: u64) -> Spool {
+        Spool { dir, max }
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.max > 0
+    }
+
+    /// The spooled batches, oldest first (none if the directory is missing).
+    pub(crate) fn list(&self) -> Vec<Spooled> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut batches: Vec<Spooled> = entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                let key = name.strip_suffix(".ndjson")?.to_string();
+                if key.starts_with('.') {
+                    return None;
+                }
+                let size = entry.metadata().ok()?.len();
+                Some(Spooled {
+                    path: entry.path(),
+                    key,
+                    size,
+                })
+            })
+            .collect();
+        batches.sort_by(|a, b| a.key.cmp(&b.key));
+        batches
+    }
+
+    /// Bytes spooled now.
+    pub(crate) fn used(&self) -> u64 {
+        self.list().iter().map(|b| b.size).sum()
+    }
+
+    /// Keeps `ndjson` under `key`; `Ok(false)` when it does not fit.
+    pub(crate) fn store(&self, key: &str, ndjson: &[u8]) -> anyhow::Result<bool> {
+        if !self.enabled() || self.used() + ndjson.len() as u64 > self.max {
+            return Ok(false);
+        }
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create the spool {}", self.dir.display()))?;
+        let tmp = self.dir.join(format!(".{key}.tmp"));
+        let path = self.dir.join(format!("{key}.ndjson"));
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(ndjson)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(&self.dir)?.sync_all()
+        };
+        write().with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(true)
+    }
+
+    pub(crate) fn load(&self, batch: &Spooled) -> anyhow::Result<Vec<u8>> {
+        std::fs::read(&batch.path).with_context(|| format!("cannot read {}", batch.path.display()))
+    }
+
+    pub(crate) fn remove(&self, batch: &Spooled) {
+        if let Err(e) = std::fs::remove_file(&batch.path) {
+            eprintln!("lsctl: cannot remove {}: {e}", batch.path.display());
+        }
+    }
+}
+
+/// The number of lines (records) in an NDJSON body.
+pub(crate) fn count_lines(ndjson: &[u8]) -> u64 {
+    ndjson.iter().filter(|&&b| b == b'\n').count() as u64
+}
