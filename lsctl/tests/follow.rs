@@ -1,0 +1,305 @@
+//! `lsctl send`'s spool and `--follow`, end to end: the real binary against a
+//! real daemon that is stopped and started again on the same data and port.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use assert_cmd::cargo::CommandCargoExt;
+use logstream_testkit::{TestDaemon, fetch_all};
+
+fn lsctl(url: &str, state: &Path) -> Command {
+    let mut command = Command::cargo_bin("lsctl").unwrap();
+    command
+        .env("LOGSTREAM_URL", url)
+        .env("NO_COLOR", "1")
+        .env("TZ", "UTC")
+        .env_remove("LOGSTREAM_TOKEN")
+        .env_remove("LSCTL_SPOOL_DIR")
+        .env("LSCTL_CONFIG", "/dev/null")
+        .env("XDG_STATE_HOME", state);
+    command
+}
+
+fn spawn(command: &mut Command) -> Child {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn write_lines(stdin: &mut impl Write, prefix: &str, range: std::ops::Range<usize>) {
+    for i in range {
+        writeln!(stdin, "{prefix} {i}").unwrap();
+    }
+    stdin.flush().unwrap();
+}
+
+fn append(path: &Path, prefix: &str, range: std::ops::Range<usize>) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    write_lines(&mut file, prefix, range);
+}
+
+fn interrupt(child: &Child) {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// The messages stored for `service`, sorted.
+fn stored(daemon: &TestDaemon, service: &str) -> Vec<String> {
+    let records = tokio::runtime::Runtime::new().unwrap().block_on(fetch_all(
+        &reqwest::Client::new(),
+        daemon,
+        &format!("service:{service}"),
+    ));
+    let mut messages: Vec<String> = records.into_iter().map(|r| r.message).collect();
+    messages.sort();
+    messages
+}
+
+fn expected(parts: &[(&str, std::ops::Range<usize>)]) -> Vec<String> {
+    let mut all: Vec<String> = parts
+        .iter()
+        .flat_map(|(prefix, range)| range.clone().map(move |i| format!("{prefix} {i}")))
+        .collect();
+    all.sort();
+    all
+}
+
+fn spooled_files(spool: &Path) -> usize {
+    std::fs::read_dir(spool)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".ndjson"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_daemon_stopped_mid_stream_gets_everything_once_on_the_next_run() {
+    let data = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let spool = state.path().join("spool");
+    let mut daemon = TestDaemon::start_in(data.path(), &[]);
+    let addr = daemon.addr().to_string();
+    let url = daemon.url.clone();
+    let spool_arg = spool.to_str().unwrap();
+    let mut child = spawn(lsctl(&url, state.path()).args([
+        "send",
+        "-s",
+        "spooled",
+        "--flush-interval",
+        "50ms",
+        "--retry-for",
+        "1s",
+        "--spool-dir",
+        spool_arg,
+    ]));
+    let mut stdin = child.stdin.take().unwrap();
+    write_lines(&mut stdin, "before", 0..50);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(daemon.terminate().success());
+    write_lines(&mut stdin, "during", 0..50);
+    std::thread::sleep(Duration::from_millis(2500));
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("spooled 50 line(s)"), "{stderr}");
+    assert!(stderr.contains("still spooled"), "{stderr}");
+    assert!(spooled_files(&spool) > 0);
+
+    // The next run sends the spool first, then its own lines.
+    let daemon = TestDaemon::start_in(data.path(), &["--listen", &addr]);
+    let mut child =
+        spawn(lsctl(&url, state.path()).args(["send", "-s", "spooled", "--spool-dir", spool_arg]));
+    let mut stdin = child.stdin.take().unwrap();
+    write_lines(&mut stdin, "after", 0..5);
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(spooled_files(&spool), 0, "{stderr}");
+    assert_eq!(
+        stored(&daemon, "spooled"),
+        expected(&[("before", 0..50), ("during", 0..50), ("after", 0..5)])
+    );
+}
+
+#[test]
+fn the_same_run_drains_its_spool_once_the_daemon_is_back() {
+    let data = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let spool = state.path().join("logstream").join("spool");
+    let mut daemon = TestDaemon::start_in(data.path(), &[]);
+    let addr = daemon.addr().to_string();
+    let url = daemon.url.clone();
+    let mut child = spawn(lsctl(&url, state.path()).args([
+        "send",
+        "-s",
+        "drained",
+        "--flush-interval",
+        "50ms",
+        "--retry-for",
+        "500ms",
+    ]));
+    let mut stdin = child.stdin.take().unwrap();
+    write_lines(&mut stdin, "before", 0..20);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(daemon.terminate().success());
+    write_lines(&mut stdin, "during", 0..20);
+    std::thread::sleep(Duration::from_millis(1500));
+    write_lines(&mut stdin, "later", 0..20);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(spooled_files(&spool) > 0, "the default spool is used");
+    let daemon = TestDaemon::start_in(data.path(), &["--listen", &addr]);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(spooled_files(&spool), 0, "drained while running");
+    write_lines(&mut stdin, "after", 0..20);
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("the spool is empty"), "{stderr}");
+    assert_eq!(
+        stored(&daemon, "drained"),
+        expected(&[
+            ("before", 0..20),
+            ("during", 0..20),
+            ("later", 0..20),
+            ("after", 0..20)
+        ])
+    );
+}
+
+/// `lsctl send --follow FILE` with its state (checkpoint, spool) in `state`.
+fn follow(daemon: &TestDaemon, state: &Path, file: &Path, service: &str) -> Child {
+    spawn(lsctl(&daemon.url, state).args([
+        "send",
+        "--follow",
+        "-s",
+        service,
+        "--flush-interval",
+        "50ms",
+        file.to_str().unwrap(),
+    ]))
+}
+
+fn stop(child: Child) {
+    interrupt(&child);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+}
+
+#[test]
+fn follow_reads_across_a_rename_rotation_without_loss_or_duplicates() {
+    let daemon = TestDaemon::start();
+    let state = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let file = logs.path().join("app.log");
+    append(&file, "first", 0..20);
+    let child = follow(&daemon, state.path(), &file, "renamed");
+    std::thread::sleep(Duration::from_millis(1000));
+    append(&file, "grown", 0..10);
+    let rotated = logs.path().join("app.log.1");
+    std::fs::rename(&file, &rotated).unwrap();
+    // The writer has not reopened yet: more goes to the old file.
+    append(&rotated, "late", 0..5);
+    std::thread::sleep(Duration::from_millis(300));
+    append(&file, "new", 0..10);
+    std::thread::sleep(Duration::from_millis(1500));
+    append(&file, "newer", 0..3);
+    std::thread::sleep(Duration::from_millis(1000));
+    stop(child);
+    assert_eq!(
+        stored(&daemon, "renamed"),
+        expected(&[
+            ("first", 0..20),
+            ("grown", 0..10),
+            ("late", 0..5),
+            ("new", 0..10),
+            ("newer", 0..3)
+        ])
+    );
+}
+
+#[test]
+fn follow_reads_across_a_copytruncate_rotation_without_loss_or_duplicates() {
+    let daemon = TestDaemon::start();
+    let state = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let file = logs.path().join("app.log");
+    append(&file, "old", 0..20);
+    let child = follow(&daemon, state.path(), &file, "truncated");
+    std::thread::sleep(Duration::from_millis(1000));
+    append(&file, "grown", 0..10);
+    std::thread::sleep(Duration::from_millis(1000));
+    std::fs::copy(&file, logs.path().join("app.log.1")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&file, "fresh", 0..5);
+    std::thread::sleep(Duration::from_millis(1500));
+    append(&file, "fresher", 0..5);
+    std::thread::sleep(Duration::from_millis(1000));
+    stop(child);
+    assert_eq!(
+        stored(&daemon, "truncated"),
+        expected(&[
+            ("old", 0..20),
+            ("grown", 0..10),
+            ("fresh", 0..5),
+            ("fresher", 0..5)
+        ])
+    );
+}
+
+#[test]
+fn follow_resumes_from_its_checkpoint_after_a_restart() {
+    let daemon = TestDaemon::start();
+    let state = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let file = logs.path().join("later.log");
+    // The file does not exist yet: it is waited for.
+    let child = follow(&daemon, state.path(), &file, "resumed");
+    std::thread::sleep(Duration::from_millis(500));
+    append(&file, "one", 0..20);
+    std::thread::sleep(Duration::from_millis(1500));
+    stop(child);
+    assert!(
+        state
+            .path()
+            .join("logstream")
+            .join("checkpoints.json")
+            .exists()
+    );
+    append(&file, "while-stopped", 0..10);
+    let child = follow(&daemon, state.path(), &file, "resumed");
+    std::thread::sleep(Duration::from_millis(1500));
+    append(&file, "two", 0..5);
+    std::thread::sleep(Duration::from_millis(1000));
+    stop(child);
+    assert_eq!(
+        stored(&daemon, "resumed"),
+        expected(&[("one", 0..20), ("while-stopped", 0..10), ("two", 0..5)])
+    );
+}
