@@ -41,6 +41,8 @@ pub(crate) fn fingerprint(bytes: &[u8]) -> u64 {
 pub(crate) struct Checkpoints {
     file: PathBuf,
     positions: BTreeMap<String, Position>,
+    /// The paths this run moved: saving keeps other runs' entries.
+    moved: BTreeMap<String, Position>,
 }
 
 impl Checkpoints {
@@ -57,7 +59,11 @@ impl Checkpoints {
                 )));
             }
         };
-        Ok(Checkpoints { file, positions })
+        Ok(Checkpoints {
+            file,
+            positions,
+            moved: BTreeMap::new(),
+        })
     }
 
     pub(crate) fn get(&self, path: &str) -> Option<&Position> {
@@ -65,15 +71,24 @@ impl Checkpoints {
     }
 
     pub(crate) fn set(&mut self, path: String, position: Position) {
-        self.positions.insert(path, position);
+        self.positions.insert(path.clone(), position.clone());
+        self.moved.insert(path, position);
     }
 
-    /// Writes the checkpoints atomically (temporary file, sync, rename).
-    pub(crate) fn save(&self) -> anyhow::Result<()> {
+    /// Writes the checkpoints atomically (temporary file, sync, rename), over
+    /// what the file holds now (another lsctl may follow other files).
+    pub(crate) fn save(&mut self) -> anyhow::Result<()> {
+        if let Ok(bytes) = std::fs::read(&self.file)
+            && let Ok(on_disk) = serde_json::from_slice::<BTreeMap<String, Position>>(&bytes)
+        {
+            self.positions = on_disk;
+            self.positions
+                .extend(self.moved.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         let dir = self.file.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
         let mut name = self.file.file_name().unwrap_or_default().to_os_string();
-        name.push(".tmp");
+        name.push(format!(".{}.tmp", std::process::id()));
         let tmp = dir.join(name);
         let write = || -> std::io::Result<()> {
             let mut file = std::fs::File::create(&tmp)?;

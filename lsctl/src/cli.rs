@@ -19,7 +19,8 @@ Configuration:
 Exit codes:
   0  success
   1  usage error: a bad flag, service name, query or config file
-  2  delivery failure: `send` gave up on some lines (they are counted on stderr)
+  2  delivery failure: `send` could neither deliver nor spool some lines (the spool
+     is full or disabled, or the daemon refused them; they are counted on stderr)
   3  the daemon could not be reached or answered with an error
   4  access denied (401/403): no token, an unknown one, or one without the needed scope";
 
@@ -238,8 +239,26 @@ line's is kept as the attribute service or host); without them a line's own are 
 else the service \"unknown\". --attr adds attributes to every record.
 
 Lines are sent in batches, at least every --flush-interval; failed batches are retried
-with backoff until --retry-for has passed, then lsctl exits 2 and counts what it could
-not deliver.
+with backoff until --retry-for has passed, then kept in the spool (--spool-dir, one
+NDJSON file per batch named by its Idempotency-Key, written atomically), and so are the
+batches after them while the daemon stays away. The spool is sent first, oldest first,
+as soon as the daemon is back: in this run (tried every second) or the next one; a
+file is deleted only once the daemon stored it, and a replay is not stored twice (the
+daemon remembers keys for 24 hours). A first Ctrl-C stops reading and delivers what
+was read; a second one spools what is left. When anything was retried or spooled,
+lsctl ends with a line on stderr:
+  lsctl: sent 120 line(s), retried 3 time(s), spooled 50 line(s); 1 batch(es) (4810 bytes) still spooled in ~/.local/state/logstream/spool, sent on the next run
+Exit codes: 0 every line was delivered or spooled; 2 some lines could be neither (the
+spool is full, --spool-max 0, or the daemon refused them: they are counted); 1 usage
+error; 4 access denied.
+
+--follow (-F) keeps reading the files as they grow, like `tail -F`: after a rotation by
+rename the old file is read to its end, then the new one from its start; a file that
+shrinks or whose first bytes change (copytruncate) is read again from its start; a file
+that does not exist yet is waited for. How far each file was read is kept in
+--checkpoint (device, inode, a fingerprint of its first 1024 bytes, offset), saved once
+the lines before it were delivered or spooled, so a restarted `lsctl send --follow`
+goes on where it stopped, without gaps or duplicates.
 
 Examples:
   tail -f app.log | lsctl send --service api
@@ -248,7 +267,10 @@ Examples:
   kubectl logs -f deploy/api | lsctl send --service api --format json
   journalctl -f -o short-iso | lsctl send --attr env=prod       # service: the syslog app
   lsctl send --timezone UTC --service legacy server.log         # log4j times in UTC
-  lsctl send --format raw --service audit audit.log              # one record per line";
+  lsctl send --format raw --service audit audit.log              # one record per line
+  lsctl send --follow --service api app.log                      # like tail -F, resumable
+  lsctl send -F --checkpoint api.checkpoint --spool-dir spool --service api app.log
+  lsctl send --spool-max 0 --service x app.log    # no spool: exit 2 if the daemon stays away";
 
 const QUERY_EXAMPLES: &str = "\
 The query language (also the API's q=): words and \"quoted phrases\" match the message

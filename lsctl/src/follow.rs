@@ -190,8 +190,8 @@ pub(crate) async fn follow(
                     rotated = false;
                     continue;
                 }
+                // One more poll of the old file: a writer may not have reopened yet.
                 rotated = true;
-                continue;
             }
             Ok(meta) => {
                 let truncated = meta.len() < at
