@@ -352,7 +352,7 @@ pub(crate) struct SendArgs {
     /// Where --follow keeps how far it has read each file (by absolute path)
     /// [default: $XDG_STATE_HOME/logstream/checkpoints.json, i.e.
     /// ~/.local/state/logstream/checkpoints.json].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "follow")]
     pub(crate) checkpoint: Option<PathBuf>,
 
     /// Where batches the daemon does not take are kept until it does (one file per

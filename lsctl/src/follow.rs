@@ -129,11 +129,8 @@ pub(crate) async fn follow(
         }
         let Some(cur) = current.as_mut() else {
             current = open(&path, start.take().as_ref());
-            if current.is_none() {
-                tokio::select! {
-                    () = tokio::time::sleep(POLL) => {},
-                    _ = stop.changed() => {},
-                }
+            if current.is_none() && !poll(&mut stop).await {
+                return ReaderEnd::default();
             }
             continue;
         };
@@ -220,9 +217,16 @@ pub(crate) async fn follow(
             // Renamed away, the new file not there yet: keep the old one.
             Err(_) => {}
         }
-        tokio::select! {
-            () = tokio::time::sleep(POLL) => {},
-            _ = stop.changed() => {},
+        if !poll(&mut stop).await {
+            return ReaderEnd::default();
         }
+    }
+}
+
+/// Waits `POLL` or until asked to stop; false when nobody is receiving any more.
+async fn poll(stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(POLL) => true,
+        changed = stop.changed() => changed.is_ok(),
     }
 }

@@ -284,7 +284,7 @@ impl Sender<'_> {
                     } else {
                         *phase = Phase::Abandoned;
                         eprintln!(
-                            "lsctl: interrupted while delivering; the batch in flight is spooled"
+                            "lsctl: interrupted while delivering; what is left goes to the spool if it can"
                         );
                     }
                 }
@@ -592,7 +592,13 @@ async fn read_lines(
                     }
                     continue;
                 }
-                _ = stop.changed() => continue,
+                changed = stop.changed() => {
+                    if changed.is_err() {
+                        // Nobody is receiving any more.
+                        return ReaderEnd::default();
+                    }
+                    continue;
+                }
             };
             let records = match read {
                 Ok(0) => break,
