@@ -303,3 +303,70 @@ fn follow_resumes_from_its_checkpoint_after_a_restart() {
         expected(&[("one", 0..20), ("while-stopped", 0..10), ("two", 0..5)])
     );
 }
+
+#[test]
+fn a_full_spool_exits_2_counting_what_could_be_neither_delivered_nor_spooled() {
+    let state = tempfile::tempdir().unwrap();
+    let spool = state.path().join("tiny");
+    let mut child = spawn(lsctl("http://127.0.0.1:9", state.path()).args([
+        "send",
+        "-s",
+        "full",
+        "--retry-for",
+        "200ms",
+        "--spool-max",
+        "10",
+        "--spool-dir",
+        spool.to_str().unwrap(),
+    ]));
+    let mut stdin = child.stdin.take().unwrap();
+    write_lines(&mut stdin, "line", 0..3);
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is full (--spool-max)"), "{stderr}");
+    assert!(stderr.contains("3 line(s) were not delivered"), "{stderr}");
+    assert_eq!(spooled_files(&spool), 0);
+}
+
+#[test]
+fn a_second_ctrl_c_spools_what_is_left_and_the_next_run_sends_it() {
+    let data = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let spool = state.path().join("logstream").join("spool");
+    let mut daemon = TestDaemon::start_in(data.path(), &[]);
+    let addr = daemon.addr().to_string();
+    let url = daemon.url.clone();
+    assert!(daemon.terminate().success());
+    let mut child = spawn(lsctl(&url, state.path()).args([
+        "send",
+        "-s",
+        "abandoned",
+        "--flush-interval",
+        "50ms",
+    ]));
+    let mut stdin = child.stdin.take().unwrap();
+    write_lines(&mut stdin, "line", 0..7);
+    std::thread::sleep(Duration::from_millis(700));
+    interrupt(&child);
+    std::thread::sleep(Duration::from_millis(300));
+    interrupt(&child);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("spooled 7 line(s)"), "{stderr}");
+    assert!(spooled_files(&spool) > 0);
+    drop(stdin);
+
+    let daemon = TestDaemon::start_in(data.path(), &["--listen", &addr]);
+    let output = lsctl(&url, state.path())
+        .args(["send", "-s", "abandoned"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(spooled_files(&spool), 0, "{stderr}");
+    assert_eq!(stored(&daemon, "abandoned"), expected(&[("line", 0..7)]));
+}
