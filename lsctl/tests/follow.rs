@@ -370,3 +370,64 @@ fn a_second_ctrl_c_spools_what_is_left_and_the_next_run_sends_it() {
     assert_eq!(spooled_files(&spool), 0, "{stderr}");
     assert_eq!(stored(&daemon, "abandoned"), expected(&[("line", 0..7)]));
 }
+
+#[test]
+fn follow_spools_while_the_daemon_is_away_and_a_restart_sends_each_record_once() {
+    let data = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let file = logs.path().join("trace.log");
+    let mut daemon = TestDaemon::start_in(data.path(), &[]);
+    let addr = daemon.addr().to_string();
+    let url = daemon.url.clone();
+    let traces = |from: usize, to: usize| {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)
+            .unwrap();
+        for i in from..to {
+            write!(file, "ERROR boom {i}\n\tat app.Main.run(Main.java:{i})\n").unwrap();
+        }
+    };
+    let run = || {
+        spawn(lsctl(&url, state.path()).args([
+            "send",
+            "-F",
+            "-s",
+            "traces",
+            "--flush-interval",
+            "50ms",
+            "--retry-for",
+            "300ms",
+            file.to_str().unwrap(),
+        ]))
+    };
+    traces(0, 10);
+    let child = run();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(daemon.terminate().success());
+    traces(10, 20);
+    std::thread::sleep(Duration::from_millis(1500));
+    stop(child);
+    assert!(spooled_files(&state.path().join("logstream").join("spool")) > 0);
+    traces(20, 25);
+
+    let daemon = TestDaemon::start_in(data.path(), &["--listen", &addr]);
+    let child = run();
+    std::thread::sleep(Duration::from_millis(1500));
+    traces(25, 30);
+    std::thread::sleep(Duration::from_millis(1000));
+    stop(child);
+    let mut firsts: Vec<String> = stored(&daemon, "traces")
+        .iter()
+        .map(|m| {
+            assert!(m.contains("\tat app.Main.run"), "joined: {m:?}");
+            m.lines().next().unwrap().to_string()
+        })
+        .collect();
+    firsts.sort();
+    let mut want: Vec<String> = (0..30).map(|i| format!("ERROR boom {i}")).collect();
+    want.sort();
+    assert_eq!(firsts, want);
+}
