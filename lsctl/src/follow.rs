@@ -118,6 +118,8 @@ pub(crate) async fn follow(
     let mut last_line = Instant::now();
     // Set when the path names another file: one more read of the old one.
     let mut rotated = false;
+    // "waiting for FILE" is said once.
+    let mut said_waiting = false;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         if *stop.borrow() {
@@ -129,6 +131,10 @@ pub(crate) async fn follow(
         }
         let Some(cur) = current.as_mut() else {
             current = open(&path, start.take().as_ref());
+            if current.is_none() && !said_waiting {
+                eprintln!("lsctl: waiting for {} to appear", path.display());
+                said_waiting = true;
+            }
             if current.is_none() && !poll(&mut stop).await {
                 return ReaderEnd::default();
             }
