@@ -23,8 +23,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::{BATCH, insert_rate, ndjson, percentile, post_all, rate};
 
-/// How the worker stores: 100k-record batches (its default).
-const WORKER_BATCH: usize = 100_000;
+/// Records per insert, for the worker and the plain baseline alike: small
+/// enough that a run has several batches to time.
+const WORKER_BATCH: usize = 20_000;
 
 fn daemon_args<'a>(role: &'a str, queue: &'a str, store: &'a str, group: &'a str) -> Vec<&'a str> {
     vec![
@@ -92,18 +93,22 @@ async fn metric(client: &reqwest::Client, daemon: &TestDaemon, name: &str) -> f6
         .unwrap_or(0.0)
 }
 
-/// Rows/s of a worker draining `expected` records already in the topic: the
-/// records over the seconds its batches took, from each batch's first message
-/// to its commit (joining the group and idling are not counted).
+/// Rows/s of a worker draining `expected` records already in the topic,
+/// from its first commit to its last: joining the group and the first batch
+/// are not counted, and storing one batch while gathering the next is.
 async fn worker_rate(worker: &TestDaemon, expected: usize) -> f64 {
     let client = reqwest::Client::new();
+    let mut first: Option<(f64, Instant)> = None;
     loop {
         let stored = metric(&client, worker, "logstream_worker_records_total").await;
-        if stored >= expected as f64 {
-            let seconds = metric(&client, worker, "logstream_worker_batch_seconds_sum").await;
-            return stored / seconds;
+        if first.is_none() && stored > 0.0 {
+            first = Some((stored, Instant::now()));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if stored >= expected as f64 {
+            let (at_first, since) = first.expect("set above");
+            return (stored - at_first) / since.elapsed().as_secs_f64();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -196,7 +201,10 @@ pub(crate) async fn run(records: &[LogRecord], batch_clients: usize) -> anyhow::
     )))
     .await?;
     let plain_rate = insert_rate(&*plain, records, WORKER_BATCH).await?;
-    let worker = TestDaemon::start_with(&daemon_args("worker", &queue, &store, &group));
+    let mut worker_args = daemon_args("worker", &queue, &store, &group);
+    let batch_records = WORKER_BATCH.to_string();
+    worker_args.extend(["--batch-records", &batch_records]);
+    let worker = TestDaemon::start_with(&worker_args);
     let drain_rate = worker_rate(&worker, records.len()).await;
     drop((api, worker));
 
