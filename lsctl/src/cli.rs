@@ -258,7 +258,8 @@ shrinks or whose first bytes change (copytruncate) is read again from its start;
 that does not exist yet is waited for. How far each file was read is kept in
 --checkpoint (device, inode, a fingerprint of its first 1024 bytes, offset), saved once
 the lines before it were delivered or spooled, so a restarted `lsctl send --follow`
-goes on where it stopped, without gaps or duplicates.
+goes on where it stopped, without gaps or duplicates (a file rotated away meanwhile is
+found beside it by inode and read to its end first).
 
 Examples:
   tail -f app.log | lsctl send --service api

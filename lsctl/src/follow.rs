@@ -78,8 +78,43 @@ impl Current {
     }
 }
 
-/// Opens `path`, at `start` if it is the same file and still that long.
+/// Opens `path`, at `start` if it is the same file and still that long. If
+/// the file was rotated away (renamed in the same directory) while lsctl was
+/// not running, that file is opened instead, at `start`, to be read to its
+/// end before the file now at `path`.
 fn open(path: &Path, start: Option<&Position>) -> Option<Current> {
+    if let Some(start) = start
+        && let Some(rotated) = find_rotated(path, start)
+    {
+        return Some(rotated);
+    }
+    open_file(path, start)
+}
+
+/// The file of `start`, if `path` is now another file and one beside it is
+/// that file (same device, inode and fingerprint), opened at `start`.
+fn find_rotated(path: &Path, start: &Position) -> Option<Current> {
+    let meta = std::fs::metadata(path).ok();
+    if meta.is_some_and(|m| m.dev() == start.dev && m.ino() == start.ino) {
+        return None;
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    for entry in std::fs::read_dir(dir).ok()?.filter_map(Result::ok) {
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if meta.is_file() && meta.dev() == start.dev && meta.ino() == start.ino {
+            let current = open_file(&entry.path(), Some(start))?;
+            return (current.offset == start.offset).then_some(current);
+        }
+    }
+    None
+}
+
+fn open_file(path: &Path, start: Option<&Position>) -> Option<Current> {
     let file = std::fs::File::open(path).ok()?;
     let meta = file.metadata().ok()?;
     let mut current = Current {

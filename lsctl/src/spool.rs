@@ -106,7 +106,10 @@ impl Spool {
     }
 
     pub(crate) fn remove(&self, batch: &Spooled) {
-        if let Err(e) = std::fs::remove_file(&batch.path) {
+        // Another lsctl sharing the spool may have sent it too.
+        if let Err(e) = std::fs::remove_file(&batch.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
             eprintln!("lsctl: cannot remove {}: {e}", batch.path.display());
         }
     }

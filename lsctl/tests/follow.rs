@@ -431,3 +431,25 @@ fn follow_spools_while_the_daemon_is_away_and_a_restart_sends_each_record_once()
     want.sort();
     assert_eq!(firsts, want);
 }
+
+#[test]
+fn follow_finishes_a_file_rotated_away_while_it_was_stopped() {
+    let daemon = TestDaemon::start();
+    let state = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let file = logs.path().join("app.log");
+    append(&file, "one", 0..10);
+    let child = follow(&daemon, state.path(), &file, "away");
+    std::thread::sleep(Duration::from_millis(1500));
+    stop(child);
+    append(&file, "unread", 0..5);
+    std::fs::rename(&file, logs.path().join("app.log.1")).unwrap();
+    append(&file, "new", 0..5);
+    let child = follow(&daemon, state.path(), &file, "away");
+    std::thread::sleep(Duration::from_millis(2000));
+    stop(child);
+    assert_eq!(
+        stored(&daemon, "away"),
+        expected(&[("one", 0..10), ("unread", 0..5), ("new", 0..5)])
+    );
+}
