@@ -99,3 +99,37 @@ impl Checkpoints {
         write().with_context(|| format!("cannot write {}", self.file.display()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(offset: u64) -> Position {
+        Position {
+            dev: 1,
+            ino: 2,
+            fingerprint: fingerprint(b"abc"),
+            fingerprint_len: 3,
+            offset,
+        }
+    }
+
+    #[test]
+    fn checkpoints_survive_a_reload_and_keep_other_runs_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state").join("checkpoints.json");
+        let mut mine = Checkpoints::load(file.clone()).unwrap();
+        let mut theirs = Checkpoints::load(file.clone()).unwrap();
+        mine.set("/a.log".into(), at(10));
+        mine.save().unwrap();
+        theirs.set("/b.log".into(), at(20));
+        theirs.save().unwrap();
+        mine.set("/a.log".into(), at(30));
+        mine.save().unwrap();
+        let loaded = Checkpoints::load(file).unwrap();
+        assert_eq!(loaded.get("/a.log"), Some(&at(30)));
+        assert_eq!(loaded.get("/b.log"), Some(&at(20)));
+        assert_eq!(fingerprint(b""), 0xcbf2_9ce4_8422_2325);
+        assert_ne!(fingerprint(b"abc"), fingerprint(b"abd"));
+    }
+}

@@ -119,3 +119,41 @@ impl Spool {
 pub(crate) fn count_lines(ndjson: &[u8]) -> u64 {
     ndjson.iter().filter(|&&b| b == b'\n').count() as u64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_come_back_oldest_first_and_the_bound_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path().join("spool"), 40);
+        assert!(
+            spool.list().is_empty(),
+            "a missing directory is an empty spool"
+        );
+        let first = uuid::Uuid::now_v7().to_string();
+        let second = uuid::Uuid::now_v7().to_string();
+        assert!(spool.store(&second, b"{\"b\":2}\n").unwrap());
+        assert!(spool.store(&first, b"{\"a\":1}\n{\"a\":2}\n").unwrap());
+        // A leftover of a crash mid-write is not a batch.
+        std::fs::write(dir.path().join("spool").join(".x.tmp"), b"{}\n").unwrap();
+        let batches = spool.list();
+        let keys: Vec<&str> = batches.iter().map(|b| b.key.as_str()).collect();
+        assert_eq!(keys, [first.as_str(), second.as_str()]);
+        assert_eq!(count_lines(&spool.load(&batches[0]).unwrap()), 2);
+        assert_eq!(spool.used(), 24);
+        assert!(
+            !spool.store("too-much", &[b'x'; 17]).unwrap(),
+            "over --spool-max"
+        );
+        spool.remove(&batches[0]);
+        spool.remove(&batches[0]);
+        assert_eq!(spool.list().len(), 1);
+        assert!(
+            !Spool::new(dir.path().into(), 0)
+                .store("k", b"{}\n")
+                .unwrap()
+        );
+    }
+}
