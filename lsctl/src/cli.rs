@@ -357,12 +357,12 @@ pub(crate) struct SendArgs {
     pub(crate) checkpoint: Option<PathBuf>,
 
     /// Where batches the daemon does not take are kept until it does (one file per
-    /// batch, sent first, oldest first, once the daemon is back, in this run or the
-    /// next) [default: $XDG_STATE_HOME/logstream/spool, i.e. ~/.local/state/logstream/spool].
+    /// batch, in a subdirectory per daemon URL; sent first, oldest first, once the daemon
+    /// is back, in this run or the next) [default: $XDG_STATE_HOME/logstream/spool, i.e. ~/.local/state/logstream/spool].
     #[arg(long, value_name = "DIR", env = "LSCTL_SPOOL_DIR")]
     pub(crate) spool_dir: Option<PathBuf>,
 
-    /// The most bytes the spool may hold; 0 disables it.
+    /// The most bytes the spool may hold (for one daemon); 0 disables it.
     #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
     pub(crate) spool_max: u64,
 }

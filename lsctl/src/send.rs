@@ -156,7 +156,11 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
         .unwrap_or_else(|| crate::spool::state_dir().join("spool"));
     let mut sender = Sender {
         client,
-        spool: Spool::new(spool_dir, args.spool_max),
+        // Batches are only ever sent to the daemon they were meant for.
+        spool: Spool::new(
+            spool_dir.join(crate::spool::server_dir(client.server())),
+            args.spool_max,
+        ),
         retry_for: args.retry_for,
         checkpoints,
         signals: stop_signals()?,

@@ -115,6 +115,22 @@ impl Spool {
     }
 }
 
+/// The spool's subdirectory for a daemon: its URL with every character but
+/// letters, digits, `.` and `-` made `_` (http://127.0.0.1:3000 →
+/// http___127.0.0.1_3000).
+pub(crate) fn server_dir(server: &str) -> String {
+    server
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// The number of lines (records) in an NDJSON body.
 pub(crate) fn count_lines(ndjson: &[u8]) -> u64 {
     ndjson.iter().filter(|&&b| b == b'\n').count() as u64

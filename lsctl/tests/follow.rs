@@ -79,15 +79,18 @@ fn expected(parts: &[(&str, std::ops::Range<usize>)]) -> Vec<String> {
     all
 }
 
+/// Batches in the spool `spool` (in its subdirectory per daemon).
 fn spooled_files(spool: &Path) -> usize {
-    std::fs::read_dir(spool)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".ndjson"))
-                .count()
-        })
-        .unwrap_or(0)
+    let Ok(servers) = std::fs::read_dir(spool) else {
+        return 0;
+    };
+    servers
+        .filter_map(Result::ok)
+        .filter_map(|server| std::fs::read_dir(server.path()).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".ndjson"))
+        .count()
 }
 
 #[test]
