@@ -110,19 +110,19 @@ impl Client {
     /// `retry_for` has passed, backing off exponentially with jitter and
     /// honouring Retry-After. One key for every attempt: if an answer is
     /// lost after the daemon stored the batch, the retry is recognised and
-    /// not stored again. Answers the number of retries.
+    /// not stored again. Answers the outcome and the number of retries.
     pub(crate) async fn ingest_with_retries(
         &self,
         ndjson: &[u8],
         key: &str,
         retry_for: Duration,
-    ) -> Result<u32, ApiFailure> {
+    ) -> (Result<(), ApiFailure>, u32) {
         let started = Instant::now();
         let mut retries = 0;
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.ingest(ndjson, key).await {
-                Ok(()) => return Ok(retries),
+                Ok(()) => return (Ok(()), retries),
                 Err(ApiFailure::Retryable {
                     reason,
                     retry_after,
@@ -135,7 +135,7 @@ impl Client {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     retries += 1;
                 }
-                Err(failure) => return Err(failure),
+                Err(failure) => return (Err(failure), retries),
             }
         }
     }

@@ -426,12 +426,13 @@ impl Sender<'_> {
                 self.client.ingest_with_retries(&part, &key, retry_for),
             )
             .await;
+            let attempt = attempt.map(|(result, retries)| {
+                self.outcome.retried += u64::from(retries);
+                result
+            });
             match attempt {
                 None => return Err(None),
-                Some(Ok(retries)) => {
-                    self.outcome.delivered += lines;
-                    self.outcome.retried += u64::from(retries);
-                }
+                Some(Ok(())) => self.outcome.delivered += lines,
                 Some(Err(ApiFailure::Rejected {
                     status: StatusCode::PAYLOAD_TOO_LARGE,
                     ..
