@@ -10,10 +10,12 @@
 //! second one abandons delivery and spools the rest. Whatever is neither
 //! delivered nor spooled is counted.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
 use logstream_shared::LogRecord;
 use reqwest::StatusCode;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -80,6 +82,8 @@ struct Sender<'a> {
     down: bool,
     last_probe: Instant,
     outcome: SendOutcome,
+    /// Shown on a terminal while files are sent (see `progress_bar`).
+    progress: Option<ProgressBar>,
 }
 
 /// What became of one batch.
@@ -99,6 +103,7 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
     let (tx, mut rx) = mpsc::channel::<Item>(batch_size * 4);
     let (stop_readers, stop_rx) = watch::channel(false);
     let mut readers: Vec<JoinHandle<ReaderEnd>> = Vec::new();
+    let mut progress = None;
     let checkpoints = if args.follow {
         let file = args
             .checkpoint
@@ -117,6 +122,7 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
                     settings.clone(),
                     tx.clone(),
                     stop_rx.clone(),
+                    None,
                 )));
                 continue;
             }
@@ -138,15 +144,18 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
                 settings,
                 tx.clone(),
                 stop_rx.clone(),
+                None,
             )));
         }
     } else {
         let sources = open_sources(&args.files).await?;
+        progress = progress_bar(&args.files);
         readers.push(tokio::spawn(read_lines(
             sources,
             settings,
             tx.clone(),
             stop_rx.clone(),
+            progress.clone(),
         )));
     }
     drop(tx);
@@ -169,6 +178,7 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
         down: false,
         last_probe: Instant::now(),
         outcome: SendOutcome::default(),
+        progress,
     };
     sender
         .run(&mut rx, readers, batch_size, args.flush_interval)
@@ -432,7 +442,12 @@ impl Sender<'_> {
             });
             match attempt {
                 None => return Err(None),
-                Some(Ok(())) => self.outcome.delivered += lines,
+                Some(Ok(())) => {
+                    self.outcome.delivered += lines;
+                    if let Some(bar) = &self.progress {
+                        bar.set_message(format!("{} lines sent", self.outcome.delivered));
+                    }
+                }
                 Some(Err(ApiFailure::Rejected {
                     status: StatusCode::PAYLOAD_TOO_LARGE,
                     ..
@@ -454,11 +469,16 @@ impl Sender<'_> {
         Ok(())
     }
 
-    /// The closing line on stderr, when anything was retried or spooled.
+    /// The closing line on stderr: always on a terminal; when stderr is
+    /// piped, only if anything was retried or spooled.
     fn summary(&self) {
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
+        }
         let left = self.spool.list();
         let o = &self.outcome;
-        if o.retried == 0 && o.spooled == 0 && left.is_empty() {
+        let quiet = o.retried == 0 && o.spooled == 0 && left.is_empty();
+        if quiet && !std::io::stderr().is_terminal() {
             return;
         }
         let mut line = format!(
@@ -574,6 +594,7 @@ async fn read_lines(
     settings: Settings,
     tx: mpsc::Sender<Item>,
     mut stop: watch::Receiver<bool>,
+    progress: Option<ProgressBar>,
 ) -> ReaderEnd {
     let mut assembler = Assembler::new(settings);
     for (name, source) in sources {
@@ -607,7 +628,12 @@ async fn read_lines(
             };
             let records = match read {
                 Ok(0) => break,
-                Ok(_) => assembler.push(&String::from_utf8_lossy(&buf)),
+                Ok(bytes) => {
+                    if let Some(bar) = &progress {
+                        bar.inc(bytes as u64);
+                    }
+                    assembler.push(&String::from_utf8_lossy(&buf))
+                }
                 Err(e) => {
                     // What was read before is still delivered.
                     let end = hand_over(&tx, assembler.finish(), None)
@@ -630,6 +656,27 @@ async fn read_lines(
         }
     }
     ReaderEnd::default()
+}
+
+/// A progress bar of the bytes read, with the lines sent and the rate, when
+/// stderr is a terminal and every input is a file of known size (nothing
+/// extra when piped, or for stdin, whose end is unknown).
+fn progress_bar(files: &[PathBuf]) -> Option<ProgressBar> {
+    if files.is_empty() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let mut total = 0;
+    for path in files {
+        let metadata = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+        total += metadata.len();
+    }
+    let style = ProgressStyle::with_template(
+        "{bar:30} {bytes}/{total_bytes} {bytes_per_sec}, {msg}, {eta} left",
+    )
+    .ok()?;
+    let bar = ProgressBar::new(total).with_style(style);
+    bar.set_message("0 lines sent");
+    Some(bar)
 }
 
 /// Hands records over, the last one carrying `mark`; the end to report if
