@@ -4,26 +4,8 @@ use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use logstream_shared::{Level, LogRecord};
-use logstream_testkit::{TestDaemon, fetch_all};
-
-fn lsctl(daemon: &TestDaemon) -> Command {
-    let mut command = Command::cargo_bin("lsctl").unwrap();
-    command
-        .env("LOGSTREAM_URL", &daemon.url)
-        .env("NO_COLOR", "1")
-        .env("TZ", "UTC")
-        // The developer's own token and config file must not leak into tests.
-        .env_remove("LOGSTREAM_TOKEN")
-        .env("LSCTL_CONFIG", "/dev/null")
-        // Nor their spool and checkpoints.
-        .env(
-            "XDG_STATE_HOME",
-            std::env::temp_dir().join(format!("lsctl-test-state-{}", std::process::id())),
-        );
-    command
-}
+use logstream_testkit::{TestDaemon, fetch_all, lsctl};
 
 fn send(daemon: &TestDaemon, args: &[&str], input: &str) -> std::process::Output {
     send_with(lsctl(daemon), args, input)

@@ -6,21 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use assert_cmd::cargo::CommandCargoExt;
-use logstream_testkit::{TestDaemon, fetch_all};
-
-fn lsctl(url: &str, state: &Path) -> Command {
-    let mut command = Command::cargo_bin("lsctl").unwrap();
-    command
-        .env("LOGSTREAM_URL", url)
-        .env("NO_COLOR", "1")
-        .env("TZ", "UTC")
-        .env_remove("LOGSTREAM_TOKEN")
-        .env_remove("LSCTL_SPOOL_DIR")
-        .env("LSCTL_CONFIG", "/dev/null")
-        .env("XDG_STATE_HOME", state);
-    command
-}
+use logstream_testkit::{TestDaemon, fetch_all, lsctl_in as lsctl};
 
 fn spawn(command: &mut Command) -> Child {
     command

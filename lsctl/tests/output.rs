@@ -7,27 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use assert_cmd::cargo::CommandCargoExt;
 use logstream_shared::LogRecord;
-use logstream_testkit::{TestDaemon, fetch_all};
+use logstream_testkit::{TestDaemon, fetch_all, lsctl};
 use serde_json::{Value, json};
-
-fn lsctl(daemon: &TestDaemon) -> Command {
-    let mut command = Command::cargo_bin("lsctl").unwrap();
-    command
-        .env("LOGSTREAM_URL", &daemon.url)
-        .env("NO_COLOR", "1")
-        .env("TZ", "UTC")
-        // The developer's own token and config file must not leak into tests.
-        .env_remove("LOGSTREAM_TOKEN")
-        .env("LSCTL_CONFIG", "/dev/null")
-        // Nor their spool and checkpoints.
-        .env(
-            "XDG_STATE_HOME",
-            std::env::temp_dir().join(format!("lsctl-test-state-{}", std::process::id())),
-        );
-    command
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()

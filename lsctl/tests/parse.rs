@@ -9,25 +9,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::CommandCargoExt;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use logstream_shared::{Level, LogRecord};
-use logstream_testkit::{TestDaemon, fetch_all};
-
-fn lsctl(daemon: &TestDaemon) -> Command {
-    let mut command = Command::cargo_bin("lsctl").unwrap();
-    command
-        .env("LOGSTREAM_URL", &daemon.url)
-        .env("NO_COLOR", "1")
-        .env("TZ", "UTC")
-        // The developer's own token and config file must not leak into tests.
-        .env_remove("LOGSTREAM_TOKEN")
-        .env_remove("LOGSTREAM_SERVICE")
-        .env("LSCTL_CONFIG", "/dev/null")
-        // Nor their spool and checkpoints.
-        .env(
-            "XDG_STATE_HOME",
-            std::env::temp_dir().join(format!("lsctl-test-state-{}", std::process::id())),
-        );
-    command
-}
+use logstream_testkit::{TestDaemon, fetch_all, lsctl};
 
 fn stored(daemon: &TestDaemon, q: &str) -> Vec<LogRecord> {
     let mut records = tokio::runtime::Runtime::new().unwrap().block_on(fetch_all(

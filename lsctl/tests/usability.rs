@@ -6,26 +6,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
-use logstream_testkit::TestDaemon;
+use logstream_testkit::{TestDaemon, lsctl};
 
 const SUBCOMMANDS: [&str; 6] = ["send", "query", "stats", "tail", "completions", "man"];
-
-fn lsctl(daemon: &TestDaemon) -> Command {
-    let mut command = Command::cargo_bin("lsctl").unwrap();
-    command
-        .env("LOGSTREAM_URL", &daemon.url)
-        .env("NO_COLOR", "1")
-        .env("TZ", "UTC")
-        // The developer's own token and config file must not leak into tests.
-        .env_remove("LOGSTREAM_TOKEN")
-        .env("LSCTL_CONFIG", "/dev/null")
-        // Nor their spool and checkpoints.
-        .env(
-            "XDG_STATE_HOME",
-            std::env::temp_dir().join(format!("lsctl-test-state-{}", std::process::id())),
-        );
-    command
-}
 
 /// `lsctl ARGS` without a daemon; it must succeed. Its stdout.
 fn offline(args: &[&str]) -> String {

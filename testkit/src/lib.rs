@@ -203,3 +203,26 @@ pub async fn fetch_all(
         }
     }
 }
+
+/// The real `lsctl` talking to `url`, with nothing of the developer's
+/// environment (token, config file, service, spool, checkpoints): its state
+/// lives in `state`. Plain output: no colour, times in UTC.
+pub fn lsctl_in(url: &str, state: &Path) -> Command {
+    let mut command = Command::new(binary("lsctl"));
+    command
+        .env("LOGSTREAM_URL", url)
+        .env("NO_COLOR", "1")
+        .env("TZ", "UTC")
+        .env_remove("LOGSTREAM_TOKEN")
+        .env_remove("LOGSTREAM_SERVICE")
+        .env_remove("LSCTL_SPOOL_DIR")
+        .env("LSCTL_CONFIG", "/dev/null")
+        .env("XDG_STATE_HOME", state);
+    command
+}
+
+/// `lsctl_in` for `daemon`, with a state directory per test process.
+pub fn lsctl(daemon: &TestDaemon) -> Command {
+    let state = std::env::temp_dir().join(format!("lsctl-test-state-{}", std::process::id()));
+    lsctl_in(&daemon.url, &state)
+}
