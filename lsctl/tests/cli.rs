@@ -60,7 +60,7 @@ fn stored(daemon: &TestDaemon, q: &str) -> Vec<LogRecord> {
 fn piped_lines_are_all_delivered_with_levels_detected() {
     let daemon = TestDaemon::start();
     let mut input = String::new();
-    for i in 0..20_000 {
+    for i in 0..100_000 {
         let level = ["INFO", "WARN", "ERROR", "debug"][i % 4];
         input.push_str(&format!("2024-05-01 12:00:00 {level} line {i}\n"));
     }
@@ -79,7 +79,7 @@ fn piped_lines_are_all_delivered_with_levels_detected() {
     let records = stored(&daemon, "service:api");
     assert_eq!(
         records.len(),
-        20_001,
+        100_001,
         "blank lines are not records; every other line is"
     );
     let mut lines: Vec<usize> = records
@@ -89,11 +89,11 @@ fn piped_lines_are_all_delivered_with_levels_detected() {
     lines.sort_unstable();
     assert_eq!(
         lines,
-        (0..20_000).collect::<Vec<_>>(),
+        (0..100_000).collect::<Vec<_>>(),
         "each line exactly once"
     );
     let errors = records.iter().filter(|r| r.level == Level::Error).count();
-    assert_eq!(errors, 5_000);
+    assert_eq!(errors, 25_000);
     assert!(records.iter().all(|r| r.host.as_deref() == Some("h1")));
     let json = records.iter().find(|r| r.message == "json line").unwrap();
     assert_eq!(
