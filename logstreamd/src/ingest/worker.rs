@@ -123,7 +123,7 @@ pub async fn run(
     consumer
         .subscribe(&[&target.topic])
         .map_err(|e| format!("cannot subscribe to {}: {e}", target.topic))?;
-    let dead_letters = kafka::producer(&target.brokers, options, Duration::from_secs(30))
+    let dead_letters = DeadLetterProducer::new(target.brokers.clone(), options.clone())
         .map_err(|e| format!("cannot create the dead-letter producer: {e}"))?;
     tracing::info!(topic = %target.topic, group = %config.group, "worker started");
 
@@ -138,7 +138,7 @@ pub async fn run(
         if !batch.is_empty() {
             let storage = Storage {
                 store: Arc::clone(&store),
-                dead_letters: dead_letters.clone(),
+                dead_letters: Arc::clone(&dead_letters),
                 dead_letter_topic: config.dead_letter_topic.clone(),
                 metrics: Arc::clone(&metrics),
                 stop: stop.clone(),
@@ -267,9 +267,46 @@ async fn gather(
 }
 
 /// What storing a batch needs, owned, so that it runs beside the next gather.
+/// The producer of dead letters, shared by the batches; replaced by a new
+/// one after a failed send, as in `KafkaSink` (an idempotent producer can be
+/// left unable to deliver to a restarted broker).
+struct DeadLetterProducer {
+    brokers: String,
+    options: Vec<(String, String)>,
+    producer: std::sync::Mutex<FutureProducer>,
+}
+
+impl DeadLetterProducer {
+    fn new(
+        brokers: String,
+        options: Vec<(String, String)>,
+    ) -> Result<Arc<DeadLetterProducer>, rdkafka::error::KafkaError> {
+        let producer = kafka::producer(&brokers, &options, Duration::from_secs(30))?;
+        Ok(Arc::new(DeadLetterProducer {
+            brokers,
+            options,
+            producer: std::sync::Mutex::new(producer),
+        }))
+    }
+
+    fn current(&self) -> FutureProducer {
+        self.producer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn replace(&self) {
+        match kafka::producer(&self.brokers, &self.options, Duration::from_secs(30)) {
+            Ok(fresh) => *self.producer.lock().unwrap_or_else(|p| p.into_inner()) = fresh,
+            Err(e) => tracing::error!(error = %e, "cannot replace the dead-letter producer"),
+        }
+    }
+}
+
 struct Storage {
     store: Arc<dyn Store>,
-    dead_letters: FutureProducer,
+    dead_letters: Arc<DeadLetterProducer>,
     dead_letter_topic: String,
     metrics: Arc<Metrics>,
     stop: watch::Receiver<u32>,
@@ -287,14 +324,16 @@ impl Storage {
         let mut backoff = Backoff::default();
         for letter in &batch.dead_letters {
             loop {
-                match send_dead_letter(&self.dead_letters, &self.dead_letter_topic, letter).await {
+                let producer = self.dead_letters.current();
+                match send_dead_letter(&producer, &self.dead_letter_topic, letter).await {
                     Ok(()) => {
                         self.metrics.dead_letters.inc();
                         tracing::warn!(source = %letter.source, reason = %letter.reason, topic = %self.dead_letter_topic, "undecodable message sent to the dead-letter topic");
                         break;
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "cannot send to the dead-letter topic; retrying");
+                        tracing::error!(error = %e, "cannot send to the dead-letter topic; retrying with a new producer");
+                        self.dead_letters.replace();
                         if !backoff.wait(&mut self.stop).await {
                             return false;
                         }

@@ -62,7 +62,7 @@ const KEY_MEMORY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 /// Committed batches the live feed keeps for subscribers that are behind;
 /// one further behind is told so (see `tail::embedded`).
-const LIVE_FEED_BATCHES: usize = 256;
+const LIVE_FEED_BATCHES: usize = 64;
 
 /// A record as the live feed publishes it, with its commit number.
 #[derive(Debug, Clone)]
