@@ -16,10 +16,9 @@ use futures::future::join_all;
 use logstream_shared::LogRecord;
 use logstream_shared::api::LogsPage;
 use logstream_testkit::services;
-use logstream_testkit::{TestDaemon, get_json};
+use logstream_testkit::{TestDaemon, get_json, metric};
 use logstreamd::ingest::kafka;
-use rdkafka::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 
 use crate::{BATCH, insert_rate, ndjson, percentile, post_all, rate};
 
@@ -44,18 +43,10 @@ fn daemon_args<'a>(role: &'a str, queue: &'a str, store: &'a str, group: &'a str
     ]
 }
 
-/// The raw producer: the daemon's producer settings (acks=all, idempotent,
-/// lz4, 5 ms linger), every record's JSON as one message keyed by service.
+/// The raw producer: the daemon's own producer (acks=all, idempotent, lz4,
+/// 5 ms linger), every record's JSON as one message keyed by service.
 async fn raw_produce_rate(broker: &str, topic: &str, records: &[LogRecord]) -> f64 {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", broker)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", "lz4")
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .expect("a producer");
+    let producer = kafka::producer(broker, &[], Duration::from_secs(30)).expect("a producer");
     let started = Instant::now();
     for chunk in records.chunks(BATCH * 4) {
         let deliveries = chunk.iter().map(|record| {
@@ -76,31 +67,13 @@ async fn raw_produce_rate(broker: &str, topic: &str, records: &[LogRecord]) -> f
     rate(records.len(), started.elapsed())
 }
 
-/// A metric's value from a daemon's /metrics.
-async fn metric(client: &reqwest::Client, daemon: &TestDaemon, name: &str) -> f64 {
-    let text = client
-        .get(daemon.at("/metrics"))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// Rows/s of a worker draining `expected` records already in the topic,
 /// from its first commit to its last: joining the group and the first batch
 /// are not counted, and storing one batch while gathering the next is.
 async fn worker_rate(worker: &TestDaemon, expected: usize) -> f64 {
-    let client = reqwest::Client::new();
     let mut first: Option<(f64, Instant)> = None;
     loop {
-        let stored = metric(&client, worker, "logstream_worker_records_total").await;
+        let stored = metric(worker, "logstream_worker_records_total").await;
         if first.is_none() && stored > 0.0 {
             first = Some((stored, Instant::now()));
         }
@@ -173,6 +146,12 @@ async fn end_to_end(daemon: &TestDaemon, samples: usize) -> Vec<Duration> {
 }
 
 pub(crate) async fn run(records: &[LogRecord], batch_clients: usize) -> anyhow::Result<()> {
+    // The worker is timed between its commits: it needs a few batches.
+    anyhow::ensure!(
+        records.len() >= 3 * WORKER_BATCH,
+        "--pipeline needs --records {} or more (the worker is timed over several {WORKER_BATCH}-record batches)",
+        3 * WORKER_BATCH
+    );
     let broker = services::kafka();
     println!(
         "pipeline: broker {broker}, ClickHouse {}",

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use logstream_testkit::services::{self, PrivateBroker, PrivateClickHouse};
-use logstream_testkit::{TestDaemon, fetch_all};
+use logstream_testkit::{TestDaemon, fetch_all, metric};
 use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -148,22 +148,6 @@ async fn wait_until_stored(reader: &TestDaemon, acked: &[String], within: Durati
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-/// A counter's value from a daemon's /metrics.
-async fn metric(daemon: &TestDaemon, name: &str) -> f64 {
-    let text = reqwest::get(daemon.at("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

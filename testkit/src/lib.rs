@@ -226,3 +226,19 @@ pub fn lsctl(daemon: &TestDaemon) -> Command {
     let state = std::env::temp_dir().join(format!("lsctl-test-state-{}", std::process::id()));
     lsctl_in(&daemon.url, &state)
 }
+
+/// A metric's value from the daemon's `GET /metrics` (Prometheus text); every
+/// counter is there from the start, so a missing one fails the caller.
+pub async fn metric(daemon: &TestDaemon, name: &str) -> f64 {
+    let text = reqwest::get(daemon.at("/metrics"))
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("the metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}

@@ -155,13 +155,16 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
             return;
         }
     };
+    if jobs.is_empty() {
+        // Every job was answered: stored before (no repeat has a leader here).
+        return;
+    }
     let keys: Vec<IdempotencyKey> = jobs.iter().filter_map(|j| j.key.clone()).collect();
     let mut batch = Vec::with_capacity(rows - repeated_rows);
     for job in &jobs {
         batch.extend_from_slice(&job.records);
     }
     let results: Vec<crate::store::Result<()>> = match store.insert_keyed(&batch, &keys).await {
-        _ if jobs.is_empty() => Vec::new(),
         Ok(()) => {
             tracing::debug!(rows = batch.len(), requests = jobs.len(), elapsed = ?started.elapsed(), "committed batch");
             jobs.iter().map(|_| Ok(())).collect()

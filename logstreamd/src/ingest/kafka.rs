@@ -98,7 +98,7 @@ pub(crate) fn client_config(
 /// in-sync replica has the message (acks=all) and retries cannot duplicate
 /// or reorder it (idempotence). `delivery_timeout` bounds how long a message
 /// may wait for that before it fails.
-pub(crate) fn producer(
+pub fn producer(
     brokers: &str,
     options: &[(String, String)],
     delivery_timeout: Duration,

@@ -432,7 +432,7 @@ impl Store for DuckDbStore {
             store.with_reader(|conn| {
                 let sql = format!(
                     "SELECT key, fingerprint FROM ingest_keys WHERE key IN ({})",
-                    vec!["?"; keys.len()].join(", ")
+                    sql::placeholders(keys.len())
                 );
                 let mut statement = conn.prepare(&sql)?;
                 let rows = statement.query_map(params_from_iter(keys.iter()), |row| {

@@ -55,6 +55,17 @@ pub struct Selection {
     pub until_ns: Option<i64>,
 }
 
+impl Selection {
+    /// Whether `record` is selected, decided in memory as the stores decide
+    /// it in SQL (the live tail filters what it streams with this).
+    pub fn matches(&self, record: &LogRecord) -> bool {
+        let ts = record.timestamp_nanos();
+        self.since_ns.is_none_or(|since| ts >= since)
+            && self.until_ns.is_none_or(|until| ts < until)
+            && self.query.matches(record)
+    }
+}
+
 impl From<Query> for Selection {
     fn from(query: Query) -> Selection {
         Selection {

@@ -132,7 +132,8 @@ fn column(field: Field) -> &'static str {
     }
 }
 
-fn placeholders(n: usize) -> String {
+/// `?, ?, …`: `n` placeholders for an `IN (…)` list.
+pub(crate) fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 

@@ -104,10 +104,7 @@ async fn feed(
                         continue;
                     }
                     last = committed.seq;
-                    if selection.query.matches(&committed.record)
-                        && selection
-                            .since_ns
-                            .is_none_or(|since| committed.record.timestamp_nanos() >= since)
+                    if selection.matches(&committed.record)
                         && tx.send(item(committed)).await.is_err()
                     {
                         return;

@@ -22,6 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::{CLIENT_BUFFER, Tail, TailError, TailItem, TailStart};
 use crate::ingest::KafkaTarget;
 use crate::ingest::kafka::{client_config, decode};
+use crate::store::Selection;
 
 #[derive(Debug, Clone)]
 pub struct KafkaTail {
@@ -130,20 +131,23 @@ impl Tail for KafkaTail {
                 .await
                 .map_err(|e| TailError::Unavailable(e.to_string()))??
         };
-        let since_ns = match start {
-            TailStart::Since(since) => Some(since),
-            _ => None,
+        let selection = Selection {
+            query,
+            since_ns: match start {
+                TailStart::Since(since) => Some(since),
+                _ => None,
+            },
+            until_ns: None,
         };
         let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
-        tokio::spawn(feed(positioned, query, since_ns, tx));
+        tokio::spawn(feed(positioned, selection, tx));
         Ok(ReceiverStream::new(rx).boxed())
     }
 }
 
 async fn feed(
     (consumer, mut positions): (StreamConsumer, Positions),
-    query: Query,
-    since_ns: Option<i64>,
+    selection: Selection,
     tx: mpsc::Sender<TailItem>,
 ) {
     loop {
@@ -164,9 +168,7 @@ async fn feed(
         let Ok(record) = decode(message.payload()) else {
             continue;
         };
-        let selected = query.matches(&record)
-            && since_ns.is_none_or(|since| record.timestamp_nanos() >= since);
-        if selected {
+        if selection.matches(&record) {
             let item = TailItem::Record {
                 cursor: cursor(&positions),
                 record,

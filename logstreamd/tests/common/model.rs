@@ -50,12 +50,9 @@ impl Model {
         &'a self,
         selection: &'a Selection,
     ) -> impl Iterator<Item = &'a LogRecord> {
-        self.records.iter().filter(move |record| {
-            let ts = record.timestamp_nanos();
-            selection.since_ns.is_none_or(|since| ts >= since)
-                && selection.until_ns.is_none_or(|until| ts < until)
-                && selection.query.matches(record)
-        })
+        self.records
+            .iter()
+            .filter(move |record| selection.matches(record))
     }
 
     pub(crate) fn search(&self, request: &SearchRequest) -> SearchPage {
