@@ -246,6 +246,111 @@ pub fn validate(record: &LogRecord) -> Vec<FieldError> {
     errors
 }
 
+/// The attribute that lists the fields [`fit_to_limits`] had to cut or
+/// replace, comma-separated (e.g. `message,attributes.stack`).
+pub const TRUNCATED_FIELDS: &str = "logstream.truncated";
+/// The attribute that counts the attributes [`fit_to_limits`] left out.
+pub const DROPPED_ATTRIBUTES: &str = "logstream.dropped_attributes";
+/// What an empty message or service becomes: shipper protocols allow them,
+/// the stores do not.
+pub const EMPTY_MESSAGE: &str = "(empty)";
+pub const UNKNOWN_SERVICE: &str = "unknown";
+
+/// Makes a record that a shipper protocol produced pass [`validate`] by
+/// cutting what is too long instead of refusing it, since a shipper drops a
+/// whole batch on one refusal. Every field that was cut or replaced is named
+/// in [`TRUNCATED_FIELDS`]; attributes beyond the limit are left out (the
+/// alphabetically last ones) and counted in [`DROPPED_ATTRIBUTES`].
+pub fn fit_to_limits(record: &mut LogRecord) {
+    let mut cut: Vec<String> = Vec::new();
+    if record.service.trim().is_empty() {
+        record.service = UNKNOWN_SERVICE.into();
+    } else if cut_text(&mut record.service, MAX_SERVICE_LEN) {
+        cut.push("service".into());
+    }
+    if record.message.trim().is_empty() {
+        record.message = EMPTY_MESSAGE.into();
+    } else if cut_text(&mut record.message, MAX_MESSAGE_LEN) {
+        cut.push("message".into());
+    }
+    if record.id.is_empty()
+        || record.id.len() > MAX_TAG_LEN
+        || record.id.chars().any(char::is_control)
+    {
+        record.id = Uuid::now_v7().to_string();
+    }
+    for (field, tag) in [
+        ("host", &mut record.host),
+        ("trace_id", &mut record.trace_id),
+        ("span_id", &mut record.span_id),
+    ] {
+        if let Some(text) = tag {
+            if text.chars().any(char::is_control) {
+                *text = text.chars().filter(|c| !c.is_control()).collect();
+                cut.push(field.into());
+            } else if cut_text(text, MAX_TAG_LEN) {
+                cut.push(field.into());
+            }
+        }
+        if tag.as_ref().is_some_and(|t| t.is_empty()) {
+            *tag = None;
+        }
+    }
+    fit_attributes(&mut record.attributes, &mut cut);
+    if !cut.is_empty() {
+        let mut list = cut.join(",");
+        cut_text(&mut list, MAX_ATTRIBUTE_VALUE_LEN);
+        record.attributes.insert(TRUNCATED_FIELDS.into(), list);
+    }
+}
+
+/// Cuts keys and values to their limits and keeps room for the two marker
+/// attributes.
+fn fit_attributes(attributes: &mut BTreeMap<String, String>, cut: &mut Vec<String>) {
+    let needs_work = attributes.len() > MAX_ATTRIBUTES - 2
+        || attributes.iter().any(|(k, v)| {
+            k.is_empty() || k.len() > MAX_ATTRIBUTE_KEY_LEN || v.len() > MAX_ATTRIBUTE_VALUE_LEN
+        });
+    if !needs_work {
+        return;
+    }
+    let mut fitted = BTreeMap::new();
+    let mut dropped = 0usize;
+    for (mut key, mut value) in std::mem::take(attributes) {
+        if fitted.len() >= MAX_ATTRIBUTES - 2 {
+            dropped += 1;
+            continue;
+        }
+        if key.is_empty() {
+            key = "_".into();
+        }
+        if cut_text(&mut key, MAX_ATTRIBUTE_KEY_LEN) {
+            cut.push(format!("attributes.{key}"));
+        }
+        if cut_text(&mut value, MAX_ATTRIBUTE_VALUE_LEN) {
+            cut.push(format!("attributes.{key}"));
+        }
+        fitted.insert(key, value);
+    }
+    if dropped > 0 {
+        fitted.insert(DROPPED_ATTRIBUTES.into(), dropped.to_string());
+    }
+    *attributes = fitted;
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary; whether it cut.
+fn cut_text(text: &mut String, max: usize) -> bool {
+    if text.len() <= max {
+        return false;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    true
+}
+
 /// A string field's value; `None`, with an error noted unless the value was
 /// null, when it is not a string.
 fn string_field(field: &str, value: Value, errors: &mut Vec<FieldError>) -> Option<String> {
@@ -462,5 +567,45 @@ mod tests {
         assert!(text.contains("2024-05-01T12:00:00.123456789Z"), "{text}");
         let back: LogRecord = serde_json::from_str(&text).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn fit_to_limits_cuts_and_notes_instead_of_refusing() {
+        let mut record =
+            record_from_json(json!({"service": "s", "message": "m"}), received()).unwrap();
+        record.service = String::new();
+        record.message = "é".repeat(MAX_MESSAGE_LEN);
+        record.host = Some("h\u{0}ost".into());
+        record.trace_id = Some(String::new());
+        for i in 0..100 {
+            record.attributes.insert(format!("k{i:03}"), "v".into());
+        }
+        record
+            .attributes
+            .insert("k000".into(), "x".repeat(MAX_ATTRIBUTE_VALUE_LEN + 1));
+        fit_to_limits(&mut record);
+        assert_eq!(validate(&record), vec![]);
+        assert_eq!(record.service, UNKNOWN_SERVICE);
+        assert_eq!(record.message.len(), MAX_MESSAGE_LEN);
+        assert_eq!(record.host.as_deref(), Some("host"));
+        assert_eq!(record.trace_id, None);
+        assert_eq!(
+            record.attributes[TRUNCATED_FIELDS],
+            "message,host,attributes.k000"
+        );
+        assert_eq!(record.attributes[DROPPED_ATTRIBUTES], "38");
+        assert_eq!(record.attributes.len(), MAX_ATTRIBUTES);
+    }
+
+    #[test]
+    fn fit_to_limits_leaves_a_valid_record_alone() {
+        let record = record_from_json(
+            json!({"service": "s", "message": "m", "attributes": {"a": "b"}}),
+            received(),
+        )
+        .unwrap();
+        let mut fitted = record.clone();
+        fit_to_limits(&mut fitted);
+        assert_eq!(fitted, record);
     }
 }
