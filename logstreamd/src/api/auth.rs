@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use base64::Engine as _;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::{self, Next};
@@ -156,30 +157,49 @@ impl Tokens {
         found
     }
 
-    /// The scope of the request's bearer token, or a 401 saying what is wrong.
+    /// The scope of the request's token, or a 401 saying what is wrong. The
+    /// token comes as `Bearer TOKEN`, or as the password of HTTP Basic
+    /// (`Basic base64(USER:TOKEN)`, any user name), which is how Loki and
+    /// Elasticsearch clients send credentials.
     fn authenticate(&self, headers: &HeaderMap) -> Result<Scope, ApiError> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::Unauthorized(
-                "this server needs an access token: send the header \"Authorization: Bearer TOKEN\""
+                "this server needs an access token: send the header \"Authorization: Bearer TOKEN\" \
+                 (or HTTP Basic with the token as the password)"
                     .into(),
             ));
         };
-        // The scheme is case-insensitive (RFC 9110).
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "malformed Authorization header: expected \"Bearer TOKEN\"".into(),
-                )
-            })?;
-        self.scope_of(token)
+        let token = presented_token(value.to_str().unwrap_or_default()).ok_or_else(|| {
+            ApiError::Unauthorized(
+                "malformed Authorization header: expected \"Bearer TOKEN\" or \"Basic \" with \
+                 base64 of USER:TOKEN"
+                    .into(),
+            )
+        })?;
+        self.scope_of(&token)
             .ok_or_else(|| ApiError::Unauthorized("unknown access token".into()))
     }
+}
+
+/// The token in an `Authorization` value: a bearer token, or the password of
+/// Basic credentials (the user name, when the password is empty). Schemes
+/// are case-insensitive (RFC 9110).
+fn presented_token(value: &str) -> Option<String> {
+    let (scheme, credentials) = value.split_once(' ')?;
+    let credentials = credentials.trim();
+    let token = if scheme.eq_ignore_ascii_case("bearer") {
+        credentials.to_string()
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(credentials)
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (user, password) = text.split_once(':')?;
+        if password.is_empty() { user } else { password }.to_string()
+    } else {
+        return None;
+    };
+    (!token.is_empty()).then_some(token)
 }
 
 /// One `SCOPE:TOKEN` entry. Problems are described without quoting the
@@ -415,6 +435,16 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown access token")
         );
+        let basic = |credentials: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(credentials)
+            )
+        };
+        assert_eq!(with(&basic(&format!("loki:{READ}"))), Ok(Scope::Read));
+        assert_eq!(with(&basic(&format!("{READ}:"))), Ok(Scope::Read));
+        assert!(with(&basic("user:wrong")).unwrap_err().contains("unknown"));
+        assert!(with(&basic("no-colon")).unwrap_err().contains("malformed"));
         let missing = tokens.authenticate(&HeaderMap::new()).unwrap_err();
         assert!(format!("{missing:?}").contains("Authorization: Bearer TOKEN"));
     }

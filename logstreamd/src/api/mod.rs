@@ -209,6 +209,9 @@ fn selection(
 /// 408, 415…) the same JSON body as ours.
 async fn json_error_bodies(response: Response) -> Response {
     let status = response.status();
+    if response.extensions().get::<ProtocolAnswer>().is_some() {
+        return response;
+    }
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -252,6 +255,8 @@ pub enum ApiError {
     /// A known token whose scope does not cover the route.
     Forbidden(String),
     PayloadTooLarge(String),
+    /// A body in a format the endpoint does not take.
+    UnsupportedMediaType(String),
     /// An idempotency key sent again with another body.
     KeyReused(String),
     Timeout(String),
@@ -280,6 +285,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -314,53 +320,88 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status_code();
-        let (body, retry_after) = match self {
-            ApiError::BadRequest { error, details } => (ErrorBody { error, details }, None),
-            ApiError::Unauthorized(error)
+impl ApiError {
+    /// What went wrong, in words: the `error` of the JSON body. Internal
+    /// errors are logged here and described only vaguely.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::BadRequest { error, .. }
+            | ApiError::Unauthorized(error)
             | ApiError::Forbidden(error)
             | ApiError::PayloadTooLarge(error)
+            | ApiError::UnsupportedMediaType(error)
             | ApiError::KeyReused(error)
-            | ApiError::Timeout(error) => (
-                ErrorBody {
-                    error,
-                    details: vec![],
-                },
-                None,
-            ),
-            ApiError::Overloaded { error, retry_after }
-            | ApiError::Unavailable { error, retry_after } => (
-                ErrorBody {
-                    error,
-                    details: vec![],
-                },
-                Some(retry_after),
-            ),
+            | ApiError::Timeout(error)
+            | ApiError::Overloaded { error, .. }
+            | ApiError::Unavailable { error, .. } => error.clone(),
             ApiError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
-                (
-                    ErrorBody {
-                        error: "internal error; see the daemon's log".into(),
-                        details: vec![],
-                    },
-                    None,
-                )
+                "internal error; see the daemon's log".into()
             }
-        };
-        let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Some(after) = retry_after {
-            let seconds = after.as_secs().max(1).to_string();
+    }
+
+    /// The answer in a protocol's own error format: `render` makes the body
+    /// from the status and message; the status and the `Retry-After` and
+    /// `WWW-Authenticate` headers are the same as for the JSON body.
+    pub(crate) fn render_as(
+        self,
+        content_type: &'static str,
+        render: impl FnOnce(StatusCode, &str) -> Vec<u8>,
+    ) -> Response {
+        let status = self.status_code();
+        let body = render(status, &self.message());
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+            body,
+        )
+            .into_response();
+        self.add_headers(&mut response);
+        response.extensions_mut().insert(ProtocolAnswer);
+        response
+    }
+
+    fn add_headers(&self, response: &mut Response) {
+        let status = self.status_code();
+        if status == StatusCode::UNAUTHORIZED {
+            // Loki and Elasticsearch clients answer a Basic challenge.
+            let headers = response.headers_mut();
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            headers.append(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"logstream\""),
+            );
+        }
+        if let ApiError::Overloaded { retry_after, .. } | ApiError::Unavailable { retry_after, .. } =
+            self
+        {
+            let seconds = retry_after.as_secs().max(1).to_string();
             if let Ok(value) = HeaderValue::from_str(&seconds) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
         }
+    }
+}
+
+/// Marks a response whose body is in a protocol's own format (Loki's plain
+/// text, an OTLP `Status`), which must reach the client as it is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProtocolAnswer;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let details = match &self {
+            ApiError::BadRequest { details, .. } => details.clone(),
+            _ => Vec::new(),
+        };
+        let body = ErrorBody {
+            error: self.message(),
+            details,
+        };
+        let mut response = (status, Json(body)).into_response();
+        self.add_headers(&mut response);
         response
     }
 }

@@ -8,25 +8,17 @@
 //! another body is refused (422). The embedded pipeline keeps keys for 24
 //! hours; with a Kafka queue keys are not checked.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use bytes::BytesMut;
 use chrono::Utc;
-use http_body_util::BodyExt;
 use logstream_shared::api::{IngestAccepted, MAX_BATCH_RECORDS};
 use logstream_shared::{FieldError, record_from_json};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{ApiError, AppState, HttpLimits};
-use crate::ingest::{IdempotencyKey, Submitted};
+use super::{ApiError, AppState, media_type, read_body, submit};
+use crate::ingest::Submitted;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/api/ingest", post(ingest))
@@ -50,12 +42,12 @@ async fn ingest(
     ),
     ApiError,
 > {
-    let (body, _reserved) = read_body(body, state.limits, &state.ingest_memory).await?;
+    let body = read_body(&state, body).await?;
     let received = Utc::now();
     let parsed = if is_ndjson(&headers) {
-        parse_ndjson(&body)?
+        parse_ndjson(&body.bytes)?
     } else {
-        parse_json(&body)?
+        parse_json(&body.bytes)?
     };
     let (values, single) = match parsed {
         Body::Single(value) => (vec![value], true),
@@ -92,13 +84,9 @@ async fn ingest(
         return Err(ApiError::BadRequest { error, details });
     }
 
-    let key = idempotency_key(&headers, &body)?;
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-    let submitted = state.sink.submit(records, key).await?;
+    let submitted = submit(&state, &headers, &body.bytes, records).await?;
     let replayed = submitted == Submitted::AlreadyStored;
-    if !replayed {
-        state.metrics.ingested_records.inc_by(ids.len() as u64);
-    }
     let accepted = IngestAccepted {
         status: "queued".into(),
         id: single.then(|| ids[0].clone()),
@@ -112,95 +100,8 @@ async fn ingest(
     Ok((StatusCode::ACCEPTED, replayed_header, Json(accepted)))
 }
 
-/// The longest accepted `Idempotency-Key`.
-const MAX_KEY_LEN: usize = 200;
-
-/// The request's `Idempotency-Key` with a digest of its (decompressed) body.
-fn idempotency_key(headers: &HeaderMap, body: &[u8]) -> Result<Option<IdempotencyKey>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
-            ))
-        })?;
-    let digest = Sha256::digest(body);
-    let fingerprint = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(Some(IdempotencyKey {
-        key: key.to_string(),
-        fingerprint,
-    }))
-}
-
-/// Memory reserved per body byte: the body itself plus the parsed JSON
-/// values, which for small records (a map node per object) take twenty-odd
-/// times the size of their text.
-pub const MEMORY_PER_BODY_BYTE: usize = 32;
-
-/// The whole body, decompressed, within the size limit and the request
-/// timeout. Memory for it is reserved from the ingest budget as it arrives, so
-/// many large bodies at once get 429 instead of exhausting memory; the
-/// reservation lasts as long as the returned permit.
-async fn read_body(
-    body: axum::body::Body,
-    limits: HttpLimits,
-    budget: &Arc<Semaphore>,
-) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
-    let reading = async {
-        let mut body = body;
-        let mut buffer = BytesMut::new();
-        let mut reserved: Option<OwnedSemaphorePermit> = None;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| {
-                ApiError::bad_request(format!("could not read the request body: {e}"))
-            })?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            if buffer.len() + data.len() > limits.max_body_bytes {
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "request body is over the limit of {} bytes (after decompression); send smaller batches",
-                    limits.max_body_bytes
-                )));
-            }
-            let wanted = u32::try_from(data.len() * MEMORY_PER_BODY_BYTE).map_err(|_| {
-                ApiError::PayloadTooLarge(
-                    "a single body chunk is too large to reserve memory for".into(),
-                )
-            })?;
-            let permit = Arc::clone(budget).try_acquire_many_owned(wanted).map_err(|_| ApiError::Overloaded {
-                error: "the daemon is reading too many request bodies at once (--max-ingest-memory); retry later".into(),
-                retry_after: Duration::from_secs(1),
-            })?;
-            match &mut reserved {
-                Some(held) => held.merge(permit),
-                None => reserved = Some(permit),
-            }
-            buffer.extend_from_slice(&data);
-        }
-        Ok((buffer.freeze(), reserved))
-    };
-    tokio::time::timeout(limits.request_timeout, reading)
-        .await
-        .map_err(|_| {
-            ApiError::Timeout(format!(
-                "the request body did not arrive within {}",
-                humantime::format_duration(limits.request_timeout)
-            ))
-        })?
-}
-
 fn is_ndjson(headers: &HeaderMap) -> bool {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type = media_type(headers);
     [
         "application/x-ndjson",
         "application/ndjson",

@@ -1,0 +1,189 @@
+//! The ingest front. Every protocol's endpoint reads its body, checks the
+//! idempotency key and hands records to the sink through the pieces here,
+//! so limits, decompression, the memory budget and durability are the same
+//! for all of them; each protocol module only turns a body into records
+//! (and the records it could not take) and renders its own answer.
+//!
+//! Decompression of `Content-Encoding` (gzip, deflate, zstd) happens in a
+//! layer before the body is read; the size limit counts decompressed bytes,
+//! so a decompression bomb ends in a 413, not in exhausted memory.
+
+mod native;
+
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, header};
+use bytes::BytesMut;
+use http_body_util::BodyExt;
+use logstream_shared::LogRecord;
+use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::{ApiError, AppState, HttpLimits};
+use crate::ingest::{IdempotencyKey, Submitted};
+
+pub(super) fn router() -> Router<AppState> {
+    native::router()
+}
+
+/// A record of a shipper's request that could not be taken, by its position
+/// among the request's records, and why. The others are stored: shippers
+/// drop a whole batch that is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rejected {
+    index: usize,
+    reason: String,
+}
+
+impl Rejected {
+    /// How many were rejected, with the first few reasons.
+    fn summary(rejected: &[Rejected]) -> String {
+        const SHOWN: usize = 10;
+        let mut text = format!("{} record(s) could not be taken", rejected.len());
+        for (n, r) in rejected.iter().take(SHOWN).enumerate() {
+            text.push_str(if n == 0 { ": " } else { "; " });
+            text.push_str(&format!("record {}: {}", r.index, r.reason));
+        }
+        if rejected.len() > SHOWN {
+            text.push_str("; …");
+        }
+        text
+    }
+}
+
+/// A request body, read whole and decompressed, with the share of the
+/// ingest memory budget it holds until dropped.
+struct IngestBody {
+    bytes: Bytes,
+    _reserved: Option<OwnedSemaphorePermit>,
+}
+
+/// The request's body within the daemon's limits (size after decompression,
+/// time to arrive, memory budget).
+async fn read_body(state: &AppState, body: axum::body::Body) -> Result<IngestBody, ApiError> {
+    let (bytes, reserved) = read_body_within(body, state.limits, &state.ingest_memory).await?;
+    Ok(IngestBody {
+        bytes,
+        _reserved: reserved,
+    })
+}
+
+/// Hands `records` to the sink and resolves once they are durable (or once
+/// it is known that an identical request under the same `Idempotency-Key`
+/// was stored before). `body` is what the key's fingerprint is taken of.
+async fn submit(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    records: Vec<LogRecord>,
+) -> Result<Submitted, ApiError> {
+    let key = idempotency_key(headers, body)?;
+    let count = records.len() as u64;
+    let submitted = state.sink.submit(records, key).await?;
+    if submitted == Submitted::Stored {
+        state.metrics.ingested_records.inc_by(count);
+    }
+    Ok(submitted)
+}
+
+/// The media type of the request, lowercase and without parameters
+/// (`application/json; charset=utf-8` is `application/json`).
+fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The longest accepted `Idempotency-Key`.
+const MAX_KEY_LEN: usize = 200;
+
+/// The request's `Idempotency-Key` with a digest of its (decompressed) body.
+fn idempotency_key(headers: &HeaderMap, body: &[u8]) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
+            ))
+        })?;
+    let digest = Sha256::digest(body);
+    let fingerprint = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Some(IdempotencyKey {
+        key: key.to_string(),
+        fingerprint,
+    }))
+}
+
+/// Memory reserved per body byte: the body itself plus the parsed JSON
+/// values, which for small records (a map node per object) take twenty-odd
+/// times the size of their text.
+pub const MEMORY_PER_BODY_BYTE: usize = 32;
+
+/// The whole body, decompressed, within the size limit and the request
+/// timeout. Memory for it is reserved from the ingest budget as it arrives, so
+/// many large bodies at once get 429 instead of exhausting memory; the
+/// reservation lasts as long as the returned permit.
+async fn read_body_within(
+    body: axum::body::Body,
+    limits: HttpLimits,
+    budget: &Arc<Semaphore>,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
+    let reading = async {
+        let mut body = body;
+        let mut buffer = BytesMut::new();
+        let mut reserved: Option<OwnedSemaphorePermit> = None;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                ApiError::bad_request(format!("could not read the request body: {e}"))
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if buffer.len() + data.len() > limits.max_body_bytes {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "request body is over the limit of {} bytes (after decompression); send smaller batches",
+                    limits.max_body_bytes
+                )));
+            }
+            let wanted = u32::try_from(data.len() * MEMORY_PER_BODY_BYTE).map_err(|_| {
+                ApiError::PayloadTooLarge(
+                    "a single body chunk is too large to reserve memory for".into(),
+                )
+            })?;
+            let permit = Arc::clone(budget).try_acquire_many_owned(wanted).map_err(|_| ApiError::Overloaded {
+                error: "the daemon is reading too many request bodies at once (--max-ingest-memory); retry later".into(),
+                retry_after: Duration::from_secs(1),
+            })?;
+            match &mut reserved {
+                Some(held) => held.merge(permit),
+                None => reserved = Some(permit),
+            }
+            buffer.extend_from_slice(&data);
+        }
+        Ok((buffer.freeze(), reserved))
+    };
+    tokio::time::timeout(limits.request_timeout, reading)
+        .await
+        .map_err(|_| {
+            ApiError::Timeout(format!(
+                "the request body did not arrive within {}",
+                humantime::format_duration(limits.request_timeout)
+            ))
+        })?
+}
+
