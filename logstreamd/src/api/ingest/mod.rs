@@ -9,7 +9,7 @@
 //! so a decompression bomb ends in a 413, not in exhausted memory.
 
 mod native;
-
+mod otlp;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +27,7 @@ use super::{ApiError, AppState, HttpLimits};
 use crate::ingest::{IdempotencyKey, Submitted};
 
 pub(super) fn router() -> Router<AppState> {
-    native::router()
+    native::router().merge(otlp::router())
 }
 
 /// A record of a shipper's request that could not be taken, by its position

@@ -1,0 +1,339 @@
+//! OTLP/HTTP logs: `POST /v1/logs`, protobuf (`application/x-protobuf`) or
+//! OTLP's JSON mapping (`application/json`: ids in hex, 64-bit numbers as
+//! decimal strings), what the OpenTelemetry SDKs and the Collector send.
+//!
+//! The answer is an `ExportLogsServiceResponse` in the request's encoding;
+//! records that could not be taken are counted in its `partial_success`, the
+//! others are stored. Errors carry a `google.rpc.Status`, as OTLP asks, with
+//! 429/503 and `Retry-After` when the pipeline is full or the store is down
+//! (the exporters retry those).
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine as _;
+use chrono::{DateTime, TimeZone, Utc};
+use logstream_shared::record::fit_to_limits;
+use logstream_shared::{Level, LogRecord};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpRecord;
+use prost::Message as _;
+
+use super::{ApiError, AppState, Rejected, media_type, read_body, submit};
+
+/// The service of records whose resource names none, as the OpenTelemetry
+/// specification has it.
+const UNKNOWN_SERVICE: &str = "unknown_service";
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/v1/logs", post(export))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+}
+
+async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let encoding = match media_type(&headers).as_str() {
+        "application/json" => Encoding::Json,
+        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
+        other => {
+            let error = ApiError::UnsupportedMediaType(format!(
+                "OTLP/HTTP takes application/x-protobuf or application/json, not \"{other}\""
+            ));
+            return error_answer(Encoding::Protobuf, error);
+        }
+    };
+    match take(&state, &headers, body, encoding).await {
+        Ok(answer) => success_answer(encoding, &answer),
+        Err(e) => error_answer(encoding, e),
+    }
+}
+
+/// Reads, maps and stores the request's records.
+async fn take(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    encoding: Encoding,
+) -> Result<ExportLogsServiceResponse, ApiError> {
+    let body = read_body(state, body).await?;
+    let request = decode(encoding, &body.bytes)?;
+    let (records, rejected) = records_of(request, Utc::now());
+    if !records.is_empty() {
+        submit(state, headers, &body.bytes, records).await?;
+    }
+    let partial_success = (!rejected.is_empty()).then(|| ExportLogsPartialSuccess {
+        rejected_log_records: rejected.len() as i64,
+        error_message: Rejected::summary(&rejected),
+    });
+    Ok(ExportLogsServiceResponse { partial_success })
+}
+
+fn decode(encoding: Encoding, body: &[u8]) -> Result<ExportLogsServiceRequest, ApiError> {
+    match encoding {
+        Encoding::Protobuf => ExportLogsServiceRequest::decode(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "body is not an OTLP ExportLogsServiceRequest in protobuf: {e}"
+            ))
+        }),
+        Encoding::Json => serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "body is not an OTLP ExportLogsServiceRequest in JSON: {e}"
+            ))
+        }),
+    }
+}
+
+fn success_answer(encoding: Encoding, answer: &ExportLogsServiceResponse) -> Response {
+    let content_type = [(header::CONTENT_TYPE, encoding.content_type())];
+    match encoding {
+        Encoding::Protobuf => (StatusCode::OK, content_type, answer.encode_to_vec()).into_response(),
+        // Without rejections the answer is `{}`, not `{"partialSuccess":null}`.
+        Encoding::Json if answer.partial_success.is_none() => {
+            (StatusCode::OK, Json(serde_json::json!({}))).into_response()
+        }
+        Encoding::Json => (StatusCode::OK, Json(answer)).into_response(),
+    }
+}
+
+/// `google.rpc.Status`, the body of an OTLP error answer (fields as in
+/// `google/rpc/status.proto`; `details` is never sent).
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+struct Status {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+fn error_answer(encoding: Encoding, error: ApiError) -> Response {
+    error.render_as(encoding.content_type(), |status, message| {
+        let status = Status {
+            code: grpc_code(status),
+            message: message.to_string(),
+        };
+        match encoding {
+            Encoding::Protobuf => status.encode_to_vec(),
+            Encoding::Json => serde_json::to_vec(&status).unwrap_or_default(),
+        }
+    })
+}
+
+/// The gRPC status code that goes with an HTTP status (OTLP's mapping).
+fn grpc_code(status: StatusCode) -> i32 {
+    match status.as_u16() {
+        400 | 413 | 415 => 3, // INVALID_ARGUMENT
+        401 => 16,            // UNAUTHENTICATED
+        403 => 7,             // PERMISSION_DENIED
+        408 => 4,             // DEADLINE_EXCEEDED
+        429 => 8,             // RESOURCE_EXHAUSTED
+        503 => 14,            // UNAVAILABLE
+        _ => 13,              // INTERNAL
+    }
+}
+
+/// The records of a request, and those that could not be taken, numbered
+/// in the order they appear in the request.
+fn records_of(
+    request: ExportLogsServiceRequest,
+    received: DateTime<Utc>,
+) -> (Vec<LogRecord>, Vec<Rejected>) {
+    let mut records = Vec::new();
+    let mut rejected = Vec::new();
+    let mut index = 0;
+    for resource_logs in request.resource_logs {
+        let resource = resource_logs.resource.unwrap_or_default();
+        let mut base = Base {
+            service: UNKNOWN_SERVICE.to_string(),
+            host: None,
+            attributes: BTreeMap::new(),
+        };
+        for attribute in &resource.attributes {
+            match (attribute.key.as_str(), string_value(attribute)) {
+                ("service.name", Some(name)) => base.service = name.to_string(),
+                ("host.name", Some(name)) => base.host = Some(name.to_string()),
+                _ => flatten_into(&mut base.attributes, attribute),
+            }
+        }
+        for scope_logs in resource_logs.scope_logs {
+            let mut scoped = base.clone();
+            if let Some(scope) = scope_logs.scope {
+                for (key, text) in [
+                    ("otel.scope.name", scope.name),
+                    ("otel.scope.version", scope.version),
+                ] {
+                    if !text.is_empty() {
+                        scoped.attributes.insert(key.to_string(), text);
+                    }
+                }
+                for attribute in &scope.attributes {
+                    flatten_into(&mut scoped.attributes, attribute);
+                }
+            }
+            for record in scope_logs.log_records {
+                match record_of(&scoped, record, received) {
+                    Ok(record) => records.push(record),
+                    Err(reason) => rejected.push(Rejected { index, reason }),
+                }
+                index += 1;
+            }
+        }
+    }
+    (records, rejected)
+}
+
+/// What a resource and scope give each of their records.
+#[derive(Debug, Clone)]
+struct Base {
+    service: String,
+    host: Option<String>,
+    attributes: BTreeMap<String, String>,
+}
+
+fn record_of(base: &Base, record: OtlpRecord, received: DateTime<Utc>) -> Result<LogRecord, String> {
+    let nanos = [record.time_unix_nano, record.observed_time_unix_nano]
+        .into_iter()
+        .find(|t| *t != 0);
+    let timestamp = match nanos {
+        None => received,
+        Some(nanos) => i64::try_from(nanos)
+            .map(|n| Utc.timestamp_nanos(n))
+            .map_err(|_| format!("timeUnixNano {nanos} is after 2262, the latest time stored"))?,
+    };
+    let mut attributes = base.attributes.clone();
+    for attribute in &record.attributes {
+        flatten_into(&mut attributes, attribute);
+    }
+    if !record.event_name.is_empty() {
+        attributes.insert("event.name".into(), record.event_name.clone());
+    }
+    let message = match record.body.as_ref().and_then(|b| b.value.as_ref()) {
+        Some(Value::StringValue(text)) => text.clone(),
+        Some(other) => json_of(other).to_string(),
+        None => String::new(),
+    };
+    let mut stored = LogRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        timestamp,
+        service: base.service.clone(),
+        level: level_of(&record.severity_text, record.severity_number),
+        message,
+        host: base.host.clone(),
+        trace_id: hex_id(&record.trace_id),
+        span_id: hex_id(&record.span_id),
+        attributes,
+    };
+    fit_to_limits(&mut stored);
+    Ok(stored)
+}
+
+/// The level named by `severityText`, else the band of `severityNumber`
+/// (1–4 TRACE, 5–8 DEBUG, 9–12 INFO, 13–16 WARN, 17–20 ERROR, 21–24 FATAL),
+/// else INFO.
+fn level_of(text: &str, number: i32) -> Level {
+    if let Ok(level) = text.parse() {
+        return level;
+    }
+    match number {
+        1..=4 => Level::Trace,
+        5..=8 => Level::Debug,
+        13..=16 => Level::Warn,
+        17..=20 => Level::Error,
+        21.. => Level::Fatal,
+        _ => Level::Info,
+    }
+}
+
+/// A trace or span id in lowercase hex; none when absent or all zero.
+fn hex_id(bytes: &[u8]) -> Option<String> {
+    if bytes.iter().all(|b| *b == 0) {
+        return None;
+    }
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn string_value(attribute: &KeyValue) -> Option<&str> {
+    match attribute.value.as_ref()?.value.as_ref()? {
+        Value::StringValue(text) => Some(text),
+        _ => None,
+    }
+}
+
+/// Adds an attribute as string attributes: a nested map becomes one
+/// attribute per leaf with dotted keys (`http.request.method`), an array its
+/// JSON text, bytes their base64, numbers and booleans their text.
+fn flatten_into(attributes: &mut BTreeMap<String, String>, attribute: &KeyValue) {
+    let value = attribute.value.as_ref().and_then(|v| v.value.as_ref());
+    flatten_value(attributes, attribute.key.clone(), value);
+}
+
+fn flatten_value(attributes: &mut BTreeMap<String, String>, key: String, value: Option<&Value>) {
+    match value {
+        Some(Value::KvlistValue(list)) if !list.values.is_empty() => {
+            for entry in &list.values {
+                let value = entry.value.as_ref().and_then(|v| v.value.as_ref());
+                flatten_value(attributes, format!("{key}.{}", entry.key), value);
+            }
+        }
+        Some(Value::StringValue(text)) => {
+            attributes.insert(key, text.clone());
+        }
+        Some(other) => {
+            attributes.insert(key, json_of(other).to_string());
+        }
+        None => {
+            attributes.insert(key, String::new());
+        }
+    }
+}
+
+/// An OTLP value as plain JSON (a map as an object, an array as an array).
+fn json_of(value: &Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    let any = |v: Option<&AnyValue>| v.and_then(|v| v.value.as_ref()).map_or(Json::Null, json_of);
+    match value {
+        Value::StringValue(text) => Json::String(text.clone()),
+        Value::BoolValue(b) => Json::Bool(*b),
+        Value::IntValue(i) => Json::from(*i),
+        Value::DoubleValue(d) => serde_json::Number::from_f64(*d)
+            .map_or_else(|| Json::String(d.to_string()), Json::Number),
+        Value::BytesValue(bytes) => {
+            Json::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+        }
+        Value::ArrayValue(array) => {
+            Json::Array(array.values.iter().map(|v| any(Some(v))).collect())
+        }
+        // An index into a profile's string table: only its number is known.
+        Value::StringValueStrindex(index) => Json::from(*index),
+        Value::KvlistValue(list) => Json::Object(
+            list.values
+                .iter()
+                .map(|entry| (entry.key.clone(), any(entry.value.as_ref())))
+                .collect(),
+        ),
+    }
+}
