@@ -15,11 +15,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use base64::Engine as _;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use logstream_shared::Secret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;

@@ -16,10 +16,11 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
+use axum::extract::Request;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Query};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::map_response;
+use axum::middleware::{self, Next, map_response};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use logstream_shared::FieldError;
@@ -134,8 +135,18 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded)
         .merge(open)
         .with_state(state)
-        .layer(RequestDecompressionLayer::new());
+        .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true))
+        .layer(middleware::from_fn(elastic_product_header));
     outer_layers(routes)
+}
+
+/// Elasticsearch clients refuse any answer without their product header,
+/// errors (a 401, a 429) included.
+async fn elastic_product_header(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let mut response = next.run(request).await;
+    ingest::add_product_header(&path, &mut response);
+    response
 }
 
 /// The JSON error bodies and request tracing every router gets.
@@ -373,8 +384,8 @@ impl ApiError {
                 HeaderValue::from_static("Basic realm=\"logstream\""),
             );
         }
-        if let ApiError::Overloaded { retry_after, .. } | ApiError::Unavailable { retry_after, .. } =
-            self
+        if let ApiError::Overloaded { retry_after, .. }
+        | ApiError::Unavailable { retry_after, .. } = self
         {
             let seconds = retry_after.as_secs().max(1).to_string();
             if let Ok(value) = HeaderValue::from_str(&seconds) {

@@ -8,6 +8,8 @@
 //! layer before the body is read; the size limit counts decompressed bytes,
 //! so a decompression bomb ends in a 413, not in exhausted memory.
 
+mod elastic;
+mod loki;
 mod native;
 mod otlp;
 
@@ -26,8 +28,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::{ApiError, AppState, HttpLimits};
 use crate::ingest::{IdempotencyKey, Submitted};
 
+pub(super) use elastic::add_product_header;
+
 pub(super) fn router() -> Router<AppState> {
-    native::router().merge(otlp::router())
+    native::router()
+        .merge(otlp::router())
+        .merge(loki::router())
+        .merge(elastic::router())
 }
 
 /// A record of a shipper's request that could not be taken, by its position
@@ -63,8 +70,29 @@ struct IngestBody {
 }
 
 /// The request's body within the daemon's limits (size after decompression,
-/// time to arrive, memory budget).
-async fn read_body(state: &AppState, body: axum::body::Body) -> Result<IngestBody, ApiError> {
+/// time to arrive, memory budget). A `Content-Encoding` that the
+/// decompression layer left (it decodes and removes gzip, deflate and zstd)
+/// is refused unless it is one of `own_encodings`, which the caller decodes.
+async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    own_encodings: &[&str],
+) -> Result<IngestBody, ApiError> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty() && v != "identity");
+    if let Some(encoding) = encoding.filter(|e| !own_encodings.contains(&e.as_str())) {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Encoding \"{encoding}\" is not supported here; accepted: gzip, deflate, zstd{}",
+            own_encodings
+                .iter()
+                .map(|e| format!(", {e}"))
+                .collect::<String>()
+        )));
+    }
     let (bytes, reserved) = read_body_within(body, state.limits, &state.ingest_memory).await?;
     Ok(IngestBody {
         bytes,
@@ -186,4 +214,3 @@ async fn read_body_within(
             ))
         })?
 }
-

@@ -7,17 +7,24 @@
 //! `Idempotent-Replayed: true`, and not stored twice; the same key with
 //! another body is refused (422). The embedded pipeline keeps keys for 24
 //! hours; with a Kafka queue keys are not checked.
+//!
+//! Shippers whose records use other field names (Fluent Bit's `log` and
+//! `date`, records without a service) say so per request, in query
+//! parameters or headers: see [`FieldNames`].
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
 use logstream_shared::api::{IngestAccepted, MAX_BATCH_RECORDS};
 use logstream_shared::{FieldError, record_from_json};
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use super::{ApiError, AppState, media_type, read_body, submit};
+use crate::api::query_params;
 use crate::ingest::Submitted;
 
 pub(super) fn router() -> Router<AppState> {
@@ -32,6 +39,7 @@ enum Body {
 
 async fn ingest(
     State(state): State<AppState>,
+    names: Result<Query<FieldNames>, QueryRejection>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<
@@ -42,7 +50,8 @@ async fn ingest(
     ),
     ApiError,
 > {
-    let body = read_body(&state, body).await?;
+    let names = query_params(names)?.or_headers(&headers);
+    let body = read_body(&state, &headers, body, &[]).await?;
     let received = Utc::now();
     let parsed = if is_ndjson(&headers) {
         parse_ndjson(&body.bytes)?
@@ -62,7 +71,10 @@ async fn ingest(
 
     let mut records = Vec::with_capacity(values.len());
     let mut details = Vec::new();
-    for (index, value) in values.into_iter().enumerate() {
+    for (index, mut value) in values.into_iter().enumerate() {
+        if let Value::Object(object) = &mut value {
+            names.apply(object);
+        }
         match record_from_json(value, received) {
             Ok(record) => records.push(record),
             Err(errors) => details.extend(errors.into_iter().map(|e| FieldError {
@@ -98,6 +110,73 @@ async fn ingest(
         if replayed { "true" } else { "false" },
     )];
     Ok((StatusCode::ACCEPTED, replayed_header, Json(accepted)))
+}
+
+/// Where a shipper's records keep what LogStream's own records call
+/// `message`, `timestamp`, `service` and `level`, and the service of records
+/// that name none: query parameters `message_field`, `time_field`,
+/// `service_field`, `level_field` and `service`, or the headers
+/// `LogStream-Message-Field`, `LogStream-Time-Field`,
+/// `LogStream-Service-Field`, `LogStream-Level-Field` and
+/// `LogStream-Service` (a query parameter wins).
+#[derive(Debug, Default, Deserialize)]
+struct FieldNames {
+    message_field: Option<String>,
+    time_field: Option<String>,
+    service_field: Option<String>,
+    level_field: Option<String>,
+    service: Option<String>,
+}
+
+impl FieldNames {
+    fn or_headers(mut self, headers: &HeaderMap) -> FieldNames {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        for (field, name) in [
+            (&mut self.message_field, "logstream-message-field"),
+            (&mut self.time_field, "logstream-time-field"),
+            (&mut self.service_field, "logstream-service-field"),
+            (&mut self.level_field, "logstream-level-field"),
+            (&mut self.service, "logstream-service"),
+        ] {
+            if field.is_none() {
+                *field = header(name);
+            }
+        }
+        self
+    }
+
+    /// Renames a record's fields to LogStream's. A named field swaps places
+    /// with the field it stands for, so that nothing the record held is
+    /// lost (with `message_field=log`, a `message` becomes the attribute
+    /// `log`).
+    fn apply(&self, record: &mut Map<String, Value>) {
+        for (target, source) in [
+            ("message", &self.message_field),
+            ("timestamp", &self.time_field),
+            ("service", &self.service_field),
+            ("level", &self.level_field),
+        ] {
+            let Some(source) = source.as_deref().filter(|s| *s != target) else {
+                continue;
+            };
+            if let Some(value) = record.remove(source)
+                && let Some(previous) = record.insert(target.to_string(), value)
+            {
+                record.insert(source.to_string(), previous);
+            }
+        }
+        if let Some(service) = &self.service
+            && record.get("service").is_none_or(|s| s.is_null() || s == "")
+        {
+            record.insert("service".into(), Value::String(service.clone()));
+        }
+    }
 }
 
 fn is_ndjson(headers: &HeaderMap) -> bool {
@@ -172,4 +251,43 @@ fn parse_ndjson(body: &[u8]) -> Result<Body, ApiError> {
         ));
     }
     Ok(Body::Batch(values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn field_names_rename_and_default() {
+        let names = FieldNames {
+            message_field: Some("log".into()),
+            time_field: Some("date".into()),
+            service: Some("fluent".into()),
+            ..FieldNames::default()
+        };
+        let mut record = json!({"log": "hello", "date": 1.5, "message": "other"});
+        names.apply(record.as_object_mut().unwrap());
+        assert_eq!(
+            record,
+            json!({"message": "hello", "timestamp": 1.5, "log": "other", "service": "fluent"})
+        );
+        let mut named = json!({"log": "x", "service": "own"});
+        names.apply(named.as_object_mut().unwrap());
+        assert_eq!(named["service"], "own");
+    }
+
+    #[test]
+    fn headers_fill_what_the_query_left_out() {
+        let mut headers = HeaderMap::new();
+        headers.insert("logstream-message-field", "msg".parse().unwrap());
+        headers.insert("logstream-service", "from-header".parse().unwrap());
+        let names = FieldNames {
+            service: Some("from-query".into()),
+            ..FieldNames::default()
+        }
+        .or_headers(&headers);
+        assert_eq!(names.message_field.as_deref(), Some("msg"));
+        assert_eq!(names.service.as_deref(), Some("from-query"));
+    }
 }

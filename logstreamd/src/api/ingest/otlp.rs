@@ -80,7 +80,7 @@ async fn take(
     body: axum::body::Body,
     encoding: Encoding,
 ) -> Result<ExportLogsServiceResponse, ApiError> {
-    let body = read_body(state, body).await?;
+    let body = read_body(state, headers, body, &[]).await?;
     let request = decode(encoding, &body.bytes)?;
     let (records, rejected) = records_of(request, Utc::now());
     if !records.is_empty() {
@@ -111,7 +111,9 @@ fn decode(encoding: Encoding, body: &[u8]) -> Result<ExportLogsServiceRequest, A
 fn success_answer(encoding: Encoding, answer: &ExportLogsServiceResponse) -> Response {
     let content_type = [(header::CONTENT_TYPE, encoding.content_type())];
     match encoding {
-        Encoding::Protobuf => (StatusCode::OK, content_type, answer.encode_to_vec()).into_response(),
+        Encoding::Protobuf => {
+            (StatusCode::OK, content_type, answer.encode_to_vec()).into_response()
+        }
         // Without rejections the answer is `{}`, not `{"partialSuccess":null}`.
         Encoding::Json if answer.partial_success.is_none() => {
             (StatusCode::OK, Json(serde_json::json!({}))).into_response()
@@ -214,7 +216,11 @@ struct Base {
     attributes: BTreeMap<String, String>,
 }
 
-fn record_of(base: &Base, record: OtlpRecord, received: DateTime<Utc>) -> Result<LogRecord, String> {
+fn record_of(
+    base: &Base,
+    record: OtlpRecord,
+    received: DateTime<Utc>,
+) -> Result<LogRecord, String> {
     let nanos = [record.time_unix_nano, record.observed_time_unix_nano]
         .into_iter()
         .find(|t| *t != 0);
