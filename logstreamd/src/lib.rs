@@ -4,6 +4,7 @@ pub mod api;
 pub mod config;
 pub mod ingest;
 pub mod metrics;
+pub mod proto;
 pub mod store;
 pub mod tail;
 

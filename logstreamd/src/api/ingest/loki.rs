@@ -27,12 +27,7 @@ use prost::Message as _;
 use serde::Deserialize;
 
 use super::{ApiError, AppState, Rejected, media_type, read_body, submit};
-
-/// The types generated from `proto/loki/push.proto`.
-#[allow(dead_code, unreachable_pub, missing_debug_implementations, clippy::all)]
-mod logproto {
-    include!(concat!(env!("OUT_DIR"), "/logproto.rs"));
-}
+use crate::proto::logproto;
 
 const SERVICE_LABELS: [&str; 4] = ["service_name", "service", "app", "job"];
 const LEVEL_LABELS: [&str; 3] = ["level", "detected_level", "severity"];
