@@ -76,15 +76,18 @@ fn otlp(records: &[LogRecord]) -> Bytes {
     let mut resources: BTreeMap<(&str, &str), Vec<OtlpRecord>> = BTreeMap::new();
     for r in records {
         let host = r.host.as_deref().unwrap_or_default();
-        resources.entry((&r.service, host)).or_default().push(OtlpRecord {
-            time_unix_nano: r.timestamp_nanos() as u64,
-            severity_text: r.level.to_string(),
-            body: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(r.message.clone())),
-            }),
-            attributes: r.attributes.iter().map(|(k, v)| text(k, v)).collect(),
-            ..Default::default()
-        });
+        resources
+            .entry((&r.service, host))
+            .or_default()
+            .push(OtlpRecord {
+                time_unix_nano: r.timestamp_nanos() as u64,
+                severity_text: r.level.to_string(),
+                body: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(r.message.clone())),
+                }),
+                attributes: r.attributes.iter().map(|(k, v)| text(k, v)).collect(),
+                ..Default::default()
+            });
     }
     let resource_logs = resources
         .into_iter()
@@ -100,7 +103,9 @@ fn otlp(records: &[LogRecord]) -> Bytes {
             ..Default::default()
         })
         .collect();
-    ExportLogsServiceRequest { resource_logs }.encode_to_vec().into()
+    ExportLogsServiceRequest { resource_logs }
+        .encode_to_vec()
+        .into()
 }
 
 /// One request: a stream per service, level and host (Loki's labels), the
@@ -115,22 +120,25 @@ fn loki(records: &[LogRecord]) -> Bytes {
             r.host.as_deref().unwrap_or_default()
         );
         let nanos = r.timestamp_nanos();
-        streams.entry(labels).or_default().push(logproto::EntryAdapter {
-            timestamp: Some(prost_types::Timestamp {
-                seconds: nanos.div_euclid(1_000_000_000),
-                nanos: nanos.rem_euclid(1_000_000_000) as i32,
-            }),
-            line: r.message.clone(),
-            structured_metadata: r
-                .attributes
-                .iter()
-                .map(|(k, v)| logproto::LabelPairAdapter {
-                    name: k.clone(),
-                    value: v.clone(),
-                })
-                .collect(),
-            parsed: Vec::new(),
-        });
+        streams
+            .entry(labels)
+            .or_default()
+            .push(logproto::EntryAdapter {
+                timestamp: Some(prost_types::Timestamp {
+                    seconds: nanos.div_euclid(1_000_000_000),
+                    nanos: nanos.rem_euclid(1_000_000_000) as i32,
+                }),
+                line: r.message.clone(),
+                structured_metadata: r
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| logproto::LabelPairAdapter {
+                        name: k.clone(),
+                        value: v.clone(),
+                    })
+                    .collect(),
+                parsed: Vec::new(),
+            });
     }
     let request = logproto::PushRequest {
         streams: streams

@@ -398,7 +398,10 @@ pub fn parse_timestamp(value: &Value) -> Result<DateTime<Utc>, String> {
         Value::Number(n) => n
             .as_i64()
             .map_or_else(
-                || epoch_to_datetime(n.as_f64().unwrap_or(f64::NAN)),
+                || {
+                    decimal_epoch_to_datetime(&n.to_string())
+                        .or_else(|| epoch_to_datetime(n.as_f64().unwrap_or(f64::NAN)))
+                },
                 integer_epoch_to_datetime,
             )
             .ok_or_else(|| format!("{n} is out of range; expected {ACCEPTED}"))?,
@@ -425,6 +428,36 @@ fn nanos_per_epoch_unit(magnitude: f64) -> i64 {
 fn integer_epoch_to_datetime(epoch: i64) -> Option<DateTime<Utc>> {
     let nanos = epoch.checked_mul(nanos_per_epoch_unit(epoch.unsigned_abs() as f64))?;
     Some(Utc.timestamp_nanos(nanos))
+}
+
+/// An epoch with a fraction, from its decimal text (`1714564800.25`), exact
+/// to the nanosecond, which an f64 is not for today's times in seconds.
+/// `None` for an exponent or more digits than an i64 holds.
+fn decimal_epoch_to_datetime(text: &str) -> Option<DateTime<Utc>> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, fraction) = digits.split_once('.')?;
+    if !(whole.bytes().all(|b| b.is_ascii_digit()) && fraction.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok()?;
+    let unit = nanos_per_epoch_unit(whole as f64);
+    // The fraction of one unit, in nanoseconds (digits past 1 ns are dropped).
+    let unit_digits = unit.ilog10() as usize;
+    let mut padded: String = fraction.chars().take(unit_digits).collect();
+    while padded.len() < unit_digits {
+        padded.push('0');
+    }
+    let part: i64 = if padded.is_empty() {
+        0
+    } else {
+        padded.parse().ok()?
+    };
+    let nanos = whole.checked_mul(unit)?.checked_add(part)?;
+    Some(Utc.timestamp_nanos(if negative { -nanos } else { nanos }))
 }
 
 fn epoch_to_datetime(epoch: f64) -> Option<DateTime<Utc>> {
@@ -547,6 +580,15 @@ mod tests {
         assert_eq!(
             parse_timestamp(&json!(1_714_564_800.5)),
             Ok("2024-05-01T12:00:00.5Z".parse().unwrap())
+        );
+        // Fluent Bit's `date`: exact, where an f64 would be 128 ns off.
+        assert_eq!(
+            parse_timestamp(&json!(1_714_564_800.25)),
+            Ok("2024-05-01T12:00:00.25Z".parse().unwrap())
+        );
+        assert_eq!(
+            parse_timestamp(&json!(1_714_564_800_123.456)),
+            Ok("2024-05-01T12:00:00.123456Z".parse().unwrap())
         );
         assert!(
             parse_timestamp(&json!("soon"))
