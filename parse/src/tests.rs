@@ -536,7 +536,7 @@ fn blank_lines_are_skipped_and_huge_lines_truncated_with_a_note() {
 
 #[test]
 fn a_java_stack_trace_is_one_record() {
-    let r = records(include_str!("../../tests/fixtures/java.log"));
+    let r = records(include_str!("../tests/fixtures/java.log"));
     assert_eq!(r.len(), 2, "{r:#?}");
     assert_eq!(
         fields(&r[0]),
@@ -574,7 +574,7 @@ fn a_java_stack_trace_is_one_record() {
 
 #[test]
 fn a_python_traceback_is_one_record() {
-    let r = records(include_str!("../../tests/fixtures/python.log"));
+    let r = records(include_str!("../tests/fixtures/python.log"));
     assert_eq!(r.len(), 2, "{r:#?}");
     assert_eq!(r[0].level, Level::Error);
     assert_eq!(r[0].timestamp, at("2026-11-27T12:00:06.250Z"));
