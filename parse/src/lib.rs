@@ -18,6 +18,9 @@
 //! send(assembler.finish())                           // end of an input
 //! ```
 //!
+//! The daemon's syslog listeners call [`syslog`] on each frame instead: the
+//! same reading of RFC 5424 and RFC 3164, with the facility and severity.
+//!
 //! Precedence: the `--service` and `--host` flags, when given, win over what
 //! a line names (the line's own value, when different, is kept as the
 //! attribute `service` or `host`); without them a line's own service and host
@@ -28,6 +31,8 @@ mod json;
 mod logfmt;
 mod multiline;
 mod text;
+
+pub use text::{Syslog, facility_name, severity_level, syslog};
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -197,25 +202,26 @@ pub fn attribute_flag(text: &str) -> Result<(String, String), String> {
     Ok((key.to_string(), value.to_string()))
 }
 
-/// What a parser found in one line; the [`Assembler`] makes a record of it.
+/// What a parser found in one line; the [`Assembler`] (or the daemon, for a
+/// syslog frame) makes a record of it.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Parsed {
-    pub(crate) timestamp: Option<DateTime<Utc>>,
-    pub(crate) level: Option<Level>,
-    pub(crate) message: String,
-    pub(crate) service: Option<String>,
-    pub(crate) host: Option<String>,
-    pub(crate) trace_id: Option<String>,
-    pub(crate) span_id: Option<String>,
-    pub(crate) attributes: BTreeMap<String, String>,
+pub struct Parsed {
+    pub timestamp: Option<DateTime<Utc>>,
+    pub level: Option<Level>,
+    pub message: String,
+    pub service: Option<String>,
+    pub host: Option<String>,
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// What parsers need besides the line.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Context {
-    pub(crate) zone: Zone,
+pub struct Context {
+    pub zone: Zone,
     /// When the line was read: decides the year of syslog's year-less times.
-    pub(crate) now: DateTime<Utc>,
+    pub now: DateTime<Utc>,
 }
 
 /// What one line says, by the format chosen; `None` for a plain line.
