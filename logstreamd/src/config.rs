@@ -17,6 +17,7 @@ Examples:
   logstreamd --listen 0.0.0.0:3000 --tokens-file /etc/logstream/tokens
   LOGSTREAM_TOKENS=\"ingest:$APP_TOKEN,read:$OPS_TOKEN\" logstreamd --listen 0.0.0.0:3000
   LOGSTREAM_LOG=debug logstreamd               # log every committed batch
+  logstreamd --syslog-listen 127.0.0.1:5514    # also syslog over TCP and UDP (unauthenticated)
 
 Scale-out, with Kafka and ClickHouse from docker-compose.yml (docs/docker.md):
   logstreamd --role api --queue kafka://127.0.0.1:9092/app-logs \\
@@ -136,6 +137,23 @@ pub struct Config {
     )]
     pub tokens: Option<Secret>,
 
+    /// Also receive syslog (RFC 5424 and RFC 3164) over both TCP and UDP on this
+    /// address, e.g. 127.0.0.1:5514. UNAUTHENTICATED: access tokens do not apply,
+    /// so a non-loopback address lets anyone who can reach the port write logs
+    /// (the daemon warns). Not in --role worker.
+    #[arg(long, env = "LOGSTREAM_SYSLOG_LISTEN", value_name = "ADDR")]
+    pub syslog_listen: Option<SocketAddr>,
+
+    /// Also receive syslog over TCP only on this address (octet-counted or
+    /// LF-delimited frames). Unauthenticated, as --syslog-listen.
+    #[arg(long, env = "LOGSTREAM_SYSLOG_TCP", value_name = "ADDR")]
+    pub syslog_tcp: Option<SocketAddr>,
+
+    /// Also receive syslog over UDP only on this address (one message per
+    /// datagram). Unauthenticated, as --syslog-listen.
+    #[arg(long, env = "LOGSTREAM_SYSLOG_UDP", value_name = "ADDR")]
+    pub syslog_udp: Option<SocketAddr>,
+
     /// Log filter, in tracing's EnvFilter syntax (error, warn, info, debug, or per module).
     #[arg(long, env = "LOGSTREAM_LOG", default_value = "info")]
     pub log: String,
@@ -171,6 +189,15 @@ fn parse_days(text: &str) -> Result<u32, String> {
 }
 
 impl Config {
+    /// Where to receive syslog, by transport (none unless asked for).
+    pub fn syslog_addresses(&self) -> crate::syslog::Addresses {
+        let both = self.syslog_listen.into_iter();
+        crate::syslog::Addresses {
+            tcp: both.clone().chain(self.syslog_tcp).collect(),
+            udp: both.chain(self.syslog_udp).collect(),
+        }
+    }
+
     pub fn dead_letter_topic(&self, target: &KafkaTarget) -> String {
         self.dead_letter_topic
             .clone()

@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod proto;
 pub mod store;
+pub mod syslog;
 pub mod tail;
 
 use std::io::IsTerminal;
@@ -24,8 +25,9 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::tail::kafka::KafkaTail;
 
-/// Runs the daemon until SIGINT or SIGTERM, then drains: the listener stops,
-/// requests in flight are committed and answered, and the store is closed.
+/// Runs the daemon until SIGINT or SIGTERM, then drains: the listeners stop,
+/// requests and syslog batches in flight are committed (and requests
+/// answered), and the store is closed.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&config.log).context("bad --log filter")?)
@@ -65,6 +67,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "--role {:?} needs a queue between the API and the workers: add --queue kafka://HOST:PORT/TOPIC \
          (or use --role all for the embedded pipeline)",
         config.role
+    );
+    let syslog_addresses = config.syslog_addresses();
+    anyhow::ensure!(
+        config.role != Role::Worker || syslog_addresses.is_empty(),
+        "--role worker has no ingest pipeline to receive syslog into: give \
+         --syslog-listen, --syslog-tcp and --syslog-udp to the --role api (or all) process"
     );
     // Before the store is opened: a bad tokens file is a mistake to fix first.
     let tokens = Tokens::load(config.tokens_file.as_deref(), config.tokens.as_ref())?;
@@ -130,6 +138,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tokens: tokens.clone(),
         }),
     };
+    // Before the HTTP "listening on" line, so that syslog is ready once it shows.
+    let syslog = match &sink {
+        Some(sink) if !syslog_addresses.is_empty() => Some(
+            syslog::Listeners::start(
+                &syslog_addresses,
+                Arc::clone(sink),
+                Arc::clone(&metrics),
+                config.max_pending_records,
+                signals.clone(),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -176,6 +198,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // even if the server failed. A second signal cuts this short.
     tracing::info!("draining the ingest pipeline");
     let drained = async {
+        // The syslog listeners stopped at the first signal; their last
+        // batches go into the sink before it closes.
+        if let Some(syslog) = syslog {
+            syslog.finish().await;
+        }
         if let Some(sink) = &sink {
             sink.shutdown().await;
         }

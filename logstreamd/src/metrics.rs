@@ -7,8 +7,16 @@ use prometheus_client::registry::Registry;
 
 pub struct Metrics {
     registry: Registry,
-    /// Records the API acknowledged (202).
+    /// Records the API acknowledged (202) or the syslog listeners stored.
     pub ingested_records: Counter,
+    /// Syslog messages received (TCP and UDP), each made a record.
+    pub syslog_received_records: Counter,
+    /// Syslog records received over UDP that were not stored: the receive
+    /// queue was full, or the sink could not take them after a short retry.
+    pub syslog_udp_dropped_records: Counter,
+    /// Syslog records received over TCP that the sink refused outright
+    /// (the daemon stopping); a full sink only makes TCP wait.
+    pub syslog_tcp_dropped_records: Counter,
     /// Batches a worker inserted and committed.
     pub worker_batches: Counter,
     /// Records a worker inserted.
@@ -32,6 +40,9 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("logstream");
         let metrics = Metrics {
             ingested_records: Counter::default(),
+            syslog_received_records: Counter::default(),
+            syslog_udp_dropped_records: Counter::default(),
+            syslog_tcp_dropped_records: Counter::default(),
             worker_batches: Counter::default(),
             worker_records: Counter::default(),
             dead_letters: Counter::default(),
@@ -42,8 +53,23 @@ impl Default for Metrics {
         let counters = [
             (
                 "ingested_records",
-                "Records the API acknowledged",
+                "Records the API acknowledged or the syslog listeners stored",
                 &metrics.ingested_records,
+            ),
+            (
+                "syslog_received_records",
+                "Syslog messages received over TCP and UDP",
+                &metrics.syslog_received_records,
+            ),
+            (
+                "syslog_udp_dropped_records",
+                "Syslog records received over UDP but not stored (receive queue full, or the sink full or unavailable after retries)",
+                &metrics.syslog_udp_dropped_records,
+            ),
+            (
+                "syslog_tcp_dropped_records",
+                "Syslog records received over TCP that the sink refused outright (shutting down)",
+                &metrics.syslog_tcp_dropped_records,
             ),
             (
                 "worker_batches",

@@ -313,20 +313,20 @@ pub(crate) struct SendArgs {
 
     /// An attribute for every record, KEY=VALUE (repeat for more); it wins over a
     /// line's own attribute of that name.
-    #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = crate::lines::parse::attribute_flag)]
+    #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = logstream_parse::attribute_flag)]
     pub(crate) attributes: Vec<(String, String)>,
 
     /// How to read lines: auto recognises each line's format (JSON, logfmt, syslog,
     /// timestamped text such as log4j's, else plain text); json, logfmt and text read only
     /// that format (other lines are sent as plain messages); raw sends each line as it is,
     /// one record per line, without joining multi-line records.
-    #[arg(long, value_enum, default_value_t = crate::lines::parse::Format::Auto)]
-    pub(crate) format: crate::lines::parse::Format,
+    #[arg(long, value_enum, default_value_t = logstream_parse::Format::Auto)]
+    pub(crate) format: logstream_parse::Format,
 
     /// Time zone of timestamps that name none (log4j's, syslog's): local (the TZ
     /// environment variable, else the system's), UTC, or an offset such as +02:00.
     #[arg(long, default_value = "local", value_name = "ZONE")]
-    pub(crate) timezone: crate::lines::parse::Zone,
+    pub(crate) timezone: logstream_parse::Zone,
 
     /// Files to read, in order; stdin when none is given (or for "-").
     pub(crate) files: Vec<PathBuf>,

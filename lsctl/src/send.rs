@@ -98,7 +98,7 @@ enum Fate {
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<SendOutcome> {
-    let settings = Settings::from_args(&args)?;
+    let settings = crate::lines::settings_from_args(&args)?;
     let batch_size = args.batch_size as usize;
     let (tx, mut rx) = mpsc::channel::<Item>(batch_size * 4);
     let (stop_readers, stop_rx) = watch::channel(false);

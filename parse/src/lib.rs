@@ -1,7 +1,13 @@
-//! From input lines to log records: each line's format is recognised (JSON,
-//! logfmt, syslog, timestamped text such as log4j's, or plain text), and the
-//! lines of one multi-line record (a stack trace, indented continuation
-//! lines) are joined into one record.
+//! LogStream's line parsers: from input lines to log records. Each line's
+//! format is recognised (JSON, logfmt, syslog RFC 3164 and 5424, timestamped
+//! text such as log4j's, or plain text), and the lines of one multi-line
+//! record (a stack trace, indented continuation lines) are joined into one
+//! record.
+//!
+//! A crate of its own because two programs read the same formats: `lsctl send`
+//! parses the lines it reads from files and pipes, and the daemon parses the
+//! frames its syslog listeners receive. One parser means a line gets the same
+//! level, time, service and attributes whichever way it arrives.
 //!
 //! The sender feeds an [`Assembler`] line by line, from any reader:
 //!
@@ -11,6 +17,9 @@
 //! // no line for IDLE_FLUSH: send(assembler.flush_idle())
 //! send(assembler.finish())                           // end of an input
 //! ```
+//!
+//! The daemon's syslog listeners call [`syslog`] on each frame instead: the
+//! same reading of RFC 5424 and RFC 3164, with the facility and severity.
 //!
 //! Precedence: the `--service` and `--host` flags, when given, win over what
 //! a line names (the line's own value, when different, is kept as the
@@ -23,27 +32,29 @@ mod logfmt;
 mod multiline;
 mod text;
 
+pub use text::{Syslog, facility_name, severity_level, syslog};
+
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, FixedOffset, Local, NaiveDateTime, Offset, TimeZone, Utc};
-use clap::ValueEnum;
 use logstream_shared::record::{
     MAX_ATTRIBUTE_KEY_LEN, MAX_ATTRIBUTE_VALUE_LEN, MAX_ATTRIBUTES, MAX_MESSAGE_LEN,
 };
 use logstream_shared::{Level, LogRecord, validate};
 
 /// The service of records whose line names none, when `--service` is not given.
-pub(crate) const FALLBACK_SERVICE: &str = "unknown";
+pub const FALLBACK_SERVICE: &str = "unknown";
 
 /// How long a record that further lines could continue waits for them while
 /// the input is quiet, before the sender should call [`Assembler::flush_idle`].
-pub(crate) const IDLE_FLUSH: Duration = Duration::from_millis(200);
+pub const IDLE_FLUSH: Duration = Duration::from_millis(200);
 
 /// How lines are read (`--format`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub(crate) enum Format {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Format {
     /// Recognise each line's format: JSON, logfmt, syslog, timestamped text, plain.
     #[default]
     Auto,
@@ -59,7 +70,7 @@ pub(crate) enum Format {
 
 /// The time zone of timestamps that carry none (`--timezone`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Zone {
+pub enum Zone {
     /// The local time zone (the TZ environment variable, else the system's).
     #[default]
     Local,
@@ -120,21 +131,21 @@ impl Zone {
 
 /// What every record of a run is given, and how lines are read.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Settings {
-    pub(crate) format: Format,
+pub struct Settings {
+    pub format: Format,
     /// `--service`: wins over the service a line names.
-    pub(crate) service: Option<String>,
+    pub service: Option<String>,
     /// `--host`: wins over the host a line names.
-    pub(crate) host: Option<String>,
+    pub host: Option<String>,
     /// `--attr`: win over a line's attributes of the same name.
-    pub(crate) attributes: BTreeMap<String, String>,
-    pub(crate) timezone: Zone,
+    pub attributes: BTreeMap<String, String>,
+    pub timezone: Zone,
 }
 
 impl Settings {
     /// The problem, if any, with the flags' values, named by flag: every
     /// record must pass the daemon's checks.
-    pub(crate) fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), String> {
         if self.attributes.len() >= MAX_ATTRIBUTES {
             return Err(format!(
                 "--attr: at most {} attributes may be given",
@@ -170,7 +181,7 @@ impl Settings {
 }
 
 /// An `--attr` value: `KEY=VALUE`.
-pub(crate) fn attribute_flag(text: &str) -> Result<(String, String), String> {
+pub fn attribute_flag(text: &str) -> Result<(String, String), String> {
     let Some((key, value)) = text.split_once('=') else {
         return Err(format!(
             "\"{text}\" is not KEY=VALUE (for example env=prod)"
@@ -191,25 +202,26 @@ pub(crate) fn attribute_flag(text: &str) -> Result<(String, String), String> {
     Ok((key.to_string(), value.to_string()))
 }
 
-/// What a parser found in one line; the [`Assembler`] makes a record of it.
+/// What a parser found in one line; the [`Assembler`] (or the daemon, for a
+/// syslog frame) makes a record of it.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Parsed {
-    pub(crate) timestamp: Option<DateTime<Utc>>,
-    pub(crate) level: Option<Level>,
-    pub(crate) message: String,
-    pub(crate) service: Option<String>,
-    pub(crate) host: Option<String>,
-    pub(crate) trace_id: Option<String>,
-    pub(crate) span_id: Option<String>,
-    pub(crate) attributes: BTreeMap<String, String>,
+pub struct Parsed {
+    pub timestamp: Option<DateTime<Utc>>,
+    pub level: Option<Level>,
+    pub message: String,
+    pub service: Option<String>,
+    pub host: Option<String>,
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// What parsers need besides the line.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Context {
-    pub(crate) zone: Zone,
+pub struct Context {
+    pub zone: Zone,
     /// When the line was read: decides the year of syslog's year-less times.
-    pub(crate) now: DateTime<Utc>,
+    pub now: DateTime<Utc>,
 }
 
 /// What one line says, by the format chosen; `None` for a plain line.
@@ -246,7 +258,7 @@ struct Pending {
 /// Turns lines into records, joining multi-line records (see the module
 /// docs). Blank lines are never records.
 #[derive(Debug)]
-pub(crate) struct Assembler {
+pub struct Assembler {
     settings: Settings,
     pending: Option<Pending>,
 }
@@ -254,7 +266,7 @@ pub(crate) struct Assembler {
 impl Assembler {
     /// `settings` should have passed [`Settings::check`]; a record that would
     /// still fail the daemon's checks is sent as plain text.
-    pub(crate) fn new(settings: Settings) -> Assembler {
+    pub fn new(settings: Settings) -> Assembler {
         Assembler {
             settings,
             pending: None,
@@ -263,13 +275,13 @@ impl Assembler {
 
     /// The records this line completes (usually none or one): the line is
     /// held as long as the next ones may continue it.
-    pub(crate) fn push(&mut self, line: &str) -> Vec<LogRecord> {
+    pub fn push(&mut self, line: &str) -> Vec<LogRecord> {
         self.push_at(line, Utc::now())
     }
 
     /// [`push`](Self::push), with `now` as the time the line was read (the
     /// timestamp of records whose line has none).
-    pub(crate) fn push_at(&mut self, line: &str, now: DateTime<Utc>) -> Vec<LogRecord> {
+    pub fn push_at(&mut self, line: &str, now: DateTime<Utc>) -> Vec<LogRecord> {
         let line = line.trim_end_matches(['\n', '\r']);
         if line.trim().is_empty() {
             if let Some(pending) = &mut self.pending {
@@ -318,18 +330,18 @@ impl Assembler {
 
     /// The record still held, if any: call this when the input has been
     /// quiet for [`IDLE_FLUSH`], since no line may be coming to complete it.
-    pub(crate) fn flush_idle(&mut self) -> Vec<LogRecord> {
+    pub fn flush_idle(&mut self) -> Vec<LogRecord> {
         self.finish()
     }
 
     /// The record still held, if any: call this at the end of each input
     /// (lines of different inputs are never joined).
-    pub(crate) fn finish(&mut self) -> Vec<LogRecord> {
+    pub fn finish(&mut self) -> Vec<LogRecord> {
         self.pending.take().into_iter().map(|p| p.record).collect()
     }
 
     /// Whether a record is held, waiting for lines that may continue it.
-    pub(crate) fn has_pending(&self) -> bool {
+    pub fn has_pending(&self) -> bool {
         self.pending.is_some()
     }
 

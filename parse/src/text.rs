@@ -10,19 +10,8 @@ use super::{Context, Parsed, Zone, logfmt};
 /// What a syslog, or timestamped text, line says; `None` for any other line.
 pub(super) fn parse(line: &str, cx: Context) -> Option<Parsed> {
     let text = line.trim();
-    if let Some((priority, rest)) = priority(text) {
-        let mut parsed = rfc5424(rest, cx)
-            .or_else(|| rfc3164(rest, cx))
-            .unwrap_or_else(|| Parsed {
-                message: rest.trim().to_string(),
-                ..Parsed::default()
-            });
-        // The priority's severity is the level.
-        parsed.level = Some(severity_level(priority % 8));
-        if parsed.message.trim().is_empty() {
-            parsed.message = text.to_string();
-        }
-        return Some(parsed);
+    if let Some(message) = syslog(text, cx) {
+        return Some(message.parsed);
     }
     let mut parsed = rfc3164(text, cx).or_else(|| timestamped(text, cx))?;
     if parsed.level.is_none() {
@@ -31,6 +20,98 @@ pub(super) fn parse(line: &str, cx: Context) -> Option<Parsed> {
     if parsed.message.trim().is_empty() {
         parsed.message = text.to_string();
     }
+    Some(parsed)
+}
+
+/// A syslog message: its priority, and what its header and structured data say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Syslog {
+    /// 0 (kern) to 23 (local7); [`facility_name`] names it.
+    pub facility: u8,
+    /// 0 (emergency) to 7 (debug); `parsed.level` is its [`severity_level`].
+    pub severity: u8,
+    /// Time, host, service (APP-NAME or the tag), the message, and as
+    /// attributes `pid` (PROCID), `msgid` (MSGID) and each structured-data
+    /// parameter by its name.
+    pub parsed: Parsed,
+}
+
+/// A message that starts with a syslog priority, `<PRI>`: RFC 5424
+/// (`<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG`), RFC 3164 (`<PRI>Nov 27
+/// 12:00:01 host app[pid]: MSG`), or a priority and a tag without the
+/// header (`<PRI>app[pid]: MSG`, as Python's SysLogHandler and many devices
+/// send); anything else after a priority is the message. `None` without a
+/// priority.
+pub fn syslog(text: &str, cx: Context) -> Option<Syslog> {
+    let text = text.trim();
+    let (priority, rest) = priority(text)?;
+    let mut parsed = rfc5424(rest, cx)
+        .or_else(|| rfc3164(rest, cx))
+        .or_else(|| tag_only(rest))
+        .unwrap_or_else(|| Parsed {
+            message: rest.trim().to_string(),
+            ..Parsed::default()
+        });
+    // The priority's severity is the level.
+    parsed.level = Some(severity_level(priority % 8));
+    if parsed.message.trim().is_empty() {
+        parsed.message = text.to_string();
+    } else if parsed.message.starts_with(' ') {
+        // The space after an RFC 3164 tag's colon, which relays such as
+        // rsyslog keep when they rewrite a message as RFC 5424.
+        parsed.message = parsed.message.trim_start_matches(' ').to_string();
+    }
+    Some(Syslog {
+        facility: priority / 8,
+        severity: priority % 8,
+        parsed,
+    })
+}
+
+/// The name of a syslog facility (RFC 5424's table, in the names of
+/// syslog.conf and `logger -p`), e.g. `user` for 1, `local0` for 16.
+pub fn facility_name(facility: u8) -> Option<&'static str> {
+    const NAMES: [&str; 24] = [
+        "kern",
+        "user",
+        "mail",
+        "daemon",
+        "auth",
+        "syslog",
+        "lpr",
+        "news",
+        "uucp",
+        "cron",
+        "authpriv",
+        "ftp",
+        "ntp",
+        "security",
+        "console",
+        "solaris-cron",
+        "local0",
+        "local1",
+        "local2",
+        "local3",
+        "local4",
+        "local5",
+        "local6",
+        "local7",
+    ];
+    NAMES.get(usize::from(facility)).copied()
+}
+
+/// After a priority, a tag and no header: `app: MSG` or `app[123]: MSG`.
+fn tag_only(text: &str) -> Option<Parsed> {
+    let (first, message) = token(text);
+    let (app, pid) = tag(first)?;
+    let mut parsed = Parsed {
+        service: Some(app.to_string()),
+        message: message.to_string(),
+        ..Parsed::default()
+    };
+    parsed
+        .attributes
+        .extend(pid.map(|p| ("pid".into(), p.into())));
     Some(parsed)
 }
 
@@ -79,8 +160,8 @@ fn level_word(token: &str) -> Option<Level> {
     (capitals || usual.iter().any(|u| u.eq_ignore_ascii_case(word))).then_some(level)
 }
 
-/// syslog severities 0 (emergency) to 7 (debug).
-pub(super) fn severity_level(severity: u8) -> Level {
+/// The level of a syslog severity, 0 (emergency) to 7 (debug).
+pub fn severity_level(severity: u8) -> Level {
     match severity {
         0..=2 => Level::Fatal,
         3 => Level::Error,

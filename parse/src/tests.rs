@@ -361,6 +361,69 @@ fn syslog_rfc5424() {
     assert!(r.attributes.is_empty());
 }
 
+#[test]
+fn syslog_gives_the_priority_and_the_fields() {
+    let cx = Context {
+        zone: Zone::Fixed(FixedOffset::east_opt(0).unwrap()),
+        now: now(),
+    };
+    let m = syslog(
+        r#"<11>1 2026-11-27T12:00:01.253067+00:00 vm app 123 ID [x@32473 a="b"] message here"#,
+        cx,
+    )
+    .unwrap();
+    assert_eq!((m.facility, m.severity), (1, 3));
+    assert_eq!(facility_name(m.facility), Some("user"));
+    assert_eq!(m.parsed.level, Some(Level::Error));
+    assert_eq!(m.parsed.service.as_deref(), Some("app"));
+    assert_eq!(m.parsed.host.as_deref(), Some("vm"));
+    assert_eq!(m.parsed.timestamp, Some(at("2026-11-27T12:00:01.253067Z")));
+    assert_eq!(
+        m.parsed.attributes,
+        attrs(&[("pid", "123"), ("msgid", "ID"), ("a", "b")])
+    );
+    assert_eq!(m.parsed.message, "message here");
+
+    let m = syslog("<134>Nov 27 12:00:01 web-1 nginx: GET /", cx).unwrap();
+    assert_eq!((m.facility, m.severity), (16, 6));
+    assert_eq!(facility_name(m.facility), Some("local0"));
+    assert_eq!(m.parsed.service.as_deref(), Some("nginx"));
+
+    // rsyslog forwarding an RFC 3164 message as RFC 5424.
+    let m = syslog(
+        "<156>1 2026-12-01T21:17:50+00:00 vm app 123 - -  via rsyslog",
+        cx,
+    )
+    .unwrap();
+    assert_eq!(m.parsed.message, "via rsyslog");
+
+    assert_eq!(syslog("no priority", cx), None);
+    assert_eq!(facility_name(24), None);
+}
+
+#[test]
+fn syslog_priority_and_tag_without_a_header() {
+    // Python's SysLogHandler with an ident: no time, no host.
+    let r = one("<155>pyapp[42]: cache miss");
+    assert_eq!(
+        fields(&r),
+        (
+            now().to_rfc3339(),
+            Level::Error,
+            "pyapp",
+            None,
+            "cache miss"
+        )
+    );
+    assert_eq!(r.attributes, attrs(&[("pid", "42")]));
+    // A priority and a message that has no tag.
+    let r = one("<14>just words here");
+    assert_eq!(
+        (r.service.as_str(), r.message.as_str()),
+        ("unknown", "just words here")
+    );
+}
+
 // ---- timestamped text ----
 
 #[test]
@@ -536,7 +599,7 @@ fn blank_lines_are_skipped_and_huge_lines_truncated_with_a_note() {
 
 #[test]
 fn a_java_stack_trace_is_one_record() {
-    let r = records(include_str!("../../tests/fixtures/java.log"));
+    let r = records(include_str!("../tests/fixtures/java.log"));
     assert_eq!(r.len(), 2, "{r:#?}");
     assert_eq!(
         fields(&r[0]),
@@ -574,7 +637,7 @@ fn a_java_stack_trace_is_one_record() {
 
 #[test]
 fn a_python_traceback_is_one_record() {
-    let r = records(include_str!("../../tests/fixtures/python.log"));
+    let r = records(include_str!("../tests/fixtures/python.log"));
     assert_eq!(r.len(), 2, "{r:#?}");
     assert_eq!(r[0].level, Level::Error);
     assert_eq!(r[0].timestamp, at("2026-11-27T12:00:06.250Z"));
