@@ -12,7 +12,6 @@
 //! `. <(scripts/clients env) && cargo test -p logstreamd --test protocols -- --include-ignored`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -1003,17 +1002,67 @@ async fn every_protocol_takes_tokens_as_its_clients_send_them_and_elastic_401s_a
 // Decompression bombs
 // ---------------------------------------------------------------------------
 
-/// 1 GiB of zeros, gzip-compressed without ever holding it uncompressed.
+/// `chunks` MiB of zeros as gzip, never held uncompressed and without
+/// compressing every chunk: each chunk ends in a full flush, which resets
+/// the compressor, so every chunk after the first compresses to the same
+/// bytes; those are repeated. The trailer's CRC is combined from the chunk's.
+fn gzip_zeros(chunks: usize) -> Vec<u8> {
+    const CHUNK: usize = 1 << 20;
+    let zeros = vec![0u8; CHUNK];
+    let mut deflate = flate2::Compress::new(flate2::Compression::best(), false);
+    let mut compress = |input: &[u8], flush| {
+        let mut out = Vec::with_capacity(CHUNK + 1024);
+        let before = deflate.total_in();
+        let status = deflate.compress_vec(input, &mut out, flush).unwrap();
+        assert_eq!(
+            deflate.total_in() - before,
+            input.len() as u64,
+            "{status:?}"
+        );
+        out
+    };
+    let first = compress(&zeros, flate2::FlushCompress::Full);
+    let repeated = compress(&zeros, flate2::FlushCompress::Full);
+    assert_eq!(
+        compress(&zeros, flate2::FlushCompress::Full),
+        repeated,
+        "a full flush makes chunks compress alike"
+    );
+    let end = compress(&[], flate2::FlushCompress::Finish);
+    let mut gzip = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 0xff];
+    gzip.extend_from_slice(&first);
+    for _ in 1..chunks {
+        gzip.extend_from_slice(&repeated);
+    }
+    gzip.extend_from_slice(&end);
+    let mut chunk_crc = flate2::Crc::new();
+    chunk_crc.update(&zeros);
+    let mut crc = flate2::Crc::new();
+    for _ in 0..chunks {
+        crc.combine(&chunk_crc);
+    }
+    gzip.extend_from_slice(&crc.sum().to_le_bytes());
+    gzip.extend_from_slice(&((chunks * CHUNK) as u32).to_le_bytes());
+    gzip
+}
+
+/// 1 GiB of zeros, gzip-compressed (about 1 MB).
 fn gzip_bomb() -> &'static [u8] {
     static BOMB: OnceLock<Vec<u8>> = OnceLock::new();
-    BOMB.get_or_init(|| {
-        let zeros = vec![0u8; 1 << 20];
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        for _ in 0..1024 {
-            gz.write_all(&zeros).unwrap();
-        }
-        gz.finish().unwrap()
-    })
+    BOMB.get_or_init(|| gzip_zeros(1024))
+}
+
+#[test]
+fn the_bomb_is_valid_gzip() {
+    use std::io::Read;
+    let small = gzip_zeros(5);
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(small.as_slice())
+        .read_to_end(&mut decoded)
+        .expect("valid gzip, CRC and length included");
+    assert_eq!(decoded.len(), 5 << 20);
+    assert!(decoded.iter().all(|b| *b == 0));
+    assert!(gzip_bomb().len() < 4 << 20, "{}", gzip_bomb().len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
