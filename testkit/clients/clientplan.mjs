@@ -75,8 +75,11 @@ export function expected ({ service, level, message, attributes, timestampNs, ho
   return rec
 }
 
+// Resolves once the whole text is handed to the OS: a pipe that is full
+// makes Node queue the rest, which a process.exit() right after would drop.
 export function emitExpected (records) {
-  for (const r of records) process.stdout.write(JSON.stringify(r) + '\n')
+  const text = records.map(r => JSON.stringify(r) + '\n').join('')
+  return new Promise((resolve, reject) => process.stdout.write(text, e => (e ? reject(e) : resolve())))
 }
 
 export function fail (what) {

@@ -73,6 +73,6 @@ for (const r of plan(opts.run, opts.count, { msOnly: true })) {
 // Let winston hand every record to the transport, then send the last batch.
 await new Promise(resolve => setImmediate(resolve))
 await transport.close()
-emitExpected(out)
+await emitExpected(out)
 if (errors.length) fail(`winston-loki reported ${errors.length} error(s)`)
 process.exit(0)

@@ -83,7 +83,7 @@ plan(opts.run, opts.count).forEach((r, i) => {
 
 await provider.forceFlush()
 await provider.shutdown()
-emitExpected(out)
+await emitExpected(out)
 if (results.failures || results.exported !== opts.count) {
   fail(`${results.failures} failed exports (${results.errors.map(String).join('; ')}); ` +
     `${results.exported} of ${opts.count} records exported`)
