@@ -9,6 +9,9 @@ pub struct Metrics {
     registry: Registry,
     /// Records the API acknowledged (202) or the syslog listeners stored.
     pub ingested_records: Counter,
+    /// Records of OTLP, Loki and Elasticsearch requests that could not be
+    /// taken (reported to the shipper; the rest of the request was stored).
+    pub rejected_records: Counter,
     /// Syslog messages received (TCP and UDP), each made a record.
     pub syslog_received_records: Counter,
     /// Syslog records received over UDP that were not stored: the receive
@@ -40,6 +43,7 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("logstream");
         let metrics = Metrics {
             ingested_records: Counter::default(),
+            rejected_records: Counter::default(),
             syslog_received_records: Counter::default(),
             syslog_udp_dropped_records: Counter::default(),
             syslog_tcp_dropped_records: Counter::default(),
@@ -55,6 +59,11 @@ impl Default for Metrics {
                 "ingested_records",
                 "Records the API acknowledged or the syslog listeners stored",
                 &metrics.ingested_records,
+            ),
+            (
+                "rejected_records",
+                "Records of OTLP, Loki and Elasticsearch requests that could not be taken (the rest of each request was stored)",
+                &metrics.rejected_records,
             ),
             (
                 "syslog_received_records",

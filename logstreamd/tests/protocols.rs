@@ -723,6 +723,9 @@ async fn otlp_bad_input_gets_clear_errors_and_good_records_are_stored() {
         "{text}"
     );
     setup.assert_messages(&run, &[format!("{run} ok")]).await;
+    // The protobuf and the JSON request each had one record not taken.
+    let rejected = logstream_testkit::metric(daemon, "logstream_rejected_records_total").await;
+    assert_eq!(rejected, 2.0);
 
     // Healthy, and the next good request is stored.
     setup.assert_healthy().await;
@@ -914,6 +917,9 @@ async fn elastic_bad_input_gets_per_item_errors_and_good_documents_are_stored() 
         "{reason}"
     );
     assert!(setup.stored(&run).await.is_empty());
+    // The bad document and the delete, each an item with status 400.
+    let rejected = logstream_testkit::metric(daemon, "logstream_rejected_records_total").await;
+    assert_eq!(rejected, 2.0);
 
     setup.assert_healthy().await;
     let run = format!("es-after-{}", uuid_like());

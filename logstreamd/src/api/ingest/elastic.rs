@@ -36,7 +36,7 @@ use logstream_shared::record::{UNKNOWN_SERVICE, fit_to_limits, parse_timestamp};
 use logstream_shared::{Level, LogRecord};
 use serde_json::{Map, Value, json};
 
-use super::{ApiError, AppState, read_body, submit};
+use super::{ApiError, AppState, Rejected, read_body, submit};
 
 /// The Elasticsearch version `GET /` reports: clients and shippers of 7.x
 /// and 8.x accept an 8.x server.
@@ -215,6 +215,7 @@ async fn take(
     if !records.is_empty() {
         submit(state, headers, &body.bytes, records).await?;
     }
+    Rejected::count(state, items.iter().filter(|i| i.status >= 300).count());
     Ok(items)
 }
 

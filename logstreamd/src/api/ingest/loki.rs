@@ -78,6 +78,7 @@ async fn take(
     if !records.is_empty() {
         submit(state, headers, &body.bytes, records).await?;
     }
+    Rejected::count(state, rejected.len());
     Ok(rejected)
 }
 

@@ -47,6 +47,12 @@ struct Rejected {
 }
 
 impl Rejected {
+    /// Counts `n` rejections in `/metrics`, once the rest of their request
+    /// is stored (a request refused whole is retried and counted then).
+    fn count(state: &AppState, n: usize) {
+        state.metrics.rejected_records.inc_by(n as u64);
+    }
+
     /// How many were rejected, with the first few reasons.
     fn summary(rejected: &[Rejected]) -> String {
         const SHOWN: usize = 10;

@@ -86,6 +86,7 @@ async fn take(
     if !records.is_empty() {
         submit(state, headers, &body.bytes, records).await?;
     }
+    Rejected::count(state, rejected.len());
     let partial_success = (!rejected.is_empty()).then(|| ExportLogsPartialSuccess {
         rejected_log_records: rejected.len() as i64,
         error_message: Rejected::summary(&rejected),
