@@ -18,6 +18,7 @@ use tracing_subscriber::EnvFilter;
 use crate::api::auth::Tokens;
 use crate::api::{AppState, HttpLimits, WorkerState};
 pub use crate::config::{Config, Role};
+use crate::ingest::health::WorkerHealth;
 use crate::ingest::kafka::KafkaSinkConfig;
 use crate::ingest::worker::{self, WorkerConfig};
 use crate::ingest::{DirectSink, DirectSinkConfig, KafkaSink, Sink};
@@ -87,6 +88,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Role::Worker => None,
         Role::Api | Role::All => Some(start_sink(&config, &store).await?),
     };
+    let worker_health = WorkerHealth::default();
     let worker = match (&config.queue, config.role) {
         (Some(target), Role::Worker | Role::All) => {
             let worker_config = WorkerConfig {
@@ -99,11 +101,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 batch_bytes: config.batch_bytes,
                 batch_wait: config.batch_wait,
             };
-            Some(tokio::spawn(worker::run(
+            Some(tokio::spawn(worker::supervise(
                 Arc::clone(&store),
                 worker_config,
                 Arc::clone(&metrics),
                 signals.clone(),
+                worker_health.clone(),
             )))
         }
         _ => None,
@@ -131,11 +134,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 None => store.tail(),
             },
             stop: signals.clone(),
+            worker: worker.is_some().then(|| worker_health.clone()),
         }),
         None => api::worker_router(WorkerState {
             store: Arc::clone(&store),
             metrics: Arc::clone(&metrics),
             tokens: tokens.clone(),
+            worker: worker_health.clone(),
         }),
     };
     // Before the HTTP "listening on" line, so that syslog is ready once it shows.
@@ -206,12 +211,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         if let Some(sink) = &sink {
             sink.shutdown().await;
         }
-        if let Some(worker) = worker {
-            match worker.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "worker failed"),
-                Err(e) => tracing::error!(error = %e, "worker panicked"),
-            }
+        if let Some(worker) = worker
+            && let Err(e) = worker.await
+        {
+            tracing::error!(error = %e, "worker panicked");
         }
         store.close().await
     };

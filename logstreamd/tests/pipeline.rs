@@ -458,3 +458,96 @@ async fn a_broker_outage_answers_503_never_202_and_recovers() {
         0
     );
 }
+
+/// `GET /api/health` until it answers `status`, or panics after `within`;
+/// the last body.
+async fn wait_for_health(daemon: &TestDaemon, status: u16, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let (got, body) = match reqwest::get(daemon.at("/api/health")).await {
+            Ok(response) => (
+                response.status().as_u16(),
+                response.text().await.unwrap_or_default(),
+            ),
+            Err(e) => (0, e.to_string()),
+        };
+        if got == status {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "health did not answer {status} within {within:?}; last {got}: {body}\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs Kafka and ClickHouse: scripts/test starts them"]
+async fn a_worker_health_reports_a_broker_outage_and_recovers() {
+    let mut broker = PrivateBroker::start();
+    let store = services::clickhouse_store_url(&services::unique("health"));
+    let args = pipeline_args(&broker.address(), "health", "workers", &store);
+    let worker = start("worker", &args);
+    wait_for_health(&worker, 200, Duration::from_secs(30)).await;
+
+    broker.stop();
+    let down = wait_for_health(&worker, 503, Duration::from_secs(30)).await;
+    assert!(down.contains("no Kafka broker"), "{down}");
+
+    broker.resume();
+    wait_for_health(&worker, 200, Duration::from_secs(60)).await;
+    // And it consumes again: what the API acknowledges now is stored.
+    let api = start("api", &args);
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let acked = loop {
+        match post(&client, &api.url, &batch("after-outage", 50)).await {
+            Ok(ids) => break ids,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(500)).await
+            }
+            Err(status) => panic!("the API answered {status} for 60 s after the broker's return"),
+        }
+    };
+    assert_eq!(
+        wait_until_stored(&api, &acked, Duration::from_secs(90)).await,
+        0
+    );
+}
+
+/// Where Compose's `depends_on` does not hold (a host restart), a worker
+/// can start before Kafka: it must keep trying, say so, and then consume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs Kafka and ClickHouse: scripts/test starts them"]
+async fn a_worker_started_before_kafka_restarts_itself_and_then_consumes() {
+    let mut broker = PrivateBroker::start();
+    broker.stop();
+    let store = services::clickhouse_store_url(&services::unique("early"));
+    let args = pipeline_args(&broker.address(), "early", "workers", &store);
+    let worker = start("worker", &args);
+    let failing = wait_for_health(&worker, 503, Duration::from_secs(10)).await;
+    assert!(failing.contains("worker"), "{failing}");
+    let restarting = Duration::from_secs(40);
+    let deadline = Instant::now() + restarting;
+    while !worker.log().contains("starting it again") {
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not fail and restart:\n{}",
+            worker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    broker.resume();
+    wait_for_health(&worker, 200, Duration::from_secs(90)).await;
+    let api = start("api", &args);
+    let acked = post(&reqwest::Client::new(), &api.url, &batch("late", 50))
+        .await
+        .expect("the API acknowledges once Kafka is up");
+    assert_eq!(
+        wait_until_stored(&api, &acked, Duration::from_secs(90)).await,
+        0
+    );
+}

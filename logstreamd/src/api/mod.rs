@@ -33,6 +33,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 
 use self::auth::{Scope, Tokens};
+use crate::ingest::health::WorkerHealth;
 use crate::ingest::{Sink, SinkError};
 use crate::metrics::Metrics;
 use crate::store::{Selection, Store};
@@ -53,6 +54,8 @@ pub struct AppState {
     pub tail: Option<Arc<dyn Tail>>,
     /// Counts stop signals: open tail streams end at the first.
     pub stop: tokio::sync::watch::Receiver<u32>,
+    /// The worker of `--role all` with a queue, which health reports on.
+    pub worker: Option<WorkerHealth>,
 }
 
 /// What a worker-only process serves: its health and metrics.
@@ -61,6 +64,7 @@ pub struct WorkerState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub tokens: Tokens,
+    pub worker: WorkerHealth,
 }
 
 impl FromRef<AppState> for Arc<dyn Store> {
@@ -72,6 +76,18 @@ impl FromRef<AppState> for Arc<dyn Store> {
 impl FromRef<AppState> for Arc<Metrics> {
     fn from_ref(state: &AppState) -> Self {
         Arc::clone(&state.metrics)
+    }
+}
+
+impl FromRef<AppState> for Option<WorkerHealth> {
+    fn from_ref(state: &AppState) -> Self {
+        state.worker.clone()
+    }
+}
+
+impl FromRef<WorkerState> for Option<WorkerHealth> {
+    fn from_ref(state: &WorkerState) -> Self {
+        Some(state.worker.clone())
     }
 }
 

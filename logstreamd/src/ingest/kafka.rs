@@ -134,7 +134,11 @@ pub(crate) async fn ensure_topics(
         .iter()
         .map(|topic| NewTopic::new(topic, partitions, TopicReplication::Fixed(-1)))
         .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    // Without a request timeout an unreachable broker is waited for as
+    // long as librdkafka's socket timeout (a minute).
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(10)));
     let results = admin
         .create_topics(&new, &options)
         .await

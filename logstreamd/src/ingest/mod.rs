@@ -2,6 +2,7 @@
 //! answered. A sink resolves `submit` only once the records are durable.
 
 mod direct;
+pub mod health;
 pub mod kafka;
 pub mod worker;
 

@@ -16,10 +16,12 @@ use logstream_shared::LogRecord;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::health::{WorkerHealth, WorkerStatus};
 use super::kafka::{self, KafkaTarget, client_config, decode};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -44,9 +46,24 @@ pub struct WorkerConfig {
 }
 
 /// Logs rebalances (commits check the assignment itself, see `commit`).
-struct RebalanceWatch;
+/// The consumer's context: logs rebalances, and tells the worker's health
+/// whether any broker is reachable, from librdkafka's statistics.
+struct RebalanceWatch {
+    health: WorkerHealth,
+    brokers: String,
+}
 
-impl ClientContext for RebalanceWatch {}
+impl ClientContext for RebalanceWatch {
+    fn stats(&self, statistics: Statistics) {
+        // Real brokers and the bootstrap entries; "UP" is a live connection.
+        let reachable = statistics
+            .brokers
+            .values()
+            .filter(|b| b.source != "internal" && b.source != "logical")
+            .any(|b| b.state == "UP");
+        self.health.brokers_reachable(reachable, &self.brokers);
+    }
+}
 
 impl ConsumerContext for RebalanceWatch {
     fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -93,12 +110,46 @@ enum Closed {
     Stopping,
 }
 
-/// Runs until `stop` counts a signal, then stores and commits what it holds.
-pub async fn run(
+/// Runs the worker until `stop` counts a signal; when it fails (its topics
+/// cannot be checked because Kafka is not up yet, a consumer cannot be
+/// made), it is started again after a backoff of 1 s doubling to 30 s, and
+/// `health` says why meanwhile.
+pub async fn supervise(
     store: Arc<dyn Store>,
     config: WorkerConfig,
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<u32>,
+    health: WorkerHealth,
+) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        health.set(WorkerStatus::Starting);
+        let ran = run(
+            Arc::clone(&store),
+            config.clone(),
+            Arc::clone(&metrics),
+            stop.clone(),
+            health.clone(),
+        )
+        .await;
+        let Err(e) = ran else { return };
+        tracing::error!(error = %e, retry_in = ?backoff, "worker failed; starting it again");
+        health.set(WorkerStatus::Restarting(e));
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = stop.wait_for(|n| *n >= 1) => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Runs until `stop` counts a signal, then stores and commits what it holds.
+async fn run(
+    store: Arc<dyn Store>,
+    config: WorkerConfig,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<u32>,
+    health: WorkerHealth,
 ) -> Result<(), String> {
     let WorkerConfig {
         target, options, ..
@@ -115,10 +166,16 @@ pub async fn run(
         // Offsets are committed by hand, after the store has the batch.
         ("enable.auto.commit", "false".to_string()),
         ("auto.offset.reset", "earliest".to_string()),
+        // Feeds `RebalanceWatch::stats`: the health's view of the brokers.
+        ("statistics.interval.ms", "1000".to_string()),
     ];
+    let context = RebalanceWatch {
+        health: health.clone(),
+        brokers: target.brokers.clone(),
+    };
     let consumer: StreamConsumer<RebalanceWatch> =
         client_config(&target.brokers, options, &defaults)
-            .create_with_context(RebalanceWatch)
+            .create_with_context(context)
             .map_err(|e| format!("cannot create a Kafka consumer: {e}"))?;
     consumer
         .subscribe(&[&target.topic])
@@ -126,6 +183,7 @@ pub async fn run(
     let dead_letters = DeadLetterProducer::new(target.brokers.clone(), options.clone())
         .map_err(|e| format!("cannot create the dead-letter producer: {e}"))?;
     tracing::info!(topic = %target.topic, group = %config.group, "worker started");
+    health.set(WorkerStatus::Consuming);
 
     // While one batch is being stored, the next one gathers: at most two
     // batches in memory, and offsets are committed in batch order.
