@@ -18,9 +18,12 @@
 # (2 cores) and several GB of memory. On other architectures (arm64: Apple
 # silicon, Graviton), or for a binary with DuckDB inside, build with
 #   docker build --build-arg DUCKDB=bundled -t logstream .
+# (the default, auto, does that by itself on a host that is not x86-64)
 
 ARG RUST_VERSION=1
-ARG DUCKDB=prebuilt
+# auto (the default): prebuilt on x86-64, bundled elsewhere (arm64), where
+# no prebuilt library is fetched.
+ARG DUCKDB=auto
 
 # --- libduckdb.so, downloaded with npm ---------------------------------------
 # The repository's own script does the download, so the DuckDB version is
@@ -29,11 +32,16 @@ ARG DUCKDB=prebuilt
 # directory stays empty.
 FROM node:22-bookworm-slim AS duckdb
 ARG DUCKDB
+ARG TARGETARCH
 WORKDIR /src
 COPY scripts/fetch-libduckdb scripts/
 RUN mkdir -p /opt/duckdb \
- && if [ "$DUCKDB" = prebuilt ]; then LOGSTREAM_CACHE=/opt/duckdb bash scripts/fetch-libduckdb; \
-    elif [ "$DUCKDB" != bundled ]; then echo "DUCKDB must be prebuilt or bundled, not '$DUCKDB'" >&2; exit 1; fi
+ && mode="$DUCKDB" \
+ && if [ "$mode" = auto ]; then \
+      if [ "${TARGETARCH:-amd64}" = amd64 ]; then mode=prebuilt; else mode=bundled; fi; fi \
+ && echo "$mode" >/opt/duckdb/mode \
+ && if [ "$mode" = prebuilt ]; then LOGSTREAM_CACHE=/opt/duckdb bash scripts/fetch-libduckdb; \
+    elif [ "$mode" != bundled ]; then echo "DUCKDB must be auto, prebuilt or bundled, not '$DUCKDB'" >&2; exit 1; fi
 
 # --- the build ----------------------------------------------------------------
 # rust:*-bookworm carries what the native dependencies need: gcc/g++, make
@@ -55,7 +63,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
     set -eux; \
-    if [ "$DUCKDB" = bundled ]; then features="--features logstreamd/bundled"; \
+    if [ "$(cat /opt/duckdb/mode)" = bundled ]; then features="--features logstreamd/bundled"; \
     else features=""; LOGSTREAM_CACHE=/opt/duckdb bash scripts/fetch-libduckdb; fi; \
     cargo build --release --locked -p logstreamd -p lsctl $features; \
     mkdir -p /out; \
