@@ -20,6 +20,10 @@ pub struct Metrics {
     /// Syslog records received over TCP that the sink refused outright
     /// (the daemon stopping); a full sink only makes TCP wait.
     pub syslog_tcp_dropped_records: Counter,
+    /// Messages a worker read from Kafka: stored, dead-lettered, or in a
+    /// batch that is not committed yet (more read than stored and
+    /// dead-lettered means a batch is in flight).
+    pub worker_consumed_records: Counter,
     /// Batches a worker inserted and committed.
     pub worker_batches: Counter,
     /// Records a worker inserted.
@@ -47,6 +51,7 @@ impl Default for Metrics {
             syslog_received_records: Counter::default(),
             syslog_udp_dropped_records: Counter::default(),
             syslog_tcp_dropped_records: Counter::default(),
+            worker_consumed_records: Counter::default(),
             worker_batches: Counter::default(),
             worker_records: Counter::default(),
             dead_letters: Counter::default(),
@@ -79,6 +84,11 @@ impl Default for Metrics {
                 "syslog_tcp_dropped_records",
                 "Syslog records received over TCP that the sink refused outright (shutting down)",
                 &metrics.syslog_tcp_dropped_records,
+            ),
+            (
+                "worker_consumed_records",
+                "Messages a worker read from Kafka, whether stored, dead-lettered or in a batch not yet committed",
+                &metrics.worker_consumed_records,
             ),
             (
                 "worker_batches",

@@ -339,11 +339,23 @@ async fn a_worker_killed_mid_batch_loses_nothing() {
     let acked = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let clients = spawn_clients(&api.url, 4, &acked, &stop);
-    for _crash in 0..2 {
-        // Let the worker take some batches, then kill it wherever it is.
-        let target = acked.lock().unwrap().len() + 3000;
-        while acked.lock().unwrap().len() < target {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    for crash in 0..2 {
+        // Kill the worker once it has stored a batch and holds another it
+        // has read but not committed: that batch must be read again.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let consumed = metric(&worker, "logstream_worker_consumed_records_total").await;
+            let stored = metric(&worker, "logstream_worker_records_total").await
+                + metric(&worker, "logstream_dead_letters_total").await;
+            if stored > 0.0 && consumed > stored {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "crash {crash}: in 60 s the worker never held an uncommitted batch \
+                 after storing one ({consumed} read, {stored} stored)"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         worker.kill();
         worker = start("worker", &args);

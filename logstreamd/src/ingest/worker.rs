@@ -293,6 +293,7 @@ async fn gather(
                 continue;
             }
         };
+        metrics.worker_consumed_records.inc();
         if batch.started.is_none() {
             batch.started = Some(Instant::now());
             deadline = Some(tokio::time::Instant::now() + config.batch_wait);
