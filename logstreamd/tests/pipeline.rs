@@ -563,3 +563,65 @@ async fn a_worker_started_before_kafka_restarts_itself_and_then_consumes() {
         0
     );
 }
+
+/// A message that fills Kafka's limit (accepted by the broker and a default
+/// producer) used to become a dead letter too large to send, and the worker
+/// retried it forever: nothing acknowledged after it was ever stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Kafka and ClickHouse: scripts/test starts them"]
+async fn a_message_too_large_to_dead_letter_whole_is_cut_and_blocks_nothing() {
+    let (broker, topic) = (services::kafka(), services::unique("huge"));
+    let args = pipeline_args(
+        &broker,
+        &topic,
+        &services::unique("group"),
+        &services::clickhouse_store_url(&services::unique("huge")),
+    );
+    let daemon = start("all", &args);
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker)
+        .create()
+        .unwrap();
+    let huge = vec![b'x'; 999_900];
+    producer
+        .send(
+            FutureRecord::<(), _>::to(&topic).payload(&huge),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("the broker takes a message of 999,900 bytes");
+    let acked = post(
+        &reqwest::Client::new(),
+        &daemon.url,
+        &batch("after-huge", 10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        wait_until_stored(&daemon, &acked, Duration::from_secs(60)).await,
+        0
+    );
+
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker)
+        .set("group.id", services::unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("max.poll.interval.ms", "10000")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&format!("{topic}-dlq")]).unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+        .await
+        .expect("the dead letter arrives")
+        .unwrap();
+    let truncated = message
+        .headers()
+        .and_then(|h| h.iter().find(|h| h.key == "logstream-truncated"))
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).to_string());
+    assert_eq!(truncated.as_deref(), Some("999900"));
+    let payload = message.payload().unwrap_or_default();
+    assert!(payload.len() < huge.len() && payload.iter().all(|b| *b == b'x'));
+    assert_eq!(metric(&daemon, "logstream_dead_letters_total").await, 1.0);
+}

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use logstream_shared::LogRecord;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
@@ -80,11 +81,42 @@ impl ConsumerContext for RebalanceWatch {
 }
 
 /// A message that is not a record, on its way to the dead-letter topic.
+#[derive(Clone)]
 struct DeadLetter {
     key: Option<Vec<u8>>,
     payload: Option<Vec<u8>>,
     reason: String,
     source: String,
+    /// The payload's length before it was cut to fit the dead-letter topic.
+    cut_from: Option<usize>,
+}
+
+/// The most of a message's key and payload a dead letter carries: with its
+/// headers it stays under Kafka's default message limit (1,000,000 bytes),
+/// which a message of the topic may fill to the last byte. What is longer
+/// is cut, and the header `logstream-truncated` gives the original length,
+/// so that no message can block its partition by being too large to
+/// dead-letter.
+const MAX_DEAD_LETTER_BYTES: usize = kafka::MAX_MESSAGE_BYTES;
+/// What a dead letter is cut to when the broker refuses even that (a topic
+/// with a smaller `max.message.bytes`).
+const SMALL_DEAD_LETTER_BYTES: usize = 64 * 1024;
+
+impl DeadLetter {
+    /// The letter with its key and payload cut to `max` bytes together.
+    fn cut(mut self, max: usize) -> DeadLetter {
+        if let Some(key) = &mut self.key {
+            key.truncate(max / 16);
+        }
+        let room = max - self.key.as_ref().map_or(0, Vec::len);
+        if let Some(payload) = &mut self.payload
+            && payload.len() > room
+        {
+            self.cut_from.get_or_insert(payload.len());
+            payload.truncate(room);
+        }
+        self
+    }
 }
 
 #[derive(Default)]
@@ -305,17 +337,21 @@ async fn gather(
             .insert(message.partition(), message.offset() + 1);
         match decode(payload) {
             Ok(record) => batch.records.push(record),
-            Err(reason) => batch.dead_letters.push(DeadLetter {
-                key: message.key().map(<[u8]>::to_vec),
-                payload: payload.map(<[u8]>::to_vec),
-                source: format!(
-                    "{}/{}/{}",
-                    message.topic(),
-                    message.partition(),
-                    message.offset()
-                ),
-                reason,
-            }),
+            Err(reason) => batch.dead_letters.push(
+                DeadLetter {
+                    key: message.key().map(<[u8]>::to_vec),
+                    payload: payload.map(<[u8]>::to_vec),
+                    source: format!(
+                        "{}/{}/{}",
+                        message.topic(),
+                        message.partition(),
+                        message.offset()
+                    ),
+                    reason,
+                    cut_from: None,
+                }
+                .cut(MAX_DEAD_LETTER_BYTES),
+            ),
         }
         if batch.records.len() + batch.dead_letters.len() >= config.batch_records
             || batch.bytes >= config.batch_bytes
@@ -382,13 +418,21 @@ impl Storage {
     async fn store_batch(&mut self, batch: &Batch) -> bool {
         let mut backoff = Backoff::default();
         for letter in &batch.dead_letters {
+            let mut letter = letter.clone();
             loop {
                 let producer = self.dead_letters.current();
-                match send_dead_letter(&producer, &self.dead_letter_topic, letter).await {
+                match send_dead_letter(&producer, &self.dead_letter_topic, &letter).await {
                     Ok(()) => {
                         self.metrics.dead_letters.inc();
                         tracing::warn!(source = %letter.source, reason = %letter.reason, topic = %self.dead_letter_topic, "undecodable message sent to the dead-letter topic");
                         break;
+                    }
+                    Err(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge))
+                        if letter.payload.as_ref().map_or(0, Vec::len)
+                            > SMALL_DEAD_LETTER_BYTES =>
+                    {
+                        tracing::warn!(source = %letter.source, "the dead-letter topic refuses the message's size; cutting it");
+                        letter = letter.cut(SMALL_DEAD_LETTER_BYTES);
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "cannot send to the dead-letter topic; retrying with a new producer");
@@ -419,8 +463,8 @@ async fn send_dead_letter(
     producer: &FutureProducer,
     topic: &str,
     letter: &DeadLetter,
-) -> Result<(), String> {
-    let headers = OwnedHeaders::new()
+) -> Result<(), KafkaError> {
+    let mut headers = OwnedHeaders::new()
         .insert(Header {
             key: "logstream-error",
             value: Some(letter.reason.as_str()),
@@ -429,6 +473,13 @@ async fn send_dead_letter(
             key: "logstream-source",
             value: Some(letter.source.as_str()),
         });
+    let cut_from = letter.cut_from.map(|n| n.to_string());
+    if let Some(original) = &cut_from {
+        headers = headers.insert(Header {
+            key: "logstream-truncated",
+            value: Some(original.as_str()),
+        });
+    }
     let mut record = FutureRecord::<Vec<u8>, Vec<u8>>::to(topic).headers(headers);
     if let Some(key) = &letter.key {
         record = record.key(key);
@@ -440,7 +491,7 @@ async fn send_dead_letter(
         .send(record, Duration::from_secs(10))
         .await
         .map(drop)
-        .map_err(|(e, _)| e.to_string())
+        .map_err(|(e, _)| e)
 }
 
 /// Commits the batch's offsets for the partitions this member owns now. A
@@ -505,5 +556,40 @@ impl Backoff {
             () = tokio::time::sleep(delay) => true,
             _ = stop.changed() => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter(key: usize, payload: usize) -> DeadLetter {
+        DeadLetter {
+            key: Some(vec![b'k'; key]),
+            payload: Some(vec![b'p'; payload]),
+            reason: "not JSON".into(),
+            source: "t/0/1".into(),
+            cut_from: None,
+        }
+    }
+
+    #[test]
+    fn dead_letters_are_cut_to_fit_and_remember_their_length() {
+        let small = letter(10, 100).cut(MAX_DEAD_LETTER_BYTES);
+        assert_eq!((small.payload.unwrap().len(), small.cut_from), (100, None));
+
+        let huge = letter(10, 999_900).cut(MAX_DEAD_LETTER_BYTES);
+        assert_eq!(
+            huge.payload.as_ref().unwrap().len() + 10,
+            MAX_DEAD_LETTER_BYTES
+        );
+        assert_eq!(huge.cut_from, Some(999_900));
+        // Cut again, smaller: the original length stays.
+        let smaller = huge.cut(SMALL_DEAD_LETTER_BYTES);
+        assert_eq!(smaller.payload.unwrap().len() + 10, SMALL_DEAD_LETTER_BYTES);
+        assert_eq!(smaller.cut_from, Some(999_900));
+
+        let big_key = letter(1_000_000, 10).cut(MAX_DEAD_LETTER_BYTES);
+        assert_eq!(big_key.key.unwrap().len(), MAX_DEAD_LETTER_BYTES / 16);
     }
 }
