@@ -118,6 +118,18 @@ pub struct Config {
     #[arg(long, env = "LOGSTREAM_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 
+    /// How long a client may take to send a request's headers, counted from when it
+    /// connects or from its previous answer: past this the connection is closed,
+    /// with 408 if part of a request had arrived. This is also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, env = "LOGSTREAM_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub header_timeout: Duration,
+
+    /// Connections served at once; past this, new connections are answered 503 with
+    /// Retry-After. Keep it well below the open-file limit (`ulimit -n`).
+    #[arg(long, env = "LOGSTREAM_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
     /// File of access tokens: one `SCOPE:TOKEN` per line, `#` comments and blank lines
     /// allowed. Scopes: ingest (POST /api/ingest), read (queries and stats), admin
     /// (both). Tokens are at least 16 characters. Once any token is configured, every
@@ -175,6 +187,15 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// A timeout of more than zero, e.g. `10s` or `500ms`.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        Ok(_) => Err(format!("\"{text}\": must be more than zero")),
+        Err(e) => Err(format!("\"{text}\": {e}; for example 10s")),
+    }
+}
+
 /// A retention period in whole days: `30d`, `2w`, or `720h`.
 fn parse_days(text: &str) -> Result<u32, String> {
     let duration =
@@ -216,5 +237,35 @@ impl Config {
         self.store.clone().unwrap_or_else(|| {
             format!("duckdb://{}", self.data_dir().join("logs.duckdb").display())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_limits_have_defaults_and_flags() {
+        let config = Config::try_parse_from(["logstreamd"]).unwrap();
+        assert_eq!(config.header_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_connections, 1024);
+        let config = Config::try_parse_from([
+            "logstreamd",
+            "--header-timeout",
+            "500ms",
+            "--max-connections",
+            "8",
+        ])
+        .unwrap();
+        assert_eq!(config.header_timeout, Duration::from_millis(500));
+        assert_eq!(config.max_connections, 8);
+        for bad in [
+            ["--header-timeout", "0s"],
+            ["--header-timeout", "soon"],
+            ["--max-connections", "0"],
+        ] {
+            let args = std::iter::once("logstreamd").chain(bad);
+            assert!(Config::try_parse_from(args).is_err(), "{bad:?}");
+        }
     }
 }

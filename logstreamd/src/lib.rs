@@ -5,6 +5,7 @@ pub mod config;
 pub mod ingest;
 pub mod metrics;
 pub mod proto;
+pub mod serve;
 pub mod store;
 pub mod syslog;
 pub mod tail;
@@ -27,8 +28,8 @@ use crate::store::Store;
 use crate::tail::kafka::KafkaTail;
 
 /// Runs the daemon until SIGINT or SIGTERM, then drains: the listeners stop,
-/// requests and syslog batches in flight are committed (and requests
-/// answered), and the store is closed.
+/// idle connections close, requests and syslog batches in flight are
+/// committed (and requests answered), and the store is closed.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&config.log).context("bad --log filter")?)
@@ -173,34 +174,33 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!(store = %store.describe(), role = ?config.role, "listening on http://{addr}");
 
-    let serving = axum::serve(listener, router)
-        .with_graceful_shutdown({
-            let mut signals = signals.clone();
-            async move {
-                let _ = signals.wait_for(|n| *n >= 1).await;
-                tracing::info!("shutdown requested");
-            }
-        })
-        .into_future();
-    // After a stop signal, connections get long enough to finish what they
-    // do; one that still does not close (a tail client that stopped
+    let serving = serve::serve(
+        listener,
+        router,
+        serve::ConnectionLimits {
+            header_timeout: config.header_timeout,
+            max_connections: config.max_connections,
+        },
+        signals.clone(),
+    );
+    // After a stop signal, requests in flight get long enough to be
+    // answered; one that still does not end (a tail client that stopped
     // reading) must not keep the pipeline from draining.
     let grace =
         config.request_timeout.max(config.kafka_timeout) + std::time::Duration::from_secs(5);
     let mut stopping = signals.clone();
-    let served = tokio::select! {
-        served = serving => served,
+    tokio::select! {
+        () = serving => {}
         () = async move {
             let _ = stopping.wait_for(|n| *n >= 1).await;
             tokio::time::sleep(grace).await;
         } => {
             tracing::warn!(?grace, "connections still open after the grace period; closing them");
-            Ok(())
         }
-    };
+    }
 
-    // Requests in flight have been answered; finish and close the pipeline
-    // even if the server failed. A second signal cuts this short.
+    // Requests in flight have been answered; finish and close the pipeline.
+    // A second signal cuts this short.
     tracing::info!("draining the ingest pipeline");
     let drained = async {
         // The syslog listeners stopped at the first signal; their last
@@ -222,7 +222,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         closed = drained => closed.context("closing the store")?,
         _ = signals.wait_for(|n| *n >= 2) => anyhow::bail!("second signal: stopped without draining"),
     }
-    served.context("HTTP server failed")?;
     tracing::info!("stopped");
     Ok(())
 }

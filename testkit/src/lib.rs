@@ -136,6 +136,11 @@ impl TestDaemon {
         self.url.trim_start_matches("http://")
     }
 
+    /// The daemon's process id (to inspect or limit the process).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
