@@ -1,10 +1,18 @@
 //! Access control end to end: bearer tokens with scopes, against real
-//! daemons configured by file and by environment variable.
+//! daemons configured by file and by environment variable. The routes and
+//! the scopes they need come from `logstreamd::api::ROUTES`, the table the
+//! daemon's guard itself looks every request up in.
 
 use std::process::Command;
+use std::sync::Arc;
 
+use logstream_shared::Secret;
 use logstream_shared::api::ErrorBody;
 use logstream_testkit::TestDaemon;
+use logstreamd::api::auth::{Scope, Tokens};
+use logstreamd::api::{ROUTES, Route, WORKER_ROUTES, WorkerState, worker_router};
+use logstreamd::ingest::health::{WorkerHealth, WorkerStatus};
+use logstreamd::metrics::Metrics;
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
@@ -12,29 +20,91 @@ const INGEST: &str = "ingest-token-for-apps-7f3a9c";
 const READ: &str = "read-token-for-people-2b8e1d";
 const ADMIN: &str = "admin-token-for-ops-5c4f0a";
 
-/// Every endpoint but health, as (method, path, the scope it needs).
-const ENDPOINTS: [(&str, &str, &str); 5] = [
-    ("POST", "/api/ingest", "ingest"),
-    ("GET", "/api/logs", "read"),
-    ("GET", "/api/ingest/logs", "read"),
-    ("GET", "/api/stats/histogram", "read"),
-    ("GET", "/api/stats/facets", "read"),
-];
+/// Every route and method of `routes` that needs a token, as (method, the
+/// path with its parameters filled in, the scope it needs).
+fn guarded(routes: &[Route]) -> Vec<(&'static str, String, &'static str)> {
+    let mut calls = Vec::new();
+    for route in routes {
+        let Some(scope) = route.scope else { continue };
+        let path = route
+            .path
+            .replace("{index}", "logs")
+            .replace("{name}", "logstream");
+        for method in route.methods {
+            calls.push((*method, path.clone(), scope.as_str()));
+        }
+    }
+    calls
+}
 
-/// A request with an optional bearer token; a POST carries one record.
-async fn call(
-    daemon: &TestDaemon,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-) -> reqwest::Response {
+/// The open routes of `routes`, as (method, path).
+fn open(routes: &[Route]) -> Vec<(&'static str, &'static str)> {
+    routes
+        .iter()
+        .filter(|route| route.scope.is_none())
+        .flat_map(|route| route.methods.iter().map(|method| (*method, route.path)))
+        .collect()
+}
+
+/// Whether the request that [`call`] makes to `path` stores a record (one,
+/// of the service "auth").
+fn stores(method: &str, path: &str) -> bool {
+    example_body(method, path).is_some_and(|(_, _, stores)| stores)
+}
+
+/// The body that makes `method path` succeed, as (content type, body,
+/// whether it stores a record); `None` for a request without a body.
+fn example_body(method: &str, path: &str) -> Option<(&'static str, String, bool)> {
+    let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    let body = match (method, path) {
+        ("GET" | "HEAD", _) => return None,
+        (_, "/api/ingest") => (
+            "application/json",
+            json!({"service": "auth", "message": "hello"}).to_string(),
+            true,
+        ),
+        (_, "/v1/logs") => (
+            "application/json",
+            json!({"resourceLogs": [{
+                "resource": {"attributes": [
+                    {"key": "service.name", "value": {"stringValue": "auth"}}]},
+                "scopeLogs": [{"logRecords": [{"body": {"stringValue": "hello"}}]}]
+            }]})
+            .to_string(),
+            true,
+        ),
+        (_, "/loki/api/v1/push") => (
+            "application/json",
+            json!({"streams": [{
+                "stream": {"service_name": "auth"},
+                "values": [[now_ns.to_string(), "hello"]]
+            }]})
+            .to_string(),
+            true,
+        ),
+        (_, path) if path.ends_with("/_bulk") => (
+            "application/x-ndjson",
+            "{\"create\":{}}\n{\"service\":\"auth\",\"message\":\"hello\"}\n".to_string(),
+            true,
+        ),
+        // Elasticsearch templates, policies and pipelines: acknowledged.
+        (_, path) if path.starts_with("/_") => ("application/json", "{}".to_string(), false),
+        _ => panic!("no example request for {method} {path}: add one here"),
+    };
+    Some(body)
+}
+
+/// A request with an optional bearer token, and the body the route needs.
+async fn call(base: &str, method: &str, path: &str, token: Option<&str>) -> reqwest::Response {
     let client = reqwest::Client::new();
     let mut request = client.request(
         Method::from_bytes(method.as_bytes()).unwrap(),
-        daemon.at(path),
+        format!("{base}{path}"),
     );
-    if method == "POST" {
-        request = request.json(&json!({"service": "auth", "message": "hello"}));
+    if let Some((content_type, body, _)) = example_body(method, path) {
+        request = request
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body);
     }
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -42,8 +112,8 @@ async fn call(
     request.send().await.unwrap()
 }
 
-async fn status(daemon: &TestDaemon, method: &str, path: &str, token: Option<&str>) -> StatusCode {
-    call(daemon, method, path, token).await.status()
+async fn status(base: &str, method: &str, path: &str, token: Option<&str>) -> StatusCode {
+    call(base, method, path, token).await.status()
 }
 
 /// The answer must be 401 with `WWW-Authenticate: Bearer` and a JSON error
@@ -51,27 +121,60 @@ async fn status(daemon: &TestDaemon, method: &str, path: &str, token: Option<&st
 async fn unauthorized(response: reqwest::Response) -> String {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    error_text(response).await
+}
+
+/// The error text of a JSON error body.
+async fn error_text(response: reqwest::Response) -> String {
     assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
     response.json::<ErrorBody>().await.unwrap().error
 }
 
-/// What a daemon with the three tokens must do, however they were given.
-async fn check_scopes(daemon: &TestDaemon) {
-    for (method, path, needed) in ENDPOINTS {
-        let error = unauthorized(call(daemon, method, path, None).await).await;
-        assert!(error.contains("Authorization: Bearer TOKEN"), "{error}");
-        let error =
-            unauthorized(call(daemon, method, path, Some("not-a-token-we-know-of")).await).await;
-        assert_eq!(error, "unknown access token");
+/// Each of `routes` must answer only tokens of its scope (or admin), and
+/// its open ones anybody; returns how many records the calls stored.
+async fn check_routes(base: &str, routes: &[Route]) -> usize {
+    let mut stored = 0;
+    for (method, path, needed) in guarded(routes) {
+        let path = path.as_str();
+        // An answer to HEAD has the headers of the answer to GET, no body.
+        let has_body = method != "HEAD";
+        let response = call(base, method, path, None).await;
+        if has_body {
+            let error = unauthorized(response).await;
+            assert!(
+                error.contains("Authorization: Bearer TOKEN"),
+                "{method} {path}: {error}"
+            );
+        } else {
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path}"
+            );
+            assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        }
+        let response = call(base, method, path, Some("not-a-token-we-know-of")).await;
+        if has_body {
+            let error = unauthorized(response).await;
+            assert_eq!(error, "unknown access token", "{method} {path}");
+        } else {
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path}"
+            );
+        }
 
-        for (token, scope) in [(INGEST, "ingest"), (READ, "read")] {
-            let response = call(daemon, method, path, Some(token)).await;
+        for (token, scope) in [(INGEST, Scope::Ingest), (READ, Scope::Read)] {
+            let scope = scope.as_str();
+            let response = call(base, method, path, Some(token)).await;
             if scope == needed {
                 assert!(
                     response.status().is_success(),
                     "{method} {path} with {scope}: {}",
                     response.status()
                 );
+                stored += usize::from(stores(method, path));
                 continue;
             }
             assert_eq!(
@@ -79,40 +182,77 @@ async fn check_scopes(daemon: &TestDaemon) {
                 StatusCode::FORBIDDEN,
                 "{method} {path} with {scope}"
             );
-            let body: ErrorBody = response.json().await.unwrap();
+            if !has_body {
+                continue;
+            }
             assert_eq!(
-                body.error,
+                error_text(response).await,
                 format!(
                     "this token has the scope \"{scope}\"; {method} {path} needs \"{needed}\" (or \"admin\")"
                 )
             );
         }
-        let admin = status(daemon, method, path, Some(ADMIN)).await;
+        let admin = status(base, method, path, Some(ADMIN)).await;
         assert!(admin.is_success(), "{method} {path} with admin: {admin}");
+        stored += usize::from(stores(method, path));
     }
+    for (method, path) in open(routes) {
+        assert_eq!(
+            status(base, method, path, None).await,
+            StatusCode::OK,
+            "{method} {path}"
+        );
+    }
+    stored
+}
 
-    // Health checks need no token; everything else does, even unknown paths.
+/// What a daemon with the three tokens must do, however they were given.
+async fn check_scopes(daemon: &TestDaemon) {
+    let base = daemon.at("");
+    let base = base.as_str();
+    let stored = check_routes(base, ROUTES).await;
     assert_eq!(
-        status(daemon, "GET", "/api/health", None).await,
-        StatusCode::OK
+        open(ROUTES),
+        [("GET", "/api/health")],
+        "only health checks go without a token"
     );
-    unauthorized(call(daemon, "GET", "/api/nope", None).await).await;
+    // What the README's access control table says the read scope gives;
+    // every other route takes records in.
+    let reads: Vec<&str> = ROUTES
+        .iter()
+        .filter(|route| route.scope == Some(Scope::Read))
+        .map(|route| route.path)
+        .collect();
     assert_eq!(
-        status(daemon, "GET", "/api/nope", Some(READ)).await,
+        reads,
+        [
+            "/api/logs",
+            "/api/ingest/logs",
+            "/api/stats/histogram",
+            "/api/stats/facets",
+            "/api/tail",
+            "/metrics"
+        ]
+    );
+
+    // Everything else needs a token, even unknown paths.
+    unauthorized(call(base, "GET", "/api/nope", None).await).await;
+    assert_eq!(
+        status(base, "GET", "/api/nope", Some(READ)).await,
         StatusCode::NOT_FOUND
     );
-    unauthorized(call(daemon, "GET", "/api/ingest", None).await).await;
+    unauthorized(call(base, "GET", "/api/ingest", None).await).await;
 
     // What the ingest and admin tokens stored, the read token finds.
     let response = reqwest::Client::new()
         .get(daemon.at("/api/logs"))
-        .query(&[("q", "service:auth")])
+        .query(&[("q", "service:auth"), ("limit", "1000")])
         .bearer_auth(READ)
         .send()
         .await
         .unwrap();
     let page: logstream_shared::api::LogsPage = response.json().await.unwrap();
-    assert_eq!(page.data.len(), 2);
+    assert_eq!(page.data.len(), stored);
 
     for token in [INGEST, READ, ADMIN] {
         assert!(
@@ -152,17 +292,83 @@ async fn tokens_from_the_environment_guard_every_endpoint_by_scope() {
     check_scopes(&daemon).await;
 }
 
+/// `--role worker` serves its own router (metrics and health), served here
+/// in this process: a worker process needs ClickHouse and Kafka.
+#[tokio::test]
+async fn the_worker_guards_every_endpoint_by_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("duckdb://{}", dir.path().join("logs.duckdb").display());
+    let tokens = format!("ingest:{INGEST},read:{READ},admin:{ADMIN}");
+    // A worker that is consuming: health answers 200.
+    let worker = WorkerHealth::default();
+    worker.set(WorkerStatus::Consuming);
+    let router = worker_router(WorkerState {
+        store: logstreamd::store::open(&url).await.unwrap(),
+        metrics: Arc::new(Metrics::default()),
+        tokens: Tokens::load(None, Some(&Secret::new(tokens))).unwrap(),
+        worker,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    assert_eq!(check_routes(&base, WORKER_ROUTES).await, 0);
+}
+
+/// The paths given to `.route(…)` in the API's sources, tests left out.
+fn routes_in_the_sources(dir: &std::path::Path, paths: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            routes_in_the_sources(&path, paths);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Unit tests build routers of their own.
+            let served = text.split("#[cfg(test)]").next().unwrap();
+            for call in served.split(".route(").skip(1) {
+                let literal = call.trim_start().strip_prefix('"').unwrap_or_else(|| {
+                    panic!("{}: a route whose path is not a literal", path.display())
+                });
+                paths.push(literal[..literal.find('"').unwrap()].to_string());
+            }
+        }
+    }
+}
+
+/// The guard answers 500 for a route missing from the tables, so a new
+/// endpoint's own tests find it; this finds it too, and a table entry
+/// removed while its route is still served.
+#[test]
+fn the_route_tables_list_every_route_in_the_sources() {
+    let mut in_sources = Vec::new();
+    routes_in_the_sources(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api"),
+        &mut in_sources,
+    );
+    in_sources.sort();
+    let mut in_tables: Vec<String> = ROUTES
+        .iter()
+        .chain(WORKER_ROUTES)
+        .map(|route| route.path.to_string())
+        .collect();
+    in_tables.sort();
+    in_tables.dedup();
+    assert_eq!(in_sources, in_tables);
+}
+
 #[tokio::test]
 async fn without_tokens_the_api_stays_open() {
     let daemon = TestDaemon::start();
-    for (method, path, _) in ENDPOINTS {
+    let base = daemon.at("");
+    let base = base.as_str();
+    for (method, path, _) in guarded(ROUTES) {
+        let path = path.as_str();
         assert!(
-            status(&daemon, method, path, None).await.is_success(),
+            status(base, method, path, None).await.is_success(),
             "{method} {path}"
         );
         // A token is ignored when none is configured.
         assert!(
-            status(&daemon, method, path, Some(READ)).await.is_success(),
+            status(base, method, path, Some(READ)).await.is_success(),
             "{method} {path}"
         );
     }

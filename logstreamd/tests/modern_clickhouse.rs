@@ -317,6 +317,13 @@ fn fixed_records() -> Vec<LogRecord> {
             "00:00 yesterday",
         )
         .host("h2"),
+        record(
+            "day-2-last",
+            at(-86_400 - 12 * 3600) - 1,
+            "db",
+            Info,
+            "the last nanosecond of two days ago",
+        ),
     ];
     // Twelve records in one nanosecond, so that pages split ties by id.
     for i in 0..12 {
@@ -661,6 +668,16 @@ fn search(q: &str, limit: usize) -> SearchRequest {
     }
 }
 
+/// The day whose partition holds `r`, worked out with chrono's calendar
+/// rather than the daemon's arithmetic: its UTC date, within the range
+/// that ClickHouse's `Date` holds on every version (records before 1970
+/// share its first day, records after 2106-02-07 its last).
+fn partition_day(r: &LogRecord) -> NaiveDate {
+    let first = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+    let last = NaiveDate::from_ymd_opt(2106, 2, 7).unwrap();
+    r.timestamp.date_naive().clamp(first, last)
+}
+
 fn day_start(date: NaiveDate) -> i64 {
     date.and_hms_opt(0, 0, 0)
         .unwrap()
@@ -754,9 +771,24 @@ async fn modern_schema_and_every_query_shape_work_on_a_modern_engine() {
         assert_eq!(int(&row["nanos"]), ts, "time is ts as DateTime64(9): {row}");
         let utc = r.timestamp.format("%Y-%m-%d %H:%M:%S%.9f").to_string();
         assert_eq!(text(&row["utc"]), utc, "{row}");
-        let day = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()
-            + chrono::Duration::days(SqlFor::day_of(r).into());
-        assert_eq!(text(&row["day"]), day.to_string(), "{row}");
+        assert_eq!(text(&row["day"]), partition_day(r).to_string(), "{row}");
+    }
+    // The edges, spelled out: midnight, the nanosecond before it, before
+    // 1970 and past what `Date` holds.
+    let day_of = |id: &str| {
+        let row = rows.iter().find(|row| text(&row["id"]) == id).unwrap();
+        text(&row["day"])
+    };
+    for (id, day) in [
+        ("day-1", "2024-04-30"),
+        ("day-2-last", "2024-04-29"),
+        ("epoch", "1970-01-01"),
+        ("old1", "1970-01-01"),
+        ("old3", "1970-01-01"),
+        ("far1", "2106-02-07"),
+        ("far3", "2106-02-07"),
+    ] {
+        assert_eq!(day_of(id), day, "the partition day of {id}");
     }
     let recent = m.chdb.rows(
         "SELECT id FROM logs WHERE time >= toDateTime64('2024-05-01 12:00:05', 9, 'UTC') \
@@ -1002,11 +1034,7 @@ async fn modern_schema_and_every_query_shape_work_on_a_modern_engine() {
     let mut expected: Vec<String> = records
         .iter()
         .filter(|r| r.timestamp_nanos() < cutoff)
-        .map(|r| {
-            let day = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()
-                + chrono::Duration::days(SqlFor::day_of(r).into());
-            day.format("%Y%m%d").to_string()
-        })
+        .map(|r| partition_day(r).format("%Y%m%d").to_string())
         .collect();
     expected.sort();
     expected.dedup();

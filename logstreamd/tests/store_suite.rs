@@ -187,16 +187,43 @@ async fn large_batches_are_stored_whole(t: TestStore) {
         .map(|i| record(&format!("{i:05}"), i % 60, "bulk", Level::Info, "bulk row"))
         .collect();
     t.store.insert(&records).await.unwrap();
-    let page = t
+
+    // Every record comes back once, paging with the cursor.
+    let mut seen = Vec::new();
+    let mut request = SearchRequest {
+        limit: 10_000,
+        ..search("service:bulk")
+    };
+    loop {
+        let page = t.store.search(request.clone()).await.unwrap();
+        seen.extend(page.records.into_iter().map(|r| r.id));
+        match page.next {
+            Some(cursor) => request.after = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 20_000);
+    seen.sort();
+    let expected: Vec<_> = records.iter().map(|r| r.id.clone()).collect();
+    assert!(seen == expected, "some records are missing or twice");
+
+    // And the store counts them all too.
+    let facets = t
         .store
-        .search(SearchRequest {
-            limit: 10_000,
-            ..search("service:bulk")
+        .facets(FacetRequest {
+            selection: selection(""),
+            field: FacetField::Service,
+            limit: 10,
         })
         .await
         .unwrap();
-    assert_eq!(page.records.len(), 10_000);
-    assert!(page.next.is_some());
+    assert_eq!(
+        facets,
+        [FacetCount {
+            value: "bulk".into(),
+            count: 20_000
+        }]
+    );
 }
 
 async fn histograms_count_per_bucket_and_level(t: TestStore) {

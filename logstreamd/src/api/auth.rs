@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +24,7 @@ use logstream_shared::Secret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::ApiError;
+use super::{ApiError, Route};
 
 /// Shorter tokens are refused at start-up: they could be guessed.
 pub const MIN_TOKEN_CHARS: usize = 16;
@@ -238,11 +238,12 @@ fn parse_entry(entry: &str) -> Result<(TokenDigest, Scope), String> {
 #[derive(Debug, Clone, Copy)]
 struct Caller(Scope);
 
-/// What a guard checks: a known token, with `needed`'s scope if set.
+/// What a guard checks: a known token, with the scope that `routes` gives
+/// the request's route if set.
 #[derive(Debug, Clone)]
 struct Guard {
     tokens: Tokens,
-    needed: Option<Scope>,
+    routes: Option<&'static [Route]>,
 }
 
 /// `routes` (and their fallback) answer only requests with a known token;
@@ -253,29 +254,39 @@ where
 {
     let guard = Guard {
         tokens: tokens.clone(),
-        needed: None,
+        routes: None,
     };
     routes.layer(middleware::from_fn_with_state(guard, check))
 }
 
-/// `routes` answer only requests whose token's scope covers `needed`;
-/// others get 403 (or 401 without a known token).
-pub(super) fn require_scope<S>(routes: Router<S>, tokens: &Tokens, needed: Scope) -> Router<S>
+/// `routes` answer only requests whose token's scope covers the one `table`
+/// gives their route; others get 403 (or 401 without a known token). A
+/// route that is not in `table` answers 500, tokens or not, so that a new
+/// endpoint cannot be served before its scope is decided.
+pub(super) fn require_scope<S>(
+    routes: Router<S>,
+    tokens: &Tokens,
+    table: &'static [Route],
+) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
     let guard = Guard {
         tokens: tokens.clone(),
-        needed: Some(needed),
+        routes: Some(table),
     };
     routes.route_layer(middleware::from_fn_with_state(guard, check))
 }
 
 async fn check(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
+    let needed = match guard.needed(&request) {
+        Ok(needed) => needed,
+        Err(e) => return e.into_response(),
+    };
     if guard.tokens.is_empty() {
         return next.run(request).await;
     }
-    match guard.admit(&request) {
+    match guard.admit(&request, needed) {
         Ok(scope) => {
             request.extensions_mut().insert(Caller(scope));
             next.run(request).await
@@ -289,14 +300,32 @@ async fn check(State(guard): State<Guard>, mut request: Request, next: Next) -> 
 }
 
 impl Guard {
+    /// The scope the request's route needs, if any.
+    fn needed(&self, request: &Request) -> Result<Option<Scope>, ApiError> {
+        let Some(table) = self.routes else {
+            return Ok(None);
+        };
+        let path = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("", MatchedPath::as_str);
+        match table.iter().find(|route| route.path == path) {
+            Some(route) => Ok(route.scope),
+            None => Err(ApiError::Internal(anyhow::anyhow!(
+                "the route \"{path}\" has no entry in the routes table (logstreamd::api::ROUTES) \
+                 saying which scope it needs"
+            ))),
+        }
+    }
+
     /// The scope of the request's token, if it may pass.
-    fn admit(&self, request: &Request) -> Result<Scope, ApiError> {
+    fn admit(&self, request: &Request, needed: Option<Scope>) -> Result<Scope, ApiError> {
         // An outer guard has usually checked the token already.
         let scope = match request.extensions().get::<Caller>() {
             Some(Caller(scope)) => *scope,
             None => self.tokens.authenticate(request.headers())?,
         };
-        match self.needed {
+        match needed {
             Some(needed) if !scope.grants(needed) => Err(ApiError::Forbidden(format!(
                 "this token has the scope \"{}\"; {} {} needs \"{}\" (or \"admin\")",
                 scope.as_str(),
@@ -454,5 +483,38 @@ mod tests {
         assert!(Scope::Admin.grants(Scope::Ingest) && Scope::Admin.grants(Scope::Read));
         assert!(Scope::Ingest.grants(Scope::Ingest) && !Scope::Ingest.grants(Scope::Read));
         assert!(Scope::Read.grants(Scope::Read) && !Scope::Read.grants(Scope::Ingest));
+    }
+
+    /// A route that the table passed to the guard leaves out answers 500,
+    /// with tokens and without, instead of going unguarded.
+    #[tokio::test]
+    async fn a_route_missing_from_the_table_is_refused() {
+        use axum::body::Body;
+        use axum::http::StatusCode;
+        use axum::routing::get;
+        use tower::ServiceExt as _;
+
+        const TABLE: &[Route] = &[Route {
+            path: "/listed",
+            methods: &["GET"],
+            scope: Some(Scope::Read),
+        }];
+        for tokens in [Tokens::default(), inline(&format!("read:{READ}")).unwrap()] {
+            let routes = Router::new()
+                .route("/listed", get(|| async { "listed" }))
+                .route("/forgotten", get(|| async { "forgotten" }));
+            let router = require_scope(routes, &tokens, TABLE);
+            for (path, expected) in [
+                ("/listed", StatusCode::OK),
+                ("/forgotten", StatusCode::INTERNAL_SERVER_ERROR),
+            ] {
+                let request = axum::http::Request::get(path)
+                    .header(header::AUTHORIZATION, format!("Bearer {READ}"))
+                    .body(Body::empty())
+                    .unwrap();
+                let response = router.clone().oneshot(request).await.unwrap();
+                assert_eq!(response.status(), expected, "{path} with {tokens:?}");
+            }
+        }
     }
 }

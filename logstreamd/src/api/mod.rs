@@ -103,10 +103,68 @@ impl FromRef<WorkerState> for Arc<Metrics> {
     }
 }
 
+/// One route: its path as the router spells it, the methods that tests call
+/// it with (each answers with success given a fitting request), and the
+/// scope a token needs for it (`None`: open, no token needed).
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub path: &'static str,
+    pub methods: &'static [&'static str],
+    pub scope: Option<Scope>,
+}
+
+const fn route(path: &'static str, methods: &'static [&'static str], scope: Scope) -> Route {
+    Route {
+        path,
+        methods,
+        scope: Some(scope),
+    }
+}
+
+/// Container health checks call it without a token.
+const HEALTH: Route = Route {
+    path: "/api/health",
+    methods: &["GET"],
+    scope: None,
+};
+
+/// Every route of [`router`]. The scope guard looks each request's route up
+/// here, so this table is what decides who may call what: a route missing
+/// from it answers 500 (see `auth::require_scope`) and cannot be served
+/// unguarded by mistake.
+pub const ROUTES: &[Route] = &[
+    route("/api/ingest", &["POST"], Scope::Ingest),
+    route("/v1/logs", &["POST"], Scope::Ingest),
+    route("/loki/api/v1/push", &["POST"], Scope::Ingest),
+    route("/ready", &["GET"], Scope::Ingest),
+    route("/", &["GET", "HEAD"], Scope::Ingest),
+    route("/_bulk", &["POST", "PUT"], Scope::Ingest),
+    route("/{index}/_bulk", &["POST", "PUT"], Scope::Ingest),
+    route("/_license", &["GET"], Scope::Ingest),
+    route("/_xpack", &["GET"], Scope::Ingest),
+    route("/_cluster/health", &["GET"], Scope::Ingest),
+    // These answer any method; only a put succeeds.
+    route("/_index_template/{name}", &["PUT"], Scope::Ingest),
+    route("/_template/{name}", &["PUT"], Scope::Ingest),
+    route("/_component_template/{name}", &["PUT"], Scope::Ingest),
+    route("/_ilm/policy/{name}", &["PUT"], Scope::Ingest),
+    route("/_ingest/pipeline/{name}", &["PUT"], Scope::Ingest),
+    route("/api/logs", &["GET"], Scope::Read),
+    route("/api/ingest/logs", &["GET"], Scope::Read),
+    route("/api/stats/histogram", &["GET"], Scope::Read),
+    route("/api/stats/facets", &["GET"], Scope::Read),
+    route("/api/tail", &["GET"], Scope::Read),
+    route("/metrics", &["GET"], Scope::Read),
+    HEALTH,
+];
+
+/// Every route of [`worker_router`], looked up like [`ROUTES`].
+pub const WORKER_ROUTES: &[Route] = &[route("/metrics", &["GET"], Scope::Read), HEALTH];
+
 /// The routes of `--role worker`: health, and metrics for readers.
 pub fn worker_router(state: WorkerState) -> Router {
     let tokens = &state.tokens;
-    let reads = auth::require_scope(metrics::router(), tokens, Scope::Read);
+    let reads = auth::require_scope(metrics::router(), tokens, WORKER_ROUTES);
     let guarded = auth::require_token(reads, tokens);
     outer_layers(guarded.merge(health::router()).with_state(state))
 }
@@ -119,9 +177,9 @@ pub struct HttpLimits {
     pub request_timeout: Duration,
 }
 
-/// The routes in groups by the scope they need: a new endpoint joins the
-/// group of its scope (a query or a live tail joins `reads`), and only
-/// `open` is reachable without a token.
+/// The routes in groups by how they time out; the scope each needs is in
+/// [`ROUTES`], where a new endpoint must be added too. Only `open` is
+/// reachable without a token.
 pub fn router(state: AppState) -> Router {
     let tokens = &state.tokens;
     let timeout =
@@ -129,13 +187,13 @@ pub fn router(state: AppState) -> Router {
     // Ingest times out only while reading the body (see `ingest`): once the
     // records are handed to the sink, the answer must say whether they were
     // stored, so it is never cut short by a timeout.
-    let ingest = auth::require_scope(ingest::router(), tokens, Scope::Ingest);
+    let ingest = auth::require_scope(ingest::router(), tokens, ROUTES);
     let reads = logs::router()
         .merge(stats::router())
         .merge(metrics::router());
-    let reads = auth::require_scope(reads, tokens, Scope::Read).layer(timeout);
+    let reads = auth::require_scope(reads, tokens, ROUTES).layer(timeout);
     // A stream without end: no request timeout.
-    let tail = auth::require_scope(tail::router(), tokens, Scope::Read);
+    let tail = auth::require_scope(tail::router(), tokens, ROUTES);
     // Unknown paths need a token too, so strangers learn nothing about the
     // API; an explicit fallback is the one `merge` keeps.
     let guarded = auth::require_token(

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use logstream_shared::{Level, LogRecord};
 use logstreamd::store::{
-    FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchPage,
+    Cursor, FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchPage,
     SearchRequest, Selection,
 };
 
@@ -55,8 +55,13 @@ impl Model {
             .filter(move |record| selection.matches(record))
     }
 
+    /// The page of the first `limit` selected records past the cursor. The
+    /// paging is the model's own, not `SearchPage::of` that the stores use:
+    /// a next page exists exactly when selected records are left over, and
+    /// its cursor is the last record's time and id.
     pub(crate) fn search(&self, request: &SearchRequest) -> SearchPage {
-        let records: Vec<LogRecord> = self
+        assert!(request.limit > 0, "the API never asks for an empty page");
+        let past_cursor: Vec<&LogRecord> = self
             .selected(&request.selection)
             .filter(|r| {
                 request.after.as_ref().is_none_or(|after| {
@@ -64,10 +69,19 @@ impl Model {
                     ts < after.ts_ns || (ts == after.ts_ns && r.id < after.id)
                 })
             })
-            .take(request.limit + 1)
-            .cloned()
             .collect();
-        SearchPage::of(records, request.limit)
+        let (page, left_over) = past_cursor.split_at(past_cursor.len().min(request.limit));
+        let next = match (page.last(), left_over.is_empty()) {
+            (Some(last), false) => Some(Cursor {
+                ts_ns: last.timestamp_nanos(),
+                id: last.id.clone(),
+            }),
+            _ => None,
+        };
+        SearchPage {
+            records: page.iter().map(|r| (*r).clone()).collect(),
+            next,
+        }
     }
 
     pub(crate) fn histogram(&self, request: &HistogramRequest) -> Vec<HistogramCount> {

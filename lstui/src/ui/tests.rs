@@ -71,15 +71,42 @@ fn filter_error_is_shown_inline() {
     insta::assert_snapshot!(terminal.backend());
 }
 
+/// The search finds the one "declined" record, two above the newest, and
+/// holds the view on it; records that arrive then are counted, not shown.
 #[test]
 fn paused_with_details_and_a_search() {
     let mut state = busy();
     apply(&mut state, Action::StartSearch);
-    type_text(&mut state, "request 9");
+    type_text(&mut state, "declined");
     apply(&mut state, Action::Submit);
     apply(&mut state, Action::ToggleDetail);
     feed(&mut state, 1000, 5);
-    insta::assert_snapshot!(render(&state).backend());
+    assert_eq!(
+        state.selected_record().unwrap().message,
+        "card declined, retrying"
+    );
+    let terminal = render(&state);
+    insta::assert_snapshot!(terminal.backend());
+
+    // The snapshot has no colours: the hit's cells, and only those, are marked.
+    let buffer = terminal.backend().buffer();
+    let area = crate::ui::layout::areas(&state).logs;
+    let row = (area.y..area.y + area.height)
+        .find(|&y| {
+            let text: String = (area.x..area.x + area.width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect();
+            text.contains("card declined")
+        })
+        .expect("the hit is on screen");
+    let marked: String = (area.x..area.x + area.width)
+        .filter(|&x| {
+            let cell = &buffer[(x, row)];
+            (cell.fg, cell.bg) == (Color::Black, Color::Yellow)
+        })
+        .map(|x| buffer[(x, row)].symbol())
+        .collect();
+    assert_eq!(marked, "declined");
 }
 
 #[test]
