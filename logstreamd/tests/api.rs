@@ -679,3 +679,75 @@ async fn a_body_that_stops_arriving_gets_408() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("did not arrive within 1s"), "{answer}");
 }
+
+/// A small gzip body of a million bad lines once got an answer of a
+/// hundred megabytes, one `details` entry per line, built in memory that
+/// `--max-ingest-memory` did not count.
+#[tokio::test]
+async fn error_answers_are_bounded_however_many_problems_a_body_has() {
+    const LIMIT: usize = 64 * 1024;
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    let lines = 1_000_000;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    for _ in 0..lines {
+        gz.write_all(b"x\n").unwrap();
+    }
+    let response = client
+        .post(daemon.at("/api/ingest"))
+        .header("content-type", "application/x-ndjson")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let bytes = response.bytes().await.unwrap();
+    assert!(bytes.len() < LIMIT, "an answer of {} bytes", bytes.len());
+    let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        body.error,
+        "batch rejected, nothing was stored: 1000000 line(s) are not valid JSON; \
+         details lists the first 100"
+    );
+    assert_eq!(body.details.len(), 100);
+    assert!(
+        body.details[99]
+            .message
+            .starts_with("line 100: invalid JSON")
+    );
+
+    // Records with problems in a batch: two each (no service, no message).
+    let batch = Value::Array(vec![json!({}); 10_000]);
+    let response = post(&client, &daemon, batch).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let bytes = response.bytes().await.unwrap();
+    assert!(bytes.len() < LIMIT, "an answer of {} bytes", bytes.len());
+    let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        body.error
+            .starts_with("batch rejected, nothing was stored: 20000 problem(s)")
+            && body.error.ends_with("details lists the first 100"),
+        "{}",
+        body.error
+    );
+    assert_eq!(body.details.len(), 100);
+
+    // One record with a problem in each of 1500 attributes (and too many).
+    let long = "v".repeat(8 * 1024 + 1);
+    let attributes: serde_json::Map<String, Value> =
+        (0..1500).map(|i| (format!("k{i}"), json!(long))).collect();
+    let single = json!({"service": "s", "message": "m", "attributes": attributes});
+    let response = post(&client, &daemon, single).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let bytes = response.bytes().await.unwrap();
+    assert!(bytes.len() < LIMIT, "an answer of {} bytes", bytes.len());
+    let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        body.error.contains("; and 1491 more problem(s)"),
+        "{}",
+        body.error
+    );
+    assert_eq!(body.details.len(), 100);
+    assert!(fetch_all(&client, &daemon, "").await.is_empty());
+}

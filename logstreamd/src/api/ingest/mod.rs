@@ -21,7 +21,8 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use bytes::BytesMut;
 use http_body_util::BodyExt;
-use logstream_shared::LogRecord;
+use logstream_shared::api::MAX_ERROR_DETAILS;
+use logstream_shared::{FieldError, LogRecord};
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -37,6 +38,95 @@ pub(super) fn router() -> Router<AppState> {
         .merge(elastic::router())
 }
 
+/// The first `N` of a request's problems, and how many there were in all.
+/// Past the first `N` a problem is only counted, so that a body of millions
+/// of bad lines makes neither an answer nor the memory to build it millions
+/// of entries long.
+#[derive(Debug)]
+struct FirstOf<T, const N: usize> {
+    kept: Vec<T>,
+    total: usize,
+}
+
+impl<T, const N: usize> Default for FirstOf<T, N> {
+    fn default() -> Self {
+        FirstOf {
+            kept: Vec::new(),
+            total: 0,
+        }
+    }
+}
+
+impl<T, const N: usize> FirstOf<T, N> {
+    /// Counts a problem; `make` is called only for one that is kept.
+    fn push_with(&mut self, make: impl FnOnce() -> T) {
+        self.total += 1;
+        if self.kept.len() < N {
+            self.kept.push(make());
+        }
+    }
+
+    fn push(&mut self, problem: T) {
+        self.push_with(|| problem);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// How many were left out.
+    fn left_out(&self) -> usize {
+        self.total - self.kept.len()
+    }
+}
+
+/// The problems of a request to `POST /api/ingest`, as the `details` of its
+/// 400 answer, each cut to a readable length (a message may quote a value of
+/// any size).
+type Details = FirstOf<FieldError, MAX_ERROR_DETAILS>;
+
+/// Longest `message` of one entry of `details`, in bytes.
+const MAX_DETAIL_MESSAGE: usize = 512;
+/// Longest `field` of one entry of `details`, in bytes.
+const MAX_DETAIL_FIELD: usize = 200;
+
+impl Details {
+    fn push_detail(&mut self, make: impl FnOnce() -> FieldError) {
+        self.push_with(|| {
+            let mut detail = make();
+            shorten(&mut detail.message, MAX_DETAIL_MESSAGE);
+            shorten(&mut detail.field, MAX_DETAIL_FIELD);
+            detail
+        });
+    }
+
+    /// The 400 answer: `error`, then how many of the problems `details`
+    /// lists when it could not list them all.
+    fn into_error(self, error: String) -> ApiError {
+        let error = if self.left_out() > 0 {
+            format!("{error}; details lists the first {}", self.kept.len())
+        } else {
+            error
+        };
+        ApiError::BadRequest {
+            error,
+            details: self.kept,
+        }
+    }
+}
+
+/// Cuts `text` to about `max` bytes on a character boundary, marking the cut.
+fn shorten(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+}
+
 /// A record of a shipper's request that could not be taken, by its position
 /// among the request's records, and why. The others are stored: shippers
 /// drop a whole batch that is refused.
@@ -46,7 +136,16 @@ struct Rejected {
     reason: String,
 }
 
+/// The rejected records of a shipper's request: the first few with their
+/// reasons, the rest counted.
+type Rejections = FirstOf<Rejected, { Rejected::SHOWN }>;
+
 impl Rejected {
+    /// How many rejections a summary names.
+    const SHOWN: usize = 10;
+    /// Longest reason a summary quotes, in bytes.
+    const MAX_REASON: usize = 512;
+
     /// Counts `n` rejections in `/metrics`, once the rest of their request
     /// is stored (a request refused whole is retried and counted then).
     fn count(state: &AppState, n: usize) {
@@ -54,15 +153,16 @@ impl Rejected {
     }
 
     /// How many were rejected, with the first few reasons.
-    fn summary(rejected: &[Rejected]) -> String {
-        const SHOWN: usize = 10;
-        let mut text = format!("{} record(s) could not be taken", rejected.len());
-        for (n, r) in rejected.iter().take(SHOWN).enumerate() {
+    fn summary(rejected: &Rejections) -> String {
+        let mut text = format!("{} record(s) could not be taken", rejected.total);
+        for (n, r) in rejected.kept.iter().enumerate() {
+            let mut reason = r.reason.clone();
+            shorten(&mut reason, Rejected::MAX_REASON);
             text.push_str(if n == 0 { ": " } else { "; " });
-            text.push_str(&format!("record {}: {}", r.index, r.reason));
+            text.push_str(&format!("record {}: {reason}", r.index));
         }
-        if rejected.len() > SHOWN {
-            text.push_str("; …");
+        if rejected.left_out() > 0 {
+            text.push_str(&format!("; and {} more", rejected.left_out()));
         }
         text
     }
@@ -219,4 +319,45 @@ async fn read_body_within(
                 humantime::format_duration(limits.request_timeout)
             ))
         })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_past_the_first_few_are_only_counted() {
+        let mut rejected = Rejections::default();
+        for index in 0..1_000_000 {
+            rejected.push_with(|| Rejected {
+                index,
+                reason: "x".repeat(10_000),
+            });
+        }
+        assert_eq!(rejected.kept.len(), Rejected::SHOWN);
+        let summary = Rejected::summary(&rejected);
+        assert!(summary.starts_with("1000000 record(s) could not be taken: record 0: xxx"));
+        assert!(
+            summary.ends_with("…; and 999990 more"),
+            "{}",
+            &summary[summary.len() - 40..]
+        );
+        assert!(summary.len() < 10 * (Rejected::MAX_REASON + 20) + 100);
+
+        let mut details = Details::default();
+        for _ in 0..1000 {
+            details.push_detail(|| FieldError {
+                index: None,
+                field: "é".repeat(1000),
+                message: "m".repeat(100_000),
+            });
+        }
+        let ApiError::BadRequest { error, details } = details.into_error("bad".into()) else {
+            panic!("a 400");
+        };
+        assert_eq!(error, "bad; details lists the first 100");
+        assert_eq!(details.len(), MAX_ERROR_DETAILS);
+        assert!(details[0].message.len() <= MAX_DETAIL_MESSAGE + '…'.len_utf8());
+        assert!(details[0].field.len() <= MAX_DETAIL_FIELD + '…'.len_utf8());
+    }
 }
