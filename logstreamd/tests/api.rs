@@ -751,3 +751,125 @@ async fn error_answers_are_bounded_however_many_problems_a_body_has() {
     assert_eq!(body.details.len(), 100);
     assert!(fetch_all(&client, &daemon, "").await.is_empty());
 }
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+async fn post_encoded(
+    client: &reqwest::Client,
+    daemon: &TestDaemon,
+    path: &str,
+    (content_type, encoding): (&str, &str),
+    body: Vec<u8>,
+) -> reqwest::Response {
+    client
+        .post(daemon.at(path))
+        .header("content-type", content_type)
+        .header("content-encoding", encoding)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn loki_push(line: &str) -> String {
+    json!({"streams": [{"stream": {"service_name": "loki"}, "values": [["1714564800000000000", line]]}]})
+        .to_string()
+}
+
+/// `Content-Encoding: GZIP` got 415: the header's value is case-insensitive.
+#[tokio::test]
+async fn content_encoding_names_are_case_insensitive() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    let ndjson = ("application/x-ndjson", "GZIP");
+    let body = gzip(b"{\"service\":\"api\",\"message\":\"upper\"}\n");
+    let response = post_encoded(&client, &daemon, "/api/ingest", ndjson, body).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    zlib.write_all(b"{\"service\":\"api\",\"message\":\"deflate\"}")
+        .unwrap();
+    let json_deflate = ("application/json", " Deflate ");
+    let body = zlib.finish().unwrap();
+    let response = post_encoded(&client, &daemon, "/api/ingest", json_deflate, body).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    let loki = ("application/json", "Gzip");
+    let body = gzip(loki_push("mixed case").as_bytes());
+    let response = post_encoded(&client, &daemon, "/loki/api/v1/push", loki, body).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    let mut got: Vec<String> = fetch_all(&client, &daemon, "")
+        .await
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    got.sort();
+    assert_eq!(got, ["deflate", "mixed case", "upper"]);
+}
+
+/// Concatenated gzip members (`cat a.gz b.gz`, valid gzip) got 400.
+#[tokio::test]
+async fn concatenated_gzip_members_are_one_body() {
+    let daemon = TestDaemon::start_with(&["--max-body-bytes", "100000"]);
+    let client = reqwest::Client::new();
+    let ndjson = ("application/x-ndjson", "gzip");
+    let mut body = gzip(b"{\"service\":\"api\",\"message\":\"first member\"}\n");
+    body.extend(gzip(
+        b"{\"service\":\"api\",\"message\":\"second member\"}\n",
+    ));
+    let response = post_encoded(&client, &daemon, "/api/ingest", ndjson, body).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let accepted: IngestAccepted = response.json().await.unwrap();
+    assert_eq!(accepted.accepted, 2);
+
+    // A Loki push split across members: the JSON is whole only together.
+    let push = loki_push("split across members");
+    let (head, tail) = push.as_bytes().split_at(push.len() / 2);
+    let mut body = gzip(head);
+    body.extend(gzip(tail));
+    let loki = ("application/json", "gzip");
+    let response = post_encoded(&client, &daemon, "/loki/api/v1/push", loki, body).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    // Members that together decompress past the limit are still a 413…
+    let mut bomb = Vec::new();
+    for _ in 0..3 {
+        bomb.extend(gzip(&[b' '; 40_000]));
+    }
+    let response = post_encoded(&client, &daemon, "/api/ingest", ndjson, bomb).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: ErrorBody = response.json().await.unwrap();
+    assert!(
+        body.error.contains("limit of 100000 bytes"),
+        "{}",
+        body.error
+    );
+
+    // …and a member cut short, or garbage after one, is a 400.
+    let whole = gzip(b"{\"service\":\"api\",\"message\":\"cut\"}\n");
+    let cut = whole[..whole.len() - 4].to_vec();
+    let mut trailing = whole.clone();
+    trailing.extend(b"not gzip");
+    for body in [cut, trailing] {
+        let response = post_encoded(&client, &daemon, "/api/ingest", ndjson, body).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: ErrorBody = response.json().await.unwrap();
+        assert!(body.error.contains("not valid gzip"), "{}", body.error);
+    }
+
+    let mut got: Vec<String> = fetch_all(&client, &daemon, "")
+        .await
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        ["first member", "second member", "split across members"]
+    );
+}

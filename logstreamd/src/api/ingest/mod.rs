@@ -4,21 +4,26 @@
 //! for all of them; each protocol module only turns a body into records
 //! (and the records it could not take) and renders its own answer.
 //!
-//! Decompression of `Content-Encoding` (gzip, deflate, zstd) happens in a
-//! layer before the body is read; the size limit counts decompressed bytes,
-//! so a decompression bomb ends in a 413, not in exhausted memory.
+//! `Content-Encoding` deflate and zstd are decoded by a layer before the
+//! body is read; gzip is decoded here, as the body arrives, because the
+//! layer stops after the first gzip member and a body may hold several
+//! (`cat a.gz b.gz` is valid gzip). The size limit counts decompressed
+//! bytes either way, so a decompression bomb ends in a 413, not in exhausted
+//! memory.
 
 mod elastic;
 mod loki;
 mod native;
 mod otlp;
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
+
 use bytes::BytesMut;
 use http_body_util::BodyExt;
 use logstream_shared::api::MAX_ERROR_DETAILS;
@@ -176,9 +181,11 @@ struct IngestBody {
 }
 
 /// The request's body within the daemon's limits (size after decompression,
-/// time to arrive, memory budget). A `Content-Encoding` that the
-/// decompression layer left (it decodes and removes gzip, deflate and zstd)
-/// is refused unless it is one of `own_encodings`, which the caller decodes.
+/// time to arrive, memory budget). Gzip is decoded here; a
+/// `Content-Encoding` that the decompression layer left (it decodes and
+/// removes deflate and zstd) is refused unless it is one of
+/// `own_encodings`, which the caller decodes. Encodings are
+/// case-insensitive (RFC 9110).
 async fn read_body(
     state: &AppState,
     headers: &HeaderMap,
@@ -190,7 +197,8 @@ async fn read_body(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_ascii_lowercase())
         .filter(|v| !v.is_empty() && v != "identity");
-    if let Some(encoding) = encoding.filter(|e| !own_encodings.contains(&e.as_str())) {
+    let gzip = matches!(encoding.as_deref(), Some("gzip" | "x-gzip"));
+    if let Some(encoding) = encoding.filter(|e| !gzip && !own_encodings.contains(&e.as_str())) {
         return Err(ApiError::UnsupportedMediaType(format!(
             "Content-Encoding \"{encoding}\" is not supported here; accepted: gzip, deflate, zstd{}",
             own_encodings
@@ -199,7 +207,8 @@ async fn read_body(
                 .collect::<String>()
         )));
     }
-    let (bytes, reserved) = read_body_within(body, state.limits, &state.ingest_memory).await?;
+    let (bytes, reserved) =
+        read_body_within(body, gzip, state.limits, &state.ingest_memory).await?;
     Ok(IngestBody {
         bytes,
         _reserved: reserved,
@@ -268,48 +277,40 @@ fn idempotency_key(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotenc
 /// times the size of their text.
 pub const MEMORY_PER_BODY_BYTE: usize = 32;
 
-/// The whole body, decompressed, within the size limit and the request
-/// timeout. Memory for it is reserved from the ingest budget as it arrives, so
-/// many large bodies at once get 429 instead of exhausting memory; the
-/// reservation lasts as long as the returned permit.
+/// The whole body, decoded (from gzip if `gzip`), within the size limit and
+/// the request timeout. Memory for it is reserved from the ingest budget as
+/// it arrives, so many large bodies at once get 429 instead of exhausting
+/// memory; the reservation lasts as long as the returned permit.
 async fn read_body_within(
     body: axum::body::Body,
+    gzip: bool,
     limits: HttpLimits,
     budget: &Arc<Semaphore>,
 ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
     let reading = async {
         let mut body = body;
-        let mut buffer = BytesMut::new();
-        let mut reserved: Option<OwnedSemaphorePermit> = None;
+        let collected = Collected {
+            buffer: BytesMut::new(),
+            reserved: None,
+            limits,
+            budget,
+            refused: None,
+        };
+        let mut decoder = if gzip {
+            Decoder::Gzip(Box::new(flate2::write::MultiGzDecoder::new(collected)))
+        } else {
+            Decoder::Identity(collected)
+        };
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
                 ApiError::bad_request(format!("could not read the request body: {e}"))
             })?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            if buffer.len() + data.len() > limits.max_body_bytes {
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "request body is over the limit of {} bytes (after decompression); send smaller batches",
-                    limits.max_body_bytes
-                )));
+            if let Ok(data) = frame.into_data() {
+                decoder.write(&data)?;
             }
-            let wanted = u32::try_from(data.len() * MEMORY_PER_BODY_BYTE).map_err(|_| {
-                ApiError::PayloadTooLarge(
-                    "a single body chunk is too large to reserve memory for".into(),
-                )
-            })?;
-            let permit = Arc::clone(budget).try_acquire_many_owned(wanted).map_err(|_| ApiError::Overloaded {
-                error: "the daemon is reading too many request bodies at once (--max-ingest-memory); retry later".into(),
-                retry_after: Duration::from_secs(1),
-            })?;
-            match &mut reserved {
-                Some(held) => held.merge(permit),
-                None => reserved = Some(permit),
-            }
-            buffer.extend_from_slice(&data);
         }
-        Ok((buffer.freeze(), reserved))
+        let collected = decoder.finish()?;
+        Ok((collected.buffer.freeze(), collected.reserved))
     };
     tokio::time::timeout(limits.request_timeout, reading)
         .await
@@ -319,6 +320,103 @@ async fn read_body_within(
                 humantime::format_duration(limits.request_timeout)
             ))
         })?
+}
+
+/// A body's bytes on their way into [`Collected`].
+enum Decoder<'a> {
+    Identity(Collected<'a>),
+    /// Gzip of one member or several, one after another (boxed: the
+    /// decoder's state is large).
+    Gzip(Box<flate2::write::MultiGzDecoder<Collected<'a>>>),
+}
+
+impl<'a> Decoder<'a> {
+    fn write(&mut self, data: &[u8]) -> Result<(), ApiError> {
+        match self {
+            Decoder::Identity(collected) => collected.take(data),
+            Decoder::Gzip(decoder) => decoder
+                .write_all(data)
+                .map_err(|e| Decoder::gzip_error(decoder.get_mut(), &e)),
+        }
+    }
+
+    /// The body, once it is all there; a gzip body that stops short is an
+    /// error.
+    fn finish(self) -> Result<Collected<'a>, ApiError> {
+        match self {
+            Decoder::Identity(collected) => Ok(collected),
+            Decoder::Gzip(mut decoder) => {
+                decoder
+                    .try_finish()
+                    .map_err(|e| Decoder::gzip_error(decoder.get_mut(), &e))?;
+                decoder.finish().map_err(|e| {
+                    ApiError::bad_request(format!("request body is not valid gzip: {e}"))
+                })
+            }
+        }
+    }
+
+    /// Why gzip decoding stopped: the body's limits, or bad gzip.
+    fn gzip_error(collected: &mut Collected<'_>, error: &std::io::Error) -> ApiError {
+        collected.refused.take().unwrap_or_else(|| {
+            ApiError::bad_request(format!("request body is not valid gzip: {error}"))
+        })
+    }
+}
+
+/// A body's decoded bytes as they come, within the size limit and with
+/// memory reserved from the ingest budget for each. As an `io::Write` (what
+/// the gzip decoder writes into) it keeps why it refused bytes in
+/// `refused`.
+struct Collected<'a> {
+    buffer: BytesMut,
+    reserved: Option<OwnedSemaphorePermit>,
+    limits: HttpLimits,
+    budget: &'a Arc<Semaphore>,
+    refused: Option<ApiError>,
+}
+
+impl Collected<'_> {
+    fn take(&mut self, data: &[u8]) -> Result<(), ApiError> {
+        if self.buffer.len() + data.len() > self.limits.max_body_bytes {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "request body is over the limit of {} bytes (after decompression); send smaller batches",
+                self.limits.max_body_bytes
+            )));
+        }
+        let wanted = u32::try_from(data.len() * MEMORY_PER_BODY_BYTE).map_err(|_| {
+            ApiError::PayloadTooLarge(
+                "a single body chunk is too large to reserve memory for".into(),
+            )
+        })?;
+        let permit = Arc::clone(self.budget).try_acquire_many_owned(wanted).map_err(|_| ApiError::Overloaded {
+            error: "the daemon is reading too many request bodies at once (--max-ingest-memory); retry later".into(),
+            retry_after: Duration::from_secs(1),
+        })?;
+        match &mut self.reserved {
+            Some(held) => held.merge(permit),
+            None => self.reserved = Some(permit),
+        }
+        self.buffer.extend_from_slice(data);
+        Ok(())
+    }
+}
+
+impl std::io::Write for Collected<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        match self.take(data) {
+            Ok(()) => Ok(data.len()),
+            Err(e) => {
+                let refusal = std::io::Error::other(e.message());
+                self.refused = Some(e);
+                Err(refusal)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
