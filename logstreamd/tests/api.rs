@@ -873,3 +873,51 @@ async fn concatenated_gzip_members_are_one_body() {
         ["first member", "second member", "split across members"]
     );
 }
+
+/// A service or attribute key with an escape sequence was stored and
+/// printed raw to terminals by `lsctl -o csv` and `-o raw`.
+#[tokio::test]
+async fn control_characters_in_service_and_attribute_keys_are_refused_or_stripped() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    for (record, field) in [
+        (
+            json!({"service": "api\u{1b}[2J", "message": "m"}),
+            "service",
+        ),
+        (
+            json!({"service": "api", "message": "m", "attributes": {"a\u{7}": "v"}}),
+            "attributes",
+        ),
+        (
+            json!({"service": "api", "message": "m", "top\rlevel": "v"}),
+            "attributes",
+        ),
+    ] {
+        let response = post(&client, &daemon, record).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: ErrorBody = response.json().await.unwrap();
+        assert_eq!(body.details[0].field, field);
+        assert!(body.error.contains("control character"), "{}", body.error);
+        assert!(!body.error.chars().any(char::is_control), "{}", body.error);
+    }
+
+    // Shippers' records are fitted instead: Loki labels lose the characters.
+    let push = json!({"streams": [{"stream": {"service_name": "lo\u{1b}ki", "ke\u{7}y": "v"},
+                                   "values": [["1714564800000000000", "line"]]}]});
+    let response = client
+        .post(daemon.at("/loki/api/v1/push"))
+        .json(&push)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let stored = fetch_all(&client, &daemon, "").await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].service, "loki");
+    assert_eq!(stored[0].attributes["key"], "v");
+    assert_eq!(
+        stored[0].attributes["logstream.truncated"],
+        "service,attributes.key"
+    );
+}
