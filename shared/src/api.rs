@@ -76,7 +76,10 @@ pub struct LogsPage {
 pub struct Health {
     pub status: String,
     pub version: String,
-    pub store: String,
+    /// The store's path or URL; shown only to readers once tokens are
+    /// configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
 }
 
 /// Query parameters of `GET /api/stats/histogram`.

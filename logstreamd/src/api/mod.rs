@@ -79,6 +79,18 @@ impl FromRef<AppState> for Arc<Metrics> {
     }
 }
 
+impl FromRef<AppState> for Tokens {
+    fn from_ref(state: &AppState) -> Self {
+        state.tokens.clone()
+    }
+}
+
+impl FromRef<WorkerState> for Tokens {
+    fn from_ref(state: &WorkerState) -> Self {
+        state.tokens.clone()
+    }
+}
+
 impl FromRef<AppState> for Option<WorkerHealth> {
     fn from_ref(state: &AppState) -> Self {
         state.worker.clone()
