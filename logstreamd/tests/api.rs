@@ -679,3 +679,245 @@ async fn a_body_that_stops_arriving_gets_408() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("did not arrive within 1s"), "{answer}");
 }
+
+/// A small gzip body of a million bad lines once got an answer of a
+/// hundred megabytes, one `details` entry per line, built in memory that
+/// `--max-ingest-memory` did not count.
+#[tokio::test]
+async fn error_answers_are_bounded_however_many_problems_a_body_has() {
+    const LIMIT: usize = 64 * 1024;
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    let lines = 1_000_000;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    for _ in 0..lines {
+        gz.write_all(b"x\n").unwrap();
+    }
+    let response = client
+        .post(daemon.at("/api/ingest"))
+        .header("content-type", "application/x-ndjson")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let bytes = response.bytes().await.unwrap();
+    assert!(bytes.len() < LIMIT, "an answer of {} bytes", bytes.len());
+    let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        body.error,
+        "batch rejected, nothing was stored: 1000000 line(s) are not valid JSON; \
+         details lists the first 100"
+    );
+    assert_eq!(body.details.len(), 100);
+    assert!(
+        body.details[99]
+            .message
+            .starts_with("line 100: invalid JSON")
+    );
+
+    // Records with problems in a batch: two each (no service, no message).
+    let batch = Value::Array(vec![json!({}); 10_000]);
+    let response = post(&client, &daemon, batch).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let bytes = response.bytes().await.unwrap();
+    assert!(bytes.len() < LIMIT, "an answer of {} bytes", bytes.len());
+    let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        body.error
+            .starts_with("batch rejected, nothing was stored: 20000 problem(s)")
+            && body.error.ends_with("details lists the first 100"),
+        "{}",
+        body.error
+    );
+    assert_eq!(body.details.len(), 100);
+
+    // One record with a problem in each of 1500 attributes (and too many).
+    let long = "v".repeat(8 * 1024 + 1);
+    let attributes: serde_json::Map<String, Value> =
+        (0..1500).map(|i| (format!("k{i}"), json!(long))).collect();
+    let single = json!({"service": "s", "message": "m", "attributes": attributes});
+    let response = post(&client, &daemon, single).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let bytes = response.bytes().await.unwrap();
+    assert!(bytes.len() < LIMIT, "an answer of {} bytes", bytes.len());
+    let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        body.error.contains("; and 1491 more problem(s)"),
+        "{}",
+        body.error
+    );
+    assert_eq!(body.details.len(), 100);
+    assert!(fetch_all(&client, &daemon, "").await.is_empty());
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+async fn post_encoded(
+    client: &reqwest::Client,
+    daemon: &TestDaemon,
+    path: &str,
+    (content_type, encoding): (&str, &str),
+    body: Vec<u8>,
+) -> reqwest::Response {
+    client
+        .post(daemon.at(path))
+        .header("content-type", content_type)
+        .header("content-encoding", encoding)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn loki_push(line: &str) -> String {
+    json!({"streams": [{"stream": {"service_name": "loki"}, "values": [["1714564800000000000", line]]}]})
+        .to_string()
+}
+
+/// `Content-Encoding: GZIP` got 415: the header's value is case-insensitive.
+#[tokio::test]
+async fn content_encoding_names_are_case_insensitive() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    let ndjson = ("application/x-ndjson", "GZIP");
+    let body = gzip(b"{\"service\":\"api\",\"message\":\"upper\"}\n");
+    let response = post_encoded(&client, &daemon, "/api/ingest", ndjson, body).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    zlib.write_all(b"{\"service\":\"api\",\"message\":\"deflate\"}")
+        .unwrap();
+    let json_deflate = ("application/json", " Deflate ");
+    let body = zlib.finish().unwrap();
+    let response = post_encoded(&client, &daemon, "/api/ingest", json_deflate, body).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    let loki = ("application/json", "Gzip");
+    let body = gzip(loki_push("mixed case").as_bytes());
+    let response = post_encoded(&client, &daemon, "/loki/api/v1/push", loki, body).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    let mut got: Vec<String> = fetch_all(&client, &daemon, "")
+        .await
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    got.sort();
+    assert_eq!(got, ["deflate", "mixed case", "upper"]);
+}
+
+/// Concatenated gzip members (`cat a.gz b.gz`, valid gzip) got 400.
+#[tokio::test]
+async fn concatenated_gzip_members_are_one_body() {
+    let daemon = TestDaemon::start_with(&["--max-body-bytes", "100000"]);
+    let client = reqwest::Client::new();
+    let ndjson = ("application/x-ndjson", "gzip");
+    let mut body = gzip(b"{\"service\":\"api\",\"message\":\"first member\"}\n");
+    body.extend(gzip(
+        b"{\"service\":\"api\",\"message\":\"second member\"}\n",
+    ));
+    let response = post_encoded(&client, &daemon, "/api/ingest", ndjson, body).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let accepted: IngestAccepted = response.json().await.unwrap();
+    assert_eq!(accepted.accepted, 2);
+
+    // A Loki push split across members: the JSON is whole only together.
+    let push = loki_push("split across members");
+    let (head, tail) = push.as_bytes().split_at(push.len() / 2);
+    let mut body = gzip(head);
+    body.extend(gzip(tail));
+    let loki = ("application/json", "gzip");
+    let response = post_encoded(&client, &daemon, "/loki/api/v1/push", loki, body).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    // Members that together decompress past the limit are still a 413…
+    let mut bomb = Vec::new();
+    for _ in 0..3 {
+        bomb.extend(gzip(&[b' '; 40_000]));
+    }
+    let response = post_encoded(&client, &daemon, "/api/ingest", ndjson, bomb).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: ErrorBody = response.json().await.unwrap();
+    assert!(
+        body.error.contains("limit of 100000 bytes"),
+        "{}",
+        body.error
+    );
+
+    // …and a member cut short, or garbage after one, is a 400.
+    let whole = gzip(b"{\"service\":\"api\",\"message\":\"cut\"}\n");
+    let cut = whole[..whole.len() - 4].to_vec();
+    let mut trailing = whole.clone();
+    trailing.extend(b"not gzip");
+    for body in [cut, trailing] {
+        let response = post_encoded(&client, &daemon, "/api/ingest", ndjson, body).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: ErrorBody = response.json().await.unwrap();
+        assert!(body.error.contains("not valid gzip"), "{}", body.error);
+    }
+
+    let mut got: Vec<String> = fetch_all(&client, &daemon, "")
+        .await
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        ["first member", "second member", "split across members"]
+    );
+}
+
+/// A service or attribute key with an escape sequence was stored and
+/// printed raw to terminals by `lsctl -o csv` and `-o raw`.
+#[tokio::test]
+async fn control_characters_in_service_and_attribute_keys_are_refused_or_stripped() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    for (record, field) in [
+        (
+            json!({"service": "api\u{1b}[2J", "message": "m"}),
+            "service",
+        ),
+        (
+            json!({"service": "api", "message": "m", "attributes": {"a\u{7}": "v"}}),
+            "attributes",
+        ),
+        (
+            json!({"service": "api", "message": "m", "top\rlevel": "v"}),
+            "attributes",
+        ),
+    ] {
+        let response = post(&client, &daemon, record).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: ErrorBody = response.json().await.unwrap();
+        assert_eq!(body.details[0].field, field);
+        assert!(body.error.contains("control character"), "{}", body.error);
+        assert!(!body.error.chars().any(char::is_control), "{}", body.error);
+    }
+
+    // Shippers' records are fitted instead: Loki labels lose the characters.
+    let push = json!({"streams": [{"stream": {"service_name": "lo\u{1b}ki", "ke\u{7}y": "v"},
+                                   "values": [["1714564800000000000", "line"]]}]});
+    let response = client
+        .post(daemon.at("/loki/api/v1/push"))
+        .json(&push)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let stored = fetch_all(&client, &daemon, "").await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].service, "loki");
+    assert_eq!(stored[0].attributes["key"], "v");
+    assert_eq!(
+        stored[0].attributes["logstream.truncated"],
+        "service,attributes.key"
+    );
+}

@@ -479,3 +479,28 @@ fn help_does_not_show_the_tokens_from_the_environment() {
     assert!(help.contains("LOGSTREAM_TOKENS"), "{help}");
     assert!(!help.contains(READ), "{help}");
 }
+
+/// The open health check showed anyone the store's path or URL.
+#[tokio::test]
+async fn health_names_the_store_only_to_readers_once_tokens_are_configured() {
+    async fn store_shown(daemon: &TestDaemon, token: Option<&str>) -> Option<String> {
+        let response = call(daemon, "GET", "/api/health", token).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let health: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(health["status"], "ok");
+        health.get("store").map(|s| s.as_str().unwrap().to_string())
+    }
+    let tokens = format!("ingest:{INGEST},read:{READ},admin:{ADMIN}");
+    let daemon = TestDaemon::start_with_env(&[], &[("LOGSTREAM_TOKENS", &tokens)]);
+    for token in [None, Some(INGEST), Some("not-a-known-token-at-all")] {
+        assert_eq!(store_shown(&daemon, token).await, None, "{token:?}");
+    }
+    for token in [READ, ADMIN] {
+        let store = store_shown(&daemon, Some(token)).await.unwrap();
+        assert!(store.starts_with("duckdb://"), "{store}");
+    }
+
+    let open = TestDaemon::start();
+    let store = store_shown(&open, None).await.unwrap();
+    assert!(store.starts_with("duckdb://"), "{store}");
+}

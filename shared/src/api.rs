@@ -11,6 +11,10 @@ pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// The most records one `POST /api/ingest` may carry.
 pub const MAX_BATCH_RECORDS: usize = 10_000;
 
+/// The most problems the `details` of one error answer list; its `error`
+/// says how many there were in all.
+pub const MAX_ERROR_DETAILS: usize = 100;
+
 /// `202 Accepted` from `POST /api/ingest`: the records are durable.
 /// A single object gets `id`; a batch gets `accepted` and `ids` in input order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +76,10 @@ pub struct LogsPage {
 pub struct Health {
     pub status: String,
     pub version: String,
-    pub store: String,
+    /// The store's path or URL; shown only to readers once tokens are
+    /// configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
 }
 
 /// Query parameters of `GET /api/stats/histogram`.

@@ -192,6 +192,14 @@ pub fn validate(record: &LogRecord) -> Vec<FieldError> {
     ] {
         if text.trim().is_empty() {
             errors.push(FieldError::new(field, "must not be empty"));
+        } else if field == "service"
+            && let Some(c) = text.chars().find(|c| c.is_control())
+        {
+            // Services are printed as they are, in tables and on terminals.
+            errors.push(FieldError::new(
+                field,
+                format!("{text:?} has the control character {c:?}; services are printable text"),
+            ));
         } else if text.len() > max {
             errors.push(FieldError::new(
                 field,
@@ -232,6 +240,12 @@ pub fn validate(record: &LogRecord) -> Vec<FieldError> {
                 "attributes",
                 format!("key \"{key}\" must be 1 to {MAX_ATTRIBUTE_KEY_LEN} bytes long"),
             ));
+        } else if let Some(c) = key.chars().find(|c| c.is_control()) {
+            // Keys are printed as they are, as CSV columns and `key=value`.
+            errors.push(FieldError::new(
+                "attributes",
+                format!("key {key:?} has the control character {c:?}; keys are printable text"),
+            ));
         }
         if value.len() > MAX_ATTRIBUTE_VALUE_LEN {
             errors.push(FieldError::new(
@@ -263,9 +277,11 @@ pub const UNKNOWN_SERVICE: &str = "unknown";
 /// alphabetically last ones) and counted in [`DROPPED_ATTRIBUTES`].
 pub fn fit_to_limits(record: &mut LogRecord) {
     let mut cut: Vec<String> = Vec::new();
+    let stripped = strip_controls(&mut record.service);
     if record.service.trim().is_empty() {
         record.service = UNKNOWN_SERVICE.into();
-    } else if cut_text(&mut record.service, MAX_SERVICE_LEN) {
+    }
+    if cut_text(&mut record.service, MAX_SERVICE_LEN) || stripped {
         cut.push("service".into());
     }
     if record.message.trim().is_empty() {
@@ -285,10 +301,8 @@ pub fn fit_to_limits(record: &mut LogRecord) {
         ("span_id", &mut record.span_id),
     ] {
         if let Some(text) = tag {
-            if text.chars().any(char::is_control) {
-                *text = text.chars().filter(|c| !c.is_control()).collect();
-                cut.push(field.into());
-            } else if cut_text(text, MAX_TAG_LEN) {
+            let stripped = strip_controls(text);
+            if cut_text(text, MAX_TAG_LEN) || stripped {
                 cut.push(field.into());
             }
         }
@@ -304,38 +318,67 @@ pub fn fit_to_limits(record: &mut LogRecord) {
     }
 }
 
-/// Cuts keys and values to their limits and keeps room for the two marker
-/// attributes.
+/// Cuts keys and values to their limits, takes control characters out of
+/// keys and keeps room for the two marker attributes. A key that becomes
+/// one already taken is left out like an attribute beyond the limit.
 fn fit_attributes(attributes: &mut BTreeMap<String, String>, cut: &mut Vec<String>) {
     let needs_work = attributes.len() > MAX_ATTRIBUTES - 2
         || attributes.iter().any(|(k, v)| {
-            k.is_empty() || k.len() > MAX_ATTRIBUTE_KEY_LEN || v.len() > MAX_ATTRIBUTE_VALUE_LEN
+            k.is_empty()
+                || k.len() > MAX_ATTRIBUTE_KEY_LEN
+                || v.len() > MAX_ATTRIBUTE_VALUE_LEN
+                || k.chars().any(char::is_control)
         });
     if !needs_work {
         return;
     }
-    let mut fitted = BTreeMap::new();
+    // Each value with whether its key or value had to change.
+    let mut fitted: BTreeMap<String, (String, bool)> = BTreeMap::new();
     let mut dropped = 0usize;
     for (mut key, mut value) in std::mem::take(attributes) {
-        if fitted.len() >= MAX_ATTRIBUTES - 2 {
-            dropped += 1;
-            continue;
-        }
+        let mut changed = strip_controls(&mut key);
         if key.is_empty() {
             key = "_".into();
         }
-        if cut_text(&mut key, MAX_ATTRIBUTE_KEY_LEN) {
-            cut.push(format!("attributes.{key}"));
+        changed |= cut_text(&mut key, MAX_ATTRIBUTE_KEY_LEN);
+        changed |= cut_text(&mut value, MAX_ATTRIBUTE_VALUE_LEN);
+        match fitted.get(&key) {
+            // A key as it was sent wins over one that became the same.
+            Some((_, true)) if !changed => dropped += 1,
+            Some(_) => {
+                dropped += 1;
+                continue;
+            }
+            None if fitted.len() >= MAX_ATTRIBUTES - 2 => {
+                dropped += 1;
+                continue;
+            }
+            None => {}
         }
-        if cut_text(&mut value, MAX_ATTRIBUTE_VALUE_LEN) {
-            cut.push(format!("attributes.{key}"));
-        }
-        fitted.insert(key, value);
+        fitted.insert(key, (value, changed));
     }
+    let mut fitted: BTreeMap<String, String> = fitted
+        .into_iter()
+        .map(|(key, (value, changed))| {
+            if changed {
+                cut.push(format!("attributes.{key}"));
+            }
+            (key, value)
+        })
+        .collect();
     if dropped > 0 {
         fitted.insert(DROPPED_ATTRIBUTES.into(), dropped.to_string());
     }
     *attributes = fitted;
+}
+
+/// Takes the control characters out of `text`; whether there were any.
+fn strip_controls(text: &mut String) -> bool {
+    if !text.chars().any(char::is_control) {
+        return false;
+    }
+    text.retain(|c| !c.is_control());
+    true
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary; whether it cut.
@@ -609,6 +652,52 @@ mod tests {
         assert!(text.contains("2024-05-01T12:00:00.123456789Z"), "{text}");
         let back: LogRecord = serde_json::from_str(&text).unwrap();
         assert_eq!(back, r);
+    }
+
+    /// A service or attribute key with an escape sequence reached terminals
+    /// raw through `lsctl -o csv` and `-o raw`.
+    #[test]
+    fn control_characters_in_service_and_attribute_keys_are_refused() {
+        let errors = record_from_json(
+            json!({"service": "api\u{1b}[2J", "message": "m", "attributes": {"a\u{7}b": "v"}}),
+            received(),
+        )
+        .unwrap_err();
+        let service = errors.iter().find(|e| e.field == "service").unwrap();
+        assert_eq!(
+            service.message,
+            r#""api\u{1b}[2J" has the control character '\u{1b}'; services are printable text"#
+        );
+        let key = errors.iter().find(|e| e.field == "attributes").unwrap();
+        assert_eq!(
+            key.message,
+            r#"key "a\u{7}b" has the control character '\u{7}'; keys are printable text"#
+        );
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        // Messages and attribute values may hold newlines and tabs.
+        let fine = json!({"service": "api", "message": "a\n\tb", "attributes": {"k": "x\ny"}});
+        assert!(record_from_json(fine, received()).is_ok());
+    }
+
+    #[test]
+    fn fit_to_limits_takes_control_characters_out_of_service_and_keys() {
+        let mut record =
+            record_from_json(json!({"service": "s", "message": "m"}), received()).unwrap();
+        record.service = "we\u{1b}b".into();
+        record.attributes.insert("k\u{0}ey".into(), "1".into());
+        record.attributes.insert("key".into(), "2".into());
+        record.attributes.insert("\u{7}".into(), "3".into());
+        fit_to_limits(&mut record);
+        assert_eq!(validate(&record), vec![]);
+        assert_eq!(record.service, "web");
+        assert_eq!(record.attributes["key"], "2");
+        assert_eq!(record.attributes["_"], "3");
+        assert_eq!(record.attributes[TRUNCATED_FIELDS], "service,attributes._");
+        assert_eq!(record.attributes[DROPPED_ATTRIBUTES], "1");
+
+        record.service = "\u{1b}\u{7}".into();
+        fit_to_limits(&mut record);
+        assert_eq!(record.service, UNKNOWN_SERVICE);
     }
 
     #[test]

@@ -157,6 +157,16 @@ impl Tokens {
         found
     }
 
+    /// Whether a request may see what needs `needed`: without tokens
+    /// configured every request may; with them, one with a known token of
+    /// that scope (or admin). For open routes that show more to some callers.
+    pub(super) fn allow(&self, headers: &HeaderMap, needed: Scope) -> bool {
+        self.is_empty()
+            || self
+                .authenticate(headers)
+                .is_ok_and(|scope| scope.grants(needed))
+    }
+
     /// The scope of the request's token, or a 401 saying what is wrong. The
     /// token comes as `Bearer TOKEN`, or as the password of HTTP Basic
     /// (`Basic base64(USER:TOKEN)`, any user name), which is how Loki and

@@ -20,7 +20,7 @@ use axum::extract::Request;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Query};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next, map_response};
+use axum::middleware::{self, Next, map_request, map_response};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use logstream_shared::FieldError;
@@ -76,6 +76,18 @@ impl FromRef<AppState> for Arc<dyn Store> {
 impl FromRef<AppState> for Arc<Metrics> {
     fn from_ref(state: &AppState) -> Self {
         Arc::clone(&state.metrics)
+    }
+}
+
+impl FromRef<AppState> for Tokens {
+    fn from_ref(state: &AppState) -> Self {
+        state.tokens.clone()
+    }
+}
+
+impl FromRef<WorkerState> for Tokens {
+    fn from_ref(state: &WorkerState) -> Self {
+        state.tokens.clone()
     }
 }
 
@@ -209,9 +221,32 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded)
         .merge(open)
         .with_state(state)
-        .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true))
+        // Gzip is decoded by the ingest front (see `ingest`), which also
+        // takes bodies of several gzip members.
+        .layer(
+            RequestDecompressionLayer::new()
+                .no_gzip()
+                .pass_through_unaccepted(true),
+        )
+        .layer(map_request(lowercase_content_encoding))
         .layer(middleware::from_fn(elastic_product_header));
     outer_layers(routes)
+}
+
+/// `Content-Encoding` is case-insensitive (RFC 9110), but the decompression
+/// layer knows only the lowercase names: `ZSTD` would pass it undecoded.
+async fn lowercase_content_encoding(mut request: Request) -> Request {
+    if let Some(value) = request.headers().get(header::CONTENT_ENCODING) {
+        let lowercase = value.as_bytes().trim_ascii().to_ascii_lowercase();
+        if lowercase != value.as_bytes()
+            && let Ok(lowercase) = HeaderValue::from_bytes(&lowercase)
+        {
+            request
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, lowercase);
+        }
+    }
+    request
 }
 
 /// Elasticsearch clients refuse any answer without their product header,

@@ -26,7 +26,7 @@ use logstream_shared::{Level, LogRecord};
 use prost::Message as _;
 use serde::Deserialize;
 
-use super::{ApiError, AppState, Rejected, media_type, read_body, submit};
+use super::{ApiError, AppState, Rejected, Rejections, media_type, read_body, submit};
 use crate::proto::logproto;
 
 const SERVICE_LABELS: [&str; 4] = ["service_name", "service", "app", "job"];
@@ -62,7 +62,7 @@ async fn take(
     state: &AppState,
     headers: &HeaderMap,
     body: axum::body::Body,
-) -> Result<Vec<Rejected>, ApiError> {
+) -> Result<Rejections, ApiError> {
     let is_json = media_type(headers) == "application/json";
     // Protobuf is snappy-compressed whether or not the header says so.
     let own_encodings: &[&str] = if is_json { &[] } else { &["snappy"] };
@@ -78,14 +78,22 @@ async fn take(
     if !records.is_empty() {
         submit(state, headers, &body.bytes, records).await?;
     }
-    Rejected::count(state, rejected.len());
+    Rejected::count(state, rejected.total);
     Ok(rejected)
 }
 
 /// One stream as either encoding gives it: labels, then entries.
 struct Stream {
     labels: Vec<(String, String)>,
-    entries: Vec<Result<Entry, String>>,
+    entries: Entries,
+}
+
+enum Entries {
+    /// Each entry, or why it cannot be taken.
+    Each(Vec<Result<Entry, String>>),
+    /// `count` entries that all cannot be taken, for one reason (held once,
+    /// not once per entry: the stream's labels may be long, its entries many).
+    Refused { reason: String, count: usize },
 }
 
 struct Entry {
@@ -113,12 +121,15 @@ fn protobuf_streams(body: &[u8], limit: usize) -> Result<Vec<Stream>, ApiError> 
         match parse_labels(&stream.labels) {
             Ok(labels) => Stream {
                 labels,
-                entries: stream.entries.into_iter().map(protobuf_entry).collect(),
+                entries: Entries::Each(stream.entries.into_iter().map(protobuf_entry).collect()),
             },
             // Without its labels an entry has no service: each is rejected.
             Err(reason) => Stream {
                 labels: Vec::new(),
-                entries: stream.entries.iter().map(|_| Err(reason.clone())).collect(),
+                entries: Entries::Refused {
+                    reason,
+                    count: stream.entries.len(),
+                },
             },
         }
     });
@@ -169,7 +180,7 @@ fn json_streams(body: &[u8]) -> Result<Vec<Stream>, ApiError> {
     })?;
     let streams = push.streams.into_iter().map(|stream| Stream {
         labels: stream.stream.into_iter().collect(),
-        entries: stream.values.into_iter().map(json_entry).collect(),
+        entries: Entries::Each(stream.values.into_iter().map(json_entry).collect()),
     });
     Ok(streams.collect())
 }
@@ -214,18 +225,31 @@ fn json_entry(value: serde_json::Value) -> Result<Entry, String> {
 }
 
 /// Records of every entry, numbered across the request's streams.
-fn records_of(streams: Vec<Stream>, received: DateTime<Utc>) -> (Vec<LogRecord>, Vec<Rejected>) {
+fn records_of(streams: Vec<Stream>, received: DateTime<Utc>) -> (Vec<LogRecord>, Rejections) {
     let mut records = Vec::new();
-    let mut rejected = Vec::new();
+    let mut rejected = Rejections::default();
     let mut index = 0;
     for stream in streams {
         let base = stream_base(&stream.labels);
-        for entry in stream.entries {
-            match entry {
-                Ok(entry) => records.push(record_of(&base, entry, received)),
-                Err(reason) => rejected.push(Rejected { index, reason }),
+        match stream.entries {
+            Entries::Each(entries) => {
+                for entry in entries {
+                    match entry {
+                        Ok(entry) => records.push(record_of(&base, entry, received)),
+                        Err(reason) => rejected.push(Rejected { index, reason }),
+                    }
+                    index += 1;
+                }
             }
-            index += 1;
+            Entries::Refused { reason, count } => {
+                for _ in 0..count {
+                    rejected.push_with(|| Rejected {
+                        index,
+                        reason: reason.clone(),
+                    });
+                    index += 1;
+                }
+            }
         }
     }
     (records, rejected)
@@ -288,8 +312,12 @@ fn record_of(base: &LogRecord, entry: Entry, received: DateTime<Utc>) -> LogReco
 /// A Prometheus label set as Loki's protobuf carries it:
 /// `{app="api", level="error"}` (values escape `\"`, `\\` and `\n`).
 fn parse_labels(text: &str) -> Result<Vec<(String, String)>, String> {
-    let bad =
-        |what: &str| format!("labels {text:?} are not of the form {{name=\"value\", …}}: {what}");
+    // Labels may be as long as the body: the reason quotes their start.
+    let start: String = text.chars().take(100).collect();
+    let cut = if start.len() < text.len() { "…" } else { "" };
+    let bad = |what: &str| {
+        format!("labels {start:?}{cut} are not of the form {{name=\"value\", …}}: {what}")
+    };
     let inner = text
         .trim()
         .strip_prefix('{')
@@ -371,12 +399,12 @@ mod tests {
         let body = br#"{"streams":[{"stream":{"app":"a"},"values":[["1700000000000000000","ok"],["soon","bad"],["1700000000000000001","meta",{"trace_id":"t1","k":"v"}]]}]}"#;
         let (records, rejected) = records_of(json_streams(body).unwrap(), Utc::now());
         assert_eq!(records.len(), 2);
-        assert_eq!(rejected.len(), 1);
-        assert_eq!(rejected[0].index, 1);
+        assert_eq!(rejected.total, 1);
+        assert_eq!(rejected.kept[0].index, 1);
         assert!(
-            rejected[0].reason.contains("\"soon\""),
+            rejected.kept[0].reason.contains("\"soon\""),
             "{}",
-            rejected[0].reason
+            rejected.kept[0].reason
         );
         assert_eq!(records[1].trace_id.as_deref(), Some("t1"));
         assert_eq!(records[1].attributes["k"], "v");

@@ -4,24 +4,30 @@
 //! for all of them; each protocol module only turns a body into records
 //! (and the records it could not take) and renders its own answer.
 //!
-//! Decompression of `Content-Encoding` (gzip, deflate, zstd) happens in a
-//! layer before the body is read; the size limit counts decompressed bytes,
-//! so a decompression bomb ends in a 413, not in exhausted memory.
+//! `Content-Encoding` deflate and zstd are decoded by a layer before the
+//! body is read; gzip is decoded here, as the body arrives, because the
+//! layer stops after the first gzip member and a body may hold several
+//! (`cat a.gz b.gz` is valid gzip). The size limit counts decompressed
+//! bytes either way, so a decompression bomb ends in a 413, not in exhausted
+//! memory.
 
 mod elastic;
 mod loki;
 mod native;
 mod otlp;
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
+
 use bytes::BytesMut;
 use http_body_util::BodyExt;
-use logstream_shared::LogRecord;
+use logstream_shared::api::MAX_ERROR_DETAILS;
+use logstream_shared::{FieldError, LogRecord};
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -37,6 +43,95 @@ pub(super) fn router() -> Router<AppState> {
         .merge(elastic::router())
 }
 
+/// The first `N` of a request's problems, and how many there were in all.
+/// Past the first `N` a problem is only counted, so that a body of millions
+/// of bad lines makes neither an answer nor the memory to build it millions
+/// of entries long.
+#[derive(Debug)]
+struct FirstOf<T, const N: usize> {
+    kept: Vec<T>,
+    total: usize,
+}
+
+impl<T, const N: usize> Default for FirstOf<T, N> {
+    fn default() -> Self {
+        FirstOf {
+            kept: Vec::new(),
+            total: 0,
+        }
+    }
+}
+
+impl<T, const N: usize> FirstOf<T, N> {
+    /// Counts a problem; `make` is called only for one that is kept.
+    fn push_with(&mut self, make: impl FnOnce() -> T) {
+        self.total += 1;
+        if self.kept.len() < N {
+            self.kept.push(make());
+        }
+    }
+
+    fn push(&mut self, problem: T) {
+        self.push_with(|| problem);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// How many were left out.
+    fn left_out(&self) -> usize {
+        self.total - self.kept.len()
+    }
+}
+
+/// The problems of a request to `POST /api/ingest`, as the `details` of its
+/// 400 answer, each cut to a readable length (a message may quote a value of
+/// any size).
+type Details = FirstOf<FieldError, MAX_ERROR_DETAILS>;
+
+/// Longest `message` of one entry of `details`, in bytes.
+const MAX_DETAIL_MESSAGE: usize = 512;
+/// Longest `field` of one entry of `details`, in bytes.
+const MAX_DETAIL_FIELD: usize = 200;
+
+impl Details {
+    fn push_detail(&mut self, make: impl FnOnce() -> FieldError) {
+        self.push_with(|| {
+            let mut detail = make();
+            shorten(&mut detail.message, MAX_DETAIL_MESSAGE);
+            shorten(&mut detail.field, MAX_DETAIL_FIELD);
+            detail
+        });
+    }
+
+    /// The 400 answer: `error`, then how many of the problems `details`
+    /// lists when it could not list them all.
+    fn into_error(self, error: String) -> ApiError {
+        let error = if self.left_out() > 0 {
+            format!("{error}; details lists the first {}", self.kept.len())
+        } else {
+            error
+        };
+        ApiError::BadRequest {
+            error,
+            details: self.kept,
+        }
+    }
+}
+
+/// Cuts `text` to about `max` bytes on a character boundary, marking the cut.
+fn shorten(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+}
+
 /// A record of a shipper's request that could not be taken, by its position
 /// among the request's records, and why. The others are stored: shippers
 /// drop a whole batch that is refused.
@@ -46,7 +141,16 @@ struct Rejected {
     reason: String,
 }
 
+/// The rejected records of a shipper's request: the first few with their
+/// reasons, the rest counted.
+type Rejections = FirstOf<Rejected, { Rejected::SHOWN }>;
+
 impl Rejected {
+    /// How many rejections a summary names.
+    const SHOWN: usize = 10;
+    /// Longest reason a summary quotes, in bytes.
+    const MAX_REASON: usize = 512;
+
     /// Counts `n` rejections in `/metrics`, once the rest of their request
     /// is stored (a request refused whole is retried and counted then).
     fn count(state: &AppState, n: usize) {
@@ -54,15 +158,16 @@ impl Rejected {
     }
 
     /// How many were rejected, with the first few reasons.
-    fn summary(rejected: &[Rejected]) -> String {
-        const SHOWN: usize = 10;
-        let mut text = format!("{} record(s) could not be taken", rejected.len());
-        for (n, r) in rejected.iter().take(SHOWN).enumerate() {
+    fn summary(rejected: &Rejections) -> String {
+        let mut text = format!("{} record(s) could not be taken", rejected.total);
+        for (n, r) in rejected.kept.iter().enumerate() {
+            let mut reason = r.reason.clone();
+            shorten(&mut reason, Rejected::MAX_REASON);
             text.push_str(if n == 0 { ": " } else { "; " });
-            text.push_str(&format!("record {}: {}", r.index, r.reason));
+            text.push_str(&format!("record {}: {reason}", r.index));
         }
-        if rejected.len() > SHOWN {
-            text.push_str("; …");
+        if rejected.left_out() > 0 {
+            text.push_str(&format!("; and {} more", rejected.left_out()));
         }
         text
     }
@@ -76,9 +181,11 @@ struct IngestBody {
 }
 
 /// The request's body within the daemon's limits (size after decompression,
-/// time to arrive, memory budget). A `Content-Encoding` that the
-/// decompression layer left (it decodes and removes gzip, deflate and zstd)
-/// is refused unless it is one of `own_encodings`, which the caller decodes.
+/// time to arrive, memory budget). Gzip is decoded here; a
+/// `Content-Encoding` that the decompression layer left (it decodes and
+/// removes deflate and zstd) is refused unless it is one of
+/// `own_encodings`, which the caller decodes. Encodings are
+/// case-insensitive (RFC 9110).
 async fn read_body(
     state: &AppState,
     headers: &HeaderMap,
@@ -90,7 +197,8 @@ async fn read_body(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_ascii_lowercase())
         .filter(|v| !v.is_empty() && v != "identity");
-    if let Some(encoding) = encoding.filter(|e| !own_encodings.contains(&e.as_str())) {
+    let gzip = matches!(encoding.as_deref(), Some("gzip" | "x-gzip"));
+    if let Some(encoding) = encoding.filter(|e| !gzip && !own_encodings.contains(&e.as_str())) {
         return Err(ApiError::UnsupportedMediaType(format!(
             "Content-Encoding \"{encoding}\" is not supported here; accepted: gzip, deflate, zstd{}",
             own_encodings
@@ -99,7 +207,8 @@ async fn read_body(
                 .collect::<String>()
         )));
     }
-    let (bytes, reserved) = read_body_within(body, state.limits, &state.ingest_memory).await?;
+    let (bytes, reserved) =
+        read_body_within(body, gzip, state.limits, &state.ingest_memory).await?;
     Ok(IngestBody {
         bytes,
         _reserved: reserved,
@@ -168,48 +277,40 @@ fn idempotency_key(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotenc
 /// times the size of their text.
 pub const MEMORY_PER_BODY_BYTE: usize = 32;
 
-/// The whole body, decompressed, within the size limit and the request
-/// timeout. Memory for it is reserved from the ingest budget as it arrives, so
-/// many large bodies at once get 429 instead of exhausting memory; the
-/// reservation lasts as long as the returned permit.
+/// The whole body, decoded (from gzip if `gzip`), within the size limit and
+/// the request timeout. Memory for it is reserved from the ingest budget as
+/// it arrives, so many large bodies at once get 429 instead of exhausting
+/// memory; the reservation lasts as long as the returned permit.
 async fn read_body_within(
     body: axum::body::Body,
+    gzip: bool,
     limits: HttpLimits,
     budget: &Arc<Semaphore>,
 ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
     let reading = async {
         let mut body = body;
-        let mut buffer = BytesMut::new();
-        let mut reserved: Option<OwnedSemaphorePermit> = None;
+        let collected = Collected {
+            buffer: BytesMut::new(),
+            reserved: None,
+            limits,
+            budget,
+            refused: None,
+        };
+        let mut decoder = if gzip {
+            Decoder::Gzip(Box::new(flate2::write::MultiGzDecoder::new(collected)))
+        } else {
+            Decoder::Identity(collected)
+        };
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
                 ApiError::bad_request(format!("could not read the request body: {e}"))
             })?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            if buffer.len() + data.len() > limits.max_body_bytes {
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "request body is over the limit of {} bytes (after decompression); send smaller batches",
-                    limits.max_body_bytes
-                )));
+            if let Ok(data) = frame.into_data() {
+                decoder.write(&data)?;
             }
-            let wanted = u32::try_from(data.len() * MEMORY_PER_BODY_BYTE).map_err(|_| {
-                ApiError::PayloadTooLarge(
-                    "a single body chunk is too large to reserve memory for".into(),
-                )
-            })?;
-            let permit = Arc::clone(budget).try_acquire_many_owned(wanted).map_err(|_| ApiError::Overloaded {
-                error: "the daemon is reading too many request bodies at once (--max-ingest-memory); retry later".into(),
-                retry_after: Duration::from_secs(1),
-            })?;
-            match &mut reserved {
-                Some(held) => held.merge(permit),
-                None => reserved = Some(permit),
-            }
-            buffer.extend_from_slice(&data);
         }
-        Ok((buffer.freeze(), reserved))
+        let collected = decoder.finish()?;
+        Ok((collected.buffer.freeze(), collected.reserved))
     };
     tokio::time::timeout(limits.request_timeout, reading)
         .await
@@ -219,4 +320,142 @@ async fn read_body_within(
                 humantime::format_duration(limits.request_timeout)
             ))
         })?
+}
+
+/// A body's bytes on their way into [`Collected`].
+enum Decoder<'a> {
+    Identity(Collected<'a>),
+    /// Gzip of one member or several, one after another (boxed: the
+    /// decoder's state is large).
+    Gzip(Box<flate2::write::MultiGzDecoder<Collected<'a>>>),
+}
+
+impl<'a> Decoder<'a> {
+    fn write(&mut self, data: &[u8]) -> Result<(), ApiError> {
+        match self {
+            Decoder::Identity(collected) => collected.take(data),
+            Decoder::Gzip(decoder) => decoder
+                .write_all(data)
+                .map_err(|e| Decoder::gzip_error(decoder.get_mut(), &e)),
+        }
+    }
+
+    /// The body, once it is all there; a gzip body that stops short is an
+    /// error.
+    fn finish(self) -> Result<Collected<'a>, ApiError> {
+        match self {
+            Decoder::Identity(collected) => Ok(collected),
+            Decoder::Gzip(mut decoder) => {
+                decoder
+                    .try_finish()
+                    .map_err(|e| Decoder::gzip_error(decoder.get_mut(), &e))?;
+                decoder.finish().map_err(|e| {
+                    ApiError::bad_request(format!("request body is not valid gzip: {e}"))
+                })
+            }
+        }
+    }
+
+    /// Why gzip decoding stopped: the body's limits, or bad gzip.
+    fn gzip_error(collected: &mut Collected<'_>, error: &std::io::Error) -> ApiError {
+        collected.refused.take().unwrap_or_else(|| {
+            ApiError::bad_request(format!("request body is not valid gzip: {error}"))
+        })
+    }
+}
+
+/// A body's decoded bytes as they come, within the size limit and with
+/// memory reserved from the ingest budget for each. As an `io::Write` (what
+/// the gzip decoder writes into) it keeps why it refused bytes in
+/// `refused`.
+struct Collected<'a> {
+    buffer: BytesMut,
+    reserved: Option<OwnedSemaphorePermit>,
+    limits: HttpLimits,
+    budget: &'a Arc<Semaphore>,
+    refused: Option<ApiError>,
+}
+
+impl Collected<'_> {
+    fn take(&mut self, data: &[u8]) -> Result<(), ApiError> {
+        if self.buffer.len() + data.len() > self.limits.max_body_bytes {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "request body is over the limit of {} bytes (after decompression); send smaller batches",
+                self.limits.max_body_bytes
+            )));
+        }
+        let wanted = u32::try_from(data.len() * MEMORY_PER_BODY_BYTE).map_err(|_| {
+            ApiError::PayloadTooLarge(
+                "a single body chunk is too large to reserve memory for".into(),
+            )
+        })?;
+        let permit = Arc::clone(self.budget).try_acquire_many_owned(wanted).map_err(|_| ApiError::Overloaded {
+            error: "the daemon is reading too many request bodies at once (--max-ingest-memory); retry later".into(),
+            retry_after: Duration::from_secs(1),
+        })?;
+        match &mut self.reserved {
+            Some(held) => held.merge(permit),
+            None => self.reserved = Some(permit),
+        }
+        self.buffer.extend_from_slice(data);
+        Ok(())
+    }
+}
+
+impl std::io::Write for Collected<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        match self.take(data) {
+            Ok(()) => Ok(data.len()),
+            Err(e) => {
+                let refusal = std::io::Error::other(e.message());
+                self.refused = Some(e);
+                Err(refusal)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_past_the_first_few_are_only_counted() {
+        let mut rejected = Rejections::default();
+        for index in 0..1_000_000 {
+            rejected.push_with(|| Rejected {
+                index,
+                reason: "x".repeat(10_000),
+            });
+        }
+        assert_eq!(rejected.kept.len(), Rejected::SHOWN);
+        let summary = Rejected::summary(&rejected);
+        assert!(summary.starts_with("1000000 record(s) could not be taken: record 0: xxx"));
+        assert!(
+            summary.ends_with("…; and 999990 more"),
+            "{}",
+            &summary[summary.len() - 40..]
+        );
+        assert!(summary.len() < 10 * (Rejected::MAX_REASON + 20) + 100);
+
+        let mut details = Details::default();
+        for _ in 0..1000 {
+            details.push_detail(|| FieldError {
+                index: None,
+                field: "é".repeat(1000),
+                message: "m".repeat(100_000),
+            });
+        }
+        let ApiError::BadRequest { error, details } = details.into_error("bad".into()) else {
+            panic!("a 400");
+        };
+        assert_eq!(error, "bad; details lists the first 100");
+        assert_eq!(details.len(), MAX_ERROR_DETAILS);
+        assert!(details[0].message.len() <= MAX_DETAIL_MESSAGE + '…'.len_utf8());
+        assert!(details[0].field.len() <= MAX_DETAIL_FIELD + '…'.len_utf8());
+    }
 }

@@ -23,13 +23,17 @@ use logstream_shared::{FieldError, record_from_json};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{ApiError, AppState, media_type, read_body, submit};
+use super::{ApiError, AppState, Details, media_type, read_body, submit};
 use crate::api::query_params;
 use crate::ingest::Submitted;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/api/ingest", post(ingest))
 }
+
+/// How many problems of a single record its `error` names (`details` has
+/// more).
+const SHOWN_IN_ERROR: usize = 10;
 
 /// What the body held.
 enum Body {
@@ -70,30 +74,48 @@ async fn ingest(
     }
 
     let mut records = Vec::with_capacity(values.len());
-    let mut details = Vec::new();
+    let mut details = Details::default();
     for (index, mut value) in values.into_iter().enumerate() {
         if let Value::Object(object) = &mut value {
             names.apply(object);
         }
         match record_from_json(value, received) {
-            Ok(record) => records.push(record),
-            Err(errors) => details.extend(errors.into_iter().map(|e| FieldError {
-                index: (!single).then_some(index),
-                ..e
-            })),
+            // A batch with a bad record is refused: the rest need not be kept.
+            Ok(record) if details.is_empty() => records.push(record),
+            Ok(_) => {}
+            Err(errors) => {
+                records = Vec::new();
+                for error in errors {
+                    details.push_detail(|| FieldError {
+                        index: (!single).then_some(index),
+                        ..error
+                    });
+                }
+            }
         }
     }
     if !details.is_empty() {
         let error = if single {
-            let problems: Vec<String> = details.iter().map(ToString::to_string).collect();
+            let mut problems: Vec<String> = details
+                .kept
+                .iter()
+                .take(SHOWN_IN_ERROR)
+                .map(ToString::to_string)
+                .collect();
+            if details.total > SHOWN_IN_ERROR {
+                problems.push(format!(
+                    "and {} more problem(s)",
+                    details.total - SHOWN_IN_ERROR
+                ));
+            }
             format!("invalid log record: {}", problems.join("; "))
         } else {
             format!(
                 "batch rejected, nothing was stored: {} problem(s) in the records listed in details",
-                details.len()
+                details.total
             )
         };
-        return Err(ApiError::BadRequest { error, details });
+        return Err(details.into_error(error));
     }
 
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
@@ -222,28 +244,33 @@ fn parse_json(body: &[u8]) -> Result<Body, ApiError> {
 
 fn parse_ndjson(body: &[u8]) -> Result<Body, ApiError> {
     let mut values = Vec::new();
-    let mut details = Vec::new();
+    let mut details = Details::default();
+    let mut lines = 0;
     for (line_number, line) in body.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         match serde_json::from_slice(line) {
-            Ok(value) => values.push(value),
-            Err(e) => details.push(FieldError {
-                index: Some(values.len() + details.len()),
-                field: String::new(),
-                message: format!("line {}: invalid JSON: {e}", line_number + 1),
-            }),
+            // A batch with a bad line is refused: the rest need not be kept.
+            Ok(value) if details.is_empty() => values.push(value),
+            Ok(_) => {}
+            Err(e) => {
+                values = Vec::new();
+                details.push_detail(|| FieldError {
+                    index: Some(lines),
+                    field: String::new(),
+                    message: format!("line {}: invalid JSON: {e}", line_number + 1),
+                });
+            }
         }
+        lines += 1;
     }
     if !details.is_empty() {
-        return Err(ApiError::BadRequest {
-            error: format!(
-                "batch rejected, nothing was stored: {} line(s) are not valid JSON",
-                details.len()
-            ),
-            details,
-        });
+        let error = format!(
+            "batch rejected, nothing was stored: {} line(s) are not valid JSON",
+            details.total
+        );
+        return Err(details.into_error(error));
     }
     if values.is_empty() {
         return Err(ApiError::bad_request(

@@ -27,7 +27,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpRecord;
 use prost::Message as _;
 
-use super::{ApiError, AppState, Rejected, media_type, read_body, submit};
+use super::{ApiError, AppState, Rejected, Rejections, media_type, read_body, submit};
 
 /// The service of records whose resource names none, as the OpenTelemetry
 /// specification has it.
@@ -86,9 +86,9 @@ async fn take(
     if !records.is_empty() {
         submit(state, headers, &body.bytes, records).await?;
     }
-    Rejected::count(state, rejected.len());
+    Rejected::count(state, rejected.total);
     let partial_success = (!rejected.is_empty()).then(|| ExportLogsPartialSuccess {
-        rejected_log_records: rejected.len() as i64,
+        rejected_log_records: rejected.total as i64,
         error_message: Rejected::summary(&rejected),
     });
     Ok(ExportLogsServiceResponse { partial_success })
@@ -164,9 +164,9 @@ fn grpc_code(status: StatusCode) -> i32 {
 fn records_of(
     request: ExportLogsServiceRequest,
     received: DateTime<Utc>,
-) -> (Vec<LogRecord>, Vec<Rejected>) {
+) -> (Vec<LogRecord>, Rejections) {
     let mut records = Vec::new();
-    let mut rejected = Vec::new();
+    let mut rejected = Rejections::default();
     let mut index = 0;
     for resource_logs in request.resource_logs {
         let resource = resource_logs.resource.unwrap_or_default();
