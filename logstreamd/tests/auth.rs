@@ -484,7 +484,7 @@ fn help_does_not_show_the_tokens_from_the_environment() {
 #[tokio::test]
 async fn health_names_the_store_only_to_readers_once_tokens_are_configured() {
     async fn store_shown(daemon: &TestDaemon, token: Option<&str>) -> Option<String> {
-        let response = call(daemon, "GET", "/api/health", token).await;
+        let response = call(&daemon.url, "GET", "/api/health", token).await;
         assert_eq!(response.status(), StatusCode::OK);
         let health: serde_json::Value = response.json().await.unwrap();
         assert_eq!(health["status"], "ok");
