@@ -164,14 +164,14 @@ async fn batches_as_array_ndjson_and_gzip_are_stored_with_their_ids() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(b"{\"service\":\"gz\",\"message\":\"five\"}\n")
         .unwrap();
-    let response = client
-        .post(daemon.at("/api/ingest"))
-        .header("content-type", "application/x-ndjson")
-        .header("content-encoding", "gzip")
-        .body(gz.finish().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let response = post_encoded(
+        &client,
+        &daemon,
+        "/api/ingest",
+        ("application/x-ndjson", "gzip"),
+        gz.finish().unwrap(),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
 
     let all = fetch_all(&client, &daemon, "").await;
@@ -693,14 +693,14 @@ async fn error_answers_are_bounded_however_many_problems_a_body_has() {
     for _ in 0..lines {
         gz.write_all(b"x\n").unwrap();
     }
-    let response = client
-        .post(daemon.at("/api/ingest"))
-        .header("content-type", "application/x-ndjson")
-        .header("content-encoding", "gzip")
-        .body(gz.finish().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let response = post_encoded(
+        &client,
+        &daemon,
+        "/api/ingest",
+        ("application/x-ndjson", "gzip"),
+        gz.finish().unwrap(),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let bytes = response.bytes().await.unwrap();
     assert!(bytes.len() < LIMIT, "an answer of {} bytes", bytes.len());

@@ -273,15 +273,7 @@ async fn undecodable_messages_go_to_the_dead_letter_topic() {
         0
     );
 
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &broker)
-        .set("group.id", services::unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .set("max.poll.interval.ms", "10000")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[&format!("{topic}-dlq")]).unwrap();
+    let consumer = dead_letter_reader(&broker, &topic);
     let mut letters = Vec::new();
     while letters.len() < garbage.len() {
         let message = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
@@ -471,6 +463,21 @@ async fn a_broker_outage_answers_503_never_202_and_recovers() {
     );
 }
 
+/// A consumer of `topic`'s dead-letter topic from its start, in a group of
+/// its own.
+fn dead_letter_reader(broker: &str, topic: &str) -> StreamConsumer {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("group.id", services::unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("max.poll.interval.ms", "10000")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&format!("{topic}-dlq")]).unwrap();
+    consumer
+}
+
 /// `GET /api/health` until it answers `status`, or panics after `within`;
 /// the last body.
 async fn wait_for_health(daemon: &TestDaemon, status: u16, within: Duration) -> String {
@@ -602,15 +609,7 @@ async fn a_message_too_large_to_dead_letter_whole_is_cut_and_blocks_nothing() {
         0
     );
 
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &broker)
-        .set("group.id", services::unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .set("max.poll.interval.ms", "10000")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[&format!("{topic}-dlq")]).unwrap();
+    let consumer = dead_letter_reader(&broker, &topic);
     let message = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
         .await
         .expect("the dead letter arrives")

@@ -274,15 +274,11 @@ fn rfc3164(text: &str, cx: Context) -> Option<Parsed> {
         timestamp: Some(timestamp),
         ..Parsed::default()
     };
-    let message = if let Some((app, pid)) = tag(first) {
+    let message = if let Some(found) = tag(first) {
         // No host: `Nov 27 12:00:01 app[123]: message`.
-        if precise && pid.is_none() {
+        if !apply_tag(&mut parsed, found, precise) {
             return None;
         }
-        parsed.service = Some(app.to_string());
-        parsed
-            .attributes
-            .extend(pid.map(|p| ("pid".into(), p.into())));
         after_first
     } else {
         if !is_host(first) {
@@ -290,14 +286,10 @@ fn rfc3164(text: &str, cx: Context) -> Option<Parsed> {
         }
         let (second, after_second) = token(after_first);
         match tag(second) {
-            Some((app, pid)) => {
-                if precise && pid.is_none() {
+            Some(found) => {
+                if !apply_tag(&mut parsed, found, precise) {
                     return None;
                 }
-                parsed.service = Some(app.to_string());
-                parsed
-                    .attributes
-                    .extend(pid.map(|p| ("pid".into(), p.into())));
                 parsed.host = Some(first.to_string());
                 after_second
             }
@@ -310,6 +302,19 @@ fn rfc3164(text: &str, cx: Context) -> Option<Parsed> {
     };
     parsed.message = message.to_string();
     Some(parsed)
+}
+
+/// Takes the service and the `pid` attribute from a tag; false when the
+/// layout must have a pid (the RFC 3339 variant) and the tag has none.
+fn apply_tag(parsed: &mut Parsed, (app, pid): (&str, Option<&str>), precise: bool) -> bool {
+    if precise && pid.is_none() {
+        return false;
+    }
+    parsed.service = Some(app.to_string());
+    parsed
+        .attributes
+        .extend(pid.map(|p| ("pid".into(), p.into())));
+    true
 }
 
 /// A syslog tag with its colon: `app:` or `app[123]:`, as (app, pid).
