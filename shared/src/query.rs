@@ -192,6 +192,12 @@ impl Clause {
     }
 }
 
+/// The most terms (clauses, and each further value of a `field:a,b` list)
+/// one query may have: every store gets the same bound, well inside what a
+/// ClickHouse server takes as one statement (`max_query_size`, 256 KiB),
+/// which would otherwise answer a long query with an error of its own.
+pub const MAX_QUERY_TERMS: usize = 1000;
+
 /// Parses the query language; see the module documentation.
 pub fn parse(input: &str) -> Result<Query, QueryError> {
     let mut parser = Parser {
@@ -199,12 +205,28 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
         pos: 0,
     };
     let mut clauses = Vec::new();
+    let mut terms = 0;
     loop {
         parser.skip_whitespace();
         if parser.at_end() {
             return Ok(Query { clauses });
         }
-        clauses.push(parser.clause()?);
+        let start = parser.pos;
+        let clause = parser.clause()?;
+        terms += match &clause.filter {
+            Filter::Field { values, .. } => values.len().max(1),
+            _ => 1,
+        };
+        if terms > MAX_QUERY_TERMS {
+            return Err(parser.error_at(
+                start,
+                format!(
+                    "the query has more than {MAX_QUERY_TERMS} terms (clauses and listed values); \
+                     at most {MAX_QUERY_TERMS} are accepted"
+                ),
+            ));
+        }
+        clauses.push(clause);
         if !parser.at_end() && !parser.peek_is(char::is_whitespace) {
             return Err(parser.error_here("expected a space before the next clause"));
         }
@@ -530,6 +552,24 @@ impl fmt::Display for Clause {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn queries_past_the_term_limit_are_refused_where_they_pass_it() {
+        let words: Vec<String> = (0..MAX_QUERY_TERMS).map(|i| format!("w{i}")).collect();
+        assert_eq!(
+            parse(&words.join(" ")).unwrap().clauses.len(),
+            MAX_QUERY_TERMS
+        );
+        let one_more = format!("{} last", words.join(" "));
+        let error = parse(&one_more).unwrap_err();
+        assert!(error.message.contains("at most 1000"), "{}", error.message);
+        assert_eq!(error.column, one_more.len() - "last".len() + 1);
+        let values: Vec<String> = (0..=MAX_QUERY_TERMS).map(|i| format!("s{i}")).collect();
+        let error = parse(&format!("service:{}", values.join(","))).unwrap_err();
+        assert_eq!(error.column, 1);
+        assert!(parse(&format!("k=v {}", "x=y ".repeat(998))).is_ok());
+    }
+
     use super::*;
     use proptest::prelude::*;
 
