@@ -624,3 +624,78 @@ async fn a_message_too_large_to_dead_letter_whole_is_cut_and_blocks_nothing() {
     assert!(payload.len() < huge.len() && payload.iter().all(|b| *b == b'x'));
     assert_eq!(metric(&daemon, "logstream_dead_letters_total").await, 1.0);
 }
+
+/// The shipper protocols end in the same sink: through Kafka, answered only
+/// once Kafka has the records, and stored by the worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Kafka and ClickHouse: scripts/test starts them"]
+async fn shipper_protocols_go_through_kafka_like_native_ingest() {
+    let args = pipeline_args(
+        &services::kafka(),
+        &services::unique("shippers"),
+        &services::unique("group"),
+        &services::clickhouse_store_url(&services::unique("shippers")),
+    );
+    let daemon = start("all", &args);
+    let client = reqwest::Client::new();
+    let run = services::unique("via-kafka");
+    let otlp = json!({"resourceLogs": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "otlp-app"}}]},
+        "scopeLogs": [{"logRecords": [{"severityText": "WARN",
+            "body": {"stringValue": format!("{run} otlp")}}]}]}]});
+    let loki = json!({"streams": [{"stream": {"service_name": "loki-app", "level": "error"},
+        "values": [["1714564800000000000", format!("{run} loki")]]}]});
+    let bulk = format!(
+        "{}\n{}\n",
+        json!({"index": {}}),
+        json!({"message": format!("{run} bulk"), "log.level": "debug"})
+    );
+    let requests = [
+        ("/v1/logs", "application/json", otlp.to_string(), 200),
+        (
+            "/loki/api/v1/push",
+            "application/json",
+            loki.to_string(),
+            204,
+        ),
+        ("/es-app/_bulk", "application/x-ndjson", bulk, 200),
+    ];
+    for (path, content_type, body, status) in requests {
+        let response = client
+            .post(daemon.at(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{path}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stored = loop {
+        let stored = fetch_all(&client, &daemon, &format!("\"{run}\"")).await;
+        if stored.len() >= 3 || Instant::now() > deadline {
+            break stored;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let mut got: Vec<(String, String, String)> = stored
+        .iter()
+        .map(|r| (r.message.clone(), r.service.clone(), r.level.to_string()))
+        .collect();
+    got.sort();
+    let want = |what: &str, service: &str, level: &str| {
+        (
+            format!("{run} {what}"),
+            service.to_string(),
+            level.to_string(),
+        )
+    };
+    assert_eq!(
+        got,
+        [
+            want("bulk", "es-app", "DEBUG"),
+            want("loki", "loki-app", "ERROR"),
+            want("otlp", "otlp-app", "WARN"),
+        ]
+    );
+}
