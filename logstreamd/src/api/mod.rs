@@ -252,9 +252,11 @@ async fn lowercase_content_encoding(mut request: Request) -> Request {
 /// Elasticsearch clients refuse any answer without their product header,
 /// errors (a 401, a 429) included.
 async fn elastic_product_header(request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_string();
+    let elastic = ingest::is_elastic_path(request.uri().path());
     let mut response = next.run(request).await;
-    ingest::add_product_header(&path, &mut response);
+    if elastic {
+        ingest::add_product_header(&mut response);
+    }
     response
 }
 

@@ -58,19 +58,17 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 /// Whether answers on `path` are Elasticsearch's and need its product header.
-fn is_elastic_path(path: &str) -> bool {
+pub(in crate::api) fn is_elastic_path(path: &str) -> bool {
     path == "/" || path.starts_with("/_") || path.ends_with("/_bulk")
 }
 
-/// Adds `X-Elastic-Product: Elasticsearch` to answers on Elasticsearch paths,
-/// errors included (clients refuse answers without it).
-pub(in crate::api) fn add_product_header(path: &str, response: &mut Response) {
-    if is_elastic_path(path) {
-        response.headers_mut().insert(
-            "x-elastic-product",
-            HeaderValue::from_static("Elasticsearch"),
-        );
-    }
+/// Adds `X-Elastic-Product: Elasticsearch` to an answer on an Elasticsearch
+/// path, errors included (clients refuse answers without it).
+pub(in crate::api) fn add_product_header(response: &mut Response) {
+    response.headers_mut().insert(
+        "x-elastic-product",
+        HeaderValue::from_static("Elasticsearch"),
+    );
 }
 
 async fn info(method: Method) -> Response {

@@ -34,7 +34,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::{ApiError, AppState, HttpLimits};
 use crate::ingest::{IdempotencyKey, Submitted};
 
-pub(super) use elastic::add_product_header;
+pub(super) use elastic::{add_product_header, is_elastic_path};
 
 pub(super) fn router() -> Router<AppState> {
     native::router()
