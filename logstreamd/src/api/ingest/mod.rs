@@ -43,6 +43,16 @@ pub(super) fn router() -> Router<AppState> {
         .merge(elastic::router())
 }
 
+/// Bytes in lowercase hex: OTLP's trace ids, idempotency fingerprints.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
 /// The first `N` of a request's problems, and how many there were in all.
 /// Past the first `N` a problem is only counted, so that a body of millions
 /// of bad lines makes neither an answer nor the memory to build it millions
@@ -265,7 +275,7 @@ fn idempotency_key(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotenc
             ))
         })?;
     let digest = Sha256::digest(body);
-    let fingerprint = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let fingerprint = hex(&digest);
     Ok(Some(IdempotencyKey {
         key: key.to_string(),
         fingerprint,

@@ -27,7 +27,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpRecord;
 use prost::Message as _;
 
-use super::{ApiError, AppState, Rejected, Rejections, media_type, read_body, submit};
+use super::{ApiError, AppState, Rejected, Rejections, hex, media_type, read_body, submit};
 
 /// The service of records whose resource names none, as the OpenTelemetry
 /// specification has it.
@@ -280,7 +280,7 @@ fn hex_id(bytes: &[u8]) -> Option<String> {
     if bytes.iter().all(|b| *b == 0) {
         return None;
     }
-    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Some(hex(bytes))
 }
 
 fn string_value(attribute: &KeyValue) -> Option<&str> {
