@@ -18,12 +18,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
-use logstream_shared::query::{Clause, Comparison, Field, Filter, LevelFilter};
+use logstream_shared::query::{
+    Aggregate, Comparison, Expr, ExtractPattern, Field, Filter, Function, GroupKey, LevelFilter,
+    Name, Number, Pattern, SortKey, Stage, Step, Table, Test,
+};
 use logstream_shared::{Level, LogRecord, Query};
 use logstream_testkit::services;
 use logstreamd::store::{
     Cursor, FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchPage,
-    SearchRequest, Selection, Store,
+    SearchRequest, Selection, Store, TableRequest,
 };
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -37,6 +40,8 @@ const RECORDS: usize = 1500;
 /// Random requests; each is a search (every page), and some also a
 /// histogram and facets over the same selection.
 const REQUESTS: usize = 300;
+/// Random pipelines with `stats`, `top` or `fields`.
+const TABLE_REQUESTS: usize = 200;
 /// A search is paged through to its end; its limit is raised so that this
 /// many pages at most cover it, which bounds the run time.
 const MAX_PAGES: usize = 15;
@@ -47,7 +52,37 @@ const TRACES: &[&str] = &["t-1", "t-2", "T-1", "4bf92f3577b34da6a3ce929d0e0e4736
 const SPANS: &[&str] = &["s-1", "s-2", "00f067aa0ba902b7"];
 const ATTRIBUTE_KEYS: &[&str] = &["user_id", "region", "status", "path", "empty", "k.v-x"];
 const ATTRIBUTE_VALUES: &[&str] = &[
-    "42", "7", "eu", "EU", "", "200", "x y", "/api/v1", "café", "it's", "50%_off",
+    "42", "7", "eu", "EU", "", "200", "x y", "/api/v1", "café", "it's", "50%_off", "-3", "250.5",
+    "1e3", "0.1", "007", "1,5", " 42", "12",
+];
+/// Numbers that numeric filters compare with: exact in binary, so every
+/// engine reads them alike.
+const NUMBERS: &[&str] = &["-3", "0", "7", "12", "42", "250.5", "1000"];
+/// Regular expressions in the part of RE2 every engine runs alike on these
+/// messages: ASCII, no `.` next to an anchor (ClickHouse counts bytes).
+const REGEXES: &[&str] = &[
+    "time(d )?out",
+    "^GET",
+    "[0-9]+%",
+    "fail(ed|ure)?",
+    "(?-i)FAILED",
+    "refused$",
+    "r.try",
+    "^(ok|retry)",
+    "a\\\\b",
+    "caf",
+    "^/api/v[0-9]$",
+    "^4",
+    "^$",
+    "x y|eu",
+];
+/// `extract` patterns over the message words.
+const EXTRACTS: &[&str] = &[
+    "<first> <second>",
+    "Login <what>",
+    "<_> retry<rest>",
+    "disk <x> full",
+    "user <u>",
 ];
 /// Message words: mixed case, LIKE's wildcards and escape (`%`, `_`, `\`),
 /// quotes, tabs and newlines, and common accented letters. Beyond those,
@@ -294,26 +329,17 @@ impl Gen {
     }
 
     fn filter(&mut self) -> Filter {
-        match self.rng.random_range(0..12) {
+        match self.rng.random_range(0..16) {
             0..=3 => Filter::Text(self.needle()),
-            4 => Filter::Field {
-                field: Field::Service,
-                values: self.values(SERVICES),
-            },
-            5 => Filter::Field {
-                field: Field::Host,
-                values: self.values(HOSTS),
-            },
+            4 => self.field(Field::Service, SERVICES),
+            5 => self.field(Field::Host, HOSTS),
             6 => {
                 let (field, pool) = if self.chance(0.5) {
                     (Field::Trace, TRACES)
                 } else {
                     (Field::Span, SPANS)
                 };
-                Filter::Field {
-                    field,
-                    values: self.values(pool),
-                }
+                self.field(field, pool)
             }
             7 => {
                 let ids: Vec<String> = (0..self.rng.random_range(1..=3))
@@ -324,7 +350,7 @@ impl Gen {
                     .collect();
                 Filter::Field {
                     field: Field::Id,
-                    values: ids,
+                    test: Test::AnyOf(ids),
                 }
             }
             8 => {
@@ -332,40 +358,178 @@ impl Gen {
                 let levels = Level::ALL.choose_multiple(&mut self.rng, n).copied();
                 Filter::Level(LevelFilter::AnyOf(levels.collect()))
             }
-            9 => {
-                let op = self.pick(&[
-                    Comparison::Less,
-                    Comparison::LessOrEqual,
-                    Comparison::Greater,
-                    Comparison::GreaterOrEqual,
-                ]);
-                Filter::Level(LevelFilter::Compare(op, self.pick(&Level::ALL)))
-            }
+            9 => Filter::Level(LevelFilter::Compare(
+                self.pick(&Comparison::ALL),
+                self.pick(&Level::ALL),
+            )),
+            10 => Filter::MessageRegex(self.regex()),
             _ => Filter::Attribute {
                 key: self.pick(ATTRIBUTE_KEYS).into(),
-                value: self.pick(ATTRIBUTE_VALUES).into(),
+                test: self.attribute_test(),
             },
         }
     }
 
-    /// A random query, printed and parsed back as the API would receive it.
+    fn regex(&mut self) -> Pattern {
+        Pattern(self.pick(REGEXES).to_string())
+    }
+
+    fn field(&mut self, field: Field, pool: &[&str]) -> Filter {
+        let test = match self.rng.random_range(0..6) {
+            0 => Test::NotEqual(self.pick(pool).into()),
+            1 => Test::Regex(self.regex()),
+            _ => Test::AnyOf(self.values(pool)),
+        };
+        Filter::Field { field, test }
+    }
+
+    fn attribute_test(&mut self) -> Test {
+        match self.rng.random_range(0..8) {
+            0 => Test::NotEqual(self.pick(ATTRIBUTE_VALUES).into()),
+            1 => Test::Present,
+            2 => {
+                let value = self.pick(ATTRIBUTE_VALUES);
+                Test::Prefix(value.chars().take(self.rng.random_range(0..3)).collect())
+            }
+            3 | 4 => Test::Compare(
+                self.pick(&Comparison::ALL),
+                Number(self.pick(NUMBERS).into()),
+            ),
+            5 => Test::Regex(self.regex()),
+            _ => Test::AnyOf(self.values(ATTRIBUTE_VALUES)),
+        }
+    }
+
+    /// A filter tree: mostly ANDs of a few clauses, with ORs, NOTs and groups.
+    fn expr(&mut self, depth: usize) -> Expr {
+        let leaf = depth >= 2 || self.chance(0.5);
+        let node = if leaf {
+            Expr::Filter(self.filter())
+        } else {
+            let children = (0..self.rng.random_range(2..=3))
+                .map(|_| self.expr(depth + 1))
+                .collect();
+            if self.chance(0.5) {
+                Expr::And(children)
+            } else {
+                Expr::Or(children)
+            }
+        };
+        if self.chance(0.25) {
+            node.negate()
+        } else {
+            node
+        }
+    }
+
+    /// A random filter, printed and parsed back as the API would receive it.
     fn query(&mut self) -> Query {
         let clauses = self.pick(&[0, 1, 1, 1, 2, 2, 2, 3, 3, 4]);
-        let query = Query {
-            clauses: (0..clauses)
-                .map(|_| Clause {
-                    negated: self.chance(0.25),
-                    filter: self.filter(),
-                })
-                .collect(),
+        let filter = match clauses {
+            0 => Expr::all(),
+            1 => self.expr(0),
+            n => Expr::And((0..n).map(|_| self.expr(1)).collect()),
         };
-        let printed = query.to_string();
-        assert_eq!(
-            printed.parse::<Query>(),
-            Ok(query.clone()),
-            "printed as {printed}"
-        );
-        query
+        reparsed(Query::filter(filter))
+    }
+
+    fn name(&mut self, extracted: &[String]) -> Name {
+        match self.rng.random_range(0..10) {
+            0 => Name::Level,
+            1 => Name::Field(Field::Service),
+            2 => Name::Field(Field::Host),
+            3 => Name::Field(Field::Trace),
+            4 if !extracted.is_empty() => Name::Attribute(self.pick_string(extracted)),
+            _ => Name::Attribute(self.pick(ATTRIBUTE_KEYS).into()),
+        }
+    }
+
+    fn pick_string(&mut self, items: &[String]) -> String {
+        items.choose(&mut self.rng).expect("not empty").clone()
+    }
+
+    fn aggregate(&mut self, extracted: &[String]) -> Aggregate {
+        let function = self.pick(&[
+            Function::Count,
+            Function::Count,
+            Function::CountDistinct,
+            Function::Sum,
+            Function::Avg,
+            Function::Min,
+            Function::Max,
+            Function::Percentile(50),
+            Function::Percentile(95),
+        ]);
+        let arg = (function != Function::Count || self.chance(0.3)).then(|| self.name(extracted));
+        Aggregate {
+            function,
+            arg,
+            alias: None,
+        }
+    }
+
+    /// A random pipeline that makes a table: `where`/`extract` stages, then
+    /// `stats`, `top` or `fields`, sometimes `sort` and `limit`.
+    fn table_query(&mut self) -> Query {
+        let mut query = self.query();
+        let mut extracted = Vec::new();
+        for _ in 0..self.rng.random_range(0..=2) {
+            if self.chance(0.5) {
+                let pattern = ExtractPattern::new(self.pick(EXTRACTS)).unwrap();
+                extracted.extend(pattern.names().iter().map(|n| n.to_string()));
+                query.stages.push(Stage::Extract(pattern));
+            } else {
+                query.stages.push(Stage::Where(self.expr(1)));
+            }
+        }
+        let table = match self.rng.random_range(0..5) {
+            0..=2 => {
+                let aggregates = (0..self.rng.random_range(1..=3))
+                    .map(|_| self.aggregate(&extracted))
+                    .collect();
+                let mut by: Vec<GroupKey> = (0..self.rng.random_range(0..=2))
+                    .map(|_| GroupKey::Name(self.name(&extracted)))
+                    .collect();
+                if self.chance(0.3) {
+                    let (text, nanos) =
+                        self.pick(&[("1h", 3600 * SECOND), ("1d", DAY), ("7d", 7 * DAY)]);
+                    by.push(GroupKey::Time(Step {
+                        text: text.into(),
+                        nanos,
+                    }));
+                }
+                by.dedup();
+                Stage::Stats { aggregates, by }
+            }
+            3 => Stage::Top {
+                limit: self.pick(&[1, 3, 10]),
+                by: (0..self.rng.random_range(1..=2))
+                    .map(|_| self.name(&extracted))
+                    .collect(),
+            },
+            _ => Stage::Fields(
+                [Name::Time, Name::Field(Field::Id)]
+                    .into_iter()
+                    .chain((0..2).map(|_| self.name(&extracted)))
+                    .collect(),
+            ),
+        };
+        query.stages.push(table);
+        if self.chance(0.4)
+            && let logstream_shared::query::Output::Table(columns) = query.output()
+        {
+            let column = columns[self.rng.random_range(0..columns.len())]
+                .name
+                .clone();
+            query.stages.push(Stage::Sort(vec![SortKey {
+                column,
+                descending: self.chance(0.5),
+            }]));
+        }
+        if self.chance(0.3) {
+            query.stages.push(Stage::Limit(self.pick(&[1, 5, 50])));
+        }
+        reparsed(query)
     }
 
     /// A time bound: at, just around or far from a record's time.
@@ -449,6 +613,48 @@ impl Gen {
             step = (step * 2).min(i64::MAX.into());
         }
     }
+}
+
+/// The query as the API receives it: printed, then parsed.
+fn reparsed(query: Query) -> Query {
+    let printed = query.to_string();
+    let parsed = printed
+        .parse::<Query>()
+        .unwrap_or_else(|e| panic!("{printed}: {e}"));
+    assert_eq!(parsed, query, "printed as {printed}");
+    parsed
+}
+
+/// A table compared with a tolerance for floats: engines sum in different
+/// orders (relative 1e-9).
+#[derive(Debug)]
+struct Close(Table);
+
+impl PartialEq for Close {
+    fn eq(&self, other: &Close) -> bool {
+        use logstream_shared::query::Cell;
+        let close = |a: &Cell, b: &Cell| match (a, b) {
+            (Cell::Float(x), Cell::Float(y)) => {
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+            }
+            _ => a == b,
+        };
+        let (a, b) = (&self.0, &other.0);
+        a.columns == b.columns
+            && a.truncated == b.truncated
+            && a.rows.len() == b.rows.len()
+            && a.rows
+                .iter()
+                .zip(&b.rows)
+                .all(|(x, y)| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| close(p, q)))
+    }
+}
+
+fn show_table(table: &Table) -> Vec<String> {
+    let header: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+    std::iter::once(format!("{header:?} truncated={}", table.truncated))
+        .chain(table.rows.iter().map(|row| format!("{row:?}")))
+        .collect()
 }
 
 fn show_record(r: &LogRecord) -> String {
@@ -648,6 +854,27 @@ impl Stores {
         }
     }
 
+    async fn table(&self, n: usize, request: TableRequest) {
+        let answers = tokio::join!(
+            self.duckdb.table(request.clone()),
+            self.clickhouse.table(request.clone())
+        );
+        let what = format!(
+            "table {} limit={}",
+            show_selection(&request.selection),
+            request.limit
+        );
+        let model = Close(self.model.table(&request));
+        let close = |r: Result<Table, _>| r.map(Close);
+        self.check(
+            n,
+            what,
+            (close(answers.0), close(answers.1)),
+            model,
+            &|t: &Close| show_table(&t.0),
+        );
+    }
+
     async fn histogram(&self, n: usize, request: HistogramRequest) {
         let answers = tokio::join!(
             self.duckdb.histogram(request.clone()),
@@ -749,6 +976,19 @@ async fn duckdb_and_clickhouse_answer_random_requests_identically() {
         }
     }
 
+    // Pipelines that make tables, each over a random time range.
+    for n in 0..TABLE_REQUESTS {
+        let request = TableRequest {
+            selection: Selection {
+                query: g.table_query(),
+                since_ns: g.bound(),
+                until_ns: g.bound(),
+            },
+            limit: g.pick(&[3, 100, 10_000]),
+        };
+        stores.table(REQUESTS + n, request).await;
+    }
+
     // Retention of the days before one in the busy week, then everything
     // that is left, page by page.
     let first_kept = Utc
@@ -772,8 +1012,9 @@ async fn duckdb_and_clickhouse_answer_random_requests_identically() {
     pages += stores.search(REQUESTS, request).await;
 
     eprintln!(
-        "{REQUESTS} requests: {pages} pages, {histograms} histograms, {facets} facets \
-         over {RECORDS} records, and retention, equal in both stores, in {:.1?}",
+        "{REQUESTS} requests: {pages} pages, {histograms} histograms, {facets} facets, \
+         {TABLE_REQUESTS} tables over {RECORDS} records, and retention, equal in both stores, \
+         in {:.1?}",
         started.elapsed()
     );
     stores.finish().await;
@@ -887,12 +1128,9 @@ async fn messages_are_found_by_their_own_text_in_every_script() {
     let mut missing = Vec::new();
     for r in &records {
         let request = SearchRequest {
-            selection: Selection::from(Query {
-                clauses: vec![Clause {
-                    negated: false,
-                    filter: Filter::Text(r.message.clone()),
-                }],
-            }),
+            selection: Selection::from(Query::filter(Expr::Filter(Filter::Text(
+                r.message.clone(),
+            )))),
             limit: 100,
             after: None,
         };

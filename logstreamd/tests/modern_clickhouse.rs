@@ -23,7 +23,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use logstream_shared::query::{Clause, Comparison, Field, Filter, LevelFilter};
+use logstream_shared::query::{Comparison, Expr, Field, Filter, LevelFilter, Test};
 use logstream_shared::{Level, LogRecord, Query};
 use logstreamd::store::{
     Cursor, FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchPage,
@@ -442,20 +442,20 @@ impl Gen {
             0..=2 => Filter::Text(self.needle()),
             3 => Filter::Field {
                 field: Field::Service,
-                values: vec![self.pick(SERVICES).into(), self.pick(SERVICES).into()],
+                test: Test::AnyOf(vec![self.pick(SERVICES).into(), self.pick(SERVICES).into()]),
             },
             4 => Filter::Field {
                 field: self.pick(&[Field::Host, Field::Trace, Field::Span]),
-                values: vec![
+                test: Test::AnyOf(vec![
                     self.pick(&["h1", "h2", "Host-3", "t-1", "t-2", "s-1"])
                         .into(),
-                ],
+                ]),
             },
             5 => {
                 let i = self.rng.random_range(0..self.records.len());
                 Filter::Field {
                     field: Field::Id,
-                    values: vec![self.records[i].id.clone()],
+                    test: Test::AnyOf(vec![self.records[i].id.clone()]),
                 }
             }
             6 => Filter::Level(LevelFilter::AnyOf(vec![
@@ -475,7 +475,7 @@ impl Gen {
                 let (key, value) = self.pick(ATTRIBUTES);
                 Filter::Attribute {
                     key: key.into(),
-                    value: value.into(),
+                    test: Test::AnyOf(vec![value.into()]),
                 }
             }
         }
@@ -483,14 +483,16 @@ impl Gen {
 
     fn selection(&mut self) -> Selection {
         let clauses = self.rng.random_range(0..=3);
-        let query = Query {
-            clauses: (0..clauses)
-                .map(|_| Clause {
-                    negated: self.rng.random_bool(0.25),
-                    filter: self.filter(),
-                })
-                .collect(),
-        };
+        let filters = (0..clauses).map(|_| {
+            let filter = Expr::Filter(self.filter());
+            if self.rng.random_bool(0.25) {
+                filter.negate()
+            } else {
+                filter
+            }
+        });
+        let filter = filters.fold(Expr::all(), Expr::and);
+        let query = Query::filter(filter);
         let bound = |g: &mut Gen| {
             g.rng.random_bool(0.4).then(|| {
                 let i = g.rng.random_range(0..g.records.len());

@@ -367,6 +367,9 @@ pub(crate) struct SendArgs {
     pub(crate) spool_max: u64,
 }
 
+/// `lsctl query --limit` when not given.
+pub(crate) const DEFAULT_LIMIT: usize = 100;
+
 #[derive(Debug, Args)]
 pub(crate) struct QueryArgs {
     #[command(flatten)]
@@ -380,8 +383,8 @@ pub(crate) struct QueryArgs {
     #[arg(long)]
     pub(crate) until: Option<String>,
 
-    /// Most records to print: the newest ones.
-    #[arg(long, short = 'n', default_value_t = 100)]
+    /// Most records to print: the newest ones (for a table: most rows).
+    #[arg(long, short = 'n', default_value_t = DEFAULT_LIMIT)]
     pub(crate) limit: usize,
 
     /// Print every matching record, page by page (memory stays flat).

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use logstream_shared::Secret;
-use logstream_shared::api::{ErrorBody, LogsPage, SearchParams, TailParams};
+use logstream_shared::api::{ErrorBody, LogsAnswer, LogsPage, SearchParams, TailParams};
 use rand::Rng;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -141,6 +141,11 @@ impl Client {
     }
 
     pub(crate) async fn search(&self, params: &SearchParams) -> Result<LogsPage, ApiFailure> {
+        self.get("/api/logs", params).await
+    }
+
+    /// `GET /api/logs` for a query that may answer with a table.
+    pub(crate) async fn answer(&self, params: &SearchParams) -> Result<LogsAnswer, ApiFailure> {
         self.get("/api/logs", params).await
     }
 

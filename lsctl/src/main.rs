@@ -11,6 +11,7 @@ mod query;
 mod send;
 mod spool;
 mod stats;
+mod table;
 mod tail;
 
 use std::process::ExitCode;

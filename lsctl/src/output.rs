@@ -416,7 +416,7 @@ fn logfmt_line(columns: &[Column], r: &LogRecord) -> String {
 
 /// A key as logfmt allows it: no spaces, `=`, quotes or control characters
 /// (each becomes `_`), and never empty.
-fn logfmt_key(key: &str) -> Cow<'_, str> {
+pub(crate) fn logfmt_key(key: &str) -> Cow<'_, str> {
     let bad = |c: char| c <= ' ' || c == '=' || c == '"' || c.is_control();
     if key.is_empty() {
         Cow::Borrowed("_")
@@ -429,7 +429,7 @@ fn logfmt_key(key: &str) -> Cow<'_, str> {
 
 /// A value, bare when it can be, else quoted with `\"`, `\\`, `\n`, `\r`, `\t`
 /// and `\u{…}` escapes (as go-logfmt writes them).
-fn logfmt_value(line: &mut String, value: &str) {
+pub(crate) fn logfmt_value(line: &mut String, value: &str) {
     let needs_quotes = value.is_empty()
         || value
             .chars()

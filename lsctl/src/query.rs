@@ -3,15 +3,15 @@
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
-use logstream_shared::api::{MAX_PAGE_SIZE, SearchParams};
-use logstream_shared::query::{self, Clause, Comparison, Field, Filter, LevelFilter};
+use logstream_shared::api::{LogsAnswer, MAX_PAGE_SIZE, SearchParams};
+use logstream_shared::query::{self, Comparison, Field, Filter, LevelFilter, Output, Test};
 use logstream_shared::time::parse_time_bound;
 use logstream_shared::{Level, LogRecord, Query};
 
 use crate::cli::{FilterArgs, QueryArgs};
 use crate::client::Client;
 use crate::output::{self, Printer};
-use crate::{Failure, usage};
+use crate::{Failure, table, usage};
 
 // Shared with `stats`, which predates the output module.
 pub(crate) use crate::output::{DIM, column_width};
@@ -33,21 +33,16 @@ pub(crate) fn build_query(args: &FilterArgs) -> Result<String, Failure> {
         }
         Ok((!values.is_empty()).then(|| Filter::Field {
             field,
-            values: values.to_vec(),
+            test: Test::AnyOf(values.to_vec()),
         }))
     };
-    query.clauses.extend(
-        [
-            field("service", Field::Service, &args.service)?,
-            field("host", Field::Host, &args.host)?,
-        ]
-        .into_iter()
-        .flatten()
-        .map(|filter| Clause {
-            negated: false,
-            filter,
-        }),
-    );
+    let fields = [
+        field("service", Field::Service, &args.service)?,
+        field("host", Field::Host, &args.host)?,
+    ];
+    for filter in fields.into_iter().flatten() {
+        query.push(filter);
+    }
     let level = |flag: &str, text: &str| -> Result<Level, Failure> {
         text.parse().map_err(|e| usage(format!("--{flag}: {e}")))
     };
@@ -83,17 +78,15 @@ fn attribute(pair: &str) -> Result<Filter, Failure> {
     };
     let filter = Filter::Attribute {
         key: key.to_string(),
-        value: value.to_string(),
+        test: Test::AnyOf(vec![value.to_string()]),
     };
-    // The key is printed bare into the query: it must parse back as itself
-    // (not as a field such as host=, nor break the syntax).
+    // The key is printed into the query: it must parse back as itself.
     let mut alone = Query::all();
     alone.push(filter.clone());
     if query::parse(&alone.to_string()).as_ref() != Ok(&alone) {
         return Err(usage(format!(
             "--attr \"{pair}\": \"{key}\" cannot be an attribute key here; keys are letters, \
-             digits, _ . - (not starting with -), and not a field name (for those use \
-             --service, --host, --level, or the query: trace:…)"
+             digits, _ . - (for a key like a field's name, --attr attr.host=… also works)"
         )));
     }
     Ok(filter)
@@ -113,12 +106,17 @@ pub(crate) fn time_bound(flag: &str, value: &Option<String>) -> Result<Option<St
 
 pub(crate) async fn query(client: &Client, args: QueryArgs) -> Result<(), Failure> {
     let columns = output::columns(args.output, &args.fields)?;
+    let q = build_query(&args.filter)?;
+    let table = matches!(query::parse(&q).map(|q| q.output()), Ok(Output::Table(_)));
     let params = SearchParams {
-        q: Some(build_query(&args.filter)?),
+        q: Some(q),
         since: time_bound("since", &args.since)?,
         until: time_bound("until", &args.until)?,
         ..SearchParams::default()
     };
+    if table {
+        return print_table(client, params, &args).await;
+    }
     let mut printer = Printer::new(output::stdout(args.output), args.output, columns, args.utc);
     let limit = (!args.all).then_some(args.limit);
     if args.reverse {
@@ -127,6 +125,33 @@ pub(crate) async fn query(client: &Client, args: QueryArgs) -> Result<(), Failur
         newest_first(client, params, limit, &mut printer).await?;
     }
     printer.finish()?;
+    Ok(())
+}
+
+/// A `stats`, `top` or `fields` query's table, in one answer. `--limit`
+/// caps its rows only when given (a query's own `| limit` says it too).
+async fn print_table(
+    client: &Client,
+    mut params: SearchParams,
+    args: &QueryArgs,
+) -> Result<(), Failure> {
+    if args.limit != crate::cli::DEFAULT_LIMIT {
+        params.limit = Some(args.limit.min(MAX_PAGE_SIZE));
+    }
+    let LogsAnswer::Table(page) = client.answer(&params).await? else {
+        return Err(Failure::Server(anyhow::anyhow!(
+            "the daemon answered a table query with records; is it older than this lsctl?"
+        )));
+    };
+    let mut out = output::stdout(args.output);
+    table::print(&mut out, args.output, &page)?;
+    out.flush()?;
+    if page.truncated {
+        eprintln!(
+            "lsctl: the table has more than {} rows; add | limit N or --limit to choose how many",
+            page.result
+        );
+    }
     Ok(())
 }
 

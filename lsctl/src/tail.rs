@@ -28,6 +28,12 @@ pub(crate) async fn tail(client: &Client, args: TailArgs) -> Result<(), Failure>
     }
     let columns = output::columns(args.output, &args.fields)?;
     let q = build_query(&args.filter)?;
+    if logstream_shared::query::parse(&q).is_ok_and(|q| !q.stages.is_empty()) {
+        return Err(usage(
+            "tail streams records as they arrive, but pipes (| stats, | top …) need a finished \
+             set of records; run them with lsctl query (with --since for a time range)",
+        ));
+    }
     let since = time_bound("since", &args.since)?;
     let mut printer = Printer::new(output::stdout(args.output), args.output, columns, args.utc);
     let mut printed = 0;

@@ -451,7 +451,7 @@ fn flags_filter_by_level_host_attribute_text_and_time() {
     for (args, says) in [
         (&["--min-level", "loud"][..], "--min-level"),
         (&["--attr", "user_id"], "KEY=VALUE"),
-        (&["--attr", "host=h1"], "cannot be an attribute key"),
+        (&["--attr", "=h1"], "cannot be an attribute key"),
         (&["--attr", "a b=c"], "cannot be an attribute key"),
         (&["--host", ""], "--host"),
         (&["--text", ""], "--text"),

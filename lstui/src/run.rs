@@ -4,10 +4,10 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use crate::app::filter::filter_query;
 use anyhow::Context;
 use crossterm::event::EventStream;
 use futures::StreamExt;
-use logstream_shared::query;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
@@ -28,10 +28,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Mistakes in the flags are reported before the screen is taken over.
     let tail_query = cli.tail_query();
     if let Some(text) = &tail_query {
-        query::parse(text).map_err(|e| anyhow::anyhow!("{e}\n{}", e.pointer(text)))?;
+        filter_query(text).map_err(|e| anyhow::anyhow!("{e}\n{}", e.pointer(text)))?;
     }
     if let Some(text) = &cli.filter {
-        query::parse(text).map_err(|e| anyhow::anyhow!("--filter: {e}\n{}", e.pointer(text)))?;
+        filter_query(text).map_err(|e| anyhow::anyhow!("--filter: {e}\n{}", e.pointer(text)))?;
     }
     // A relative --since is fixed now, so a reconnection does not move it.
     let since = cli

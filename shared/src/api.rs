@@ -71,6 +71,36 @@ pub struct LogsPage {
     pub next_cursor: Option<String>,
 }
 
+/// The answer of `GET /api/logs` to a query with `stats`, `top` or
+/// `fields`: a table, typed by its columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TablePage {
+    pub status: String,
+    /// How many rows `rows` holds.
+    pub result: usize,
+    pub columns: Vec<Column>,
+    /// One value per column: text, a number, an RFC 3339 time, or null.
+    pub rows: Vec<Vec<serde_json::Value>>,
+    /// More rows existed than the limit let through.
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: crate::query::ColumnKind,
+}
+
+/// What `GET /api/logs` answers: records, or a table (told apart by `columns`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LogsAnswer {
+    Table(TablePage),
+    Records(LogsPage),
+}
+
 /// `GET /api/health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {

@@ -6,12 +6,14 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
-use logstream_shared::api::{DEFAULT_PAGE_SIZE, LogsPage, MAX_PAGE_SIZE, SearchParams};
-use logstream_shared::query::{Field, Filter, LevelFilter};
+use logstream_shared::api::{
+    Column, DEFAULT_PAGE_SIZE, LogsAnswer, LogsPage, MAX_PAGE_SIZE, SearchParams, TablePage,
+};
+use logstream_shared::query::{Field, Filter, LevelFilter, Output, Table, Test};
 use logstream_shared::{FieldError, Level};
 
 use super::{ApiError, AppState, invalid, invalid_params, query_params, selection};
-use crate::store::{Cursor, SearchRequest};
+use crate::store::{Cursor, SearchRequest, TableRequest};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -19,21 +21,68 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/ingest/logs", get(search))
 }
 
+/// Records, a page at a time; or the table of a query with `stats`,
+/// `top` or `fields` (which has no pages: `limit` caps its rows).
 async fn search(
     State(state): State<AppState>,
     params: Result<Query<SearchParams>, QueryRejection>,
-) -> Result<Json<LogsPage>, ApiError> {
-    let request = search_request(query_params(params)?).map_err(invalid_params)?;
-    let page = state.store.search(request).await?;
-    Ok(Json(LogsPage {
+) -> Result<Json<LogsAnswer>, ApiError> {
+    let mut request = search_request(query_params(params)?).map_err(invalid_params)?;
+    let query = request.search.selection.query.clone();
+    if let Output::Table(_) = query.output() {
+        let explicit_limit = request.explicit_limit;
+        let table = state
+            .store
+            .table(TableRequest {
+                limit: explicit_limit.unwrap_or(MAX_PAGE_SIZE),
+                selection: request.search.selection,
+            })
+            .await?;
+        return Ok(Json(LogsAnswer::Table(table_page(table))));
+    }
+    // A sorted or limited search is one answer, not pages.
+    let whole = !query.sort_keys().is_empty() || query.limit().is_some();
+    if let Some(n) = query.limit() {
+        request.search.limit = request.search.limit.min(n);
+    }
+    let page = state.store.search(request.search).await?;
+    Ok(Json(LogsAnswer::Records(LogsPage {
         status: "success".into(),
         result: page.records.len(),
         data: page.records,
-        next_cursor: page.next.map(|c| c.encode()),
-    }))
+        next_cursor: page.next.filter(|_| !whole).map(|c| c.encode()),
+    })))
 }
 
-fn search_request(params: SearchParams) -> Result<SearchRequest, FieldError> {
+fn table_page(table: Table) -> TablePage {
+    TablePage {
+        status: "success".into(),
+        result: table.rows.len(),
+        columns: table
+            .columns
+            .into_iter()
+            .map(|c| Column {
+                name: c.name,
+                kind: c.kind,
+            })
+            .collect(),
+        rows: table
+            .rows
+            .iter()
+            .map(|row| row.iter().map(|cell| cell.to_json()).collect())
+            .collect(),
+        truncated: table.truncated,
+    }
+}
+
+/// A search, and the `limit` the request named (tables default to more rows
+/// than pages do).
+struct Search {
+    search: SearchRequest,
+    explicit_limit: Option<usize>,
+}
+
+fn search_request(params: SearchParams) -> Result<Search, FieldError> {
     let mut selection = selection(
         params.q.as_deref(),
         params.since.as_deref(),
@@ -44,7 +93,7 @@ fn search_request(params: SearchParams) -> Result<SearchRequest, FieldError> {
         let values = service.split(',').map(str::to_string).collect();
         selection.query.push(Filter::Field {
             field: Field::Service,
-            values,
+            test: Test::AnyOf(values),
         });
     }
     if let Some(level) = params.level.filter(|s| !s.is_empty()) {
@@ -55,6 +104,7 @@ fn search_request(params: SearchParams) -> Result<SearchRequest, FieldError> {
             .query
             .push(Filter::Level(LevelFilter::AnyOf(vec![level])));
     }
+    let explicit_limit = params.limit;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&limit) {
         return Err(invalid(
@@ -74,9 +124,18 @@ fn search_request(params: SearchParams) -> Result<SearchRequest, FieldError> {
             })
         })
         .transpose()?;
-    Ok(SearchRequest {
-        selection,
-        limit,
-        after,
+    if after.is_some() && selection.query.needs_finished_set() {
+        return Err(invalid(
+            "cursor",
+            "a query with stats, top, fields, sort or limit has no pages",
+        ));
+    }
+    Ok(Search {
+        search: SearchRequest {
+            selection,
+            limit,
+            after,
+        },
+        explicit_limit,
     })
 }

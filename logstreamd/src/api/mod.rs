@@ -299,6 +299,29 @@ fn invalid_params(detail: FieldError) -> ApiError {
     }
 }
 
+/// Refuses the stages an endpoint cannot run: the live tail streams records
+/// one by one (`rows_only` false: no stage at all); the histogram and facets
+/// count records (`where` and `extract` are fine).
+fn refuse_pipes(selection: &Selection, rows_only: bool) -> Result<(), FieldError> {
+    let stages = &selection.query.stages;
+    let refused = if rows_only {
+        selection.query.needs_finished_set()
+    } else {
+        !stages.is_empty()
+    };
+    if !refused {
+        return Ok(());
+    }
+    let what = if rows_only {
+        "this endpoint counts records; a query with stats, top, fields, sort or limit \
+         belongs in GET /api/logs"
+    } else {
+        "the live tail streams records as they arrive; pipes (| …) need a finished set \
+         of records: run them with GET /api/logs (lsctl query)"
+    };
+    Err(invalid("q", what))
+}
+
 /// The records `q`, `since` and `until` select (times relative to `now`).
 fn selection(
     q: Option<&str>,

@@ -13,7 +13,7 @@ use logstream_shared::api::{
     FacetParams, FacetValue, Facets, Histogram, HistogramBucket, HistogramParams,
 };
 
-use super::{ApiError, AppState, invalid, invalid_params, query_params, selection};
+use super::{ApiError, AppState, invalid, invalid_params, query_params, refuse_pipes, selection};
 use crate::store::{FacetField, FacetRequest, HistogramRequest};
 
 pub(super) fn router() -> Router<AppState> {
@@ -58,6 +58,7 @@ async fn histogram(
         now,
     )
     .map_err(invalid_params)?;
+    refuse_pipes(&selection, true).map_err(invalid_params)?;
     let until = selection
         .until_ns
         .unwrap_or_else(|| now.timestamp_nanos_opt().unwrap_or(i64::MAX));
@@ -153,6 +154,7 @@ async fn facets(
         Utc::now(),
     )
     .map_err(invalid_params)?;
+    refuse_pipes(&selection, true).map_err(invalid_params)?;
     let name = params.field.unwrap_or_else(|| "service".into());
     let field = match name.as_str() {
         "service" => FacetField::Service,

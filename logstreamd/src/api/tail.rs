@@ -13,7 +13,7 @@ use chrono::Utc;
 use futures::{Stream, StreamExt};
 use logstream_shared::api::{TAIL_LAGGED_EVENT, TAIL_RECORD_EVENT, TailLagged, TailParams};
 
-use super::{ApiError, AppState, invalid, invalid_params, query_params, selection};
+use super::{ApiError, AppState, invalid, invalid_params, query_params, refuse_pipes, selection};
 use crate::tail::{TailError, TailItem, TailStart};
 
 pub(super) fn router() -> Router<AppState> {
@@ -39,6 +39,7 @@ async fn tail(
         Utc::now(),
     )
     .map_err(invalid_params)?;
+    refuse_pipes(&selected, false).map_err(invalid_params)?;
     // A reconnecting EventSource sends the last id it saw as this header.
     let resume = headers
         .get("last-event-id")

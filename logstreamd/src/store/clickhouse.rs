@@ -18,13 +18,14 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{NaiveDate, TimeZone, Utc};
 use clickhouse::{Client, Row};
+use logstream_shared::query::{Cell, Table};
 use logstream_shared::{Level, LogRecord};
 use serde::{Deserialize, Serialize};
 
-use super::sql::{self, Dialect, Param};
+use super::sql::{self, ColumnRead, Dialect, Param};
 use super::{
     FacetCount, FacetRequest, HistogramCount, HistogramRequest, Result, SearchPage, SearchRequest,
-    Store, StoreError, facet_value,
+    Store, StoreError, TableRequest, facet_value,
 };
 
 /// The level enum, in the order of `Level::as_u8`.
@@ -125,6 +126,13 @@ struct RecordRow {
     span_id: Option<String>,
     attr_keys: Vec<String>,
     attr_values: Vec<String>,
+}
+
+/// A table's row, every column as text (the columns' types vary by query;
+/// `ColumnRead` says how to read each).
+#[derive(Debug, Row, Deserialize)]
+struct CellsRow {
+    cells: Vec<Option<String>>,
 }
 
 #[derive(Debug, Row, Deserialize)]
@@ -251,6 +259,7 @@ fn bind(client: &Client, (sql, params): (String, Vec<Param>)) -> clickhouse::que
         .into_iter()
         .fold(client.query(&sql), |query, param| match param {
             Param::Int(i) => query.bind(i),
+            Param::Float(x) => query.bind(x),
             Param::Text(s) => query.bind(s),
         })
 }
@@ -352,6 +361,23 @@ impl SqlFor {
     }
 }
 
+fn cell_from_text(text: Option<String>, read: ColumnRead) -> Result<Cell> {
+    let Some(text) = text else {
+        return Ok(Cell::Null);
+    };
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{text:?}: {e}"));
+    Ok(match read {
+        ColumnRead::Text => Cell::Text(text),
+        ColumnRead::Int => Cell::Int(text.parse().map_err(|e| corrupt(&e))?),
+        ColumnRead::Float => match text.as_str() {
+            "nan" | "inf" | "-inf" => Cell::Null,
+            _ => Cell::Float(text.parse().map_err(|e| corrupt(&e))?),
+        },
+        ColumnRead::Time => Cell::Time(text.parse().map_err(|e| corrupt(&e))?),
+        ColumnRead::Level => super::level_cell(Some(text.parse().map_err(|e| corrupt(&e))?))?,
+    })
+}
+
 fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
@@ -440,6 +466,35 @@ impl Store for ClickHouseStore {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(SearchPage::of(records, request.limit))
+    }
+
+    async fn table(&self, request: TableRequest) -> Result<Table> {
+        let compiled = sql::table_sql(self.dialect, &request);
+        let texts: Vec<String> = (0..compiled.reads.len())
+            // Nullable whatever each column is, so every row has one type.
+            .map(|i| format!("toNullable(toString(c{i}))"))
+            .collect();
+        let sql = format!(
+            "SELECT [{}] AS cells FROM ({})",
+            texts.join(", "),
+            compiled.sql
+        );
+        let rows: Vec<CellsRow> = self.statement((sql, compiled.params)).fetch_all().await?;
+        let rows = rows
+            .into_iter()
+            .map(|row| {
+                row.cells
+                    .into_iter()
+                    .zip(&compiled.reads)
+                    .map(|(text, read)| cell_from_text(text, *read))
+                    .collect()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(super::table_of(
+            &request.selection.query,
+            rows,
+            compiled.limit,
+        ))
     }
 
     async fn histogram(&self, request: HistogramRequest) -> Result<Vec<HistogramCount>> {

@@ -15,12 +15,13 @@ use async_trait::async_trait;
 use chrono::{NaiveDate, TimeZone, Utc};
 use duckdb::types::Value;
 use duckdb::{Connection, params_from_iter};
+use logstream_shared::query::{Cell, Table};
 use logstream_shared::{Level, LogRecord};
 
-use super::sql::{self, Dialect, Param};
+use super::sql::{self, ColumnRead, Dialect, Param};
 use super::{
     FacetCount, FacetRequest, HistogramCount, HistogramRequest, IdempotencyKey, Result, SearchPage,
-    SearchRequest, Selection, Store, StoreError, facet_value,
+    SearchRequest, Selection, Store, StoreError, TableRequest, facet_value,
 };
 use crate::tail::Tail;
 use crate::tail::embedded::EmbeddedTail;
@@ -264,6 +265,7 @@ fn query_rows<T>(
     let mut statement = conn.prepare_cached(&sql)?;
     let values = params.into_iter().map(|p| match p {
         Param::Int(i) => Value::BigInt(i),
+        Param::Float(x) => Value::Double(x),
         Param::Text(s) => Value::Text(s),
     });
     let mut rows = statement.query(params_from_iter(values))?;
@@ -281,6 +283,41 @@ fn search_on(conn: &Connection, request: &SearchRequest) -> Result<SearchPage> {
         record_from_row,
     )?;
     Ok(SearchPage::of(records, request.limit))
+}
+
+fn table_on(conn: &Connection, request: &TableRequest) -> Result<Table> {
+    let compiled = sql::table_sql(Dialect::DuckDb, request);
+    let reads = compiled.reads;
+    let rows = query_rows(conn, (compiled.sql, compiled.params), |row| {
+        reads
+            .iter()
+            .enumerate()
+            .map(|(i, read)| cell_of(row, i, *read))
+            .collect()
+    })?;
+    Ok(super::table_of(
+        &request.selection.query,
+        rows,
+        compiled.limit,
+    ))
+}
+
+fn cell_of(row: &duckdb::Row<'_>, column: usize, read: ColumnRead) -> Result<Cell> {
+    Ok(match read {
+        ColumnRead::Text => row
+            .get::<_, Option<String>>(column)?
+            .map_or(Cell::Null, Cell::Text),
+        ColumnRead::Int => row
+            .get::<_, Option<i64>>(column)?
+            .map_or(Cell::Null, Cell::Int),
+        ColumnRead::Float => row
+            .get::<_, Option<f64>>(column)?
+            .map_or(Cell::Null, Cell::Float),
+        ColumnRead::Time => row
+            .get::<_, Option<i64>>(column)?
+            .map_or(Cell::Null, Cell::Time),
+        ColumnRead::Level => super::level_cell(row.get(column)?)?,
+    })
 }
 
 fn level_of(row: &duckdb::Row<'_>, column: usize) -> Result<Level> {
@@ -446,6 +483,10 @@ impl Store for DuckDbStore {
 
     async fn search(&self, request: SearchRequest) -> Result<SearchPage> {
         self.read(move |conn| search_on(conn, &request)).await
+    }
+
+    async fn table(&self, request: TableRequest) -> Result<Table> {
+        self.read(move |conn| table_on(conn, &request)).await
     }
 
     async fn histogram(&self, request: HistogramRequest) -> Result<Vec<HistogramCount>> {

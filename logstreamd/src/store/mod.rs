@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDate;
+use logstream_shared::query::{Cell, Matcher, Output, Table};
 use logstream_shared::{Level, LogRecord, Query};
 
 pub use self::clickhouse::{ClickHouseStore, SqlFor};
@@ -56,13 +57,32 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// Whether `record` is selected, decided in memory as the stores decide
-    /// it in SQL (the live tail filters what it streams with this).
+    /// The selection compiled for deciding in memory, as the stores decide
+    /// in SQL, whether records are selected (the live tail filters what it
+    /// streams with this). Build it once: it compiles the query's regexes.
+    pub fn matcher(&self) -> SelectionMatcher {
+        SelectionMatcher {
+            since_ns: self.since_ns,
+            until_ns: self.until_ns,
+            filter: Matcher::new(&self.query.filter),
+        }
+    }
+}
+
+/// See [`Selection::matcher`].
+#[derive(Debug, Clone)]
+pub struct SelectionMatcher {
+    since_ns: Option<i64>,
+    until_ns: Option<i64>,
+    filter: Matcher,
+}
+
+impl SelectionMatcher {
     pub fn matches(&self, record: &LogRecord) -> bool {
         let ts = record.timestamp_nanos();
         self.since_ns.is_none_or(|since| ts >= since)
             && self.until_ns.is_none_or(|until| ts < until)
-            && self.query.matches(record)
+            && self.filter.matches(record)
     }
 }
 
@@ -81,6 +101,14 @@ pub struct SearchRequest {
     pub selection: Selection,
     pub limit: usize,
     pub after: Option<Cursor>,
+}
+
+/// The table a query with `stats`, `top` or `fields` makes of the selected
+/// records: at most `limit` rows unless the query has a `limit` of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRequest {
+    pub selection: Selection,
+    pub limit: usize,
 }
 
 /// Counts of selected records per level per time bucket: buckets start at
@@ -204,6 +232,9 @@ pub trait Store: Send + Sync + Debug {
     async fn search(&self, request: SearchRequest) -> Result<SearchPage>;
 
     /// Non-zero counts only, ordered by bucket, then level.
+    /// The rows of a table query (see [`TableRequest`]).
+    async fn table(&self, request: TableRequest) -> Result<Table>;
+
     async fn histogram(&self, request: HistogramRequest) -> Result<Vec<HistogramCount>>;
 
     /// Most frequent first, ties by value; records without the field are not counted.
@@ -221,6 +252,32 @@ pub trait Store: Send + Sync + Debug {
 }
 
 /// A facet value for people: levels are stored as numbers, facets name them.
+/// A table from a store's rows (one more than `limit` means some were cut).
+fn table_of(query: &Query, mut rows: Vec<Vec<Cell>>, limit: usize) -> Table {
+    let Output::Table(columns) = query.output() else {
+        unreachable!("tables are asked for table queries only")
+    };
+    let truncated = rows.len() > limit;
+    rows.truncate(limit);
+    Table {
+        columns,
+        rows,
+        truncated,
+    }
+}
+
+/// A level's number as a cell (a number no level has is corrupt data).
+fn level_cell(number: Option<i64>) -> Result<Cell> {
+    match number {
+        None => Ok(Cell::Null),
+        Some(n) => u8::try_from(n)
+            .ok()
+            .and_then(Level::from_u8)
+            .map(Cell::Level)
+            .ok_or_else(|| StoreError::Corrupt(format!("level {n}"))),
+    }
+}
+
 fn facet_value(field: FacetField, value: String) -> String {
     match field {
         FacetField::Level => value

@@ -82,6 +82,7 @@ async fn feed(
     if !send_history(&store, &selection, &mut last, None, &tx).await {
         return;
     }
+    let matcher = selection.matcher();
     loop {
         let received = tokio::select! {
             received = live.recv() => received,
@@ -104,8 +105,7 @@ async fn feed(
                         continue;
                     }
                     last = committed.seq;
-                    if selection.matches(&committed.record)
-                        && tx.send(item(committed)).await.is_err()
+                    if matcher.matches(&committed.record) && tx.send(item(committed)).await.is_err()
                     {
                         return;
                     }

@@ -150,6 +150,7 @@ async fn feed(
     selection: Selection,
     tx: mpsc::Sender<TailItem>,
 ) {
+    let matcher = selection.matcher();
     loop {
         let message = tokio::select! {
             message = consumer.recv() => message,
@@ -168,7 +169,7 @@ async fn feed(
         let Ok(record) = decode(message.payload()) else {
             continue;
         };
-        if selection.matches(&record) {
+        if matcher.matches(&record) {
             let item = TailItem::Record {
                 cursor: cursor(&positions),
                 record,

@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use logstream_shared::query::{Answer, Table, eval};
 use logstream_shared::{Level, LogRecord};
 use logstreamd::store::{
     Cursor, FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchPage,
-    SearchRequest, Selection,
+    SearchRequest, Selection, TableRequest,
 };
 
 /// The records a store holds, and its answers to requests. Which records a
@@ -50,9 +51,10 @@ impl Model {
         &'a self,
         selection: &'a Selection,
     ) -> impl Iterator<Item = &'a LogRecord> {
+        let matcher = selection.matcher();
         self.records
             .iter()
-            .filter(move |record| selection.matches(record))
+            .filter(move |record| matcher.matches(record))
     }
 
     /// The page of the first `limit` selected records past the cursor. The
@@ -81,6 +83,25 @@ impl Model {
         SearchPage {
             records: page.iter().map(|r| (*r).clone()).collect(),
             next,
+        }
+    }
+
+    /// A table query's answer: `query::eval` over the records in the range.
+    pub(crate) fn table(&self, request: &TableRequest) -> Table {
+        let selection = &request.selection;
+        let in_range: Vec<LogRecord> = self
+            .records
+            .iter()
+            .filter(|r| {
+                let ts = r.timestamp_nanos();
+                selection.since_ns.is_none_or(|s| ts >= s)
+                    && selection.until_ns.is_none_or(|u| ts < u)
+            })
+            .cloned()
+            .collect();
+        match eval::evaluate(&selection.query, &in_range, request.limit) {
+            Answer::Table(table) => table,
+            Answer::Records(_) => panic!("{} makes no table", selection.query),
         }
     }
 

@@ -1,130 +1,44 @@
 //! What the filter bar, the level toggles and the service list keep in
-//! view, and the search's needle. The query language's meaning lives in
-//! `logstream_shared::Query::matches`, the same for the daemon and lstui;
-//! only text clauses are matched here, by a `Needle`, because
-//! `Query::matches` lowercases every message it reads: rebuilding the view
-//! of 100,000 records took 28 ms with it and a few with the needle.
+//! view. The query language's meaning lives in `logstream_shared::query`,
+//! the same for the daemon and lstui; its `Matcher` lowercases the filter's
+//! text once and compares ASCII messages in place (rebuilding the view of
+//! 100,000 records takes a few milliseconds).
 
 use std::collections::BTreeSet;
 
-use logstream_shared::query::{Clause, Filter};
+use logstream_shared::query::{self, QueryError};
+pub use logstream_shared::query::{Matcher, Needle};
 use logstream_shared::{Level, LogRecord, Query};
 
-/// A parsed query, ready to match many records.
-#[derive(Debug, Clone, Default)]
-pub struct Matcher {
-    parts: Vec<Part>,
-}
-
-#[derive(Debug, Clone)]
-enum Part {
-    Text {
-        needle: Needle,
-        negated: bool,
-    },
-    /// Any other clause, as a query of its own.
-    Other(Query),
-}
-
-impl Matcher {
-    pub fn new(query: &Query) -> Matcher {
-        let parts = query
-            .clauses
-            .iter()
-            .map(|clause| match &clause.filter {
-                Filter::Text(text) => Part::Text {
-                    needle: Needle::new(text),
-                    negated: clause.negated,
-                },
-                _ => Part::Other(Query {
-                    clauses: vec![Clause::clone(clause)],
-                }),
-            })
-            .collect();
-        Matcher { parts }
+/// The filter bar's text as a query of filters only: pipes make tables,
+/// which lstui's live view does not show.
+pub fn filter_query(text: &str) -> Result<Query, QueryError> {
+    let parsed = query::parse(text)?;
+    if parsed.stages.is_empty() {
+        return Ok(parsed);
     }
-
-    pub fn matches(&self, record: &LogRecord) -> bool {
-        self.parts.iter().all(|part| match part {
-            Part::Text { needle, negated } => needle.is_in(&record.message) != *negated,
-            Part::Other(query) => query.matches(record),
-        })
-    }
-}
-
-/// A case-insensitive substring to look for, lowercased once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Needle {
-    lower: String,
-}
-
-impl Needle {
-    pub fn new(text: &str) -> Needle {
-        Needle {
-            lower: text.to_lowercase(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lower.is_empty()
-    }
-
-    /// Whether `haystack` contains the needle, ignoring case. ASCII text (the
-    /// common case) is compared in place: lowercasing every message would
-    /// allocate 50,000 times a second.
-    pub fn is_in(&self, haystack: &str) -> bool {
-        if haystack.is_ascii() && self.lower.is_ascii() {
-            find_ascii(haystack.as_bytes(), self.lower.as_bytes(), 0).is_some()
-        } else {
-            haystack.to_lowercase().contains(&self.lower)
-        }
-    }
-
-    /// Byte ranges of the non-overlapping matches in `haystack`, for
-    /// highlighting. Empty when lowercasing would move byte offsets.
-    pub fn ranges(&self, haystack: &str) -> Vec<std::ops::Range<usize>> {
-        let mut ranges = Vec::new();
-        if self.lower.is_empty() {
-            return ranges;
-        }
-        let lowered;
-        let hay = if haystack.is_ascii() && self.lower.is_ascii() {
-            haystack
-        } else {
-            lowered = haystack.to_lowercase();
-            if lowered.len() != haystack.len() {
-                return ranges;
-            }
-            &lowered
-        };
-        let mut from = 0;
-        while let Some(start) = find_ascii(hay.as_bytes(), self.lower.as_bytes(), from) {
-            let end = start + self.lower.len();
-            if !haystack.is_char_boundary(start) || !haystack.is_char_boundary(end) {
-                break;
-            }
-            ranges.push(start..end);
-            from = end;
-        }
-        ranges
-    }
-}
-
-/// The first position at or after `from` where `needle` (lowercase) occurs
-/// in `hay`, comparing ASCII letters without case.
-fn find_ascii(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() {
-        return Some(from);
-    }
-    let first = needle[0];
-    let last_start = hay.len().checked_sub(needle.len())?;
-    (from..=last_start).find(|&i| {
-        hay[i].to_ascii_lowercase() == first
-            && hay[i..i + needle.len()]
-                .iter()
-                .zip(needle)
-                .all(|(h, n)| h.to_ascii_lowercase() == *n)
+    Err(QueryError {
+        column: first_pipe(text).map_or(1, |i| i + 1),
+        message: "the filter bar takes filters; pipes (| stats, | top …) make tables: \
+                  run them with lsctl query"
+            .into(),
     })
+}
+
+/// The column (0-based, in characters) of the first `|` outside quotes.
+fn first_pipe(text: &str) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in text.chars().enumerate() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '|' if !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Everything that decides whether a record is in view.
@@ -181,7 +95,7 @@ mod tests {
     }
 
     fn matcher(query: &str) -> Matcher {
-        Matcher::new(&logstream_shared::query::parse(query).unwrap())
+        Matcher::new(&filter_query(query).unwrap().filter)
     }
 
     /// The needle must agree with the shared definition of the language.
@@ -209,7 +123,7 @@ mod tests {
             for query in queries {
                 let parsed = logstream_shared::query::parse(query).unwrap();
                 assert_eq!(
-                    Matcher::new(&parsed).matches(&r),
+                    Matcher::new(&parsed.filter).matches(&r),
                     parsed.matches(&r),
                     "{query:?} on {message:?}"
                 );
@@ -218,10 +132,17 @@ mod tests {
     }
 
     #[test]
+    fn the_filter_bar_refuses_pipes_where_they_start() {
+        assert!(filter_query("a OR b").is_ok());
+        let e = filter_query(r#"x "a|b" | stats count()"#).unwrap_err();
+        assert_eq!(e.column, 9);
+    }
+
+    #[test]
     fn ranges_find_every_match() {
         let needle = Needle::new("ab");
         assert_eq!(needle.ranges("xABxab"), vec![1..3, 4..6]);
-        assert_eq!(needle.ranges("nothing"), vec![]);
+        assert!(needle.ranges("nothing").is_empty());
         assert_eq!(Needle::new("é").ranges("cafÉ é"), vec![3..5, 6..8]);
     }
 

@@ -1,9 +1,7 @@
 //! `update`: the one place where the state changes.
 
-use logstream_shared::query;
-
 use super::action::{Action, Edit, NetEvent};
-use super::filter::{Matcher, Needle};
+use super::filter::{Matcher, Needle, filter_query};
 use super::state::{Connection, Focus, Hold, LineInput, Mode, Position, Search, State};
 
 /// Applies `action`; returns a follow-up action, if any, to apply next.
@@ -89,7 +87,7 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
             Mode::Filter(input) => {
                 apply_edit(input, edit);
                 // Shown as the user types; applied only on Enter.
-                state.filter_error = query::parse(&input.text).err();
+                state.filter_error = filter_query(&input.text).err();
             }
             Mode::Search(input) => apply_edit(input, edit),
         },
@@ -259,9 +257,9 @@ fn submit(state: &mut State) -> Option<Action> {
             }
             return Some(Action::ToggleDetail);
         }
-        Mode::Filter(input) => match query::parse(&input.text) {
+        Mode::Filter(input) => match filter_query(&input.text) {
             Ok(parsed) => {
-                state.filter.matcher = Matcher::new(&parsed);
+                state.filter.matcher = Matcher::new(&parsed.filter);
                 state.filter.text = input.text;
                 state.filter_error = None;
                 refilter(state);

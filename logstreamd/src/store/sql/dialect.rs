@@ -1,0 +1,230 @@
+//! What DuckDB and ClickHouse spell differently. Every function returns SQL
+//! text with `?` placeholders and pushes the matching parameters onto the
+//! fragment it writes to, so text and parameters stay in order.
+
+use super::{Fragment, Param};
+use crate::store::FacetField;
+
+/// The SQL engines we compile for. They share almost all SQL; the
+/// differences live in the methods below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    DuckDb,
+    /// `modern`: a server with the message n-gram index (see `clickhouse.rs`).
+    ClickHouse {
+        modern: bool,
+    },
+}
+
+impl Dialect {
+    /// Case-insensitive substring match of the message.
+    pub(super) fn message_contains(self, needle: &str) -> Fragment {
+        match self {
+            // Twice as fast as `ILIKE '%…%' ESCAPE` in DuckDB, and needs no
+            // escaping. The needle goes through the same `lower` as the
+            // message: Rust's lowercasing differs for some letters (İ, Σ).
+            Dialect::DuckDb => Fragment::new("contains(lower(message), lower(?))")
+                .with(Param::Text(needle.to_string())),
+            // The exact expression the n-gram skip index is built on, so
+            // ClickHouse can skip granules that cannot contain the needle.
+            // (The needle goes through the same lowerUTF8 as the message.)
+            Dialect::ClickHouse { modern: true } => {
+                Fragment::new("lowerUTF8(message) LIKE lowerUTF8(?)")
+                    .with(Param::Text(format!("%{}%", escape_like(needle))))
+            }
+            Dialect::ClickHouse { modern: false } => {
+                Fragment::new("positionCaseInsensitiveUTF8(message, ?) > 0")
+                    .with(Param::Text(needle.to_string()))
+            }
+        }
+    }
+
+    /// The attribute's value, NULL when the record has no such key.
+    pub(super) fn attribute(self, key: &str) -> Fragment {
+        let key = Param::Text(key.to_string());
+        match self {
+            Dialect::DuckDb => Fragment::new("attr_values[list_position(attr_keys, ?)]").with(key),
+            // `indexOf` is 0 for a missing key, and `arr[0]` is the default
+            // value '', so a missing key must be ruled out first.
+            Dialect::ClickHouse { .. } => {
+                Fragment::new("if(has(attr_keys, ?), attr_values[indexOf(attr_keys, ?)], NULL)")
+                    .with(key.clone())
+                    .with(key)
+            }
+        }
+    }
+
+    /// Whether `value` matches the regex `pattern` (RE2 in both engines).
+    pub(super) fn regex_matches(self, value: Fragment, pattern: String) -> Fragment {
+        let function = match self {
+            Dialect::DuckDb => "regexp_matches",
+            Dialect::ClickHouse { .. } => "match",
+        };
+        Fragment::call(function, [value, Fragment::param(Param::Text(pattern))])
+    }
+
+    /// The text `regex`'s first group captures, NULL when it does not match.
+    pub(super) fn regex_capture(self, regex: &str) -> Fragment {
+        let pattern = || Fragment::param(Param::Text(regex.to_string()));
+        let matched = self.regex_matches(Fragment::new("message"), regex.to_string());
+        let captured = match self {
+            Dialect::DuckDb => Fragment::call(
+                "regexp_extract",
+                [Fragment::new("message"), pattern(), Fragment::new("1")],
+            ),
+            Dialect::ClickHouse { .. } => {
+                Fragment::call("extract", [Fragment::new("message"), pattern()])
+            }
+        };
+        Fragment::new("CASE WHEN ")
+            .append(matched)
+            .push(" THEN ")
+            .append(captured)
+            .push(" END")
+    }
+
+    /// `value` starts with `prefix`. (ClickHouse 18.16 has no `startsWith`;
+    /// both sides of its comparison count bytes.)
+    pub(super) fn starts_with(self, value: Fragment, prefix: &str) -> Fragment {
+        let prefix = || Fragment::param(Param::Text(prefix.to_string()));
+        match self {
+            Dialect::DuckDb => Fragment::call("starts_with", [value, prefix()]),
+            Dialect::ClickHouse { .. } => Fragment::call(
+                "substring",
+                [
+                    value,
+                    Fragment::new("1"),
+                    Fragment::call("length", [prefix()]),
+                ],
+            )
+            .push(" = ")
+            .append(prefix()),
+        }
+    }
+
+    /// `text` as a number when it is one (`query::NUMBER_PATTERN`), else NULL.
+    pub(super) fn number(self, text: Fragment) -> Fragment {
+        let pattern = Param::Text(logstream_shared::query::NUMBER_PATTERN.to_string());
+        let matched = Fragment::call("", [text.clone(), Fragment::param(pattern)]);
+        match self {
+            Dialect::DuckDb => Fragment::new("CASE WHEN regexp_full_match")
+                .append(matched)
+                .push(" THEN TRY_CAST(")
+                .append(text)
+                .push(" AS DOUBLE) END"),
+            // `if` computes both branches, so the cast must not throw.
+            Dialect::ClickHouse { .. } => Fragment::new("if(match")
+                .append(matched)
+                .push(", toFloat64OrZero(")
+                .append(text)
+                .push("), NULL)"),
+        }
+    }
+
+    /// The level as a number 0–5 (ClickHouse stores an Enum8, which does not
+    /// compare with numbers in `IN`).
+    pub(super) fn level(self) -> &'static str {
+        match self {
+            Dialect::DuckDb => "level",
+            Dialect::ClickHouse { .. } => "CAST(level AS Int8)",
+        }
+    }
+
+    /// Old ClickHouse servers have no `true`/`false` literals.
+    pub(super) fn boolean(self, value: bool) -> &'static str {
+        match (self, value) {
+            (Dialect::DuckDb, true) => "true",
+            (Dialect::DuckDb, false) => "false",
+            (Dialect::ClickHouse { .. }, true) => "1",
+            (Dialect::ClickHouse { .. }, false) => "0",
+        }
+    }
+
+    /// A facet's values as text (levels as their numbers).
+    pub(super) fn facet_value(self, field: FacetField) -> &'static str {
+        match (self, field) {
+            (Dialect::DuckDb, FacetField::Service) => "CAST(service AS VARCHAR)",
+            (Dialect::DuckDb, FacetField::Level) => "CAST(level AS VARCHAR)",
+            (Dialect::DuckDb, FacetField::Host) => "CAST(host AS VARCHAR)",
+            (Dialect::ClickHouse { .. }, FacetField::Service) => "toString(service)",
+            (Dialect::ClickHouse { .. }, FacetField::Level) => "toString(CAST(level AS Int8))",
+            (Dialect::ClickHouse { .. }, FacetField::Host) => "toString(assumeNotNull(host))",
+        }
+    }
+
+    /// The start of the histogram bucket of `ts`, from (origin, origin, step,
+    /// step). `ts - origin` can exceed i64 (a range from 1700 to 2200), so
+    /// it is computed wider: 128 bits in DuckDB; in ClickHouse (18.16 has no
+    /// Int128) as UInt64, exact because `ts >= origin`, wrapping back to the
+    /// bucket start, which lies between origin and ts.
+    pub(super) fn bucket(self) -> &'static str {
+        match self {
+            Dialect::DuckDb => "CAST(? + ((CAST(ts AS HUGEINT) - ?) // ?) * ? AS BIGINT)",
+            Dialect::ClickHouse { .. } => "toInt64(toUInt64(?) + intDiv(toUInt64(ts - ?), ?) * ?)",
+        }
+    }
+
+    pub(super) fn to_double(self, value: Fragment) -> Fragment {
+        match self {
+            Dialect::DuckDb => Fragment::new("CAST(").append(value).push(" AS DOUBLE)"),
+            Dialect::ClickHouse { .. } => Fragment::call("toFloat64", [value]),
+        }
+    }
+
+    /// The start of the `time(step)` bucket of `ts`: `ts` floored to a
+    /// multiple of the step (`%` keeps the sign of `ts`, so the remainder is
+    /// made non-negative first). Times within a step of the earliest
+    /// representable one go to that time, where flooring would overflow.
+    pub(super) fn time_bucket(self, step: i64) -> Fragment {
+        let int = |name: &str| match self {
+            Dialect::DuckDb => name.to_string(),
+            // Literals of big numbers are UInt64 in ClickHouse.
+            Dialect::ClickHouse { .. } => format!("toInt64({name})"),
+        };
+        let p = int("?");
+        Fragment::new(&format!(
+            "CASE WHEN ts < {p} THEN {p} ELSE ts - ((ts % {p}) + {p}) % {p} END"
+        ))
+        .with(Param::Int(i64::MIN + step))
+        .with(Param::Int(i64::MIN))
+        .with(Param::Int(step))
+        .with(Param::Int(step))
+        .with(Param::Int(step))
+    }
+
+    /// Distinct non-NULL values.
+    pub(super) fn count_distinct(self, value: Fragment) -> Fragment {
+        match self {
+            Dialect::DuckDb => Fragment::new("count(DISTINCT ").append(value).push(")"),
+            // Over no rows, `uniqExact` of a Nullable is NULL, not 0.
+            Dialect::ClickHouse { .. } => Fragment::call(
+                "coalesce",
+                [Fragment::call("uniqExact", [value]), Fragment::new("0")],
+            ),
+        }
+    }
+
+    /// The `level` (0–1) quantile of `value`, interpolated linearly.
+    pub(super) fn percentile(self, level: f64, value: Fragment) -> Fragment {
+        match self {
+            Dialect::DuckDb => {
+                Fragment::call("quantile_cont", [value, Fragment::new(&format!("{level}"))])
+            }
+            Dialect::ClickHouse { .. } => {
+                Fragment::new(&format!("quantile({level})")).append(Fragment::call("", [value]))
+            }
+        }
+    }
+}
+
+/// Escapes LIKE's wildcards so the needle matches literally.
+fn escape_like(needle: &str) -> String {
+    let mut escaped = String::with_capacity(needle.len());
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
