@@ -23,11 +23,11 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use logstream_shared::query::{Comparison, Expr, Field, Filter, LevelFilter, Test};
+use logstream_shared::query::{Cell, Comparison, Expr, Field, Filter, LevelFilter, Table, Test};
 use logstream_shared::{Level, LogRecord, Query};
 use logstreamd::store::{
     Cursor, FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchPage,
-    SearchRequest, Selection, SqlFor, Store,
+    SearchRequest, Selection, SqlFor, Store, TableRequest,
 };
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -568,6 +568,31 @@ impl Modern {
         (statement, SearchPage::of(records, request.limit))
     }
 
+    /// A table query on chdb and DuckDB; each must equal the model's
+    /// (floats to a relative 1e-9: engines sum in different orders).
+    async fn table(&mut self, q: &str) {
+        let request = TableRequest {
+            selection: Selection::from(q.parse::<Query>().unwrap()),
+            limit: 100,
+        };
+        let (statement, reader) = self.sql.table(&request);
+        let rows = self.chdb.rows(&statement);
+        let cells = rows
+            .iter()
+            .map(|row| serde_json::from_value(row["cells"].clone()).unwrap())
+            .collect();
+        let chdb = reader.table(cells).unwrap();
+        let duckdb = self.duckdb.table(request.clone()).await.unwrap();
+        let expected = self.model.table(&request);
+        for (engine, table) in [("chdb", &chdb), ("DuckDB", &duckdb)] {
+            assert!(
+                close(table, &expected),
+                "{engine}'s table for {q} is not what the query language means\n\
+                 statement: {statement}\n{engine}: {table:?}\nexpected: {expected:?}"
+            );
+        }
+    }
+
     /// Every page of a search; each must equal the model's and DuckDB's.
     /// Returns the ids of all pages.
     async fn search(&mut self, mut request: SearchRequest) -> Vec<String> {
@@ -661,6 +686,33 @@ fn check<T: PartialEq + Debug>(
         lines(expected)
     );
 }
+
+fn close(a: &Table, b: &Table) -> bool {
+    let cell = |x: &Cell, y: &Cell| match (x, y) {
+        (Cell::Float(x), Cell::Float(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+        _ => x == y,
+    };
+    a.columns == b.columns
+        && a.truncated == b.truncated
+        && a.rows.len() == b.rows.len()
+        && a.rows
+            .iter()
+            .zip(&b.rows)
+            .all(|(x, y)| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| cell(p, q)))
+}
+
+/// Every stage and the new filters, as the modern dialect runs them.
+const TABLE_QUERIES: &[&str] = &[
+    "| stats count() by service",
+    "| stats count(), count_distinct(host), min(region), max(path) by level",
+    "(service:api OR service:web) -level:debug | stats count() by service, time(1h)",
+    r#"~"time(d )?out" OR region~"^e" | top 3 service"#,
+    "region:* path:/api/* | top 5 region, host",
+    "| fields time, id, level, attr.region | sort by region desc | limit 7",
+    r#"| extract "<first> <rest>" | where first~"^[a-z]" | stats count(), count_distinct(rest) by first | sort by count desc"#,
+    "-region:* | stats count(), p50(k.v-x), p95(k.v-x), avg(k.v-x), sum(k.v-x) by service",
+    "region!=eu host~\"^h[0-9]$\" | stats count() by host | sort by host desc",
+];
 
 fn search(q: &str, limit: usize) -> SearchRequest {
     SearchRequest {
@@ -909,6 +961,9 @@ async fn modern_schema_and_every_query_shape_work_on_a_modern_engine() {
                 m.search(request).await;
             }
         }
+    }
+    for q in TABLE_QUERIES {
+        m.table(q).await;
     }
     // Small pages through equal timestamps, and through everything.
     for (q, since_ns, until_ns, limit) in [

@@ -73,7 +73,7 @@ fn text(out: &mut impl Write, table: &TablePage) -> io::Result<()> {
     let cells: Vec<Vec<String>> = table
         .rows
         .iter()
-        .map(|row| row.iter().map(|v| display(v)).collect())
+        .map(|row| row.iter().map(display).collect())
         .collect();
     let widths: Vec<usize> = table
         .columns

@@ -346,6 +346,12 @@ impl SqlFor {
         self.display(sql::facets_sql(self.dialect, request))
     }
 
+    /// A table query's statement, and how to read its rows.
+    pub fn table(&self, request: &TableRequest) -> (String, TableReader) {
+        let (statement, reader) = table_statement(self.dialect, request);
+        (self.display(statement), reader)
+    }
+
     /// Retention's first step: which day partitions are older.
     pub fn partitions_before(&self, first_kept: NaiveDate) -> String {
         self.display(partitions_before(first_kept))
@@ -358,6 +364,56 @@ impl SqlFor {
 
     fn display(&self, compiled: (String, Vec<Param>)) -> String {
         bind(&Client::default(), compiled).sql_display().to_string()
+    }
+}
+
+/// A table's statement as this store sends it: every column as text in one
+/// array (the columns' types vary by query, a row type cannot), and how to
+/// read those texts back.
+fn table_statement(
+    dialect: Dialect,
+    request: &TableRequest,
+) -> ((String, Vec<Param>), TableReader) {
+    let compiled = sql::table_sql(dialect, request);
+    let texts: Vec<String> = (0..compiled.reads.len())
+        // Nullable whatever each column is, so every row has one type.
+        .map(|i| format!("toNullable(toString(c{i}))"))
+        .collect();
+    let sql = format!(
+        "SELECT [{}] AS cells FROM ({})",
+        texts.join(", "),
+        compiled.sql
+    );
+    let reader = TableReader {
+        query: request.selection.query.clone(),
+        reads: compiled.reads,
+        limit: compiled.limit,
+    };
+    ((sql, compiled.params), reader)
+}
+
+/// Reads the rows of [`SqlFor::table`]'s statement into the table.
+#[derive(Debug)]
+pub struct TableReader {
+    query: logstream_shared::Query,
+    reads: Vec<ColumnRead>,
+    limit: usize,
+}
+
+impl TableReader {
+    /// Each row: its `cells` array.
+    pub fn table(&self, rows: Vec<Vec<Option<String>>>) -> Result<Table> {
+        let rows = rows
+            .into_iter()
+            .map(|cells| {
+                cells
+                    .into_iter()
+                    .zip(&self.reads)
+                    .map(|(text, read)| cell_from_text(text, *read))
+                    .collect()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(super::table_of(&self.query, rows, self.limit))
     }
 }
 

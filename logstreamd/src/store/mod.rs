@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use logstream_shared::query::{Cell, Matcher, Output, Table};
 use logstream_shared::{Level, LogRecord, Query};
 
-pub use self::clickhouse::{ClickHouseStore, SqlFor};
+pub use self::clickhouse::{ClickHouseStore, SqlFor, TableReader};
 pub use self::duckdb::DuckDbStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -124,6 +124,11 @@ fn is_identifier_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
 }
 
+/// Whether `c` ends a bare word: a space, or `)` inside parentheses.
+fn ends_word(c: char, depth: usize) -> bool {
+    c.is_whitespace() || (depth > 0 && c == ')')
+}
+
 /// Bare attribute names start like words, so that `12:30` stays text.
 fn starts_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
@@ -491,7 +496,7 @@ impl Parser {
     /// A bare word: everything up to the next space (or `)` inside parentheses).
     fn word(&mut self) -> String {
         let depth = self.depth;
-        self.take_while(|c| !c.is_whitespace() && !(depth > 0 && c == ')'))
+        self.take_while(|c| !ends_word(c, depth))
     }
 
     /// `"…"` with `\"` and `\\` escapes; the cursor is on the opening quote.
@@ -554,7 +559,7 @@ impl Parser {
             let mut text = if quoted {
                 self.quoted()?
             } else {
-                self.take_while(|c| !c.is_whitespace() && c != ',' && !(depth > 0 && c == ')'))
+                self.take_while(|c| !(ends_word(c, depth) || c == ','))
             };
             if text.is_empty() && !quoted && self.peek() != Some('*') {
                 return Err(self.error_at(
