@@ -632,21 +632,7 @@ struct Close(Table);
 
 impl PartialEq for Close {
     fn eq(&self, other: &Close) -> bool {
-        use logstream_shared::query::Cell;
-        let close = |a: &Cell, b: &Cell| match (a, b) {
-            (Cell::Float(x), Cell::Float(y)) => {
-                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
-            }
-            _ => a == b,
-        };
-        let (a, b) = (&self.0, &other.0);
-        a.columns == b.columns
-            && a.truncated == b.truncated
-            && a.rows.len() == b.rows.len()
-            && a.rows
-                .iter()
-                .zip(&b.rows)
-                .all(|(x, y)| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| close(p, q)))
+        common::close_tables(&self.0, &other.0)
     }
 }
 

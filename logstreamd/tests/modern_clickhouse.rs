@@ -23,7 +23,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use logstream_shared::query::{Cell, Comparison, Expr, Field, Filter, LevelFilter, Table, Test};
+use logstream_shared::query::{Comparison, Expr, Field, Filter, LevelFilter, Test};
 use logstream_shared::{Level, LogRecord, Query};
 use logstreamd::store::{
     Cursor, FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchPage,
@@ -586,7 +586,7 @@ impl Modern {
         let expected = self.model.table(&request);
         for (engine, table) in [("chdb", &chdb), ("DuckDB", &duckdb)] {
             assert!(
-                close(table, &expected),
+                common::close_tables(table, &expected),
                 "{engine}'s table for {q} is not what the query language means\n\
                  statement: {statement}\n{engine}: {table:?}\nexpected: {expected:?}"
             );
@@ -685,20 +685,6 @@ fn check<T: PartialEq + Debug>(
         lines(duckdb),
         lines(expected)
     );
-}
-
-fn close(a: &Table, b: &Table) -> bool {
-    let cell = |x: &Cell, y: &Cell| match (x, y) {
-        (Cell::Float(x), Cell::Float(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
-        _ => x == y,
-    };
-    a.columns == b.columns
-        && a.truncated == b.truncated
-        && a.rows.len() == b.rows.len()
-        && a.rows
-            .iter()
-            .zip(&b.rows)
-            .all(|(x, y)| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| cell(p, q)))
 }
 
 /// Every stage and the new filters, as the modern dialect runs them.

@@ -525,32 +525,9 @@ impl Store for ClickHouseStore {
     }
 
     async fn table(&self, request: TableRequest) -> Result<Table> {
-        let compiled = sql::table_sql(self.dialect, &request);
-        let texts: Vec<String> = (0..compiled.reads.len())
-            // Nullable whatever each column is, so every row has one type.
-            .map(|i| format!("toNullable(toString(c{i}))"))
-            .collect();
-        let sql = format!(
-            "SELECT [{}] AS cells FROM ({})",
-            texts.join(", "),
-            compiled.sql
-        );
-        let rows: Vec<CellsRow> = self.statement((sql, compiled.params)).fetch_all().await?;
-        let rows = rows
-            .into_iter()
-            .map(|row| {
-                row.cells
-                    .into_iter()
-                    .zip(&compiled.reads)
-                    .map(|(text, read)| cell_from_text(text, *read))
-                    .collect()
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(super::table_of(
-            &request.selection.query,
-            rows,
-            compiled.limit,
-        ))
+        let (statement, reader) = table_statement(self.dialect, &request);
+        let rows: Vec<CellsRow> = self.statement(statement).fetch_all().await?;
+        reader.table(rows.into_iter().map(|row| row.cells).collect())
     }
 
     async fn histogram(&self, request: HistogramRequest) -> Result<Vec<HistogramCount>> {

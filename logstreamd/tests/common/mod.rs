@@ -32,3 +32,24 @@ pub(crate) fn record(id: &str, ts: i64, service: &str, level: Level, message: &s
         attributes: BTreeMap::new(),
     }
 }
+
+/// Whether two tables are equal, floats to a relative 1e-9 (engines sum in
+/// different orders).
+#[allow(dead_code)]
+pub(crate) fn close_tables(
+    a: &logstream_shared::query::Table,
+    b: &logstream_shared::query::Table,
+) -> bool {
+    use logstream_shared::query::Cell;
+    let cell = |x: &Cell, y: &Cell| match (x, y) {
+        (Cell::Float(x), Cell::Float(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+        _ => x == y,
+    };
+    a.columns == b.columns
+        && a.truncated == b.truncated
+        && a.rows.len() == b.rows.len()
+        && a.rows
+            .iter()
+            .zip(&b.rows)
+            .all(|(x, y)| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| cell(p, q)))
+}
