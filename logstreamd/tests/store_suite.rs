@@ -357,6 +357,49 @@ async fn facets_count_the_most_frequent_values(t: TestStore) {
     );
 }
 
+async fn attribute_names_count_the_records_that_have_them(t: TestStore) {
+    let mut records = Vec::new();
+    for i in 0..6 {
+        let mut r = record(
+            &format!("a{i}"),
+            i as i64,
+            ["api", "web"][i % 2],
+            Level::Info,
+            "m",
+        );
+        r.attributes.insert("user_id".into(), i.to_string());
+        if i < 2 {
+            r.attributes.insert("path".into(), "/x".into());
+        }
+        if i == 5 {
+            r.attributes.insert("zone".into(), "z".into());
+        }
+        records.push(r);
+    }
+    t.store.insert(&records).await.unwrap();
+    let count = |value: &str, count| FacetCount {
+        value: value.into(),
+        count,
+    };
+    let s = &t.store;
+    assert_eq!(
+        s.attribute_names(selection(""), 10).await.unwrap(),
+        vec![count("user_id", 6), count("path", 2), count("zone", 1)]
+    );
+    assert_eq!(
+        s.attribute_names(selection("service:web"), 2)
+            .await
+            .unwrap(),
+        vec![count("user_id", 3), count("path", 1)]
+    );
+    assert_eq!(
+        s.attribute_names(selection("nothing-here"), 10)
+            .await
+            .unwrap(),
+        vec![]
+    );
+}
+
 async fn retention_drops_whole_old_days(t: TestStore) {
     let s = &*t.store;
     const DAY: i64 = 86_400;
@@ -422,6 +465,11 @@ macro_rules! store_suite {
         $(#[$attr])*
         async fn facets_count_the_most_frequent_values() {
             super::facets_count_the_most_frequent_values($open).await
+        }
+        #[tokio::test]
+        $(#[$attr])*
+        async fn attribute_names_count_the_records_that_have_them() {
+            super::attribute_names_count_the_records_that_have_them($open).await
         }
         #[tokio::test]
         $(#[$attr])*

@@ -165,6 +165,7 @@ pub const ROUTES: &[Route] = &[
     route("/api/ingest/logs", &["GET"], Scope::Read),
     route("/api/stats/histogram", &["GET"], Scope::Read),
     route("/api/stats/facets", &["GET"], Scope::Read),
+    route("/api/fields", &["GET"], Scope::Read),
     route("/api/tail", &["GET"], Scope::Read),
     route("/metrics", &["GET"], Scope::Read),
     HEALTH,

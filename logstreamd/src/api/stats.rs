@@ -10,16 +10,21 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{TimeZone, Utc};
 use logstream_shared::api::{
-    FacetParams, FacetValue, Facets, Histogram, HistogramBucket, HistogramParams,
+    FacetParams, FacetValue, Facets, FieldCount, FieldList, FieldsParams, Histogram,
+    HistogramBucket, HistogramParams,
 };
+use logstream_shared::query::{Cell, Name, Stage};
 
 use super::{ApiError, AppState, invalid, invalid_params, query_params, refuse_pipes, selection};
-use crate::store::{FacetField, FacetRequest, HistogramRequest};
+use crate::store::{
+    FacetCount, FacetField, FacetRequest, HistogramRequest, Selection, TableRequest,
+};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/stats/histogram", get(histogram))
         .route("/api/stats/facets", get(facets))
+        .route("/api/fields", get(fields))
 }
 
 /// The most buckets one histogram may have.
@@ -33,6 +38,7 @@ const NICE_STEPS: [i64; 19] = [
 ];
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 const DEFAULT_FACET_LIMIT: usize = 10;
+const DEFAULT_FIELDS_LIMIT: usize = 100;
 const MAX_FACET_LIMIT: usize = 1000;
 
 /// The smallest nice step that gives at most about `DEFAULT_BUCKETS` buckets.
@@ -156,32 +162,30 @@ async fn facets(
     .map_err(invalid_params)?;
     refuse_pipes(&selection, true).map_err(invalid_params)?;
     let name = params.field.unwrap_or_else(|| "service".into());
-    let field = match name.as_str() {
-        "service" => FacetField::Service,
-        "level" => FacetField::Level,
-        "host" => FacetField::Host,
-        other => {
-            return Err(invalid_params(invalid(
-                "field",
-                format!("\"{other}\" cannot be counted; accepted: service, level, host"),
-            )));
-        }
-    };
-    let limit = params.limit.unwrap_or(DEFAULT_FACET_LIMIT);
-    if !(1..=MAX_FACET_LIMIT).contains(&limit) {
+    if name.is_empty() {
         return Err(invalid_params(invalid(
-            "limit",
-            format!("{limit} is out of range; accepted: 1 to {MAX_FACET_LIMIT}"),
+            "field",
+            "name a field or an attribute: service, level, host, trace, attr.path, …",
         )));
     }
-    let counts = state
-        .store
-        .facets(FacetRequest {
-            selection,
-            field,
-            limit,
-        })
-        .await?;
+    let limit = facet_limit(params.limit, DEFAULT_FACET_LIMIT)?;
+    let field = match name.as_str() {
+        "service" => Some(FacetField::Service),
+        "level" => Some(FacetField::Level),
+        "host" => Some(FacetField::Host),
+        _ => None,
+    };
+    let counts = match field {
+        Some(field) => {
+            let request = FacetRequest {
+                selection,
+                field,
+                limit,
+            };
+            state.store.facets(request).await?
+        }
+        None => top_values(&state, selection, &name, limit).await?,
+    };
     let values = counts
         .into_iter()
         .map(|c| FacetValue {
@@ -193,6 +197,74 @@ async fn facets(
         status: "success".into(),
         field: name,
         values,
+    }))
+}
+
+fn facet_limit(limit: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=MAX_FACET_LIMIT).contains(&limit) {
+        return Err(invalid_params(invalid(
+            "limit",
+            format!("{limit} is out of range; accepted: 1 to {MAX_FACET_LIMIT}"),
+        )));
+    }
+    Ok(limit)
+}
+
+/// Any other field's or an attribute's facet: the query's `| top`.
+async fn top_values(
+    state: &AppState,
+    mut selection: Selection,
+    name: &str,
+    limit: usize,
+) -> Result<Vec<FacetCount>, ApiError> {
+    selection.query.stages.push(Stage::Top {
+        limit,
+        by: vec![Name::from_text(name)],
+    });
+    let table = state.store.table(TableRequest { selection, limit }).await?;
+    Ok(table
+        .rows
+        .iter()
+        .map(|row| FacetCount {
+            value: row[0]
+                .to_json()
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_default(),
+            count: match row[1] {
+                Cell::Int(n) => n.unsigned_abs(),
+                _ => 0,
+            },
+        })
+        .collect())
+}
+
+/// `GET /api/fields`: which attributes the selected records have.
+async fn fields(
+    State(state): State<AppState>,
+    params: Result<Query<FieldsParams>, QueryRejection>,
+) -> Result<Json<FieldList>, ApiError> {
+    let params = query_params(params)?;
+    let selection = selection(
+        params.q.as_deref(),
+        params.since.as_deref(),
+        params.until.as_deref(),
+        Utc::now(),
+    )
+    .map_err(invalid_params)?;
+    refuse_pipes(&selection, true).map_err(invalid_params)?;
+    let limit = facet_limit(params.limit, DEFAULT_FIELDS_LIMIT)?;
+    let names = state.store.attribute_names(selection, limit).await?;
+    Ok(Json(FieldList {
+        status: "success".into(),
+        fields: names
+            .into_iter()
+            .map(|c| FieldCount {
+                name: c.value,
+                count: c.count,
+            })
+            .collect(),
     }))
 }
 

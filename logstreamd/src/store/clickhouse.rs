@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::sql::{self, ColumnRead, Dialect, Param};
 use super::{
     FacetCount, FacetRequest, HistogramCount, HistogramRequest, Result, SearchPage, SearchRequest,
-    Store, StoreError, TableRequest, facet_value,
+    Selection, Store, StoreError, TableRequest, facet_value,
 };
 
 /// The level enum, in the order of `Level::as_u8`.
@@ -555,6 +555,18 @@ impl Store for ClickHouseStore {
             .into_iter()
             .map(|row| FacetCount {
                 value: facet_value(request.field, row.value),
+                count: row.n,
+            })
+            .collect())
+    }
+
+    async fn attribute_names(&self, selection: Selection, limit: usize) -> Result<Vec<FacetCount>> {
+        let compiled = sql::attribute_names_sql(self.dialect, &selection, limit);
+        let rows: Vec<FacetRow> = self.statement(compiled).fetch_all().await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| FacetCount {
+                value: row.value,
                 count: row.n,
             })
             .collect())

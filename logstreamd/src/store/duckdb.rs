@@ -497,6 +497,19 @@ impl Store for DuckDbStore {
         self.read(move |conn| facets_on(conn, &request)).await
     }
 
+    async fn attribute_names(&self, selection: Selection, limit: usize) -> Result<Vec<FacetCount>> {
+        self.read(move |conn| {
+            let compiled = sql::attribute_names_sql(Dialect::DuckDb, &selection, limit);
+            query_rows(conn, compiled, |row| {
+                Ok(FacetCount {
+                    value: row.get(0)?,
+                    count: count_of(row, 1)?,
+                })
+            })
+        })
+        .await
+    }
+
     async fn drop_days_before(&self, first_kept: NaiveDate) -> Result<()> {
         let cutoff = first_kept
             .and_hms_opt(0, 0, 0)

@@ -237,6 +237,10 @@ pub trait Store: Send + Sync + Debug {
 
     async fn histogram(&self, request: HistogramRequest) -> Result<Vec<HistogramCount>>;
 
+    /// The attribute names the selected records have, with how many records
+    /// have each: the `limit` most frequent, then by name.
+    async fn attribute_names(&self, selection: Selection, limit: usize) -> Result<Vec<FacetCount>>;
+
     /// Most frequent first, ties by value; records without the field are not counted.
     async fn facets(&self, request: FacetRequest) -> Result<Vec<FacetCount>>;
 

@@ -189,6 +189,29 @@ pub(crate) fn facets_sql(dialect: Dialect, request: &FacetRequest) -> (String, V
     .into_parts()
 }
 
+/// Rows of (attribute name, records that have it), most frequent first.
+pub(crate) fn attribute_names_sql(
+    dialect: Dialect,
+    selection: &Selection,
+    limit: usize,
+) -> (String, Vec<Param>) {
+    let condition = where_clause(dialect, selection, None);
+    let from = match dialect {
+        Dialect::DuckDb => Fragment::new("(SELECT unnest(attr_keys) AS k FROM logs WHERE ")
+            .append(condition)
+            .push(")"),
+        // `attr_keys` in the condition is still the whole array.
+        Dialect::ClickHouse { .. } => {
+            Fragment::new("logs ARRAY JOIN attr_keys AS k WHERE ").append(condition)
+        }
+    };
+    Fragment::new("SELECT k AS value, count(*) AS n FROM ")
+        .append(from)
+        .push(" GROUP BY k ORDER BY n DESC, k LIMIT ?")
+        .with(Param::Int(limit as i64))
+        .into_parts()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
