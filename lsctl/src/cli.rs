@@ -277,6 +277,13 @@ const QUERY_EXAMPLES: &str = "\
 The query language (also the API's q=): words and \"quoted phrases\" match the message
 (case-insensitive), -word excludes; service:a,b  level:error  level>=warn  host:h
 trace:t  span:s  id:i  key=value (attribute); -service:db negates a clause.
+OR, AND, NOT and (groups); ~\"regex\" (message), host~\"^web-\", key~\"…\";
+key>=500  key!=v  key:*  -key:*  key:/api/* (prefix).
+Pipes make tables, computed in the store:
+  | where FILTER   | extract \"user=<user> took <ms>ms\"
+  | stats count(), avg(x), p95(x), count_distinct(x) … by name, time(5m)
+  | top 10 name    | fields time, service, attr.x    | sort by col desc    | limit N
+(see the README's query language section for all of it).
 
 Flags and the query combine: every one must match.
 
@@ -292,6 +299,8 @@ Examples:
   lsctl query --all --since 24h -o csv --fields time,level,service,message,attr.user_id > day.csv
   lsctl query --all --reverse --since 1h -o raw    # the last hour's messages, oldest first
   lsctl query -o logfmt --level ERROR | head -1
+  lsctl query --since 1h 'status>=500 | top 10 path'
+  lsctl query --since 1d '| stats count(), p95(duration_ms) by service, time(1h)' -o csv
 
 Exit codes: 0 success (also when a pipe such as `| head` closes early), 1 usage
 error (a bad flag, query or time), 3 the daemon could not be reached or answered
