@@ -28,10 +28,12 @@
 //! attributes win over a line's attributes of the same name.
 
 mod json;
+mod layouts;
 mod logfmt;
 mod multiline;
 mod text;
 
+pub use layouts::{Layout, catalogue, layout, recognise};
 pub use text::{Syslog, facility_name, severity_level, syslog};
 
 use std::collections::BTreeMap;
@@ -53,9 +55,8 @@ pub const IDLE_FLUSH: Duration = Duration::from_millis(200);
 
 /// How lines are read (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Format {
-    /// Recognise each line's format: JSON, logfmt, syslog, timestamped text, plain.
+    /// Recognise each line's layout among the [`catalogue`]'s.
     #[default]
     Auto,
     /// JSON objects; other lines are sent as plain messages.
@@ -66,6 +67,101 @@ pub enum Format {
     Text,
     /// Each line as it is, one record per line: no parsing, no joining.
     Raw,
+    /// One layout of the [`catalogue`]; other lines are sent as plain messages.
+    Layout(&'static Layout),
+}
+
+impl Format {
+    /// The modes that are not a single layout, with what they do.
+    const MODES: [(Format, &'static str, &'static str); 5] = [
+        (Format::Auto, "auto", "recognise each line's layout"),
+        (
+            Format::Json,
+            "json",
+            "JSON objects; other lines as plain messages",
+        ),
+        (
+            Format::Logfmt,
+            "logfmt",
+            "key=value pairs; other lines as plain messages",
+        ),
+        (
+            Format::Text,
+            "text",
+            "syslog and timestamped text (log4j, Python, RFC 3339 …)",
+        ),
+        (
+            Format::Raw,
+            "raw",
+            "each line as it is: no parsing, no joining",
+        ),
+    ];
+
+    /// Its `--format` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Layout(layout) => layout.name,
+            mode => Format::MODES
+                .iter()
+                .find(|(m, _, _)| *m == mode)
+                .map_or("auto", |(_, name, _)| name),
+        }
+    }
+
+    /// Every `--format` value: the modes, then the catalogue's layouts (but
+    /// those a mode already names, JSON's and logfmt's).
+    pub fn all() -> impl Iterator<Item = Format> {
+        let modes = Format::MODES.iter().map(|(mode, _, _)| *mode);
+        let named = |l: &Layout| Format::MODES.iter().any(|(_, name, _)| l.is_named(name));
+        modes.chain(
+            catalogue()
+                .iter()
+                .filter(move |l| !named(l))
+                .map(Format::Layout),
+        )
+    }
+
+    /// What it does, in a few words.
+    pub fn description(self) -> &'static str {
+        match self {
+            Format::Layout(layout) => layout.title,
+            mode => Format::MODES
+                .iter()
+                .find(|(m, _, _)| *m == mode)
+                .map_or("", |(_, _, about)| about),
+        }
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Format, String> {
+        let name = name.trim();
+        Format::all()
+            .find(|f| match f {
+                Format::Layout(layout) => layout.is_named(name),
+                mode => mode.name().eq_ignore_ascii_case(name),
+            })
+            .ok_or_else(|| format!("no format \"{name}\"; `lsctl formats` lists them"))
+    }
+}
+
+#[cfg(feature = "clap")]
+impl clap::ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Format] {
+        static ALL: std::sync::LazyLock<Vec<Format>> =
+            std::sync::LazyLock::new(|| Format::all().collect());
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let value = clap::builder::PossibleValue::new(self.name()).help(self.description());
+        Some(match self {
+            Format::Layout(layout) => value.aliases(layout.aliases.iter().copied()),
+            _ => value,
+        })
+    }
 }
 
 /// The time zone of timestamps that carry none (`--timezone`).
@@ -206,6 +302,9 @@ pub fn attribute_flag(text: &str) -> Result<(String, String), String> {
 /// syslog frame) makes a record of it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Parsed {
+    /// Whether the layout's next line may still add to this record (see
+    /// `Layout::follow`).
+    pub(crate) open: bool,
     pub timestamp: Option<DateTime<Utc>>,
     pub level: Option<Level>,
     pub message: String,
@@ -224,24 +323,27 @@ pub struct Context {
     pub now: DateTime<Utc>,
 }
 
-/// What one line says, by the format chosen; `None` for a plain line.
-pub(crate) fn parse_line(line: &str, format: Format, cx: Context) -> Option<Parsed> {
-    let structured = || {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('{') {
-            json::parse(line, cx)
-        } else {
-            None
-        }
-    };
+/// What one line says, by the format chosen, and the layout that read it;
+/// `None` for a plain line.
+pub(crate) fn parse_line(
+    line: &str,
+    format: Format,
+    detector: &mut layouts::Detector,
+    cx: Context,
+) -> Option<(Parsed, Option<&'static Layout>)> {
+    let without_layout = |parsed: Option<Parsed>| parsed.map(|p| (p, None));
     match format {
         Format::Raw => None,
-        Format::Json => structured(),
-        Format::Logfmt => logfmt::parse(line, cx, true),
-        Format::Text => text::parse(line, cx),
-        Format::Auto => structured()
-            .or_else(|| text::parse(line, cx))
-            .or_else(|| logfmt::parse(line, cx, false)),
+        Format::Json => without_layout(
+            line.trim_start()
+                .starts_with('{')
+                .then(|| json::parse(line, cx))
+                .flatten(),
+        ),
+        Format::Logfmt => without_layout(logfmt::parse(line, cx, true)),
+        Format::Text => without_layout(text::parse(line, cx)),
+        Format::Layout(layout) => layout.read(line, cx).map(|p| (p, Some(layout))),
+        Format::Auto => detector.read(line, cx).map(|(p, layout)| (p, Some(layout))),
     }
 }
 
@@ -253,6 +355,8 @@ struct Pending {
     in_traceback: bool,
     /// Blank lines seen since its last line: kept only if it goes on.
     blank_lines: usize,
+    /// The layout whose next line may still add to it (a partial line's).
+    open: Option<&'static Layout>,
 }
 
 /// Turns lines into records, joining multi-line records (see the module
@@ -261,6 +365,7 @@ struct Pending {
 pub struct Assembler {
     settings: Settings,
     pending: Option<Pending>,
+    detector: layouts::Detector,
 }
 
 impl Assembler {
@@ -270,6 +375,7 @@ impl Assembler {
         Assembler {
             settings,
             pending: None,
+            detector: layouts::Detector::default(),
         }
     }
 
@@ -291,6 +397,19 @@ impl Assembler {
         }
         if self.settings.format == Format::Raw {
             return vec![self.plain(line, now)];
+        }
+        let cx = self.context(now);
+        if let Some(pending) = &mut self.pending
+            && let Some(layout) = pending.open
+        {
+            match layout.follow(&mut pending.record, line, cx) {
+                Some(still_open) => {
+                    pending.open = still_open.then_some(layout);
+                    truncate_message(&mut pending.record);
+                    return Vec::new();
+                }
+                None => pending.open = None,
+            }
         }
         if let Some(pending) = &mut self.pending
             && multiline::continues(line, pending.in_traceback)
@@ -316,14 +435,16 @@ impl Assembler {
                 record: next,
                 in_traceback,
                 blank_lines: 0,
+                open: None,
             });
             return done.into_iter().map(|p| p.record).collect();
         }
-        let record = self.record(line, now);
+        let (record, open) = self.record(line, now);
         let done = self.pending.replace(Pending {
             record,
             in_traceback: multiline::in_traceback_after(line, false),
             blank_lines: 0,
+            open,
         });
         done.into_iter().map(|p| p.record).collect()
     }
@@ -331,13 +452,33 @@ impl Assembler {
     /// The record still held, if any: call this when the input has been
     /// quiet for [`IDLE_FLUSH`], since no line may be coming to complete it.
     pub fn flush_idle(&mut self) -> Vec<LogRecord> {
-        self.finish()
+        self.pending.take().into_iter().map(|p| p.record).collect()
     }
 
     /// The record still held, if any: call this at the end of each input
-    /// (lines of different inputs are never joined).
+    /// (lines of different inputs are never joined, and the next input's
+    /// layout is recognised afresh).
     pub fn finish(&mut self) -> Vec<LogRecord> {
-        self.pending.take().into_iter().map(|p| p.record).collect()
+        self.detector.reset();
+        self.flush_idle()
+    }
+
+    /// The layout that read the latest line of this input: the one forced
+    /// with `--format`, or the one recognised (`None` before any, or for
+    /// the modes that are not a layout).
+    pub fn layout(&self) -> Option<&'static Layout> {
+        match self.settings.format {
+            Format::Layout(layout) => Some(layout),
+            Format::Auto => self.detector.last(),
+            _ => None,
+        }
+    }
+
+    fn context(&self, now: DateTime<Utc>) -> Context {
+        Context {
+            zone: self.settings.timezone,
+            now,
+        }
     }
 
     /// Whether a record is held, waiting for lines that may continue it.
@@ -346,15 +487,25 @@ impl Assembler {
     }
 
     /// The record for one line: parsed, else (or when the daemon would
-    /// refuse what was parsed) plain.
-    fn record(&self, line: &str, now: DateTime<Utc>) -> LogRecord {
-        let cx = Context {
-            zone: self.settings.timezone,
-            now,
-        };
-        let Some(parsed) = parse_line(line, self.settings.format, cx) else {
-            return self.plain(line, now);
-        };
+    /// refuse what was parsed) plain; with the layout that may add the next
+    /// line to it.
+    fn record(&mut self, line: &str, now: DateTime<Utc>) -> (LogRecord, Option<&'static Layout>) {
+        let cx = self.context(now);
+        let format = self.settings.format;
+        match parse_line(line, format, &mut self.detector, cx) {
+            Some((parsed, layout)) => {
+                let open = layout.filter(|_| parsed.open);
+                match self.parsed_record(parsed, now) {
+                    Some(record) => (record, open),
+                    None => (self.plain(line, now), None),
+                }
+            }
+            None => (self.plain(line, now), None),
+        }
+    }
+
+    /// The record of what a line says; `None` if the daemon would refuse it.
+    fn parsed_record(&self, parsed: Parsed, now: DateTime<Utc>) -> Option<LogRecord> {
         let mut record = self.base(now);
         if let Some(timestamp) = parsed.timestamp {
             record.timestamp = timestamp;
@@ -408,11 +559,7 @@ impl Assembler {
         attributes.extend(self.settings.attributes.clone());
         record.attributes = attributes;
         truncate_message(&mut record);
-        if validate(&record).is_empty() {
-            record
-        } else {
-            self.plain(line, now)
-        }
+        validate(&record).is_empty().then_some(record)
     }
 
     /// A record with this run's defaults and no message yet.
