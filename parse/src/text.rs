@@ -546,10 +546,12 @@ fn bracketed_name(word: &str) -> Option<&str> {
 }
 
 /// A qualified logger name with its colon, `org.example.App:`; a single
-/// word with a colon (`db:`) is taken as part of the message.
+/// word with a colon (`db:`) or a caller (`main.go:42:`) is taken as part
+/// of the message.
 pub(crate) fn qualified_logger(word: &str) -> Option<&str> {
     let name = word.strip_suffix(':')?;
-    (name.contains('.') && !name.ends_with('.') && is_logger(name)).then_some(name)
+    let qualified = name.contains('.') && !name.ends_with('.') && !name.contains(':');
+    (qualified && is_logger(name)).then_some(name)
 }
 
 /// A logger name such as `com.example.App`, `app.db` or `main`.

@@ -19,6 +19,7 @@ pub(super) const BUNYAN: Layout = Layout {
     read: bunyan,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const PINO: Layout = Layout {
@@ -30,6 +31,7 @@ pub(super) const PINO: Layout = Layout {
     read: pino,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const PYTHON: Layout = Layout {
@@ -41,6 +43,7 @@ pub(super) const PYTHON: Layout = Layout {
     read: python,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const PYTHON_BASIC: Layout = Layout {
@@ -52,6 +55,7 @@ pub(super) const PYTHON_BASIC: Layout = Layout {
     read: python_basic,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const TRACING: Layout = Layout {
@@ -63,6 +67,7 @@ pub(super) const TRACING: Layout = Layout {
     read: tracing,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const ENV_LOGGER: Layout = Layout {
@@ -74,6 +79,7 @@ pub(super) const ENV_LOGGER: Layout = Layout {
     read: env_logger,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const ZAP: Layout = Layout {
@@ -85,6 +91,7 @@ pub(super) const ZAP: Layout = Layout {
     read: zap,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const GO: Layout = Layout {
@@ -96,6 +103,7 @@ pub(super) const GO: Layout = Layout {
     read: go,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const LOGRUS: Layout = Layout {
@@ -107,6 +115,7 @@ pub(super) const LOGRUS: Layout = Layout {
     read: logrus,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const WINSTON: Layout = Layout {
@@ -118,6 +127,7 @@ pub(super) const WINSTON: Layout = Layout {
     read: winston,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const RUBY: Layout = Layout {
@@ -129,6 +139,7 @@ pub(super) const RUBY: Layout = Layout {
     read: ruby,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const SERILOG: Layout = Layout {
@@ -140,6 +151,7 @@ pub(super) const SERILOG: Layout = Layout {
     read: serilog,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const DOTNET: Layout = Layout {
@@ -151,6 +163,7 @@ pub(super) const DOTNET: Layout = Layout {
     read: dotnet,
     follow: Some(dotnet_follow),
     general: false,
+    wraps: false,
 };
 
 pub(super) const ELIXIR: Layout = Layout {
@@ -162,6 +175,7 @@ pub(super) const ELIXIR: Layout = Layout {
     read: elixir,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const PHP: Layout = Layout {
@@ -173,6 +187,7 @@ pub(super) const PHP: Layout = Layout {
     read: php,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 fn bunyan(line: &str, cx: Context) -> Option<Parsed> {

@@ -21,6 +21,7 @@ pub(super) const DOCKER: Layout = Layout {
     read: docker,
     follow: Some(docker_follow),
     general: false,
+    wraps: true,
 };
 
 /// The CRI log format of containerd and CRI-O: `TIME STREAM TAG LINE`, the
@@ -34,6 +35,7 @@ pub(super) const CRI: Layout = Layout {
     read: cri,
     follow: Some(cri_follow),
     general: false,
+    wraps: true,
 };
 
 /// klog (Kubernetes components): `Lmmdd hh:mm:ss.uuuuuu threadid file:line] msg`.
@@ -46,6 +48,7 @@ pub(super) const KLOG: Layout = Layout {
     read: klog,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 /// A Docker line's parts: the program's line (newline cut), its stream and
@@ -117,7 +120,7 @@ fn cri(line: &str, cx: Context) -> Option<Parsed> {
 }
 
 fn cri_follow(record: &mut LogRecord, line: &str, cx: Context) -> Option<bool> {
-    let (_, _, partial, content) = cri_parts(line.trim_end(), cx)?;
+    let (_, _, partial, content) = cri_parts(line, cx)?;
     append(record, content);
     Some(partial)
 }

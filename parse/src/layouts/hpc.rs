@@ -18,6 +18,7 @@ pub(super) const BGL: Layout = Layout {
     read: bgl,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const THUNDERBIRD: Layout = Layout {
@@ -29,6 +30,7 @@ pub(super) const THUNDERBIRD: Layout = Layout {
     read: thunderbird,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 /// The fields before the node's line: alert tag, time, node, and the rest.
@@ -92,17 +94,8 @@ fn thunderbird(line: &str, _cx: Context) -> Option<Parsed> {
     let (source, rest) = token(rest);
     let mut parsed = start(alert, node, timestamp);
     let (first, after) = token(rest);
-    // `crond(pam_unix)[2915]:`: the program, its module and pid.
-    let message = match tag(&first.replace(['(', ')'], "_")) {
-        Some(_) => {
-            let program = first.trim_end_matches(':');
-            let (name, pid) = program
-                .strip_suffix(']')
-                .and_then(|p| p.split_once('['))
-                .map_or((program, None), |(n, p)| (n, Some(p)));
-            let (service, module) = name
-                .split_once('(')
-                .map_or((name, None), |(s, m)| (s, m.strip_suffix(')')));
+    let message = match program(first) {
+        Some((service, module, pid)) => {
             parsed.service = Some(service.to_string());
             put(&mut parsed, &[("pid", pid), ("module", module)]);
             after
@@ -114,4 +107,20 @@ fn thunderbird(line: &str, _cx: Context) -> Option<Parsed> {
         .or_else(|| (alert != "-").then_some(logstream_shared::Level::Error));
     parsed.message = message.to_string();
     Some(parsed)
+}
+
+/// A syslog tag with a module, `crond(pam_unix)[2915]:`: the program, the
+/// module and the pid.
+fn program(word: &str) -> Option<(&str, Option<&str>, Option<&str>)> {
+    let word = word.strip_suffix(':')?;
+    let (name, pid) = match word.strip_suffix(']') {
+        Some(rest) => rest.split_once('[').map(|(n, p)| (n, Some(p)))?,
+        None => (word, None),
+    };
+    let (service, module) = match name.strip_suffix(')') {
+        Some(rest) => rest.split_once('(').map(|(s, m)| (s, Some(m)))?,
+        None => (name, None),
+    };
+    tag(&format!("{service}:"))?;
+    Some((service, module, pid))
 }

@@ -17,6 +17,7 @@ pub(super) const SPARK: Layout = Layout {
     read: spark,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const HDFS: Layout = Layout {
@@ -28,6 +29,7 @@ pub(super) const HDFS: Layout = Layout {
     read: hdfs,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const TOMCAT: Layout = Layout {
@@ -39,6 +41,7 @@ pub(super) const TOMCAT: Layout = Layout {
     read: tomcat,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const JUL: Layout = Layout {
@@ -50,6 +53,7 @@ pub(super) const JUL: Layout = Layout {
     read: jul,
     follow: Some(jul_follow),
     general: false,
+    wraps: false,
 };
 
 pub(super) const KAFKA: Layout = Layout {
@@ -61,6 +65,7 @@ pub(super) const KAFKA: Layout = Layout {
     read: kafka,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const ELASTICSEARCH: Layout = Layout {
@@ -72,6 +77,7 @@ pub(super) const ELASTICSEARCH: Layout = Layout {
     read: elasticsearch,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 /// `LEVEL logger: message`, after a time (and a pid, for HDFS).

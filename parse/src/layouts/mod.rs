@@ -72,6 +72,9 @@ pub struct Layout {
     /// Too general to be tried first just because the previous line was
     /// read by it: a more specific layout may come before it.
     general: bool,
+    /// Its lines carry another layout's line, read by [`inner`]; their
+    /// trailing spaces belong to that line.
+    wraps: bool,
 }
 
 impl std::fmt::Debug for Layout {
@@ -91,7 +94,8 @@ impl Eq for Layout {}
 impl Layout {
     /// What the line says in this layout, if it is in it.
     pub(crate) fn read(&self, line: &str, cx: Context) -> Option<Parsed> {
-        let line = line.trim();
+        let line = line.trim_start();
+        let line = if self.wraps { line } else { line.trim_end() };
         let first = *line.as_bytes().first()?;
         if !self.start.admits(first) {
             return None;
@@ -178,10 +182,12 @@ pub fn recognise(
 /// A line carried inside another (a container runtime's, Docker's JSON), read
 /// by the layouts that do not wrap lines themselves; plain text otherwise.
 pub(crate) fn inner(line: &str, cx: Context) -> Parsed {
-    let (wrappers, rest) = CATALOGUE.split_at(WRAPPERS);
-    debug_assert!(wrappers.iter().all(|w| w.follow.is_some()));
-    match detect(rest, line, cx) {
-        Some((parsed, _)) => parsed,
+    let unwrapped = CATALOGUE
+        .iter()
+        .filter(|layout| !layout.wraps)
+        .find_map(|layout| layout.read(line, cx));
+    match unwrapped {
+        Some(parsed) => parsed,
         None => Parsed {
             level: level::near_start(line),
             message: line.to_string(),
@@ -190,12 +196,9 @@ pub(crate) fn inner(line: &str, cx: Context) -> Parsed {
     }
 }
 
-/// How many layouts at the start of the catalogue wrap other lines.
-const WRAPPERS: usize = 2;
-
 /// The layouts, specific ones first: detection takes the first that reads a line.
 static CATALOGUE: &[Layout] = &[
-    // Wrappers first (see WRAPPERS): their lines carry another layout's.
+    // Wrappers first: their lines carry another layout's.
     containers::DOCKER,
     containers::CRI,
     platforms::MONGODB,
@@ -210,6 +213,7 @@ static CATALOGUE: &[Layout] = &[
         read: |line, cx| json::parse(line, cx),
         follow: None,
         general: true,
+        wraps: false,
     },
     Layout {
         name: "syslog",
@@ -220,6 +224,7 @@ static CATALOGUE: &[Layout] = &[
         read: text::syslog_line,
         follow: None,
         general: false,
+        wraps: false,
     },
     containers::KLOG,
     platforms::LOGCAT,
@@ -239,6 +244,10 @@ static CATALOGUE: &[Layout] = &[
     apps::TRACING,
     apps::ENV_LOGGER,
     apps::ZAP,
+    // Before log4j, which would take `error:` for its level; .NET's
+    // `info: Category[0]` before winston's `info: message`.
+    apps::DOTNET,
+    apps::WINSTON,
     apps::RUBY,
     platforms::OSLO,
     Layout {
@@ -250,6 +259,7 @@ static CATALOGUE: &[Layout] = &[
         read: text::leveled_line,
         follow: None,
         general: false,
+        wraps: false,
     },
     apps::GO,
     jvm::SPARK,
@@ -259,9 +269,7 @@ static CATALOGUE: &[Layout] = &[
     platforms::REDIS,
     apps::SERILOG,
     apps::ELIXIR,
-    apps::DOTNET,
     apps::LOGRUS,
-    apps::WINSTON,
     hpc::BGL,
     hpc::THUNDERBIRD,
     Layout {
@@ -273,16 +281,18 @@ static CATALOGUE: &[Layout] = &[
         read: |line, cx| logfmt::parse(line, cx, false),
         follow: None,
         general: true,
+        wraps: false,
     },
     Layout {
         name: "timestamped",
         aliases: &[],
         title: "any line that starts with an ISO date and time",
-        example: "2026-11-27T12:00:01Z WARN [billing] card declined",
+        example: "2026-11-27T12:00:01Z [billing] card declined, error 402",
         start: Start::Any,
         read: text::timestamped_line,
         follow: None,
         general: true,
+        wraps: false,
     },
     Layout {
         name: "fallback",
@@ -293,6 +303,7 @@ static CATALOGUE: &[Layout] = &[
         read: fallback,
         follow: None,
         general: true,
+        wraps: false,
     },
 ];
 
@@ -308,7 +319,7 @@ fn fallback(line: &str, cx: Context) -> Option<Parsed> {
     let mut rest = line;
     for field in 0..=LEADING_FIELDS {
         if let Some((timestamp, len)) = time_at(rest, cx, field == 0) {
-            let after = rest[len..].trim_start_matches([']', ',']).trim_start();
+            let after = rest[len..].trim_start_matches([']', ',', '|']).trim_start();
             let mut parsed = after_time(after);
             parsed.timestamp = Some(timestamp);
             let prefix = line[..line.len() - rest.len()].trim();

@@ -17,6 +17,7 @@ pub(super) const LOGCAT: Layout = Layout {
     read: logcat,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const LOGCAT_BRIEF: Layout = Layout {
@@ -28,6 +29,7 @@ pub(super) const LOGCAT_BRIEF: Layout = Layout {
     read: logcat_brief,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const WINDOWS_CBS: Layout = Layout {
@@ -39,6 +41,7 @@ pub(super) const WINDOWS_CBS: Layout = Layout {
     read: windows_cbs,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const REDIS: Layout = Layout {
@@ -50,6 +53,7 @@ pub(super) const REDIS: Layout = Layout {
     read: redis,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const MONGODB: Layout = Layout {
@@ -61,6 +65,7 @@ pub(super) const MONGODB: Layout = Layout {
     read: mongodb,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 pub(super) const OSLO: Layout = Layout {
@@ -72,6 +77,7 @@ pub(super) const OSLO: Layout = Layout {
     read: oslo,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 fn logcat(line: &str, cx: Context) -> Option<Parsed> {

@@ -17,6 +17,7 @@ pub(super) const ACCESS: Layout = Layout {
     read: access,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 /// Squid's native access log.
@@ -29,6 +30,7 @@ pub(super) const SQUID: Layout = Layout {
     read: squid,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 /// Apache httpd's error log, 2.2 (`[error]`) and 2.4 (`[module:level] [pid …]`).
@@ -41,6 +43,7 @@ pub(super) const APACHE_ERROR: Layout = Layout {
     read: apache_error,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 /// nginx's error log.
@@ -53,6 +56,7 @@ pub(super) const NGINX_ERROR: Layout = Layout {
     read: nginx_error,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 /// PostgreSQL with the default `log_line_prefix = '%m [%p] '`.
@@ -65,6 +69,7 @@ pub(super) const POSTGRES: Layout = Layout {
     read: postgres,
     follow: Some(postgres_follow),
     general: false,
+    wraps: false,
 };
 
 /// MySQL 5.7 and 8 error log.
@@ -77,6 +82,7 @@ pub(super) const MYSQL: Layout = Layout {
     read: mysql,
     follow: None,
     general: false,
+    wraps: false,
 };
 
 /// A `"quoted"` field at the start (with `\"` escapes, as nginx writes
@@ -308,7 +314,7 @@ fn postgres_follow(record: &mut LogRecord, line: &str, cx: Context) -> Option<bo
     if record.attributes.get("pid") != parsed.attributes.get("pid") {
         return None;
     }
-    let addition = format!("\n{severity}  {}", parsed.message);
+    let addition = format!("\n{severity}:  {}", parsed.message);
     if record.message.len() + addition.len() <= crate::MAX_MESSAGE_LEN {
         record.message.push_str(&addition);
     }
