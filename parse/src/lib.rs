@@ -474,6 +474,11 @@ impl Assembler {
         }
     }
 
+    /// How lines are read (`--format`).
+    pub fn format(&self) -> Format {
+        self.settings.format
+    }
+
     fn context(&self, now: DateTime<Utc>) -> Context {
         Context {
             zone: self.settings.timezone,
