@@ -41,9 +41,17 @@ fn stored(daemon: &TestDaemon, q: &str) -> Vec<LogRecord> {
 }
 
 /// What differs between the stored records and the case's, in time order.
-fn differences(case: &Case, mut records: Vec<LogRecord>, sent: (DateTime<Utc>, DateTime<Utc>)) -> Vec<String> {
+fn differences(
+    case: &Case,
+    mut records: Vec<LogRecord>,
+    sent: (DateTime<Utc>, DateTime<Utc>),
+) -> Vec<String> {
     if records.len() != case.records.len() {
-        return vec![format!("{} records stored, expected {}", records.len(), case.records.len())];
+        return vec![format!(
+            "{} records stored, expected {}",
+            records.len(),
+            case.records.len()
+        )];
     }
     let mut expected: Vec<(Option<DateTime<Utc>>, Level)> = case
         .records
@@ -60,7 +68,10 @@ fn differences(case: &Case, mut records: Vec<LogRecord>, sent: (DateTime<Utc>, D
     for (record, (time, level)) in records.iter().zip(&expected) {
         let time_ok = match time {
             Some(time) => record.timestamp == *time,
-            None => DATELESS.contains(&case.name.as_str()) || (sent.0..=sent.1).contains(&record.timestamp),
+            None => {
+                DATELESS.contains(&case.name.as_str())
+                    || (sent.0..=sent.1).contains(&record.timestamp)
+            }
         };
         if !time_ok || record.level != *level {
             problems.push(format!(
@@ -93,7 +104,10 @@ fn a_file_of_each_layout_is_stored_with_the_time_and_level_of_its_lines() {
         assert!(output.status.success(), "{}: {stderr}", case.name);
         let said = format!("{}: format {}\n", file.display(), case.name);
         if !stderr.contains(&said) {
-            failures.insert(format!("{} #{index}", case.name), vec![format!("stderr: {stderr}")]);
+            failures.insert(
+                format!("{} #{index}", case.name),
+                vec![format!("stderr: {stderr}")],
+            );
             continue;
         }
         let problems = differences(case, stored(&daemon, &tag), (before, after));
