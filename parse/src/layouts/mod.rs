@@ -167,16 +167,19 @@ fn detect(
         .find_map(|layout| Some((layout.read(line, cx)?, layout)))
 }
 
-/// The time and level that a message's text carries, by the catalogue (for
-/// the daemon's records that arrive without them): `None` when no layout
-/// reads it, or it names neither.
+/// The time and level that a message's text carries, as `lsctl send` reads
+/// them (for the daemon's records that arrive without them): by the
+/// layout that reads it, else a level word near its start as for a plain
+/// line; `None` when it names neither.
 pub fn recognise(
     message: &str,
     cx: Context,
 ) -> Option<(Option<chrono::DateTime<chrono::Utc>>, Option<Level>)> {
-    let (parsed, _) = detect(CATALOGUE, message, cx)?;
-    (parsed.timestamp.is_some() || parsed.level.is_some())
-        .then_some((parsed.timestamp, parsed.level))
+    let (time, level) = match detect(CATALOGUE, message, cx) {
+        Some((parsed, _)) => (parsed.timestamp, parsed.level),
+        None => (None, level::near_start(message)),
+    };
+    (time.is_some() || level.is_some()).then_some((time, level))
 }
 
 /// A line carried inside another (a container runtime's, Docker's JSON), read
