@@ -1,8 +1,11 @@
 //! LogStream's line parsers: from input lines to log records. Each line's
-//! format is recognised (JSON, logfmt, syslog RFC 3164 and 5424, timestamped
-//! text such as log4j's, or plain text), and the lines of one multi-line
-//! record (a stack trace, indented continuation lines) are joined into one
-//! record.
+//! layout is recognised among a catalogue of common programs' layouts (see
+//! [`catalogue`]: web servers, JVM and Python logging, Go, Rust, Node,
+//! Android, syslog RFC 3164 and 5424, containers, databases, JSON, logfmt,
+//! and a fallback that finds a time among a line's first fields), else it
+//! is plain text; and the lines of one multi-line record (a stack trace,
+//! indented continuation lines, a container runtime's partial lines) are
+//! joined into one record.
 //!
 //! A crate of its own because two programs read the same formats: `lsctl send`
 //! parses the lines it reads from files and pipes, and the daemon parses the
@@ -19,7 +22,9 @@
 //! ```
 //!
 //! The daemon's syslog listeners call [`syslog`] on each frame instead: the
-//! same reading of RFC 5424 and RFC 3164, with the facility and severity.
+//! same reading of RFC 5424 and RFC 3164, with the facility and severity;
+//! and its ingest front calls [`recognise`] on the messages of records that
+//! came without a level or time.
 //!
 //! Precedence: the `--service` and `--host` flags, when given, win over what
 //! a line names (the line's own value, when different, is kept as the
