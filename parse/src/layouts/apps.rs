@@ -203,6 +203,13 @@ fn bunyan(line: &str, cx: Context) -> Option<Parsed> {
 }
 
 fn pino(line: &str, cx: Context) -> Option<Parsed> {
+    // Cheaply first: other JSON lines are parsed by the next layout.
+    let numeric_level = line
+        .split_once("\"level\":")
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with(|c: char| c.is_ascii_digit()));
+    if !numeric_level {
+        return None;
+    }
     let object = serde_json::from_str::<Map<String, Value>>(line).ok()?;
     let numeric = |key: &str| object.get(key).is_some_and(Value::is_u64);
     if !(numeric("level") && numeric("time")) {
@@ -306,8 +313,7 @@ fn env_logger(line: &str, cx: Context) -> Option<Parsed> {
 
 fn zap(line: &str, cx: Context) -> Option<Parsed> {
     let mut fields = line.split('\t');
-    let (timestamp, len) = time::iso(fields.next()?, cx)?;
-    let _ = len;
+    let (timestamp, _) = time::iso(fields.next()?, cx)?;
     let level = level::name(fields.next()?)?;
     let rest: Vec<&str> = fields.collect();
     let (context, mut message) = rest.split_at(rest.len().checked_sub(1)?);
@@ -449,10 +455,7 @@ fn serilog(line: &str, cx: Context) -> Option<Parsed> {
     let (header, message) = bracketed(line)?;
     let (timestamp, len) = time::time_of_day(header, cx).or_else(|| time::iso(header, cx))?;
     let word = header[len..].trim();
-    let level = match word {
-        "VRB" => Level::Trace,
-        other => level_word(other)?,
-    };
+    let level = level_word(word)?;
     Some(Parsed {
         timestamp: Some(timestamp),
         level: Some(level),

@@ -9,29 +9,24 @@ const USUAL: [&str; 10] = [
     "trace", "debug", "info", "warn", "warning", "error", "err", "fatal", "critical", "panic",
 ];
 
-/// Names beyond what [`Level`]'s parser knows: three-letter ones (Serilog,
-/// zerolog, .NET's four-letter console ones), java.util.logging's, Postgres'
-/// `LOG`, Apache's `trace1`…`trace8`.
-const EXTRA: [(&str, Level); 19] = [
+/// Names beyond what [`Level`]'s parser knows: the three- and four-letter
+/// ones of Serilog, zerolog, logrus and .NET, java.util.logging's `FINER`
+/// and `CONFIG`, Postgres' `LOG`.
+const EXTRA: [(&str, Level); 14] = [
     ("trc", Level::Trace),
     ("trce", Level::Trace),
+    ("vrb", Level::Trace),
     ("finer", Level::Trace),
     ("dbug", Level::Debug),
     ("config", Level::Debug),
     ("inf", Level::Info),
     ("log", Level::Info),
     ("wrn", Level::Warn),
-    ("warnung", Level::Warn),
     ("eror", Level::Error),
     ("erro", Level::Error),
     ("fail", Level::Error),
     ("crt", Level::Fatal),
     ("ftl", Level::Fatal),
-    ("emergency", Level::Fatal),
-    ("information", Level::Info),
-    ("debug1", Level::Debug),
-    ("debug2", Level::Debug),
-    ("trace1", Level::Trace),
 ];
 
 /// A level name in any case: the names [`Level`] parses and [`EXTRA`], also
