@@ -7,7 +7,8 @@
 //! catalogue order, specific ones first and general ones (any JSON, any
 //! timestamped text, the fallback that finds a time among a line's first
 //! fields) last. The layout that read the previous line of the same input is
-//! tried first of all, since an input rarely changes layout. Each layout
+//! tried first of all, since an input rarely changes layout (unless it is a
+//! general one: the specific layouts before it must have their chance). Each layout
 //! names the kind of first byte its lines have, so most are skipped without
 //! looking further; the readers are hand-written, look at a bounded number of
 //! bytes before they refuse a line, and never backtrack, so reading a line
@@ -140,7 +141,7 @@ impl Detector {
         {
             return Some((parsed, last));
         }
-        let (parsed, layout) = detect(CATALOGUE, line, cx)?;
+        let (parsed, layout) = detect(line, cx)?;
         self.last = Some(layout);
         Some((parsed, layout))
     }
@@ -156,13 +157,9 @@ impl Detector {
     }
 }
 
-/// The first of `layouts` that reads the line.
-fn detect(
-    layouts: &'static [Layout],
-    line: &str,
-    cx: Context,
-) -> Option<(Parsed, &'static Layout)> {
-    layouts
+/// The first layout of the catalogue that reads the line.
+fn detect(line: &str, cx: Context) -> Option<(Parsed, &'static Layout)> {
+    CATALOGUE
         .iter()
         .find_map(|layout| Some((layout.read(line, cx)?, layout)))
 }
@@ -175,7 +172,7 @@ pub fn recognise(
     message: &str,
     cx: Context,
 ) -> Option<(Option<chrono::DateTime<chrono::Utc>>, Option<Level>)> {
-    let (time, level) = match detect(CATALOGUE, message, cx) {
+    let (time, level) = match detect(message, cx) {
         Some((parsed, _)) => (parsed.timestamp, parsed.level),
         None => (None, level::near_start(message)),
     };
