@@ -233,7 +233,9 @@ fn python(line: &str, cx: Context) -> Option<Parsed> {
 }
 
 fn python_basic(line: &str, _cx: Context) -> Option<Parsed> {
-    let (word, rest) = line.split_once(':')?;
+    // The level is a short word: look no further for its colon.
+    let colon = line.bytes().take(9).position(|b| b == b':')?;
+    let (word, rest) = (&line[..colon], &line[colon + 1..]);
     let (name, message) = rest.split_once(':')?;
     if !["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"].contains(&word) || !is_logger(name) {
         return None;
@@ -403,9 +405,9 @@ fn winston(line: &str, cx: Context) -> Option<Parsed> {
         Some((t, len)) => (Some(t), line[len..].trim_start()),
         None => (None, line),
     };
-    let (word, message) = rest.split_once(": ")?;
-    let level = match word {
-        "error" | "warn" | "info" | "debug" => level::name(word)?,
+    let (word, message) = token(rest);
+    let level = match word.strip_suffix(':')? {
+        word @ ("error" | "warn" | "info" | "debug") => level::name(word)?,
         "http" | "verbose" => Level::Debug,
         "silly" => Level::Trace,
         _ => return None,
@@ -466,8 +468,8 @@ fn serilog(line: &str, cx: Context) -> Option<Parsed> {
 
 /// The header line, `fail: Category[13]`: the message is on the next line.
 fn dotnet(line: &str, _cx: Context) -> Option<Parsed> {
-    let (word, category) = line.split_once(": ")?;
-    let level = match word {
+    let (word, category) = token(line);
+    let level = match word.strip_suffix(':')? {
         "trce" => Level::Trace,
         "dbug" => Level::Debug,
         "info" => Level::Info,

@@ -101,9 +101,11 @@ fn quoted(text: &str) -> Option<(&str, &str)> {
 }
 
 fn access(line: &str, cx: Context) -> Option<Parsed> {
+    // Fields up to the time, each a word: a cheap refusal of other lines.
     let (client, rest) = token(line);
     let (ident, rest) = token(rest);
-    let (user, rest) = rest.split_once(" [")?;
+    let (user, rest) = token(rest);
+    let rest = rest.strip_prefix('[')?;
     if client.contains('"') || ident.contains('"') || user.contains('"') {
         return None;
     }
