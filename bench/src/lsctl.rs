@@ -2,9 +2,12 @@
 //! `lsctl send` into a daemon, beside `curl --data-binary` posting the same
 //! records as NDJSON (10,000 per request, the API's batch limit), each into
 //! a fresh daemon, in the same run. Twice: for a file of NDJSON records, and
-//! for a file mixing the layouts of the catalogue (`lsctl formats`), where
-//! curl posts the records lsctl would make of it, parsed beforehand, and
-//! `lsctl send --format raw` (no parsing) shows what the parsing costs.
+//! for a file mixing the layouts of the catalogue (`lsctl formats`) in runs
+//! of [`RUN`] lines, as files written by different programs one after the
+//! other, where curl posts the records lsctl would make of it, parsed
+//! beforehand, and `lsctl send --format raw` (no parsing) shows what the
+//! parsing costs. Parsing alone is also timed with the layouts changing at
+//! every line, the worst case for detection.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,12 +28,16 @@ pub(crate) fn run(records: &[LogRecord]) -> anyhow::Result<()> {
     let curl = curl_rate(dir.path(), "records", records)?;
     let lsctl = lsctl_rate(dir.path(), &file, &[], records.len())?;
 
-    let lines = mixed_lines(records.len());
+    let lines = mixed_lines(records.len(), RUN);
     let mixed = dir.path().join("mixed.log");
     std::fs::write(&mixed, lines.join("\n") + "\n")?;
     let started = Instant::now();
     let parsed = parse(&lines);
     let parse_rate = rate(lines.len(), started.elapsed());
+    let interleaved = mixed_lines(records.len(), 1);
+    let started = Instant::now();
+    parse(&interleaved);
+    let interleaved_rate = rate(interleaved.len(), started.elapsed());
     let curl_mixed =
         curl_rate(dir.path(), "parsed", &parsed)? * lines.len() as f64 / parsed.len() as f64;
     let detected = lsctl_rate(dir.path(), &mixed, &[], lines.len())?;
@@ -79,6 +86,11 @@ pub(crate) fn run(records: &[LogRecord]) -> anyhow::Result<()> {
         parse_rate,
         curl_mixed,
     )?;
+    row(
+        "parsing alone, the layout changing at every line, one thread (vs M)",
+        interleaved_rate,
+        curl_mixed,
+    )?;
     writeln!(
         stdout,
         "layout detection and parsing cost {:.1}% of lsctl's rate (mixed vs raw)",
@@ -87,12 +99,19 @@ pub(crate) fn run(records: &[LogRecord]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `count` lines cycling through the catalogue's example lines (its
-/// two-line examples give two lines each).
-fn mixed_lines(count: usize) -> Vec<String> {
+/// How many lines of one layout come together in the mixed file.
+const RUN: usize = 100;
+
+/// `count` lines cycling through the catalogue's example lines, `run` of
+/// each layout's at a time (its two-line examples repeated as a pair).
+fn mixed_lines(count: usize, run: usize) -> Vec<String> {
     catalogue()
         .iter()
-        .flat_map(|layout| layout.example.lines())
+        .flat_map(|layout| {
+            let lines: Vec<&str> = layout.example.lines().collect();
+            let pairs = run.div_ceil(lines.len());
+            std::iter::repeat_n(lines, pairs).flatten()
+        })
         .cycle()
         .take(count)
         .map(str::to_string)

@@ -550,14 +550,14 @@ impl Assembler {
         record.host = record.host.filter(|h| !h.is_empty());
         // Without the flag and a usable value in the line, keep the value
         // as an attribute and the default in the record.
-        let defaults = self.base(now);
-        if validate_field(&record, "service") {
-            attributes
-                .entry("service".into())
-                .or_insert(std::mem::replace(&mut record.service, defaults.service));
+        let refused = validate(&record);
+        let refuses = |field: &str| refused.iter().any(|e| e.field == field);
+        if refuses("service") {
+            let service = std::mem::replace(&mut record.service, self.default_service());
+            attributes.entry("service".into()).or_insert(service);
         }
-        if validate_field(&record, "host")
-            && let Some(host) = std::mem::replace(&mut record.host, defaults.host)
+        if refuses("host")
+            && let Some(host) = std::mem::replace(&mut record.host, self.settings.host.clone())
         {
             attributes.entry("host".into()).or_insert(host);
         }
@@ -566,10 +566,18 @@ impl Assembler {
                 *tag = None;
             }
         }
-        attributes.extend(self.settings.attributes.clone());
+        attributes.extend(std::mem::take(&mut record.attributes));
         record.attributes = attributes;
         truncate_message(&mut record);
         validate(&record).is_empty().then_some(record)
+    }
+
+    /// `--service`, else [`FALLBACK_SERVICE`].
+    fn default_service(&self) -> String {
+        self.settings
+            .service
+            .clone()
+            .unwrap_or_else(|| FALLBACK_SERVICE.into())
     }
 
     /// A record with this run's defaults and no message yet.
@@ -577,11 +585,7 @@ impl Assembler {
         LogRecord {
             id: uuid::Uuid::now_v7().to_string(),
             timestamp: now,
-            service: self
-                .settings
-                .service
-                .clone()
-                .unwrap_or_else(|| FALLBACK_SERVICE.into()),
+            service: self.default_service(),
             level: Level::Info,
             message: String::new(),
             host: self.settings.host.clone(),
@@ -599,11 +603,6 @@ impl Assembler {
         truncate_message(&mut record);
         record
     }
-}
-
-/// Whether the daemon would refuse this field of the record.
-fn validate_field(record: &LogRecord, field: &str) -> bool {
-    validate(record).iter().any(|e| e.field == field)
 }
 
 /// The attribute noting how many bytes of an over-long message were cut.
