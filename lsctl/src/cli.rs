@@ -229,9 +229,9 @@ Each input's layout is recognised (--format auto): web servers' access and error
 log4j/logback, Python, Go, Rust, Node, logcat, syslog, Kubernetes (CRI, klog), Docker
 JSON, PostgreSQL, MySQL, Windows CBS and more, with their time and level (`lsctl formats`
 lists them with an example line each; -v says which one an input was read as). The
-layout of the previous line is tried first; any line may be in another one. A line in
-no layout gets the time and level found among its first fields. --format forces one
-layout by name, or one of these modes:
+layout of the previous line is tried first; any line may be in another one. Last come
+general layouts: any JSON, logfmt, and a time in any usual form among a line's first
+fields, then a level word. --format forces one layout by name, or one of these modes:
   json     {\"ts\":\"2026-11-27T12:00:01Z\",\"level\":\"warn\",\"msg\":\"disk full\",\"service\":\"api\"}
            also lvl/severity/log.level, time/timestamp/@timestamp (RFC 3339 or epoch
            s/ms/µs/ns), message/log/@message, app/service.name, host/hostname
