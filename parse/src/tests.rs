@@ -855,3 +855,13 @@ fn the_layout_of_the_previous_line_is_tried_first_and_forgotten_between_inputs()
     assembler.finish();
     assert_eq!(assembler.layout(), None);
 }
+
+#[test]
+fn a_number_further_in_a_plain_line_is_not_taken_for_a_time() {
+    let r = one("order 1795780801 failed: card declined");
+    assert_eq!((r.timestamp, r.level), (now(), Level::Info));
+    assert_eq!(
+        one("1795780801 worker-2 WARN queue full").timestamp,
+        at("2026-11-27T12:00:01Z")
+    );
+}

@@ -340,12 +340,13 @@ fn fallback(line: &str, cx: Context) -> Option<Parsed> {
 }
 
 /// A time at the start of `text`, perhaps in brackets; a time of day without
-/// a date only at the start of a line (elsewhere it is too often something
-/// else).
+/// a date, or a number of epoch seconds or milliseconds, only at the start
+/// of a line (further on they are too often something else: a duration, an
+/// order number).
 fn time_at(text: &str, cx: Context, line_start: bool) -> Option<time::Found> {
-    let bare = |text: &str| {
-        time::any(text, cx).or_else(|| line_start.then(|| time::time_of_day(text, cx)).flatten())
-    };
+    let undated = |text: &str| time::time_of_day(text, cx).or_else(|| time::epoch(text, cx));
+    let bare =
+        |text: &str| time::any(text, cx).or_else(|| line_start.then(|| undated(text)).flatten());
     bare(text).or_else(|| bare(text.strip_prefix('[')?).map(|(t, n)| (t, n + 1)))
 }
 

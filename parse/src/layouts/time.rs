@@ -348,10 +348,7 @@ pub(crate) fn any(text: &str, cx: Context) -> Option<Found> {
         b'A'..=b'Z' | b'a'..=b'z' => &BY_LETTER,
         _ => return None,
     };
-    readers
-        .iter()
-        .find_map(|read| read(text, cx))
-        .or_else(|| epoch(text, cx))
+    readers.iter().find_map(|read| read(text, cx))
 }
 
 /// The context for a time followed by this zone name: UTC for `UTC` and
