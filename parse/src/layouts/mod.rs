@@ -297,7 +297,7 @@ static CATALOGUE: &[Layout] = &[
     Layout {
         name: "fallback",
         aliases: &["any"],
-        title: "a time among the first fields (any usual form, epoch seconds or ms), then a level",
+        title: "a date and time among the first fields (any usual order), or first epoch s/ms or a time of day; then a level",
         example: "app.log node-7 27.11.2026 12:00:01 [ERROR] disk full",
         start: Start::Any,
         read: fallback,
