@@ -166,6 +166,21 @@ pub struct Config {
     #[arg(long, env = "LOGSTREAM_SYSLOG_UDP", value_name = "ADDR")]
     pub syslog_udp: Option<SocketAddr>,
 
+    /// Give records that arrive without a level or a time of their own (a Loki line,
+    /// a syslog message at the default priority notice or info, a JSON record with only
+    /// a message) the level, and the time, their message's text carries, recognised
+    /// as `lsctl send` does (the layouts `lsctl formats` lists). On by default.
+    #[arg(long, overrides_with = "no_detect_layouts")]
+    pub detect_layouts: bool,
+
+    /// Turn --detect-layouts off: such records keep INFO and their time of arrival.
+    #[arg(
+        long,
+        env = "LOGSTREAM_NO_DETECT_LAYOUTS",
+        overrides_with = "detect_layouts"
+    )]
+    pub no_detect_layouts: bool,
+
     /// Log filter, in tracing's EnvFilter syntax (error, warn, info, debug, or per module).
     #[arg(long, env = "LOGSTREAM_LOG", default_value = "info")]
     pub log: String,
@@ -210,6 +225,12 @@ fn parse_days(text: &str) -> Result<u32, String> {
 }
 
 impl Config {
+    /// Whether records take the level and time their text carries (see
+    /// `--detect-layouts`).
+    pub fn detects_layouts(&self) -> bool {
+        !self.no_detect_layouts
+    }
+
     /// Where to receive syslog, by transport (none unless asked for).
     pub fn syslog_addresses(&self) -> crate::syslog::Addresses {
         let both = self.syslog_listen.into_iter();

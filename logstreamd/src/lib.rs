@@ -136,6 +136,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             },
             stop: signals.clone(),
             worker: worker.is_some().then(|| worker_health.clone()),
+            detect_layouts: config.detects_layouts(),
         }),
         None => api::worker_router(WorkerState {
             store: Arc::clone(&store),
@@ -152,6 +153,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 Arc::clone(sink),
                 Arc::clone(&metrics),
                 config.max_pending_records,
+                config.detects_layouts(),
                 signals.clone(),
             )
             .await?,

@@ -1250,3 +1250,61 @@ async fn vector_http_sink_events_map_with_a_default_service() {
     );
     setup.assert_healthy().await;
 }
+
+// ---------------------------------------------------------------------------
+// --detect-layouts
+// ---------------------------------------------------------------------------
+
+/// Loki entries (no level label) and /api/ingest records (no level, no
+/// time) whose text is a log4j line: stored with the line's level, and the
+/// line's time where the protocol gave none; with --no-detect-layouts, as
+/// they came (INFO).
+#[tokio::test]
+async fn records_without_a_level_take_the_one_their_text_carries_unless_turned_off() {
+    let line = "2026-11-27 12:00:01,123 ERROR [main] com.example.App - boom";
+    for (flags, level) in [
+        (&[][..], Level::Error),
+        (&["--no-detect-layouts"][..], Level::Info),
+    ] {
+        let daemon = TestDaemon::start_with_env(flags, &[("TZ", "UTC")]);
+        let sent = now_ns();
+        let body = loki_json("loki", &[(sent.clone(), line.to_string())]);
+        let response = post(
+            &daemon,
+            "/loki/api/v1/push",
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        let native = json!({"service": "api", "message": line, "attributes": {"run": "native"}});
+        let response = post(
+            &daemon,
+            "/api/ingest",
+            &[("content-type", "application/json")],
+            native.to_string(),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let client = reqwest::Client::new();
+        let loki = fetch_all(&client, &daemon, "run=loki").await;
+        let native = fetch_all(&client, &daemon, "run=native").await;
+        assert_eq!((loki.len(), native.len()), (1, 1), "{flags:?}");
+        assert_eq!(
+            (loki[0].level, native[0].level),
+            (level, level),
+            "{flags:?}"
+        );
+        // Loki gave the time: it stays; /api/ingest gave none.
+        assert_eq!(
+            loki[0].timestamp.timestamp_nanos_opt().unwrap().to_string(),
+            sent
+        );
+        let line_time: chrono::DateTime<Utc> = "2026-11-27T12:00:01.123Z".parse().unwrap();
+        assert_eq!(
+            native[0].timestamp == line_time,
+            level == Level::Error,
+            "{flags:?}"
+        );
+    }
+}

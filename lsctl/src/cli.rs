@@ -69,6 +69,17 @@ pub(crate) enum Command {
     /// missing or repeating a record.
     #[command(after_help = TAIL_EXAMPLES)]
     Tail(TailArgs),
+    /// List the log layouts `send` recognises, with an example line of each.
+    #[command(after_help = "\
+Each name (or alias) can be given to `lsctl send --format NAME` to read every line in
+that layout; without --format each input's layout is recognised (`send -v` says which).
+
+Examples:
+  lsctl formats
+  lsctl formats | grep -i java
+
+Exit codes: 0 success, 1 usage error.")]
+    Formats,
     /// Print a shell completion script.
     #[command(after_help = "\
 Examples:
@@ -87,12 +98,12 @@ Exit codes: 0 success, 1 usage error.")]
 Examples:
   lsctl man | man -l -
   lsctl man query | man -l -
-  for c in '' send query stats tail completions; do lsctl man $c > lsctl${c:+-$c}.1; done
+  for c in '' send query stats tail formats completions; do lsctl man $c > lsctl${c:+-$c}.1; done
 
 Exit codes: 0 success, 1 usage error.")]
     Man {
         /// The subcommand whose page to print (its page is lsctl-SUBCOMMAND(1)).
-        #[arg(value_parser = ["send", "query", "stats", "tail", "completions", "man"])]
+        #[arg(value_parser = ["send", "query", "stats", "tail", "formats", "completions", "man"])]
         subcommand: Option<String>,
     },
 }
@@ -214,20 +225,25 @@ pub(crate) enum StatsFormat {
 }
 
 const SEND_EXAMPLES: &str = "\
-Each line's format is recognised (--format auto), or forced with --format:
+Each input's layout is recognised (--format auto): web servers' access and error logs,
+log4j/logback, Python, Go, Rust, Node, logcat, syslog, Kubernetes (CRI, klog), Docker
+JSON, PostgreSQL, MySQL, Windows CBS and more, with their time and level (`lsctl formats`
+lists them with an example line each; -v says which one an input was read as). The
+layout of the previous line is tried first; any line may be in another one. Last come
+general layouts: any JSON, logfmt, and a time in any usual form among a line's first
+fields, then a level word. --format forces one layout by name, or one of these modes:
   json     {\"ts\":\"2026-11-27T12:00:01Z\",\"level\":\"warn\",\"msg\":\"disk full\",\"service\":\"api\"}
            also lvl/severity/log.level, time/timestamp/@timestamp (RFC 3339 or epoch
            s/ms/µs/ns), message/log/@message, app/service.name, host/hostname
   logfmt   time=2026-11-27T12:00:01Z level=warn msg=\"disk full\" user=42
-  syslog   Nov 27 12:00:01 web-1 sshd[42]: message                 (RFC 3164)
-           <34>1 2026-11-27T12:00:01Z web-1 sshd 42 - - message    (RFC 5424)
-  text     2026-11-27 12:00:01,123 ERROR [main] com.example.App - message   (log4j)
+  text     syslog (RFC 3164, RFC 5424) and lines that start with an ISO time, e.g.
+           2026-11-27 12:00:01,123 ERROR [main] com.example.App - message   (log4j)
            2026-11-27T12:00:01Z WARN [billing] message      (the [name] is the service)
   raw      each line as it is: no parsing, no joining
 Any other line is sent as it is, and a level word near its start (ERROR, WARN, …) sets
 the level (default INFO). Other fields become attributes. Times without a zone are in
---timezone (local by default); syslog's year-less times are in the current year (the
-one before if that would be more than a day ahead).
+--timezone (local by default); year-less times (syslog's, logcat's, klog's) are in the
+current year (the one before if that would be more than a day ahead).
 
 Multi-line records become one record: indented lines, Java stack traces (\\tat …,
 Caused by: …, \\t... 12 more) and Python tracebacks (up to the final ValueError: …)
@@ -269,6 +285,8 @@ Examples:
   journalctl -f -o short-iso | lsctl send --attr env=prod       # service: the syslog app
   lsctl send --timezone UTC --service legacy server.log         # log4j times in UTC
   lsctl send --format raw --service audit audit.log              # one record per line
+  adb logcat -v threadtime | lsctl send --service phone --format logcat
+  lsctl send -v --service web access.log error.log     # says: lsctl: access.log: format access-log
   lsctl send --follow --service api app.log                      # like tail -F, resumable
   lsctl send -F --checkpoint api.checkpoint --spool-dir spool --service api app.log
   lsctl send --spool-max 0 --service x app.log    # no spool: exit 2 if the daemon stays away";
@@ -325,12 +343,17 @@ pub(crate) struct SendArgs {
     #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = logstream_parse::attribute_flag)]
     pub(crate) attributes: Vec<(String, String)>,
 
-    /// How to read lines: auto recognises each line's format (JSON, logfmt, syslog,
-    /// timestamped text such as log4j's, else plain text); json, logfmt and text read only
-    /// that format (other lines are sent as plain messages); raw sends each line as it is,
-    /// one record per line, without joining multi-line records.
-    #[arg(long, value_enum, default_value_t = logstream_parse::Format::Auto)]
+    /// How to read lines: auto recognises each input's layout (see `lsctl formats`);
+    /// a layout's name reads every line in it; json, logfmt and text read only that
+    /// format; raw sends each line as it is, one record per line, without joining
+    /// multi-line records. Lines not in the chosen format are sent as plain messages.
+    #[arg(long, value_enum, default_value_t = logstream_parse::Format::Auto, hide_possible_values = true, value_name = "FORMAT")]
     pub(crate) format: logstream_parse::Format,
+
+    /// Say on stderr which layout each input was recognised as
+    /// (`lsctl: app.log: format logcat`).
+    #[arg(long, short)]
+    pub(crate) verbose: bool,
 
     /// Time zone of timestamps that name none (log4j's, syslog's): local (the TZ
     /// environment variable, else the system's), UTC, or an offset such as +02:00.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use crate::checkpoint::{FINGERPRINT_BYTES, Position, fingerprint};
-use crate::lines::{Assembler, IDLE_FLUSH, Settings};
+use crate::lines::{Assembler, IDLE_FLUSH, LayoutNote, Settings};
 use crate::send::{Item, ReaderEnd, hand_over};
 
 /// How often a followed file is looked at when nothing new was read.
@@ -146,8 +146,10 @@ pub(crate) async fn follow(
     settings: Settings,
     tx: mpsc::Sender<Item>,
     mut stop: watch::Receiver<bool>,
+    verbose: bool,
 ) -> ReaderEnd {
     let mut assembler = Assembler::new(settings);
+    let mut note = LayoutNote::new(&path.display().to_string(), verbose);
     let mut start = start;
     let mut current: Option<Current> = None;
     let mut last_line = Instant::now();
@@ -185,6 +187,7 @@ pub(crate) async fn follow(
                 let line_start = cur.offset;
                 cur.offset += line.len() as u64;
                 let records = assembler.push(&String::from_utf8_lossy(&line));
+                note.after_line(&assembler);
                 if records.is_empty() {
                     continue;
                 }

@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod config;
 mod follow;
+mod formats;
 mod lines;
 mod output;
 mod query;
@@ -77,6 +78,7 @@ fn main() -> ExitCode {
     };
     // These need no daemon, settings or config file.
     match &cli.command {
+        Command::Formats => return print_quietly(formats::listing().as_bytes()),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "lsctl", &mut script);
@@ -191,6 +193,8 @@ async fn run(cli: Cli, settings: &Settings) -> Result<(), Failure> {
         Command::Query(args) => query::query(&client, args).await,
         Command::Stats(args) => stats::stats(&client, args).await,
         Command::Tail(args) => tail::tail(&client, args).await,
-        Command::Completions { .. } | Command::Man { .. } => unreachable!("handled before"),
+        Command::Completions { .. } | Command::Man { .. } | Command::Formats => {
+            unreachable!("handled before")
+        }
     }
 }

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use crate::checkpoint::{Checkpoints, Position};
 use crate::cli::SendArgs;
 use crate::client::{ApiFailure, Client};
-use crate::lines::{Assembler, IDLE_FLUSH, Settings};
+use crate::lines::{Assembler, IDLE_FLUSH, LayoutNote, Settings};
 use crate::spool::{Spool, count_lines};
 
 /// How a send ended.
@@ -123,6 +123,7 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
                     tx.clone(),
                     stop_rx.clone(),
                     None,
+                    args.verbose,
                 )));
                 continue;
             }
@@ -135,6 +136,7 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
                 settings.clone(),
                 tx.clone(),
                 stop_rx.clone(),
+                args.verbose,
             )));
         }
         if args.files.is_empty() {
@@ -145,6 +147,7 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
                 tx.clone(),
                 stop_rx.clone(),
                 None,
+                args.verbose,
             )));
         }
     } else {
@@ -156,6 +159,7 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
             tx.clone(),
             stop_rx.clone(),
             progress.clone(),
+            args.verbose,
         )));
     }
     drop(tx);
@@ -595,9 +599,11 @@ async fn read_lines(
     tx: mpsc::Sender<Item>,
     mut stop: watch::Receiver<bool>,
     progress: Option<ProgressBar>,
+    verbose: bool,
 ) -> ReaderEnd {
     let mut assembler = Assembler::new(settings);
     for (name, source) in sources {
+        let mut note = LayoutNote::new(&name, verbose);
         let mut reader = BufReader::new(source);
         let mut buf = Vec::new();
         loop {
@@ -632,7 +638,9 @@ async fn read_lines(
                     if let Some(bar) = &progress {
                         bar.inc(bytes as u64);
                     }
-                    assembler.push(&String::from_utf8_lossy(&buf))
+                    let records = assembler.push(&String::from_utf8_lossy(&buf));
+                    note.after_line(&assembler);
+                    records
                 }
                 Err(e) => {
                     // What was read before is still delivered.
@@ -650,6 +658,7 @@ async fn read_lines(
                 return end;
             }
         }
+        note.at_end();
         // Lines of different inputs are never joined.
         if let Some(end) = hand_over(&tx, assembler.finish(), None).await {
             return end;

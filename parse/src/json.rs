@@ -5,6 +5,7 @@ use logstream_shared::Level;
 use logstream_shared::record::parse_timestamp;
 use serde_json::{Map, Value};
 
+use super::layouts::level;
 use super::{Context, Parsed, text};
 
 /// Field names loggers commonly use, in order of preference. A dotted name
@@ -89,16 +90,10 @@ fn is_scalar(value: &Value) -> bool {
 /// or a pino/bunyan number (10 trace … 60 fatal).
 fn level_of(value: &Value) -> Option<Level> {
     match value {
-        Value::String(s) => s.parse().ok(),
+        Value::String(s) => level::name(s.trim()),
         Value::Number(n) => match n.as_u64()? {
             severity @ 0..=7 => Some(text::severity_level(severity as u8)),
-            10 => Some(Level::Trace),
-            20 => Some(Level::Debug),
-            30 => Some(Level::Info),
-            40 => Some(Level::Warn),
-            50 => Some(Level::Error),
-            60 => Some(Level::Fatal),
-            _ => None,
+            number => level::pino(number),
         },
         _ => None,
     }

@@ -1,8 +1,11 @@
 //! LogStream's line parsers: from input lines to log records. Each line's
-//! format is recognised (JSON, logfmt, syslog RFC 3164 and 5424, timestamped
-//! text such as log4j's, or plain text), and the lines of one multi-line
-//! record (a stack trace, indented continuation lines) are joined into one
-//! record.
+//! layout is recognised among a catalogue of common programs' layouts (see
+//! [`catalogue`]: web servers, JVM and Python logging, Go, Rust, Node,
+//! Android, syslog RFC 3164 and 5424, containers, databases, JSON, logfmt,
+//! and a fallback that finds a time among a line's first fields), else it
+//! is plain text; and the lines of one multi-line record (a stack trace,
+//! indented continuation lines, a container runtime's partial lines) are
+//! joined into one record.
 //!
 //! A crate of its own because two programs read the same formats: `lsctl send`
 //! parses the lines it reads from files and pipes, and the daemon parses the
@@ -19,7 +22,9 @@
 //! ```
 //!
 //! The daemon's syslog listeners call [`syslog`] on each frame instead: the
-//! same reading of RFC 5424 and RFC 3164, with the facility and severity.
+//! same reading of RFC 5424 and RFC 3164, with the facility and severity;
+//! and its ingest front calls [`recognise`] on the messages of records that
+//! came without a level or time.
 //!
 //! Precedence: the `--service` and `--host` flags, when given, win over what
 //! a line names (the line's own value, when different, is kept as the
@@ -28,10 +33,12 @@
 //! attributes win over a line's attributes of the same name.
 
 mod json;
+mod layouts;
 mod logfmt;
 mod multiline;
 mod text;
 
+pub use layouts::{Layout, catalogue, layout, recognise};
 pub use text::{Syslog, facility_name, severity_level, syslog};
 
 use std::collections::BTreeMap;
@@ -53,9 +60,8 @@ pub const IDLE_FLUSH: Duration = Duration::from_millis(200);
 
 /// How lines are read (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Format {
-    /// Recognise each line's format: JSON, logfmt, syslog, timestamped text, plain.
+    /// Recognise each line's layout among the [`catalogue`]'s.
     #[default]
     Auto,
     /// JSON objects; other lines are sent as plain messages.
@@ -66,6 +72,101 @@ pub enum Format {
     Text,
     /// Each line as it is, one record per line: no parsing, no joining.
     Raw,
+    /// One layout of the [`catalogue`]; other lines are sent as plain messages.
+    Layout(&'static Layout),
+}
+
+impl Format {
+    /// The modes that are not a single layout, with what they do.
+    const MODES: [(Format, &'static str, &'static str); 5] = [
+        (Format::Auto, "auto", "recognise each line's layout"),
+        (
+            Format::Json,
+            "json",
+            "JSON objects; other lines as plain messages",
+        ),
+        (
+            Format::Logfmt,
+            "logfmt",
+            "key=value pairs; other lines as plain messages",
+        ),
+        (
+            Format::Text,
+            "text",
+            "syslog and timestamped text (log4j, Python, RFC 3339 …)",
+        ),
+        (
+            Format::Raw,
+            "raw",
+            "each line as it is: no parsing, no joining",
+        ),
+    ];
+
+    /// Its `--format` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Layout(layout) => layout.name,
+            mode => Format::MODES
+                .iter()
+                .find(|(m, _, _)| *m == mode)
+                .map_or("auto", |(_, name, _)| name),
+        }
+    }
+
+    /// Every `--format` value: the modes, then the catalogue's layouts (but
+    /// those a mode already names, JSON's and logfmt's).
+    pub fn all() -> impl Iterator<Item = Format> {
+        let modes = Format::MODES.iter().map(|(mode, _, _)| *mode);
+        let named = |l: &Layout| Format::MODES.iter().any(|(_, name, _)| l.is_named(name));
+        modes.chain(
+            catalogue()
+                .iter()
+                .filter(move |l| !named(l))
+                .map(Format::Layout),
+        )
+    }
+
+    /// What it does, in a few words.
+    pub fn description(self) -> &'static str {
+        match self {
+            Format::Layout(layout) => layout.title,
+            mode => Format::MODES
+                .iter()
+                .find(|(m, _, _)| *m == mode)
+                .map_or("", |(_, _, about)| about),
+        }
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Format, String> {
+        let name = name.trim();
+        Format::all()
+            .find(|f| match f {
+                Format::Layout(layout) => layout.is_named(name),
+                mode => mode.name().eq_ignore_ascii_case(name),
+            })
+            .ok_or_else(|| format!("no format \"{name}\"; `lsctl formats` lists them"))
+    }
+}
+
+#[cfg(feature = "clap")]
+impl clap::ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Format] {
+        static ALL: std::sync::LazyLock<Vec<Format>> =
+            std::sync::LazyLock::new(|| Format::all().collect());
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let value = clap::builder::PossibleValue::new(self.name()).help(self.description());
+        Some(match self {
+            Format::Layout(layout) => value.aliases(layout.aliases.iter().copied()),
+            _ => value,
+        })
+    }
 }
 
 /// The time zone of timestamps that carry none (`--timezone`).
@@ -206,6 +307,9 @@ pub fn attribute_flag(text: &str) -> Result<(String, String), String> {
 /// syslog frame) makes a record of it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Parsed {
+    /// Whether the layout's next line may still add to this record (see
+    /// `Layout::follow`).
+    pub(crate) open: bool,
     pub timestamp: Option<DateTime<Utc>>,
     pub level: Option<Level>,
     pub message: String,
@@ -224,24 +328,27 @@ pub struct Context {
     pub now: DateTime<Utc>,
 }
 
-/// What one line says, by the format chosen; `None` for a plain line.
-pub(crate) fn parse_line(line: &str, format: Format, cx: Context) -> Option<Parsed> {
-    let structured = || {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('{') {
-            json::parse(line, cx)
-        } else {
-            None
-        }
-    };
+/// What one line says, by the format chosen, and the layout that read it;
+/// `None` for a plain line.
+pub(crate) fn parse_line(
+    line: &str,
+    format: Format,
+    detector: &mut layouts::Detector,
+    cx: Context,
+) -> Option<(Parsed, Option<&'static Layout>)> {
+    let without_layout = |parsed: Option<Parsed>| parsed.map(|p| (p, None));
     match format {
         Format::Raw => None,
-        Format::Json => structured(),
-        Format::Logfmt => logfmt::parse(line, cx, true),
-        Format::Text => text::parse(line, cx),
-        Format::Auto => structured()
-            .or_else(|| text::parse(line, cx))
-            .or_else(|| logfmt::parse(line, cx, false)),
+        Format::Json => without_layout(
+            line.trim_start()
+                .starts_with('{')
+                .then(|| json::parse(line, cx))
+                .flatten(),
+        ),
+        Format::Logfmt => without_layout(logfmt::parse(line, cx, true)),
+        Format::Text => without_layout(text::parse(line, cx)),
+        Format::Layout(layout) => layout.read(line, cx).map(|p| (p, Some(layout))),
+        Format::Auto => detector.read(line, cx).map(|(p, layout)| (p, Some(layout))),
     }
 }
 
@@ -253,6 +360,8 @@ struct Pending {
     in_traceback: bool,
     /// Blank lines seen since its last line: kept only if it goes on.
     blank_lines: usize,
+    /// The layout whose next line may still add to it (a partial line's).
+    open: Option<&'static Layout>,
 }
 
 /// Turns lines into records, joining multi-line records (see the module
@@ -261,6 +370,7 @@ struct Pending {
 pub struct Assembler {
     settings: Settings,
     pending: Option<Pending>,
+    detector: layouts::Detector,
 }
 
 impl Assembler {
@@ -270,6 +380,7 @@ impl Assembler {
         Assembler {
             settings,
             pending: None,
+            detector: layouts::Detector::default(),
         }
     }
 
@@ -291,6 +402,19 @@ impl Assembler {
         }
         if self.settings.format == Format::Raw {
             return vec![self.plain(line, now)];
+        }
+        let cx = self.context(now);
+        if let Some(pending) = &mut self.pending
+            && let Some(layout) = pending.open
+        {
+            match layout.follow(&mut pending.record, line, cx) {
+                Some(still_open) => {
+                    pending.open = still_open.then_some(layout);
+                    truncate_message(&mut pending.record);
+                    return Vec::new();
+                }
+                None => pending.open = None,
+            }
         }
         if let Some(pending) = &mut self.pending
             && multiline::continues(line, pending.in_traceback)
@@ -316,14 +440,16 @@ impl Assembler {
                 record: next,
                 in_traceback,
                 blank_lines: 0,
+                open: None,
             });
             return done.into_iter().map(|p| p.record).collect();
         }
-        let record = self.record(line, now);
+        let (record, open) = self.record(line, now);
         let done = self.pending.replace(Pending {
             record,
             in_traceback: multiline::in_traceback_after(line, false),
             blank_lines: 0,
+            open,
         });
         done.into_iter().map(|p| p.record).collect()
     }
@@ -331,13 +457,38 @@ impl Assembler {
     /// The record still held, if any: call this when the input has been
     /// quiet for [`IDLE_FLUSH`], since no line may be coming to complete it.
     pub fn flush_idle(&mut self) -> Vec<LogRecord> {
-        self.finish()
+        self.pending.take().into_iter().map(|p| p.record).collect()
     }
 
     /// The record still held, if any: call this at the end of each input
-    /// (lines of different inputs are never joined).
+    /// (lines of different inputs are never joined, and the next input's
+    /// layout is recognised afresh).
     pub fn finish(&mut self) -> Vec<LogRecord> {
-        self.pending.take().into_iter().map(|p| p.record).collect()
+        self.detector.reset();
+        self.flush_idle()
+    }
+
+    /// The layout that read the latest line of this input: the one forced
+    /// with `--format`, or the one recognised (`None` before any, or for
+    /// the modes that are not a layout).
+    pub fn layout(&self) -> Option<&'static Layout> {
+        match self.settings.format {
+            Format::Layout(layout) => Some(layout),
+            Format::Auto => self.detector.last(),
+            _ => None,
+        }
+    }
+
+    /// How lines are read (`--format`).
+    pub fn format(&self) -> Format {
+        self.settings.format
+    }
+
+    fn context(&self, now: DateTime<Utc>) -> Context {
+        Context {
+            zone: self.settings.timezone,
+            now,
+        }
     }
 
     /// Whether a record is held, waiting for lines that may continue it.
@@ -346,15 +497,25 @@ impl Assembler {
     }
 
     /// The record for one line: parsed, else (or when the daemon would
-    /// refuse what was parsed) plain.
-    fn record(&self, line: &str, now: DateTime<Utc>) -> LogRecord {
-        let cx = Context {
-            zone: self.settings.timezone,
-            now,
-        };
-        let Some(parsed) = parse_line(line, self.settings.format, cx) else {
-            return self.plain(line, now);
-        };
+    /// refuse what was parsed) plain; with the layout that may add the next
+    /// line to it.
+    fn record(&mut self, line: &str, now: DateTime<Utc>) -> (LogRecord, Option<&'static Layout>) {
+        let cx = self.context(now);
+        let format = self.settings.format;
+        match parse_line(line, format, &mut self.detector, cx) {
+            Some((parsed, layout)) => {
+                let open = layout.filter(|_| parsed.open);
+                match self.parsed_record(parsed, now) {
+                    Some(record) => (record, open),
+                    None => (self.plain(line, now), None),
+                }
+            }
+            None => (self.plain(line, now), None),
+        }
+    }
+
+    /// The record of what a line says; `None` if the daemon would refuse it.
+    fn parsed_record(&self, parsed: Parsed, now: DateTime<Utc>) -> Option<LogRecord> {
         let mut record = self.base(now);
         if let Some(timestamp) = parsed.timestamp {
             record.timestamp = timestamp;
@@ -389,14 +550,14 @@ impl Assembler {
         record.host = record.host.filter(|h| !h.is_empty());
         // Without the flag and a usable value in the line, keep the value
         // as an attribute and the default in the record.
-        let defaults = self.base(now);
-        if validate_field(&record, "service") {
-            attributes
-                .entry("service".into())
-                .or_insert(std::mem::replace(&mut record.service, defaults.service));
+        let refused = validate(&record);
+        let refuses = |field: &str| refused.iter().any(|e| e.field == field);
+        if refuses("service") {
+            let service = std::mem::replace(&mut record.service, self.default_service());
+            attributes.entry("service".into()).or_insert(service);
         }
-        if validate_field(&record, "host")
-            && let Some(host) = std::mem::replace(&mut record.host, defaults.host)
+        if refuses("host")
+            && let Some(host) = std::mem::replace(&mut record.host, self.settings.host.clone())
         {
             attributes.entry("host".into()).or_insert(host);
         }
@@ -405,14 +566,18 @@ impl Assembler {
                 *tag = None;
             }
         }
-        attributes.extend(self.settings.attributes.clone());
+        attributes.extend(std::mem::take(&mut record.attributes));
         record.attributes = attributes;
         truncate_message(&mut record);
-        if validate(&record).is_empty() {
-            record
-        } else {
-            self.plain(line, now)
-        }
+        validate(&record).is_empty().then_some(record)
+    }
+
+    /// `--service`, else [`FALLBACK_SERVICE`].
+    fn default_service(&self) -> String {
+        self.settings
+            .service
+            .clone()
+            .unwrap_or_else(|| FALLBACK_SERVICE.into())
     }
 
     /// A record with this run's defaults and no message yet.
@@ -420,11 +585,7 @@ impl Assembler {
         LogRecord {
             id: uuid::Uuid::now_v7().to_string(),
             timestamp: now,
-            service: self
-                .settings
-                .service
-                .clone()
-                .unwrap_or_else(|| FALLBACK_SERVICE.into()),
+            service: self.default_service(),
             level: Level::Info,
             message: String::new(),
             host: self.settings.host.clone(),
@@ -442,11 +603,6 @@ impl Assembler {
         truncate_message(&mut record);
         record
     }
-}
-
-/// Whether the daemon would refuse this field of the record.
-fn validate_field(record: &LogRecord, field: &str) -> bool {
-    validate(record).iter().any(|e| e.field == field)
 }
 
 /// The attribute noting how many bytes of an over-long message were cut.

@@ -801,3 +801,67 @@ fn flag_values_are_checked() {
     assert!(attribute_flag("novalue").is_err());
     assert!(attribute_flag("=v").is_err());
 }
+
+// ---- the catalogue ----
+
+#[test]
+fn formats_are_named_by_layout_or_alias() {
+    assert_eq!("auto".parse::<Format>(), Ok(Format::Auto));
+    assert_eq!("JSON".parse::<Format>(), Ok(Format::Json));
+    let nginx: Format = "nginx-access".parse().unwrap();
+    assert_eq!(nginx.name(), "access-log");
+    assert!(
+        "nope"
+            .parse::<Format>()
+            .unwrap_err()
+            .contains("lsctl formats")
+    );
+    let names: Vec<&str> = Format::all().map(Format::name).collect();
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+}
+
+#[test]
+fn recognise_gives_the_time_and_level_a_message_carries() {
+    let cx = Context {
+        zone: utc().timezone,
+        now: now(),
+    };
+    let line = "03-17 16:13:38.811  1702  2395 E ActivityManager: ANR in com.example";
+    assert_eq!(
+        recognise(line, cx),
+        Some((Some(at("2026-03-17T16:13:38.811Z")), Some(Level::Error)))
+    );
+    assert_eq!(
+        recognise("WARN disk almost full", cx),
+        Some((None, Some(Level::Warn)))
+    );
+    assert_eq!(recognise("user logged in", cx), None);
+}
+
+#[test]
+fn the_layout_of_the_previous_line_is_tried_first_and_forgotten_between_inputs() {
+    let mut assembler = Assembler::new(utc());
+    assembler.push_at("I1127 12:00:01.123456   1 main.go:9] started", now());
+    assert_eq!(assembler.layout().map(|l| l.name), Some("klog"));
+    assembler.push_at("plain words", now());
+    assert_eq!(
+        assembler.layout().map(|l| l.name),
+        Some("klog"),
+        "kept over a plain line"
+    );
+    assembler.finish();
+    assert_eq!(assembler.layout(), None);
+}
+
+#[test]
+fn a_number_further_in_a_plain_line_is_not_taken_for_a_time() {
+    let r = one("order 1795780801 failed: card declined");
+    assert_eq!((r.timestamp, r.level), (now(), Level::Info));
+    assert_eq!(
+        one("1795780801 worker-2 WARN queue full").timestamp,
+        at("2026-11-27T12:00:01Z")
+    );
+}

@@ -5,22 +5,46 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use logstream_shared::Level;
 
+use super::layouts::{level, time};
 use super::{Context, Parsed, Zone, logfmt};
 
 /// What a syslog, or timestamped text, line says; `None` for any other line.
 pub(super) fn parse(line: &str, cx: Context) -> Option<Parsed> {
+    syslog_line(line, cx).or_else(|| timestamped_line(line, cx))
+}
+
+/// A syslog line: with a priority (RFC 5424, RFC 3164), or RFC 3164 without.
+pub(crate) fn syslog_line(line: &str, cx: Context) -> Option<Parsed> {
     let text = line.trim();
     if let Some(message) = syslog(text, cx) {
         return Some(message.parsed);
     }
-    let mut parsed = rfc3164(text, cx).or_else(|| timestamped(text, cx))?;
+    rfc3164(text, cx).map(|parsed| completed(parsed, text))
+}
+
+/// A line that starts with an ISO-style timestamp (see [`timestamped`]).
+pub(crate) fn timestamped_line(line: &str, cx: Context) -> Option<Parsed> {
+    let text = line.trim();
+    timestamped(text, cx).map(|parsed| completed(parsed, text))
+}
+
+/// A line whose header names a level (log4j's, logback's): as [`timestamped_line`].
+pub(crate) fn leveled_line(line: &str, cx: Context) -> Option<Parsed> {
+    let text = line.trim();
+    let parsed = timestamped(text, cx).filter(|p| p.level.is_some())?;
+    Some(completed(parsed, text))
+}
+
+/// The level of a level word near the message's start when the header named
+/// none, and the whole line as the message when nothing follows the header.
+fn completed(mut parsed: Parsed, text: &str) -> Parsed {
     if parsed.level.is_none() {
         parsed.level = level_near_start(&parsed.message);
     }
     if parsed.message.trim().is_empty() {
         parsed.message = text.to_string();
     }
-    Some(parsed)
+    parsed
 }
 
 /// A syslog message: its priority, and what its header and structured data say.
@@ -130,35 +154,8 @@ pub(super) fn plain_level(line: &str) -> Level {
     })
 }
 
-/// A level word among the first few words of a text, as in
-/// `2024-05-01 12:00:00 ERROR …`, `[warn] …` or `level=error …`.
-pub(super) fn level_near_start(text: &str) -> Option<Level> {
-    const LEVEL_WORDS: [&str; 10] = [
-        "trace", "debug", "info", "warn", "warning", "error", "err", "fatal", "critical", "panic",
-    ];
-    text.split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|word| !word.is_empty())
-        .take(6)
-        .find(|word| LEVEL_WORDS.iter().any(|l| l.eq_ignore_ascii_case(word)))
-        .and_then(|word| word.parse().ok())
-}
-
-/// A word that names a level where a layout puts one: `ERROR`, `[warn]`,
-/// `<INFO>`, `WARN:`. Any case for the usual names; the rarer aliases
-/// (`NOTICE`, `ALERT`, `FINE`, …) only in capitals, as they are also words.
-fn level_word(token: &str) -> Option<Level> {
-    let word = token.strip_suffix(':').unwrap_or(token);
-    let word = [('[', ']'), ('<', '>'), ('(', ')')]
-        .iter()
-        .find_map(|(open, close)| word.strip_prefix(*open)?.strip_suffix(*close))
-        .unwrap_or(word);
-    let level: Level = word.parse().ok()?;
-    let usual = [
-        "trace", "debug", "info", "warn", "warning", "error", "err", "fatal", "critical", "panic",
-    ];
-    let capitals = word.chars().all(|c| c.is_ascii_uppercase());
-    (capitals || usual.iter().any(|u| u.eq_ignore_ascii_case(word))).then_some(level)
-}
+pub(super) use level::near_start as level_near_start;
+use level::word as level_word;
 
 /// The level of a syslog severity, 0 (emergency) to 7 (debug).
 pub fn severity_level(severity: u8) -> Level {
@@ -318,7 +315,7 @@ fn apply_tag(parsed: &mut Parsed, (app, pid): (&str, Option<&str>), precise: boo
 }
 
 /// A syslog tag with its colon: `app:` or `app[123]:`, as (app, pid).
-fn tag(token: &str) -> Option<(&str, Option<&str>)> {
+pub(crate) fn tag(token: &str) -> Option<(&str, Option<&str>)> {
     let token = token.strip_suffix(':')?;
     let (app, pid) = match token.strip_suffix(']') {
         Some(rest) => {
@@ -345,7 +342,7 @@ fn is_host(token: &str) -> bool {
 }
 
 /// The first whitespace-separated word and what follows it (trimmed).
-fn token(text: &str) -> (&str, &str) {
+pub(crate) fn token(text: &str) -> (&str, &str) {
     let text = text.trim_start();
     match text.find(char::is_whitespace) {
         Some(end) => (&text[..end], text[end..].trim_start()),
@@ -353,32 +350,11 @@ fn token(text: &str) -> (&str, &str) {
     }
 }
 
-/// `Nov 27 12:00:01` (or `Nov  7 …`), in the current year unless that is more
-/// than a day ahead of `now`, then the year before.
+/// `Nov 27 12:00:01` (or `Nov  7 …`) and the rest (empty or after a space).
 fn bsd_timestamp(text: &str, cx: Context) -> Option<(DateTime<Utc>, &str)> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = MONTHS.iter().position(|m| text.starts_with(m))? as u32 + 1;
-    let bytes = text.as_bytes();
-    if bytes.len() < 15 || bytes[3] != b' ' {
-        return None;
-    }
-    let day_text = text.get(4..6)?.trim_start();
-    let day: u32 = day_text.parse().ok()?;
-    if bytes[6] != b' ' {
-        return None;
-    }
-    let time = NaiveTime::parse_from_str(text.get(7..15)?, "%H:%M:%S").ok()?;
-    let rest = &text[15..];
-    if !(rest.is_empty() || rest.starts_with(' ')) {
-        return None;
-    }
-    let year = cx.zone.year(cx.now);
-    let at =
-        |year| NaiveDate::from_ymd_opt(year, month, day).map(|d| cx.zone.resolve(d.and_time(time)));
-    let this_year = at(year).filter(|t| *t <= cx.now + chrono::Duration::days(1));
-    Some((this_year.or_else(|| at(year - 1))?, rest))
+    let (timestamp, len) = time::bsd(text, cx)?;
+    let rest = &text[len..];
+    (rest.is_empty() || rest.starts_with(' ')).then_some((timestamp, rest))
 }
 
 /// A leading `2024-05-01T12:00:01.123Z`, `2024-05-01 12:00:01,123`,
@@ -401,7 +377,11 @@ pub(super) fn timestamp_value(text: &str, zone: Zone) -> Option<DateTime<Utc>> {
     (len == text.len()).then(|| resolve(naive, offset, zone))
 }
 
-fn resolve(naive: NaiveDateTime, offset: Option<FixedOffset>, zone: Zone) -> DateTime<Utc> {
+pub(crate) fn resolve(
+    naive: NaiveDateTime,
+    offset: Option<FixedOffset>,
+    zone: Zone,
+) -> DateTime<Utc> {
     match offset {
         Some(offset) => Zone::Fixed(offset).resolve(naive),
         None => zone.resolve(naive),
@@ -409,7 +389,7 @@ fn resolve(naive: NaiveDateTime, offset: Option<FixedOffset>, zone: Zone) -> Dat
 }
 
 /// Date, time, fraction and zone at the start of `text`, and their length.
-fn iso_prefix(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>, usize)> {
+pub(crate) fn iso_prefix(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>, usize)> {
     let b = text.as_bytes();
     let digits = |from: usize, n: usize| -> Option<u32> {
         let part = b.get(from..from + n)?;
@@ -433,13 +413,14 @@ fn iso_prefix(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>, usize)>
     let mut len = 19;
     let mut nanos = 0;
     if matches!(b.get(19), Some(b'.' | b',')) {
+        // Without digits the separator is not a fraction's: Windows' CBS
+        // log puts a comma after the time (`2016-09-28 04:30:30, Info`).
         let count = b[20..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if count == 0 {
-            return None;
+        if count > 0 {
+            let kept = count.min(9);
+            nanos = digits(20, kept)? * 10u32.pow(9 - kept as u32);
+            len = 20 + count;
         }
-        let kept = count.min(9);
-        nanos = digits(20, kept)? * 10u32.pow(9 - kept as u32);
-        len = 20 + count;
     }
     let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
     let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
@@ -458,7 +439,7 @@ fn iso_prefix(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>, usize)>
 }
 
 /// A zone at the start of `text`: `Z`, `+02:00`, `+0200` or `+02`, and its length.
-pub(super) fn parse_offset(text: &str) -> Option<(FixedOffset, usize)> {
+pub(crate) fn parse_offset(text: &str) -> Option<(FixedOffset, usize)> {
     if text.starts_with(['Z', 'z']) {
         return Some((FixedOffset::east_opt(0)?, 1));
     }
@@ -515,6 +496,10 @@ fn timestamped(text: &str, cx: Context) -> Option<Parsed> {
         } else if logger.is_none() && (after == "-" || after.starts_with("- ")) && is_logger(word) {
             logger = Some(word);
             rest = after[1..].trim_start();
+        } else if let Some(found) = logger.is_none().then(|| qualified_logger(word)).flatten() {
+            // Hadoop's and logback's `[main] org.example.App: message`.
+            logger = Some(found);
+            rest = after;
         } else {
             break;
         }
@@ -560,8 +545,17 @@ fn bracketed_name(word: &str) -> Option<&str> {
     .then_some(name)
 }
 
+/// A qualified logger name with its colon, `org.example.App:`; a single
+/// word with a colon (`db:`) or a caller (`main.go:42:`) is taken as part
+/// of the message.
+pub(crate) fn qualified_logger(word: &str) -> Option<&str> {
+    let name = word.strip_suffix(':')?;
+    let qualified = name.contains('.') && !name.ends_with('.') && !name.contains(':');
+    (qualified && is_logger(name)).then_some(name)
+}
+
 /// A logger name such as `com.example.App`, `app.db` or `main`.
-fn is_logger(word: &str) -> bool {
+pub(crate) fn is_logger(word: &str) -> bool {
     word.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && word
             .chars()

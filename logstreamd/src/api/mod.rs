@@ -56,6 +56,9 @@ pub struct AppState {
     pub stop: tokio::sync::watch::Receiver<u32>,
     /// The worker of `--role all` with a queue, which health reports on.
     pub worker: Option<WorkerHealth>,
+    /// `--detect-layouts`: records without a level or time of their own take
+    /// those their message's text carries.
+    pub detect_layouts: bool,
 }
 
 /// What a worker-only process serves: its health and metrics.

@@ -4,6 +4,7 @@
 mod direct;
 pub mod health;
 pub mod kafka;
+pub mod layouts;
 pub mod worker;
 
 use std::fmt::Debug;

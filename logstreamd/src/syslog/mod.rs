@@ -31,6 +31,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use self::framing::Frame;
+use crate::ingest::layouts::Given;
 use crate::ingest::{Sink, SinkError};
 use crate::metrics::Metrics;
 
@@ -69,6 +70,22 @@ struct Intake {
     sink: Arc<dyn Sink>,
     metrics: Arc<Metrics>,
     batch_records: usize,
+    /// `--detect-layouts`: see [`Intake::record`].
+    detect_layouts: bool,
+}
+
+impl Intake {
+    /// The record for one frame (see [`record`]). With `--detect-layouts`, a
+    /// frame without a priority, or at the default ones notice and info (what
+    /// senders use when they do not classify their messages), takes the level
+    /// its text carries, and its time when the header had none.
+    fn record(&self, frame: &Frame, peer: IpAddr, received: DateTime<Utc>) -> LogRecord {
+        let (mut record, given) = read_frame(frame, peer, received);
+        if self.detect_layouts {
+            crate::ingest::layouts::complete(&mut record, given);
+        }
+        record
+    }
 }
 
 /// The running listeners.
@@ -86,12 +103,14 @@ impl Listeners {
         sink: Arc<dyn Sink>,
         metrics: Arc<Metrics>,
         max_pending_records: usize,
+        detect_layouts: bool,
         stop: watch::Receiver<u32>,
     ) -> anyhow::Result<Listeners> {
         let intake = Arc::new(Intake {
             sink,
             metrics,
             batch_records: BATCH_RECORDS.min(max_pending_records).max(1),
+            detect_layouts,
         });
         let mut tasks = JoinSet::new();
         for addr in &addresses.tcp {
@@ -143,7 +162,14 @@ fn announce(transport: &str, addr: SocketAddr) {
 /// (MSGID) and each structured-data parameter by name. Any other frame is
 /// a plain INFO message (RFC 3164's default priority, user.notice). RFC
 /// 3164's times name no zone: they are read in the daemon's local zone.
+#[cfg(test)]
 fn record(frame: &Frame, peer: IpAddr, received: DateTime<Utc>) -> LogRecord {
+    read_frame(frame, peer, received).0
+}
+
+/// The record for one frame, as [`record`] describes it, and whether the
+/// frame gave its time and a level of its own (see [`Intake::record`]).
+fn read_frame(frame: &Frame, peer: IpAddr, received: DateTime<Utc>) -> (LogRecord, Given) {
     let text = String::from_utf8_lossy(&frame.bytes);
     let mut record = LogRecord {
         id: uuid::Uuid::now_v7().to_string(),
@@ -160,8 +186,13 @@ fn record(frame: &Frame, peer: IpAddr, received: DateTime<Utc>) -> LogRecord {
         zone: Zone::Local,
         now: received,
     };
+    let mut given = Given::default();
     match logstream_parse::syslog(&text, cx) {
         Some(message) => {
+            given = Given {
+                level: !matches!(message.severity, 5 | 6),
+                time: message.parsed.timestamp.is_some(),
+            };
             let parsed = message.parsed;
             record.timestamp = parsed.timestamp.unwrap_or(received);
             record.level = parsed.level.unwrap_or(Level::Info);
@@ -193,7 +224,7 @@ fn record(frame: &Frame, peer: IpAddr, received: DateTime<Utc>) -> LogRecord {
             };
         }
     }
-    record
+    (record, given)
 }
 
 /// Resolves at the first stop signal.

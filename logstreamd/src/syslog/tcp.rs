@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::framing::{Framer, MAX_FRAME};
-use super::{BATCH_WAIT, Batch, Intake, WhenFull, record, stopped};
+use super::{BATCH_WAIT, Batch, Intake, WhenFull, stopped};
 
 /// Connections served at once; more wait in the kernel's accept queue.
 const MAX_CONNECTIONS: usize = 1024;
@@ -82,7 +82,7 @@ async fn connection(
             if batch.is_empty() {
                 deadline = Instant::now() + BATCH_WAIT;
             }
-            batch.push(record(&frame, peer.ip(), now));
+            batch.push(intake.record(&frame, peer.ip(), now));
             intake.metrics.syslog_received_records.inc();
             if batch.is_full(&intake) {
                 // Not reading while this waits is the backpressure.
@@ -92,7 +92,7 @@ async fn connection(
     }
     // What was read is stored, a last frame without its end included.
     if let Some(frame) = framer.finish() {
-        batch.push(record(&frame, peer.ip(), chrono::Utc::now()));
+        batch.push(intake.record(&frame, peer.ip(), chrono::Utc::now()));
         intake.metrics.syslog_received_records.inc();
     }
     if !batch.is_empty() {

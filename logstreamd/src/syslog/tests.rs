@@ -190,8 +190,27 @@ fn intake(answers: Vec<SinkError>) -> (Arc<ScriptedSink>, Intake) {
         sink: Arc::clone(&sink) as Arc<dyn Sink>,
         metrics: Arc::new(Metrics::default()),
         batch_records: 10,
+        detect_layouts: true,
     };
     (sink, intake)
+}
+
+#[test]
+fn a_message_at_the_default_priority_takes_the_level_its_text_carries() {
+    let (_, intake) = intake(Vec::new());
+    let r = intake.record(&frame("<14>app: ERROR db down"), peer(), received());
+    assert_eq!(r.level, Level::Error);
+    // Another priority is the sender's own choice, and stays.
+    let r = intake.record(&frame("<12>app: ERROR db down"), peer(), received());
+    assert_eq!(r.level, Level::Warn);
+    let r = intake.record(&frame("plain ERROR text"), peer(), received());
+    assert_eq!(r.level, Level::Error);
+    let off = Intake {
+        detect_layouts: false,
+        ..intake
+    };
+    let r = off.record(&frame("<14>app: ERROR db down"), peer(), received());
+    assert_eq!(r.level, Level::Info);
 }
 
 fn some_records(n: usize) -> Vec<LogRecord> {

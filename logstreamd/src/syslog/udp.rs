@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::framing::{Frame, MAX_FRAME};
-use super::{BATCH_WAIT, Batch, Intake, WhenFull, record, stopped};
+use super::{BATCH_WAIT, Batch, Intake, WhenFull, stopped};
 
 /// Records received but not yet submitted, at most: two full batches, so
 /// that one can be received while the other is submitted.
@@ -48,7 +48,7 @@ pub(super) async fn receive(
         };
         intake.metrics.syslog_received_records.inc();
         if queue
-            .try_send(record(&frame, peer.ip(), chrono::Utc::now()))
+            .try_send(intake.record(&frame, peer.ip(), chrono::Utc::now()))
             .is_err()
         {
             intake.metrics.syslog_udp_dropped_records.inc();

@@ -37,6 +37,7 @@ use logstream_shared::{Level, LogRecord};
 use serde_json::{Map, Value, json};
 
 use super::{ApiError, AppState, Rejected, read_body, submit};
+use crate::ingest::layouts::{self, Given};
 
 /// The Elasticsearch version `GET /` reports: clients and shippers of 7.x
 /// and 8.x accept an 8.x server.
@@ -209,7 +210,7 @@ async fn take(
     body: axum::body::Body,
 ) -> Result<Vec<Item>, ApiError> {
     let body = read_body(state, headers, body, &[]).await?;
-    let (items, records) = parse_bulk(&body.bytes, index, Utc::now())?;
+    let (items, records) = parse_bulk(&body.bytes, index, Utc::now(), state.detect_layouts)?;
     if !records.is_empty() {
         submit(state, headers, &body.bytes, records).await?;
     }
@@ -219,11 +220,14 @@ async fn take(
 
 /// Every action's answer, and the records of those that are stored. A line
 /// that is not an action refuses the whole request: what follows it cannot
-/// be told apart from documents.
+/// be told apart from documents. With `detect_layouts`, a document without a
+/// level (or a time) takes those its message's text carries (see
+/// `crate::ingest::layouts`).
 fn parse_bulk(
     body: &[u8],
     index: Option<&str>,
     received: DateTime<Utc>,
+    detect_layouts: bool,
 ) -> Result<(Vec<Item>, Vec<LogRecord>), ApiError> {
     let mut lines = body
         .split(|b| *b == b'\n')
@@ -262,7 +266,10 @@ fn parse_bulk(
         match (action, document) {
             ("index" | "create", Some(document)) => {
                 match record_of(document, &item.index, item.id.clone(), received) {
-                    Ok(record) => {
+                    Ok((mut record, given)) => {
+                        if detect_layouts {
+                            layouts::complete(&mut record, given);
+                        }
                         item.id = Some(record.id.clone());
                         records.push(record);
                     }
@@ -321,13 +328,15 @@ fn record_of(
     index: &str,
     id: Option<String>,
     received: DateTime<Utc>,
-) -> Result<LogRecord, String> {
+) -> Result<(LogRecord, Given), String> {
     let mut document = match serde_json::from_slice(line) {
         Ok(Value::Object(document)) => document,
         Ok(_) => return Err("the document is not a JSON object".into()),
         Err(e) => return Err(format!("the document is not valid JSON: {e}")),
     };
-    let timestamp = match take_first(&mut document, &["@timestamp", "timestamp"]) {
+    let time = take_first(&mut document, &["@timestamp", "timestamp"]);
+    let given_time = time.is_some();
+    let timestamp = match time {
         Some(value) => parse_timestamp(&value)?,
         None => received,
     };
@@ -361,7 +370,11 @@ fn record_of(
         attributes,
     };
     fit_to_limits(&mut record);
-    Ok(record)
+    let given = Given {
+        level: parsed_level.is_some(),
+        time: given_time,
+    };
+    Ok((record, given))
 }
 
 /// Removes and returns the first of `fields` present, each as a dotted key
@@ -446,7 +459,8 @@ mod tests {
             "{\"index\":{}}\n",
             "{\"log\":\"m3\"}\n",
         );
-        let (items, records) = parse_bulk(body.as_bytes(), Some("logs-app"), received()).unwrap();
+        let (items, records) =
+            parse_bulk(body.as_bytes(), Some("logs-app"), received(), true).unwrap();
         assert_eq!(items.len(), 3);
         assert!(items.iter().all(|i| i.status == 201));
         assert_eq!(records[0].service, "api");
@@ -469,7 +483,7 @@ mod tests {
     #[test]
     fn a_bad_document_costs_only_its_own_item() {
         let body = "{\"index\":{}}\n{\"message\":\"ok\"}\n{\"index\":{}}\nnot json\n{\"delete\":{\"_id\":\"1\"}}\n{\"index\":{}}\n{\"message\":\"m\",\"@timestamp\":\"soon\"}\n";
-        let (items, records) = parse_bulk(body.as_bytes(), None, received()).unwrap();
+        let (items, records) = parse_bulk(body.as_bytes(), None, received(), true).unwrap();
         let statuses: Vec<u16> = items.iter().map(|i| i.status).collect();
         assert_eq!(statuses, [201, 400, 400, 400]);
         assert_eq!(records.len(), 1);
@@ -480,7 +494,8 @@ mod tests {
 
     #[test]
     fn a_line_that_is_no_action_refuses_the_request() {
-        let error = parse_bulk(b"{\"message\":\"no action\"}\n", None, received()).unwrap_err();
+        let error =
+            parse_bulk(b"{\"message\":\"no action\"}\n", None, received(), true).unwrap_err();
         assert!(error.message().contains("line 1"), "{}", error.message());
     }
 }

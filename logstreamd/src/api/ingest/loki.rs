@@ -27,6 +27,7 @@ use prost::Message as _;
 use serde::Deserialize;
 
 use super::{ApiError, AppState, Rejected, Rejections, media_type, read_body, submit};
+use crate::ingest::layouts::{self, Given};
 use crate::proto::logproto;
 
 const SERVICE_LABELS: [&str; 4] = ["service_name", "service", "app", "job"];
@@ -74,7 +75,7 @@ async fn take(
         let limit = state.limits.max_body_bytes;
         protobuf_streams(&body.bytes, limit)?
     };
-    let (records, rejected) = records_of(streams, received);
+    let (records, rejected) = records_of(streams, received, state.detect_layouts);
     if !records.is_empty() {
         submit(state, headers, &body.bytes, records).await?;
     }
@@ -224,18 +225,31 @@ fn json_entry(value: serde_json::Value) -> Result<Entry, String> {
     })
 }
 
-/// Records of every entry, numbered across the request's streams.
-fn records_of(streams: Vec<Stream>, received: DateTime<Utc>) -> (Vec<LogRecord>, Rejections) {
+/// Records of every entry, numbered across the request's streams; with
+/// `detect_layouts`, an entry without a level label takes the level its line
+/// carries (see `crate::ingest::layouts`).
+fn records_of(
+    streams: Vec<Stream>,
+    received: DateTime<Utc>,
+    detect_layouts: bool,
+) -> (Vec<LogRecord>, Rejections) {
     let mut records = Vec::new();
     let mut rejected = Rejections::default();
     let mut index = 0;
     for stream in streams {
-        let base = stream_base(&stream.labels);
+        let (base, labelled) = stream_base(&stream.labels);
         match stream.entries {
             Entries::Each(entries) => {
                 for entry in entries {
                     match entry {
-                        Ok(entry) => records.push(record_of(&base, entry, received)),
+                        Ok(entry) => {
+                            let (mut record, given) = record_of(&base, entry, received);
+                            if detect_layouts {
+                                let level = labelled || given.level;
+                                layouts::complete(&mut record, Given { level, ..given });
+                            }
+                            records.push(record);
+                        }
                         Err(reason) => rejected.push(Rejected { index, reason }),
                     }
                     index += 1;
@@ -255,8 +269,9 @@ fn records_of(streams: Vec<Stream>, received: DateTime<Utc>) -> (Vec<LogRecord>,
     (records, rejected)
 }
 
-/// What a stream's labels give each of its entries.
-fn stream_base(labels: &[(String, String)]) -> LogRecord {
+/// What a stream's labels give each of its entries, and whether they gave
+/// a level.
+fn stream_base(labels: &[(String, String)]) -> (LogRecord, bool) {
     let find = |names: &[&str]| {
         names
             .iter()
@@ -270,7 +285,7 @@ fn stream_base(labels: &[(String, String)]) -> LogRecord {
         level.map(|(k, _)| k),
         host.map(|(k, _)| k),
     ];
-    LogRecord {
+    let base = LogRecord {
         id: String::new(),
         timestamp: Utc::now(),
         service: service.map_or(UNKNOWN_SERVICE.to_string(), |(_, v)| v.clone()),
@@ -284,11 +299,17 @@ fn stream_base(labels: &[(String, String)]) -> LogRecord {
             .filter(|(k, _)| !taken.contains(&Some(k)))
             .cloned()
             .collect(),
-    }
+    };
+    (base, level.is_some())
 }
 
-fn record_of(base: &LogRecord, entry: Entry, received: DateTime<Utc>) -> LogRecord {
+/// An entry's record, and whether the entry gave its time and a level.
+fn record_of(base: &LogRecord, entry: Entry, received: DateTime<Utc>) -> (LogRecord, Given) {
     let mut record = base.clone();
+    let mut given = Given {
+        level: false,
+        time: entry.nanos.is_some(),
+    };
     record.id = uuid::Uuid::now_v7().to_string();
     record.timestamp = entry.nanos.map_or(received, |n| Utc.timestamp_nanos(n));
     record.message = entry.line;
@@ -299,6 +320,7 @@ fn record_of(base: &LogRecord, entry: Entry, received: DateTime<Utc>) -> LogReco
             // An entry's own level (often a copy of the stream's label).
             name if LEVEL_LABELS.contains(&name) && value.parse::<Level>().is_ok() => {
                 record.level = value.parse().unwrap_or(record.level);
+                given.level = true;
             }
             _ => {
                 record.attributes.insert(key, value);
@@ -306,7 +328,7 @@ fn record_of(base: &LogRecord, entry: Entry, received: DateTime<Utc>) -> LogReco
         }
     }
     fit_to_limits(&mut record);
-    record
+    (record, given)
 }
 
 /// A Prometheus label set as Loki's protobuf carries it:
@@ -386,7 +408,8 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let base = stream_base(&labels);
+        let (base, labelled) = stream_base(&labels);
+        assert!(labelled);
         assert_eq!(base.service, "a");
         assert_eq!(base.level, Level::Warn);
         assert_eq!(base.host.as_deref(), Some("h"));
@@ -397,7 +420,7 @@ mod tests {
     #[test]
     fn bad_json_entries_are_rejected_alone() {
         let body = br#"{"streams":[{"stream":{"app":"a"},"values":[["1700000000000000000","ok"],["soon","bad"],["1700000000000000001","meta",{"trace_id":"t1","k":"v"}]]}]}"#;
-        let (records, rejected) = records_of(json_streams(body).unwrap(), Utc::now());
+        let (records, rejected) = records_of(json_streams(body).unwrap(), Utc::now(), true);
         assert_eq!(records.len(), 2);
         assert_eq!(rejected.total, 1);
         assert_eq!(rejected.kept[0].index, 1);

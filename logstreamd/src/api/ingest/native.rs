@@ -26,6 +26,7 @@ use serde_json::{Map, Value};
 use super::{ApiError, AppState, Details, media_type, read_body, submit};
 use crate::api::query_params;
 use crate::ingest::Submitted;
+use crate::ingest::layouts::{self, Given};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/api/ingest", post(ingest))
@@ -34,6 +35,15 @@ pub(super) fn router() -> Router<AppState> {
 /// How many problems of a single record its `error` names (`details` has
 /// more).
 const SHOWN_IN_ERROR: usize = 10;
+
+/// Whether a record (with the request's field names applied) gives its
+/// level and time, or leaves them to the defaults (or `--detect-layouts`).
+fn given(value: &Value) -> Given {
+    Given {
+        level: value.get("level").is_some(),
+        time: value.get("timestamp").is_some(),
+    }
+}
 
 /// What the body held.
 enum Body {
@@ -79,9 +89,15 @@ async fn ingest(
         if let Value::Object(object) = &mut value {
             names.apply(object);
         }
+        let given = given(&value);
         match record_from_json(value, received) {
             // A batch with a bad record is refused: the rest need not be kept.
-            Ok(record) if details.is_empty() => records.push(record),
+            Ok(mut record) if details.is_empty() => {
+                if state.detect_layouts {
+                    layouts::complete(&mut record, given);
+                }
+                records.push(record);
+            }
             Ok(_) => {}
             Err(errors) => {
                 records = Vec::new();

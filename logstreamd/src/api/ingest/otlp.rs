@@ -28,6 +28,7 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpRecord;
 use prost::Message as _;
 
 use super::{ApiError, AppState, Rejected, Rejections, hex, media_type, read_body, submit};
+use crate::ingest::layouts::{self, Given};
 
 /// The service of records whose resource names none, as the OpenTelemetry
 /// specification has it.
@@ -82,7 +83,7 @@ async fn take(
 ) -> Result<ExportLogsServiceResponse, ApiError> {
     let body = read_body(state, headers, body, &[]).await?;
     let request = decode(encoding, &body.bytes)?;
-    let (records, rejected) = records_of(request, Utc::now());
+    let (records, rejected) = records_of(request, Utc::now(), state.detect_layouts);
     if !records.is_empty() {
         submit(state, headers, &body.bytes, records).await?;
     }
@@ -160,10 +161,13 @@ fn grpc_code(status: StatusCode) -> i32 {
 }
 
 /// The records of a request, and those that could not be taken, numbered
-/// in the order they appear in the request.
+/// in the order they appear in the request; with `detect_layouts`, a record
+/// without a severity (or a time) takes those its body's text carries (see
+/// `crate::ingest::layouts`).
 fn records_of(
     request: ExportLogsServiceRequest,
     received: DateTime<Utc>,
+    detect_layouts: bool,
 ) -> (Vec<LogRecord>, Rejections) {
     let mut records = Vec::new();
     let mut rejected = Rejections::default();
@@ -198,8 +202,17 @@ fn records_of(
                 }
             }
             for record in scope_logs.log_records {
+                let given = Given {
+                    level: given_level(&record.severity_text, record.severity_number).is_some(),
+                    time: record.time_unix_nano != 0 || record.observed_time_unix_nano != 0,
+                };
                 match record_of(&scoped, record, received) {
-                    Ok(record) => records.push(record),
+                    Ok(mut record) => {
+                        if detect_layouts {
+                            layouts::complete(&mut record, given);
+                        }
+                        records.push(record);
+                    }
                     Err(reason) => rejected.push(Rejected { index, reason }),
                 }
                 index += 1;
@@ -262,17 +275,23 @@ fn record_of(
 /// (1–4 TRACE, 5–8 DEBUG, 9–12 INFO, 13–16 WARN, 17–20 ERROR, 21–24 FATAL),
 /// else INFO.
 fn level_of(text: &str, number: i32) -> Level {
+    given_level(text, number).unwrap_or(Level::Info)
+}
+
+/// The level `severityText` or `severityNumber` gives, if either does.
+fn given_level(text: &str, number: i32) -> Option<Level> {
     if let Ok(level) = text.parse() {
-        return level;
+        return Some(level);
     }
-    match number {
+    Some(match number {
         1..=4 => Level::Trace,
         5..=8 => Level::Debug,
+        9..=12 => Level::Info,
         13..=16 => Level::Warn,
         17..=20 => Level::Error,
         21.. => Level::Fatal,
-        _ => Level::Info,
-    }
+        _ => return None,
+    })
 }
 
 /// A trace or span id in lowercase hex; none when absent or all zero.
