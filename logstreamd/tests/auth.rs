@@ -230,6 +230,7 @@ async fn check_scopes(daemon: &TestDaemon) {
             "/api/ingest/logs",
             "/api/stats/histogram",
             "/api/stats/facets",
+            "/api/fields",
             "/api/tail",
             "/metrics"
         ]

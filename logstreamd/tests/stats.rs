@@ -19,6 +19,7 @@ async fn seeded() -> (TestDaemon, reqwest::Client) {
                 "host": if i % 2 == 0 { Some("h1") } else { None },
                 "message": format!("m{i}"),
                 "timestamp": format!("2024-05-01T12:{:02}:{:02}Z", i * 10 / 60, i * 10 % 60),
+                "attributes": {"shard": format!("s{}", i % 3 / 2)},
             })
         })
         .collect();
@@ -102,6 +103,19 @@ async fn facets_list_top_values_with_counts() {
     .await;
     assert_eq!(f.values.len(), 1);
     assert_eq!((f.values[0].value.as_str(), f.values[0].count), ("h1", 9));
+
+    // Any attribute, by its bare name or as attr.NAME.
+    for field in ["shard", "attr.shard"] {
+        let f: Facets = get_json(&client, &daemon, "/api/stats/facets", &[("field", field)]).await;
+        assert_eq!(counts(&f), [("s0", 12), ("s1", 6)], "{field}");
+    }
+    let fields: logstream_shared::api::FieldList =
+        get_json(&client, &daemon, "/api/fields", &[("q", "service:db")]).await;
+    assert_eq!(fields.fields.len(), 1);
+    assert_eq!(
+        (fields.fields[0].name.as_str(), fields.fields[0].count),
+        ("shard", 6)
+    );
 }
 
 #[tokio::test]
@@ -110,9 +124,9 @@ async fn bad_stats_requests_say_what_is_accepted() {
     let cases = [
         (
             "/api/stats/facets",
-            vec![("field", "message")],
+            vec![("field", "")],
             "field",
-            "accepted: service, level, host",
+            "name a field or an attribute",
         ),
         (
             "/api/stats/facets",
