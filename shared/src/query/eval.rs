@@ -92,9 +92,15 @@ pub fn compare_cells(a: &Cell, b: &Cell, descending: bool) -> Ordering {
 }
 
 fn number_order(a: &Cell, b: &Cell) -> Ordering {
-    // As SQL compares doubles: -0 equals 0.
-    let (x, y) = (a.number().unwrap_or(0.0), b.number().unwrap_or(0.0));
-    x.partial_cmp(&y).unwrap_or(Ordering::Equal)
+    match (a, b) {
+        // Exactly: nanosecond times are beyond a double's precision.
+        (Cell::Int(x) | Cell::Time(x), Cell::Int(y) | Cell::Time(y)) => x.cmp(y),
+        // As SQL compares doubles: -0 equals 0.
+        _ => {
+            let (x, y) = (a.number().unwrap_or(0.0), b.number().unwrap_or(0.0));
+            x.partial_cmp(&y).unwrap_or(Ordering::Equal)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -137,13 +143,15 @@ pub fn evaluate(query: &Query, records: &[LogRecord], limit: usize) -> Answer {
     let mut cells = match table {
         Some(Stage::Stats { aggregates, by }) => {
             let mut cells = stats(&rows, aggregates, by);
-            sort_table(&mut cells, &columns, keys);
+            sort_table(&mut cells, &columns, keys, &[]);
             cells
         }
         Some(Stage::Top { limit, by }) => {
             let mut cells = top(&rows, *limit, by);
             if !keys.is_empty() {
-                sort_table(&mut cells, &columns, keys);
+                // Among equal sort keys, the most frequent first still.
+                let count = (by.len(), true);
+                sort_table(&mut cells, &columns, keys, &[count]);
             }
             cells
         }
@@ -271,14 +279,21 @@ fn sort_rows(rows: &mut [Row], keys: &[SortKey]) {
     });
 }
 
-/// By the sort keys, then by every column in order (ascending).
-fn sort_table(rows: &mut [Vec<Cell>], columns: &[ColumnSpec], keys: &[SortKey]) {
+/// By the sort keys, then `then` (column indexes and directions), then by
+/// every column in order (ascending).
+fn sort_table(
+    rows: &mut [Vec<Cell>],
+    columns: &[ColumnSpec],
+    keys: &[SortKey],
+    then: &[(usize, bool)],
+) {
     let keys: Vec<(usize, bool)> = keys
         .iter()
         .filter_map(|k| {
             let index = columns.iter().position(|c| c.name == k.column)?;
             Some((index, k.descending))
         })
+        .chain(then.iter().copied())
         .chain((0..columns.len()).map(|i| (i, false)))
         .collect();
     rows.sort_by(|a, b| {

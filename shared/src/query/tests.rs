@@ -465,3 +465,23 @@ proptest! {
         let _ = parse(&input);
     }
 }
+
+#[test]
+fn tables_order_times_to_the_nanosecond() {
+    use super::eval::{Cell, compare_cells};
+    let (a, b) = (
+        Cell::Time(1_714_564_800_000_000_000),
+        Cell::Time(1_714_564_800_000_000_001),
+    );
+    assert_eq!(compare_cells(&a, &b, false), std::cmp::Ordering::Less);
+    assert_eq!(compare_cells(&a, &b, true), std::cmp::Ordering::Greater);
+    let (seven, padded) = (Cell::Text("7".into()), Cell::Text("007".into()));
+    assert_eq!(
+        compare_cells(&padded, &seven, false),
+        std::cmp::Ordering::Less
+    );
+    assert_eq!(
+        compare_cells(&Cell::Null, &seven, true),
+        std::cmp::Ordering::Greater
+    );
+}
