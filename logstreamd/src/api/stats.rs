@@ -57,14 +57,7 @@ async fn histogram(
 ) -> Result<Json<Histogram>, ApiError> {
     let params = query_params(params)?;
     let now = Utc::now();
-    let mut selection = selection(
-        params.q.as_deref(),
-        params.since.as_deref(),
-        params.until.as_deref(),
-        now,
-    )
-    .map_err(invalid_params)?;
-    refuse_pipes(&selection, true).map_err(invalid_params)?;
+    let mut selection = counted_selection(&params.q, &params.since, &params.until, now)?;
     let until = selection
         .until_ns
         .unwrap_or_else(|| now.timestamp_nanos_opt().unwrap_or(i64::MAX));
@@ -153,14 +146,7 @@ async fn facets(
     params: Result<Query<FacetParams>, QueryRejection>,
 ) -> Result<Json<Facets>, ApiError> {
     let params = query_params(params)?;
-    let selection = selection(
-        params.q.as_deref(),
-        params.since.as_deref(),
-        params.until.as_deref(),
-        Utc::now(),
-    )
-    .map_err(invalid_params)?;
-    refuse_pipes(&selection, true).map_err(invalid_params)?;
+    let selection = counted_selection(&params.q, &params.since, &params.until, Utc::now())?;
     let name = params.field.unwrap_or_else(|| "service".into());
     if name.is_empty() {
         return Err(invalid_params(invalid(
@@ -198,6 +184,20 @@ async fn facets(
         field: name,
         values,
     }))
+}
+
+/// The records a counting endpoint counts: `q` (filters, `where`,
+/// `extract`; not the table stages), `since` and `until`.
+fn counted_selection(
+    q: &Option<String>,
+    since: &Option<String>,
+    until: &Option<String>,
+    now: chrono::DateTime<Utc>,
+) -> Result<Selection, ApiError> {
+    let selection =
+        selection(q.as_deref(), since.as_deref(), until.as_deref(), now).map_err(invalid_params)?;
+    refuse_pipes(&selection, true).map_err(invalid_params)?;
+    Ok(selection)
 }
 
 fn facet_limit(limit: Option<usize>, default: usize) -> Result<usize, ApiError> {
@@ -246,14 +246,7 @@ async fn fields(
     params: Result<Query<FieldsParams>, QueryRejection>,
 ) -> Result<Json<FieldList>, ApiError> {
     let params = query_params(params)?;
-    let selection = selection(
-        params.q.as_deref(),
-        params.since.as_deref(),
-        params.until.as_deref(),
-        Utc::now(),
-    )
-    .map_err(invalid_params)?;
-    refuse_pipes(&selection, true).map_err(invalid_params)?;
+    let selection = counted_selection(&params.q, &params.since, &params.until, Utc::now())?;
     let limit = facet_limit(params.limit, DEFAULT_FIELDS_LIMIT)?;
     let names = state.store.attribute_names(selection, limit).await?;
     Ok(Json(FieldList {

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use logstream_shared::Query;
-use logstream_shared::query::{Expr, Field, Filter, LevelFilter, Name, Stage, Test};
+use logstream_shared::query::{
+    Expr, ExtractPattern, Field, Filter, LevelFilter, Name, Stage, Test,
+};
 
 use super::{Dialect, Fragment, Param, placeholders};
 
@@ -16,13 +18,38 @@ pub(super) struct Scope {
     extracted: HashMap<String, String>,
 }
 
-/// The conditions of the filter and of the `where` stages, each in the
-/// scope of the `extract` stages before it; and the scope after them all.
-pub(super) fn row_stages(dialect: Dialect, query: &Query) -> (Vec<Fragment>, Scope) {
-    let mut scope = Scope {
-        dialect,
-        extracted: HashMap::new(),
-    };
+impl Scope {
+    fn new(dialect: Dialect) -> Scope {
+        Scope {
+            dialect,
+            extracted: HashMap::new(),
+        }
+    }
+
+    fn extract(&mut self, pattern: &ExtractPattern) {
+        for (i, name) in pattern.names().into_iter().enumerate() {
+            self.extracted
+                .insert(name.to_string(), pattern.regex_for(i));
+        }
+    }
+
+    /// What names mean after all of a query's `extract` stages (for the
+    /// stages that come after them), without compiling any condition.
+    pub(super) fn after_row_stages(dialect: Dialect, query: &Query) -> Scope {
+        let mut scope = Scope::new(dialect);
+        for stage in &query.stages {
+            if let Stage::Extract(pattern) = stage {
+                scope.extract(pattern);
+            }
+        }
+        scope
+    }
+}
+
+/// The conditions a query puts on records: its filter and its `where`
+/// stages, each in the scope of the `extract` stages before it.
+pub(super) fn conditions(dialect: Dialect, query: &Query) -> Vec<Fragment> {
+    let mut scope = Scope::new(dialect);
     let mut conditions = Vec::new();
     if !query.filter.is_all() {
         conditions.push(scope.condition(&query.filter));
@@ -30,22 +57,11 @@ pub(super) fn row_stages(dialect: Dialect, query: &Query) -> (Vec<Fragment>, Sco
     for stage in &query.stages {
         match stage {
             Stage::Where(filter) => conditions.push(scope.condition(filter)),
-            Stage::Extract(pattern) => {
-                for (i, name) in pattern.names().into_iter().enumerate() {
-                    scope
-                        .extracted
-                        .insert(name.to_string(), pattern.regex_for(i));
-                }
-            }
+            Stage::Extract(pattern) => scope.extract(pattern),
             _ => {}
         }
     }
-    (conditions, scope)
-}
-
-/// The conditions a query puts on records.
-pub(super) fn conditions(dialect: Dialect, query: &Query) -> Vec<Fragment> {
-    row_stages(dialect, query).0
+    conditions
 }
 
 fn column(field: Field) -> &'static str {

@@ -7,7 +7,7 @@ use logstream_shared::query::{
     Aggregate, ColumnSpec, Function, GroupKey, Name, Output, SortKey, Stage,
 };
 
-use super::filter::{Scope, row_stages};
+use super::filter::Scope;
 use super::{Dialect, Fragment, Param, where_clause};
 use crate::store::TableRequest;
 
@@ -45,7 +45,7 @@ fn read_of(name: &Name) -> ColumnRead {
 pub(crate) fn table_sql(dialect: Dialect, request: &TableRequest) -> TableSql {
     let query = &request.selection.query;
     let limit = query.limit().unwrap_or(request.limit);
-    let (_, scope) = row_stages(dialect, query);
+    let scope = Scope::after_row_stages(dialect, query);
     let condition = || where_clause(dialect, &request.selection, None);
     let Output::Table(columns) = query.output() else {
         unreachable!("the API asks stores for tables only for table queries")
@@ -332,6 +332,6 @@ fn order_in_scope(scope: &Scope, keys: &[SortKey]) -> Fragment {
 
 /// The ORDER BY of a record search.
 pub(crate) fn record_order(dialect: Dialect, query: &Query) -> Fragment {
-    let (_, scope) = row_stages(dialect, query);
+    let scope = Scope::after_row_stages(dialect, query);
     order_in_scope(&scope, query.sort_keys())
 }
