@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::Command;
 
 use logstream_shared::Level;
-use logstream_shared::api::{ErrorBody, IngestAccepted, LogsPage};
+use logstream_shared::api::{ContextPage, ErrorBody, IngestAccepted, LogsPage};
 use logstream_testkit::{TestDaemon, fetch_all, get_json};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -943,4 +943,152 @@ async fn queries_of_more_terms_than_the_limit_get_a_400_naming_it() {
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let page: LogsPage = get_json(&reqwest::Client::new(), &daemon, "/api/logs", &params).await;
     assert_eq!(page.result, 0);
+}
+
+/// Twelve records a second apart: `api` on hosts h1/h2 in turn, with a
+/// `db` record (no host) after every third. Their ids, oldest first.
+async fn post_sources(client: &reqwest::Client, daemon: &TestDaemon) -> Vec<String> {
+    let records: Vec<Value> = (0..12)
+        .map(|i| {
+            let (service, host) = match i % 3 {
+                2 => ("db", None),
+                _ => ("api", Some(if i % 2 == 0 { "h1" } else { "h2" })),
+            };
+            json!({
+                "service": service,
+                "host": host,
+                "level": if i == 6 { "error" } else { "info" },
+                "message": format!("m{i}"),
+                "timestamp": format!("2024-05-01T12:00:{i:02}Z"),
+            })
+        })
+        .collect();
+    let response = post(client, daemon, Value::Array(records)).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    response.json::<IngestAccepted>().await.unwrap().ids
+}
+
+#[tokio::test]
+async fn pages_run_forward_too_and_continue_from_either_end() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    post_sources(&client, &daemon).await;
+    let (mut seen, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let mut params = vec![("limit", "5"), ("direction", "forward")];
+        params.extend(cursor.as_deref().map(|c| ("cursor", c)));
+        let page = search(&client, &daemon, &params).await;
+        seen.extend(messages(&page).into_iter().map(String::from));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let oldest_first: Vec<String> = (0..12).map(|i| format!("m{i}")).collect();
+    assert_eq!(seen, oldest_first);
+
+    // A backward page's prev_cursor, read forward: what is newer than it.
+    let page = search(
+        &client,
+        &daemon,
+        &[
+            ("q", "service:api"),
+            ("until", "2024-05-01T12:00:06Z"),
+            ("limit", "2"),
+        ],
+    )
+    .await;
+    assert_eq!(messages(&page), ["m4", "m3"]);
+    let prev = page
+        .prev_cursor
+        .expect("a page with records has a prev_cursor");
+    let newer = search(
+        &client,
+        &daemon,
+        &[
+            ("q", "service:api"),
+            ("cursor", &prev),
+            ("direction", "forward"),
+            ("limit", "3"),
+        ],
+    )
+    .await;
+    assert_eq!(messages(&newer), ["m6", "m7", "m9"]);
+
+    let page = search(
+        &client,
+        &daemon,
+        &[("q", "| limit 2"), ("direction", "forward")],
+    )
+    .await;
+    assert_eq!(
+        messages(&page),
+        ["m0", "m1"],
+        "forward with a limit: the oldest"
+    );
+    assert_eq!(
+        (page.next_cursor, page.prev_cursor),
+        (None, None),
+        "a limited answer has no pages"
+    );
+}
+
+#[tokio::test]
+async fn context_is_the_neighbours_from_the_same_service_and_host() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    let ids = post_sources(&client, &daemon).await;
+    let context = |id: &str, params: &'static [(&str, &str)]| {
+        let (client, daemon) = (&client, &daemon);
+        let path = format!("/api/logs/{id}/context");
+        async move { get_json::<ContextPage>(client, daemon, &path, params).await }
+    };
+    let names = |records: &[logstream_shared::LogRecord]| -> Vec<String> {
+        records.iter().map(|r| r.message.clone()).collect()
+    };
+    // m6 is api on h1, like m0, m4, m10 (m3, m7, m9 are on h2).
+    let page = context(&ids[6], &[("before", "2"), ("after", "5")]).await;
+    assert_eq!(page.record.message, "m6");
+    assert_eq!(names(&page.before), ["m0", "m4"]);
+    assert_eq!(names(&page.after), ["m10"]);
+    // A record without a host: its service's records on any host (none here).
+    let page = context(&ids[5], &[("before", "1"), ("after", "1")]).await;
+    assert_eq!(
+        (names(&page.before), names(&page.after)),
+        (vec!["m2".to_string()], vec!["m8".to_string()])
+    );
+    let page = context(&ids[0], &[]).await;
+    assert_eq!(
+        (page.before.len(), names(&page.after)),
+        (0, vec!["m4".to_string(), "m6".into(), "m10".into()])
+    );
+
+    let cases = [
+        (
+            format!("/api/logs/{}/context", "no-such-id"),
+            StatusCode::NOT_FOUND,
+            "no record has the id \"no-such-id\"",
+        ),
+        (
+            format!("/api/logs/{}/context?before=1001", ids[0]),
+            StatusCode::BAD_REQUEST,
+            "accepted: 0 to 1000",
+        ),
+        (
+            "/api/logs?q=%7C%20sort%20by%20service&direction=forward".into(),
+            StatusCode::BAD_REQUEST,
+            "direction",
+        ),
+        (
+            "/api/logs?direction=sideways".into(),
+            StatusCode::BAD_REQUEST,
+            "forward",
+        ),
+    ];
+    for (path, status, needle) in cases {
+        let response = client.get(daemon.at(&path)).send().await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        let body: ErrorBody = response.json().await.unwrap();
+        assert!(body.error.contains(needle), "{path}: {}", body.error);
+    }
 }

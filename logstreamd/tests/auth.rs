@@ -20,6 +20,10 @@ const INGEST: &str = "ingest-token-for-apps-7f3a9c";
 const READ: &str = "read-token-for-people-2b8e1d";
 const ADMIN: &str = "admin-token-for-ops-5c4f0a";
 
+/// The id of the record the `/api/ingest` example stores: routes are called
+/// in the table's order, so it is stored before a route names it.
+const STORED_ID: &str = "auth-hello";
+
 /// Every route and method of `routes` that needs a token, as (method, the
 /// path with its parameters filled in, the scope it needs).
 fn guarded(routes: &[Route]) -> Vec<(&'static str, String, &'static str)> {
@@ -29,7 +33,8 @@ fn guarded(routes: &[Route]) -> Vec<(&'static str, String, &'static str)> {
         let path = route
             .path
             .replace("{index}", "logs")
-            .replace("{name}", "logstream");
+            .replace("{name}", "logstream")
+            .replace("{id}", STORED_ID);
         for method in route.methods {
             calls.push((*method, path.clone(), scope.as_str()));
         }
@@ -60,7 +65,7 @@ fn example_body(method: &str, path: &str) -> Option<(&'static str, String, bool)
         ("GET" | "HEAD", _) => return None,
         (_, "/api/ingest") => (
             "application/json",
-            json!({"service": "auth", "message": "hello"}).to_string(),
+            json!({"id": STORED_ID, "service": "auth", "message": "hello"}).to_string(),
             true,
         ),
         (_, "/v1/logs") => (
@@ -227,6 +232,7 @@ async fn check_scopes(daemon: &TestDaemon) {
         reads,
         [
             "/api/logs",
+            "/api/logs/{id}/context",
             "/api/ingest/logs",
             "/api/stats/histogram",
             "/api/stats/facets",

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
+use logstream_shared::api::Direction;
 use logstream_shared::query::{
     Aggregate, Comparison, Expr, ExtractPattern, Field, Filter, Function, GroupKey, LevelFilter,
     Name, Number, Pattern, SortKey, Stage, Step, Table, Test,
@@ -936,10 +937,12 @@ async fn duckdb_and_clickhouse_answer_random_requests_identically() {
             .pick(&[1, 2, 3, 5, 10, 50, 200, 1000])
             .max(total.div_ceil(MAX_PAGES));
         let after = g.chance(0.2).then(|| g.cursor());
+        let direction = g.pick(&[Direction::Backward, Direction::Forward]);
         let search = SearchRequest {
             selection: selection.clone(),
             limit,
             after,
+            direction,
         };
         pages += stores.search(n, search).await;
         if g.chance(0.6)
@@ -1118,7 +1121,7 @@ async fn messages_are_found_by_their_own_text_in_every_script() {
                 r.message.clone(),
             )))),
             limit: 100,
-            after: None,
+            ..SearchRequest::default()
         };
         for (name, store) in [
             ("DuckDB", &stores.duckdb),

@@ -23,6 +23,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone, Utc};
+use logstream_shared::api::Direction;
 use logstream_shared::query::{Comparison, Expr, Field, Filter, LevelFilter, Test};
 use logstream_shared::{Level, LogRecord, Query};
 use logstreamd::store::{
@@ -704,7 +705,7 @@ fn search(q: &str, limit: usize) -> SearchRequest {
     SearchRequest {
         selection: Selection::from(q.parse::<Query>().unwrap()),
         limit,
-        after: None,
+        ..SearchRequest::default()
     }
 }
 
@@ -1038,6 +1039,7 @@ async fn modern_schema_and_every_query_shape_work_on_a_modern_engine() {
             selection: selection.clone(),
             limit,
             after: None,
+            direction: g.pick(&[Direction::Backward, Direction::Forward]),
         };
         m.search(request).await;
         let field = g.pick(&[FacetField::Service, FacetField::Level, FacetField::Host]);

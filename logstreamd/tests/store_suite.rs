@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use logstream_shared::Query;
+use logstream_shared::api::Direction;
 use logstream_shared::{Level, LogRecord};
 use logstreamd::store::{
-    FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchRequest,
+    Cursor, FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchRequest,
     Selection, Store,
 };
 
@@ -76,8 +77,10 @@ async fn every_field_round_trips_newest_first(t: TestStore) {
         .unwrap();
     t.store.insert(&[]).await.unwrap();
     let page = t.store.search(search("")).await.unwrap();
-    assert_eq!(page.records, vec![full, older]);
+    assert_eq!(page.records, vec![full.clone(), older]);
     assert_eq!(page.next, None);
+    assert_eq!(t.store.record("full").await.unwrap(), Some(full));
+    assert_eq!(t.store.record("missing").await.unwrap(), None);
     t.store.health().await.unwrap();
 }
 
@@ -159,27 +162,65 @@ async fn pages_cover_everything_once_even_with_equal_timestamps(t: TestStore) {
         .collect();
     records.extend((0..10).map(|i| record(&format!("later-{i}"), 8 + i, "s", Level::Info, "m")));
     t.store.insert(&records).await.unwrap();
+    let backward = all_pages(&*t.store, Direction::Backward).await;
+    assert_eq!(backward.len(), 35, "{backward:?}");
+    let mut unique = backward.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 35, "no record on two pages");
+    assert_eq!(backward[0], "later-9");
+    assert_eq!(backward[10], "same-24");
+    let mut forward = all_pages(&*t.store, Direction::Forward).await;
+    forward.reverse();
+    assert_eq!(
+        forward, backward,
+        "forward pages are the same records, oldest first"
+    );
+}
+
+/// Every record's id, paging 4 at a time in `direction`.
+async fn all_pages(store: &dyn Store, direction: Direction) -> Vec<String> {
     let mut seen = Vec::new();
     let mut request = SearchRequest {
         limit: 4,
+        direction,
         ..search("")
     };
     loop {
-        let page = t.store.search(request.clone()).await.unwrap();
+        let page = store.search(request.clone()).await.unwrap();
         assert!(page.records.len() <= 4);
         seen.extend(page.records.into_iter().map(|r| r.id));
         match page.next {
             Some(cursor) => request.after = Some(cursor),
-            None => break,
+            None => return seen,
         }
     }
-    assert_eq!(seen.len(), 35, "{seen:?}");
-    let mut unique = seen.clone();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(unique.len(), 35, "no record on two pages");
-    assert_eq!(seen[0], "later-9");
-    assert_eq!(seen[10], "same-24");
+}
+
+async fn a_forward_page_starts_past_a_cursor_from_a_backward_one(t: TestStore) {
+    let records: Vec<_> = (0..10)
+        .map(|i| record(&format!("r{i}"), i, "s", Level::Info, "m"))
+        .collect();
+    t.store.insert(&records).await.unwrap();
+    let older = SearchRequest {
+        limit: 3,
+        after: Some(Cursor::of(&records[6])),
+        ..search("")
+    };
+    let page = t.store.search(older).await.unwrap();
+    let ids: Vec<_> = page.records.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["r5", "r4", "r3"]);
+    // From the first record of that page, forward: what is newer than it.
+    let newer = SearchRequest {
+        limit: 2,
+        after: Some(Cursor::of(&page.records[0])),
+        direction: Direction::Forward,
+        ..search("")
+    };
+    let page = t.store.search(newer).await.unwrap();
+    let ids: Vec<_> = page.records.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["r6", "r7"]);
+    assert_eq!(page.next, Some(Cursor::of(&records[7])));
 }
 
 async fn large_batches_are_stored_whole(t: TestStore) {
@@ -455,6 +496,11 @@ macro_rules! store_suite {
         $(#[$attr])*
         async fn pages_cover_everything_once_even_with_equal_timestamps() {
             super::pages_cover_everything_once_even_with_equal_timestamps($open).await
+        }
+        #[tokio::test]
+        $(#[$attr])*
+        async fn a_forward_page_starts_past_a_cursor_from_a_backward_one() {
+            super::a_forward_page_starts_past_a_cursor_from_a_backward_one($open).await
         }
         #[tokio::test]
         $(#[$attr])*

@@ -49,9 +49,15 @@ pub struct SearchParams {
     pub until: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page: this page continues past it, in
+    /// `direction`. With `direction=forward` it may also be a backward
+    /// page's `prev_cursor`, to read what is newer than that page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
+    /// `backward` (the default: newest first, each next page older) or
+    /// `forward` (oldest first, each next page newer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
     /// Seed-style shortcuts, combined with `q`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
@@ -59,16 +65,42 @@ pub struct SearchParams {
     pub level: Option<String>,
 }
 
-/// A page of records, newest first.
+/// Which way the records of `GET /api/logs` run, and its pages with them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Newest first; each next page is older.
+    #[default]
+    Backward,
+    /// Oldest first; each next page is newer.
+    Forward,
+}
+
+impl Direction {
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::Backward => Direction::Forward,
+            Direction::Forward => Direction::Backward,
+        }
+    }
+}
+
+/// A page of records, newest first (oldest first with `direction=forward`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogsPage {
     pub status: String,
     /// How many records `data` holds (the seed's name for it).
     pub result: usize,
     pub data: Vec<LogRecord>,
-    /// Pass as `cursor` for the next, older page; absent on the last page.
+    /// Pass as `cursor` for the next page in the same direction; absent on
+    /// the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+    /// The position of the page's first record: pass it as `cursor` with the
+    /// other `direction` to read the records on the page's other side
+    /// (what is newer than a backward page, say, as new records arrive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_cursor: Option<String>,
 }
 
 /// The answer of `GET /api/logs` to a query with `stats`, `top` or
@@ -91,6 +123,33 @@ pub struct Column {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: crate::query::ColumnKind,
+}
+
+/// Query parameters of `GET /api/logs/{id}/context`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextParams {
+    /// Records before the record (default [`DEFAULT_CONTEXT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<usize>,
+    /// Records after it (default [`DEFAULT_CONTEXT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<usize>,
+}
+
+/// Records of context on each side when the request names no number.
+pub const DEFAULT_CONTEXT: usize = 5;
+/// The most records of context on one side.
+pub const MAX_CONTEXT: usize = 1_000;
+
+/// A record and its neighbours from the same service (and the same host,
+/// when it has one), like `grep -C` around a line. Both lists are oldest
+/// first: `before`, `record`, `after` read in time order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextPage {
+    pub status: String,
+    pub record: LogRecord,
+    pub before: Vec<LogRecord>,
+    pub after: Vec<LogRecord>,
 }
 
 /// What `GET /api/logs` answers: records, or a table (told apart by `columns`).

@@ -1,24 +1,27 @@
-//! `GET /api/logs` (query language, time range, keyset pages) and the seed's
+//! `GET /api/logs` (query language, time range, keyset pages in either
+//! direction) and the seed's
 //! `GET /api/ingest/logs?service=&level=&limit=`, which is the same search.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
 use logstream_shared::api::{
-    Column, DEFAULT_PAGE_SIZE, LogsAnswer, LogsPage, MAX_PAGE_SIZE, SearchParams, TablePage,
+    Column, ContextPage, ContextParams, DEFAULT_CONTEXT, DEFAULT_PAGE_SIZE, Direction, LogsAnswer,
+    LogsPage, MAX_CONTEXT, MAX_PAGE_SIZE, SearchParams, TablePage,
 };
 use logstream_shared::query::{Field, Filter, LevelFilter, Output, Table, Test};
-use logstream_shared::{FieldError, Level};
+use logstream_shared::{FieldError, Level, LogRecord};
 
 use super::{ApiError, AppState, invalid, invalid_params, query_params, selection};
-use crate::store::{Cursor, SearchRequest, TableRequest};
+use crate::store::{Cursor, SearchRequest, Selection, TableRequest};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/logs", get(search))
         .route("/api/ingest/logs", get(search))
+        .route("/api/logs/{id}/context", get(context))
 }
 
 /// Records, a page at a time; or the table of a query with `stats`,
@@ -46,12 +49,85 @@ async fn search(
         request.search.limit = request.search.limit.min(n);
     }
     let page = state.store.search(request.search).await?;
+    let cursor = |c: Option<Cursor>| c.filter(|_| !whole).map(|c| c.encode());
     Ok(Json(LogsAnswer::Records(LogsPage {
         status: "success".into(),
         result: page.records.len(),
+        prev_cursor: cursor(page.records.first().map(Cursor::of)),
+        next_cursor: cursor(page.next),
         data: page.records,
-        next_cursor: page.next.filter(|_| !whole).map(|c| c.encode()),
     })))
+}
+
+/// A record and its neighbours from the same service (and host, when it
+/// has one), whatever the query that found it: see [`ContextPage`].
+async fn context(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Query<ContextParams>, QueryRejection>,
+) -> Result<Json<ContextPage>, ApiError> {
+    let params = query_params(params)?;
+    let before = context_size("before", params.before).map_err(invalid_params)?;
+    let after = context_size("after", params.after).map_err(invalid_params)?;
+    let Some(record) = state.store.record(&id).await? else {
+        return Err(ApiError::NotFound(format!("no record has the id {id:?}")));
+    };
+    let neighbours = |limit: usize, direction| {
+        let request = SearchRequest {
+            selection: Selection::from(same_source(&record)),
+            limit,
+            after: Some(Cursor::of(&record)),
+            direction,
+        };
+        let store = &state.store;
+        async move {
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            store.search(request).await.map(|page| page.records)
+        }
+    };
+    let (mut older, newer) = tokio::try_join!(
+        neighbours(before, Direction::Backward),
+        neighbours(after, Direction::Forward)
+    )?;
+    older.reverse();
+    Ok(Json(ContextPage {
+        status: "success".into(),
+        record,
+        before: older,
+        after: newer,
+    }))
+}
+
+fn context_size(name: &str, requested: Option<usize>) -> Result<usize, FieldError> {
+    let n = requested.unwrap_or(DEFAULT_CONTEXT);
+    if n > MAX_CONTEXT {
+        return Err(invalid(
+            name,
+            format!("{n} is out of range; accepted: 0 to {MAX_CONTEXT}"),
+        ));
+    }
+    Ok(n)
+}
+
+/// The records from where `record` came from: its service, and its host
+/// when it has one.
+fn same_source(record: &LogRecord) -> logstream_shared::Query {
+    let mut query = logstream_shared::Query::all();
+    let sources = [
+        (Field::Service, Some(&record.service)),
+        (Field::Host, record.host.as_ref()),
+    ];
+    for (field, value) in sources {
+        if let Some(value) = value {
+            query.push(Filter::Field {
+                field,
+                test: Test::AnyOf(vec![value.clone()]),
+            });
+        }
+    }
+    query
 }
 
 fn table_page(table: Table) -> TablePage {
@@ -130,11 +206,19 @@ fn search_request(params: SearchParams) -> Result<Search, FieldError> {
             "a query with stats, top, fields, sort or limit has no pages",
         ));
     }
+    let direction = params.direction.unwrap_or_default();
+    if direction == Direction::Forward && !selection.query.sort_keys().is_empty() {
+        return Err(invalid(
+            "direction",
+            "forward runs in time order, which a query's sort replaces; use one or the other",
+        ));
+    }
     Ok(Search {
         search: SearchRequest {
             selection,
             limit,
             after,
+            direction,
         },
         explicit_limit,
     })

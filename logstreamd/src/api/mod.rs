@@ -165,6 +165,7 @@ pub const ROUTES: &[Route] = &[
     route("/_ilm/policy/{name}", &["PUT"], Scope::Ingest),
     route("/_ingest/pipeline/{name}", &["PUT"], Scope::Ingest),
     route("/api/logs", &["GET"], Scope::Read),
+    route("/api/logs/{id}/context", &["GET"], Scope::Read),
     route("/api/ingest/logs", &["GET"], Scope::Read),
     route("/api/stats/histogram", &["GET"], Scope::Read),
     route("/api/stats/facets", &["GET"], Scope::Read),
@@ -403,6 +404,8 @@ pub enum ApiError {
     Unauthorized(String),
     /// A known token whose scope does not cover the route.
     Forbidden(String),
+    /// What the path names is not there (a record id, say).
+    NotFound(String),
     PayloadTooLarge(String),
     /// A body in a format the endpoint does not take.
     UnsupportedMediaType(String),
@@ -433,6 +436,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -477,6 +481,7 @@ impl ApiError {
             ApiError::BadRequest { error, .. }
             | ApiError::Unauthorized(error)
             | ApiError::Forbidden(error)
+            | ApiError::NotFound(error)
             | ApiError::PayloadTooLarge(error)
             | ApiError::UnsupportedMediaType(error)
             | ApiError::KeyReused(error)

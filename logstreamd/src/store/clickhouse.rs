@@ -247,6 +247,30 @@ impl ClickHouseStore {
         })
     }
 
+    /// The records a statement selects (its columns: `RECORD_COLUMNS`).
+    async fn records(&self, statement: (String, Vec<Param>)) -> Result<Vec<LogRecord>> {
+        let rows: Vec<RecordRow> = self.statement(statement).fetch_all().await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(LogRecord {
+                    timestamp: Utc.timestamp_nanos(row.ts),
+                    id: row.id,
+                    service: row.service,
+                    level: level_from(row.level)?,
+                    message: row.message,
+                    host: row.host,
+                    trace_id: row.trace_id,
+                    span_id: row.span_id,
+                    attributes: row
+                        .attr_keys
+                        .into_iter()
+                        .zip(row.attr_values)
+                        .collect::<BTreeMap<_, _>>(),
+                })
+            })
+            .collect()
+    }
+
     fn statement(&self, compiled: (String, Vec<Param>)) -> clickhouse::query::Query {
         bind(&self.client, compiled)
     }
@@ -497,31 +521,14 @@ impl Store for ClickHouseStore {
     }
 
     async fn search(&self, request: SearchRequest) -> Result<SearchPage> {
-        let rows: Vec<RecordRow> = self
-            .statement(sql::search_sql(self.dialect, &request))
-            .fetch_all()
+        let records = self
+            .records(sql::search_sql(self.dialect, &request))
             .await?;
-        let records = rows
-            .into_iter()
-            .map(|row| {
-                Ok(LogRecord {
-                    timestamp: Utc.timestamp_nanos(row.ts),
-                    id: row.id,
-                    service: row.service,
-                    level: level_from(row.level)?,
-                    message: row.message,
-                    host: row.host,
-                    trace_id: row.trace_id,
-                    span_id: row.span_id,
-                    attributes: row
-                        .attr_keys
-                        .into_iter()
-                        .zip(row.attr_values)
-                        .collect::<BTreeMap<_, _>>(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
         Ok(SearchPage::of(records, request.limit))
+    }
+
+    async fn record(&self, id: &str) -> Result<Option<LogRecord>> {
+        Ok(self.records(sql::record_sql(id)).await?.pop())
     }
 
     async fn table(&self, request: TableRequest) -> Result<Table> {

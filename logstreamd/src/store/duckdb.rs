@@ -485,6 +485,12 @@ impl Store for DuckDbStore {
         self.read(move |conn| search_on(conn, &request)).await
     }
 
+    async fn record(&self, id: &str) -> Result<Option<LogRecord>> {
+        let statement = sql::record_sql(id);
+        self.read(move |conn| Ok(query_rows(conn, statement, record_from_row)?.pop()))
+            .await
+    }
+
     async fn table(&self, request: TableRequest) -> Result<Table> {
         self.read(move |conn| table_on(conn, &request)).await
     }

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDate;
+use logstream_shared::api::Direction;
 use logstream_shared::query::{Cell, Matcher, Output, Table};
 use logstream_shared::{Level, LogRecord, Query};
 
@@ -95,12 +96,14 @@ impl From<Query> for Selection {
     }
 }
 
-/// The newest `limit` selected records older than `after`.
+/// The first `limit` selected records past `after` in `direction`: by
+/// default the newest ones older than `after`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchRequest {
     pub selection: Selection,
     pub limit: usize,
     pub after: Option<Cursor>,
+    pub direction: Direction,
 }
 
 /// The table a query with `stats`, `top` or `fields` makes of the selected
@@ -150,7 +153,8 @@ pub struct FacetCount {
     pub count: u64,
 }
 
-/// A page of records, newest first, and where the next page starts.
+/// A page of records in the request's direction, and where the next page
+/// starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchPage {
     pub records: Vec<LogRecord>,
@@ -171,8 +175,8 @@ impl SearchPage {
     }
 }
 
-/// A keyset position in the newest-first order `(timestamp, id)`: pages stay
-/// stable while new records arrive, unlike offsets.
+/// A keyset position in the order `(timestamp, id)`: pages stay stable while
+/// new records arrive, unlike offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
     pub ts_ns: i64,
@@ -230,6 +234,9 @@ pub trait Store: Send + Sync + Debug {
     }
 
     async fn search(&self, request: SearchRequest) -> Result<SearchPage>;
+
+    /// The record with this id, if one is stored.
+    async fn record(&self, id: &str) -> Result<Option<LogRecord>>;
 
     /// Non-zero counts only, ordered by bucket, then level.
     /// The rows of a table query (see [`TableRequest`]).

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use logstream_shared::api::Direction;
 use logstream_shared::query::{Answer, Table, eval};
 use logstream_shared::{Level, LogRecord};
 use logstreamd::store::{
@@ -13,8 +14,8 @@ use logstreamd::store::{
 };
 
 /// The records a store holds, and its answers to requests. Which records a
-/// query matches is `Query::matches`, the in-memory filter of the live tail
-/// (text matches after `to_lowercase` of both sides).
+/// query matches is `Selection::matcher`, the in-memory filter of the live
+/// tail.
 pub(crate) struct Model {
     /// Newest first, ties by id, descending: the search order.
     pub(crate) records: Vec<LogRecord>,
@@ -63,15 +64,21 @@ impl Model {
     /// its cursor is the last record's time and id.
     pub(crate) fn search(&self, request: &SearchRequest) -> SearchPage {
         assert!(request.limit > 0, "the API never asks for an empty page");
-        let past_cursor: Vec<&LogRecord> = self
-            .selected(&request.selection)
-            .filter(|r| {
-                request.after.as_ref().is_none_or(|after| {
-                    let ts = r.timestamp_nanos();
-                    ts < after.ts_ns || (ts == after.ts_ns && r.id < after.id)
-                })
+        let key = |r: &LogRecord| (r.timestamp_nanos(), r.id.clone());
+        let past = |r: &&LogRecord| {
+            request.after.as_ref().is_none_or(|after| {
+                let after = (after.ts_ns, after.id.clone());
+                match request.direction {
+                    Direction::Backward => key(r) < after,
+                    Direction::Forward => key(r) > after,
+                }
             })
-            .collect();
+        };
+        let mut past_cursor: Vec<&LogRecord> =
+            self.selected(&request.selection).filter(past).collect();
+        if request.direction == Direction::Forward {
+            past_cursor.reverse();
+        }
         let (page, left_over) = past_cursor.split_at(past_cursor.len().min(request.limit));
         let next = match (page.last(), left_over.is_empty()) {
             (Some(last), false) => Some(Cursor {

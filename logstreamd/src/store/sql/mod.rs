@@ -12,6 +12,8 @@ mod table;
 pub(crate) use dialect::Dialect;
 pub(crate) use table::{ColumnRead, table_sql};
 
+use logstream_shared::api::Direction;
+
 use super::{Cursor, FacetField, FacetRequest, HistogramRequest, SearchRequest, Selection};
 
 /// A parameter bound to a `?` placeholder.
@@ -94,7 +96,7 @@ pub(crate) fn placeholders(n: usize) -> String {
 
 /// The WHERE condition for a selection (its filter, `where` and `extract`
 /// stages, time range) and a keyset position.
-fn where_clause(dialect: Dialect, selection: &Selection, after: Option<&Cursor>) -> Fragment {
+fn where_clause(dialect: Dialect, selection: &Selection, after: Option<Fragment>) -> Fragment {
     let mut conditions = filter::conditions(dialect, &selection.query);
     if let Some(since) = selection.since_ns {
         conditions.push(Fragment::new("ts >= ?").with(Param::Int(since)));
@@ -102,14 +104,7 @@ fn where_clause(dialect: Dialect, selection: &Selection, after: Option<&Cursor>)
     if let Some(until) = selection.until_ns {
         conditions.push(Fragment::new("ts < ?").with(Param::Int(until)));
     }
-    if let Some(after) = after {
-        conditions.push(
-            Fragment::new("(ts < ? OR (ts = ? AND id < ?))")
-                .with(Param::Int(after.ts_ns))
-                .with(Param::Int(after.ts_ns))
-                .with(Param::Text(after.id.clone())),
-        );
-    }
+    conditions.extend(after);
     if conditions.is_empty() {
         return Fragment::new(dialect.boolean(true));
     }
@@ -120,17 +115,41 @@ fn where_clause(dialect: Dialect, selection: &Selection, after: Option<&Cursor>)
 pub(crate) const RECORD_COLUMNS: &str =
     "ts, id, service, level, message, host, trace_id, span_id, attr_keys, attr_values";
 
-/// Newest first; one row more than the limit tells whether a page follows.
-/// With a `sort` stage, in its order (newest first among equals).
+/// The records past a keyset position in a direction.
+fn past(cursor: &Cursor, direction: Direction) -> Fragment {
+    let sql = match direction {
+        Direction::Backward => "(ts < ? OR (ts = ? AND id < ?))",
+        Direction::Forward => "(ts > ? OR (ts = ? AND id > ?))",
+    };
+    Fragment::new(sql)
+        .with(Param::Int(cursor.ts_ns))
+        .with(Param::Int(cursor.ts_ns))
+        .with(Param::Text(cursor.id.clone()))
+}
+
+/// Newest first (oldest first going forward); one row more than the limit
+/// tells whether a page follows. With a `sort` stage, in its order (by time
+/// in the direction among equals).
 pub(crate) fn search_sql(dialect: Dialect, request: &SearchRequest) -> (String, Vec<Param>) {
-    let condition = where_clause(dialect, &request.selection, request.after.as_ref());
+    let after = request.after.as_ref().map(|c| past(c, request.direction));
+    let condition = where_clause(dialect, &request.selection, after);
+    let query = &request.selection.query;
     Fragment::new(&format!("SELECT {RECORD_COLUMNS} FROM logs WHERE "))
         .append(condition)
         .push(" ORDER BY ")
-        .append(table::record_order(dialect, &request.selection.query))
+        .append(table::record_order(dialect, query, request.direction))
         .push(" LIMIT ?")
         .with(Param::Int(request.limit as i64 + 1))
         .into_parts()
+}
+
+/// The record with an id (ids are unique: one row at most).
+pub(crate) fn record_sql(id: &str) -> (String, Vec<Param>) {
+    Fragment::new(&format!(
+        "SELECT {RECORD_COLUMNS} FROM logs WHERE id = ? LIMIT 1"
+    ))
+    .with(Param::Text(id.to_string()))
+    .into_parts()
 }
 
 /// Rows of (seq, the record's columns): the live tail's history, in commit
@@ -231,9 +250,10 @@ mod tests {
                 ts_ns: 99,
                 id: "abc".into(),
             }),
+            direction: Direction::Backward,
         };
-        let (sql, params) =
-            where_clause(Dialect::DuckDb, &request.selection, request.after.as_ref()).into_parts();
+        let after = request.after.as_ref().map(|c| past(c, request.direction));
+        let (sql, params) = where_clause(Dialect::DuckDb, &request.selection, after).into_parts();
         assert_eq!(
             sql,
             "(coalesce(service IN (?, ?), false) AND coalesce(level >= ?, false) \

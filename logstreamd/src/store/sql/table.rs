@@ -3,6 +3,7 @@
 //! that is a number sorts by value before other text, empty values last.
 
 use logstream_shared::Query;
+use logstream_shared::api::Direction;
 use logstream_shared::query::{
     Aggregate, ColumnSpec, Function, GroupKey, Name, Output, SortKey, Stage,
 };
@@ -246,7 +247,11 @@ fn fields(
         .push(" FROM logs WHERE ")
         .append(condition)
         .push(" ORDER BY ")
-        .append(order_in_scope(scope, query.sort_keys()))
+        .append(order_in_scope(
+            scope,
+            query.sort_keys(),
+            Direction::Backward,
+        ))
         .push(" LIMIT ?")
         .with(Param::Int(limit as i64 + 1));
     (select, names.iter().map(read_of).collect())
@@ -313,8 +318,8 @@ fn order_key(
     }
 }
 
-/// Records (and `fields` rows): the sort keys, then newest first.
-fn order_in_scope(scope: &Scope, keys: &[SortKey]) -> Fragment {
+/// Records (and `fields` rows): the sort keys, then by time in `direction`.
+fn order_in_scope(scope: &Scope, keys: &[SortKey], direction: Direction) -> Fragment {
     let terms = keys.iter().flat_map(|key| {
         let name = Name::from_text(&key.column);
         order_key(
@@ -324,14 +329,15 @@ fn order_in_scope(scope: &Scope, keys: &[SortKey]) -> Fragment {
             key.descending,
         )
     });
-    Fragment::join(
-        terms.chain([Fragment::new("ts DESC"), Fragment::new("id DESC")]),
-        ", ",
-    )
+    let by_time = match direction {
+        Direction::Backward => ["ts DESC", "id DESC"],
+        Direction::Forward => ["ts ASC", "id ASC"],
+    };
+    Fragment::join(terms.chain(by_time.map(Fragment::new)), ", ")
 }
 
 /// The ORDER BY of a record search.
-pub(crate) fn record_order(dialect: Dialect, query: &Query) -> Fragment {
+pub(crate) fn record_order(dialect: Dialect, query: &Query, direction: Direction) -> Fragment {
     let scope = Scope::after_row_stages(dialect, query);
-    order_in_scope(&scope, query.sort_keys())
+    order_in_scope(&scope, query.sort_keys(), direction)
 }
