@@ -442,6 +442,21 @@ pub(crate) struct QueryArgs {
     /// Show times in UTC instead of the local time zone.
     #[arg(long)]
     pub(crate) utc: bool,
+
+    /// With each match, N records before and after it from the same service
+    /// (and host, when it has one), like grep -C. Matches are marked "> " (in
+    /// JSON, CSV and logfmt: hit=true); groups that do not touch are
+    /// separated by "--".
+    #[arg(long, short = 'C', value_name = "N")]
+    pub(crate) context: Option<usize>,
+
+    /// N records after each match (as -C, on one side).
+    #[arg(long, short = 'A', value_name = "N")]
+    pub(crate) after_context: Option<usize>,
+
+    /// N records before each match (as -C, on one side).
+    #[arg(long, short = 'B', value_name = "N")]
+    pub(crate) before_context: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -4,6 +4,7 @@ mod checkpoint;
 mod cli;
 mod client;
 mod config;
+mod context;
 mod follow;
 mod formats;
 mod lines;

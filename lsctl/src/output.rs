@@ -151,6 +151,8 @@ pub(crate) struct Printer<W: Write> {
     header_written: bool,
     /// For records printed one at a time: the widest service so far.
     live_service_width: usize,
+    /// Records are marked as hits or their context (`query -C`).
+    marks: bool,
 }
 
 impl<W: Write> Printer<W> {
@@ -168,16 +170,44 @@ impl<W: Write> Printer<W> {
             printed: 0,
             header_written: false,
             live_service_width: 0,
+            marks: false,
         }
+    }
+
+    /// Marks every record as a hit or as context (`query -C`): `> ` or two
+    /// spaces before a text line, `hit` in JSON, CSV and logfmt.
+    pub(crate) fn marking_hits(mut self) -> Printer<W> {
+        self.marks = true;
+        self
     }
 
     /// A page of records in the given order, aligned among themselves, then flushed.
     pub(crate) fn page(&mut self, records: &[LogRecord]) -> io::Result<()> {
         let service_width = column_width(records.iter().map(|r| r.service.as_str()), 24);
         for record in records {
-            self.write(record, service_width)?;
+            self.write(record, service_width, true)?;
         }
         self.out.flush()
+    }
+
+    /// A hit and its context as `(record, is a hit)`, in the given order,
+    /// aligned among themselves, then flushed.
+    pub(crate) fn group(&mut self, records: &[(&LogRecord, bool)]) -> io::Result<()> {
+        let service_width = column_width(records.iter().map(|(r, _)| r.service.as_str()), 24);
+        for (record, hit) in records {
+            self.write(record, service_width, *hit)?;
+        }
+        self.out.flush()
+    }
+
+    /// Between groups of context that do not touch: `--`, as `grep -C`
+    /// prints, in the formats read line by line.
+    pub(crate) fn separator(&mut self) -> io::Result<()> {
+        match self.format {
+            OutputFormat::Text => writeln!(self.out, "{DIM}--{DIM:#}"),
+            OutputFormat::Logfmt | OutputFormat::Raw => writeln!(self.out, "--"),
+            OutputFormat::Json | OutputFormat::Ndjson | OutputFormat::Csv => Ok(()),
+        }
     }
 
     /// One record of a stream, aligned with those before, then flushed.
@@ -185,7 +215,7 @@ impl<W: Write> Printer<W> {
         self.live_service_width = self
             .live_service_width
             .max(column_width(std::iter::once(record.service.as_str()), 24));
-        self.write(record, self.live_service_width)?;
+        self.write(record, self.live_service_width, true)?;
         self.out.flush()
     }
 
@@ -209,7 +239,13 @@ impl<W: Write> Printer<W> {
         self.out
     }
 
-    fn write(&mut self, record: &LogRecord, service_width: usize) -> io::Result<()> {
+    fn write(&mut self, record: &LogRecord, service_width: usize, hit: bool) -> io::Result<()> {
+        match self.format {
+            OutputFormat::Text if self.marks => {
+                self.out.write_all(if hit { b"> " } else { b"  " })?;
+            }
+            _ => {}
+        }
         match self.format {
             OutputFormat::Text => match &self.columns {
                 None => self.text_line(record, service_width)?,
@@ -221,21 +257,28 @@ impl<W: Write> Printer<W> {
             OutputFormat::Json => {
                 self.out
                     .write_all(if self.printed == 0 { b"[" } else { b",\n" })?;
-                self.json_object(record)?;
+                self.json_object(record, hit)?;
             }
             OutputFormat::Ndjson => {
-                self.json_object(record)?;
+                self.json_object(record, hit)?;
                 self.out.write_all(b"\n")?;
             }
             OutputFormat::Csv => {
                 self.csv_header()?;
                 let columns = self.columns.clone().unwrap_or_else(csv_default);
                 let row = columns.iter().map(|c| machine_value(&c.field, record));
-                self.csv_row(row.map(|v| v.unwrap_or_default()))?;
+                let row = row.map(|v| v.unwrap_or_default());
+                let mark = self
+                    .marks
+                    .then_some(Cow::Borrowed(if hit { "true" } else { "false" }));
+                self.csv_row(row.chain(mark))?;
             }
             OutputFormat::Logfmt => {
                 let columns = self.columns.as_deref();
-                let line = logfmt_line(columns.unwrap_or(&logfmt_default()), record);
+                let mut line = logfmt_line(columns.unwrap_or(&logfmt_default()), record);
+                if self.marks {
+                    line.push_str(if hit { " hit=true" } else { " hit=false" });
+                }
                 writeln!(self.out, "{line}")?;
             }
             OutputFormat::Raw => {
@@ -253,7 +296,9 @@ impl<W: Write> Printer<W> {
         }
         self.header_written = true;
         let columns = self.columns.clone().unwrap_or_else(csv_default);
-        self.csv_row(columns.iter().map(|c| Cow::Owned(c.label.clone())))
+        let labels = columns.iter().map(|c| Cow::Owned(c.label.clone()));
+        let mark = self.marks.then_some(Cow::Borrowed("hit"));
+        self.csv_row(labels.chain(mark))
     }
 
     fn csv_row<'a>(&mut self, values: impl Iterator<Item = Cow<'a, str>>) -> io::Result<()> {
@@ -269,24 +314,26 @@ impl<W: Write> Printer<W> {
         self.out.write_all(&row)
     }
 
-    fn json_object(&mut self, record: &LogRecord) -> io::Result<()> {
-        let Some(columns) = &self.columns else {
-            return serde_json::to_writer(&mut self.out, record).map_err(io::Error::from);
+    fn json_object(&mut self, record: &LogRecord, hit: bool) -> io::Result<()> {
+        let mut object = match &self.columns {
+            None if !self.marks => {
+                return serde_json::to_writer(&mut self.out, record).map_err(io::Error::from);
+            }
+            None => serde_json::to_vec(record)?,
+            Some(columns) => columns_object(columns, record)?,
         };
-        let mut object = Vec::with_capacity(256);
-        object.push(b'{');
-        for (i, column) in columns.iter().enumerate() {
-            if i > 0 {
+        if self.marks {
+            object.pop(); // its closing brace
+            if object != b"{" {
                 object.push(b',');
             }
-            serde_json::to_writer(&mut object, &column.label)?;
-            object.push(b':');
-            match &column.field {
-                Field::Attributes => serde_json::to_writer(&mut object, &record.attributes)?,
-                field => serde_json::to_writer(&mut object, &machine_value(field, record))?,
-            }
+            let mark: &[u8] = if hit {
+                b"\"hit\":true}"
+            } else {
+                b"\"hit\":false}"
+            };
+            object.extend_from_slice(mark);
         }
-        object.push(b'}');
         self.out.write_all(&object)
     }
 
@@ -311,6 +358,25 @@ impl<W: Write> Printer<W> {
         }
         writeln!(self.out)
     }
+}
+
+/// The chosen columns of a record as a JSON object.
+fn columns_object(columns: &[Column], record: &LogRecord) -> io::Result<Vec<u8>> {
+    let mut object = Vec::with_capacity(256);
+    object.push(b'{');
+    for (i, column) in columns.iter().enumerate() {
+        if i > 0 {
+            object.push(b',');
+        }
+        serde_json::to_writer(&mut object, &column.label)?;
+        object.push(b':');
+        match &column.field {
+            Field::Attributes => serde_json::to_writer(&mut object, &record.attributes)?,
+            field => serde_json::to_writer(&mut object, &machine_value(field, record))?,
+        }
+    }
+    object.push(b'}');
+    Ok(object)
 }
 
 fn text_time(r: &LogRecord, utc: bool) -> String {

@@ -10,6 +10,7 @@ use logstream_shared::{Level, LogRecord, Query};
 
 use crate::cli::{FilterArgs, QueryArgs};
 use crate::client::Client;
+use crate::context::{Around, ContextPrinter};
 use crate::output::{self, Printer};
 use crate::{Failure, table, usage};
 
@@ -114,18 +115,62 @@ pub(crate) async fn query(client: &Client, args: QueryArgs) -> Result<(), Failur
         until: time_bound("until", &args.until)?,
         ..SearchParams::default()
     };
+    let around = Around::of(&args)?;
     if table {
+        if around.is_some() {
+            return Err(usage(
+                "-C, -A and -B show the records around matching records; a table has none",
+            ));
+        }
         return print_table(client, params, &args).await;
     }
-    let mut printer = Printer::new(output::stdout(args.output), args.output, columns, args.utc);
+    let printer = Printer::new(output::stdout(args.output), args.output, columns, args.utc);
     let limit = (!args.all).then_some(args.limit);
-    if args.reverse {
-        oldest_first(client, params, limit, &mut printer).await?;
-    } else {
-        newest_first(client, params, limit, &mut printer).await?;
+    match around {
+        None => {
+            let mut printer = printer;
+            list(client, params, limit, args.reverse, &mut printer).await?;
+            printer.finish()?;
+        }
+        Some(around) => {
+            let mut printer = ContextPrinter::new(client, around, !args.reverse, printer);
+            list(client, params, limit, args.reverse, &mut printer).await?;
+            printer.finish()?;
+        }
     }
-    printer.finish()?;
     Ok(())
+}
+
+/// Where the pages of a search go: printed as they are, or each record
+/// with its context (`-C`).
+trait Listing {
+    async fn show(&mut self, records: &[LogRecord]) -> Result<(), Failure>;
+}
+
+impl<W: Write> Listing for Printer<W> {
+    async fn show(&mut self, records: &[LogRecord]) -> Result<(), Failure> {
+        Ok(self.page(records)?)
+    }
+}
+
+impl<W: Write> Listing for ContextPrinter<'_, W> {
+    async fn show(&mut self, records: &[LogRecord]) -> Result<(), Failure> {
+        self.page(records).await
+    }
+}
+
+async fn list(
+    client: &Client,
+    params: SearchParams,
+    limit: Option<usize>,
+    reverse: bool,
+    listing: &mut impl Listing,
+) -> Result<(), Failure> {
+    if reverse {
+        oldest_first(client, params, limit, listing).await
+    } else {
+        newest_first(client, params, limit, listing).await
+    }
 }
 
 /// A `stats`, `top` or `fields` query's table, in one answer. `--limit`
@@ -161,14 +206,14 @@ async fn newest_first(
     client: &Client,
     mut params: SearchParams,
     limit: Option<usize>,
-    printer: &mut Printer<impl Write>,
+    listing: &mut impl Listing,
 ) -> Result<(), Failure> {
     let mut remaining = limit.unwrap_or(usize::MAX);
     while remaining > 0 {
         params.limit = Some(remaining.min(MAX_PAGE_SIZE));
         let page = client.search(&params).await?;
         remaining -= page.data.len().min(remaining);
-        printer.page(&page.data)?;
+        listing.show(&page.data).await?;
         match page.next_cursor {
             Some(cursor) if !page.data.is_empty() => params.cursor = Some(cursor),
             _ => break,
@@ -216,7 +261,7 @@ async fn oldest_first(
     client: &Client,
     mut params: SearchParams,
     limit: Option<usize>,
-    printer: &mut Printer<impl Write>,
+    listing: &mut impl Listing,
 ) -> Result<(), Failure> {
     let mut marks: Vec<PageMark> = Vec::new();
     let mut last_page: Vec<LogRecord> = Vec::new();
@@ -243,7 +288,7 @@ async fn oldest_first(
     // The oldest page is still here.
     if marks.pop().is_some() {
         last_page.reverse();
-        printer.page(&last_page)?;
+        listing.show(&last_page).await?;
         drop(last_page);
     }
     while let Some(mark) = marks.pop() {
@@ -270,7 +315,7 @@ async fn oldest_first(
             }
         }
         records.reverse();
-        printer.page(&records)?;
+        listing.show(&records).await?;
     }
     Ok(())
 }
