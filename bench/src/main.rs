@@ -9,8 +9,11 @@
 //!   searches on the in-process store.
 //!
 //! With `--pipeline`, the scale-out path instead (see `pipeline.rs`); with
-//! `--protocols`, OTLP and Loki ingest beside NDJSON (see `protocols.rs`).
+//! `--protocols`, OTLP and Loki ingest beside NDJSON (see `protocols.rs`);
+//! with `--analytics`, stats, top and regex queries beside raw DuckDB SQL
+//! (see `analytics.rs`).
 
+mod analytics;
 mod lsctl;
 mod pipeline;
 mod protocols;
@@ -59,6 +62,11 @@ struct Args {
     /// NDJSON of the same records.
     #[arg(long, conflicts_with_all = ["pipeline", "lsctl"])]
     protocols: bool,
+    /// Measure the query language's stats, top and regex queries through a
+    /// daemon instead, against hand-written SQL on the same DuckDB file
+    /// (try --records 10000000 --query-runs 10).
+    #[arg(long, conflicts_with_all = ["pipeline", "lsctl", "protocols"])]
+    analytics: bool,
 }
 
 const BATCH: usize = 1000;
@@ -221,11 +229,17 @@ where
         run().await;
         times.push(started.elapsed());
     }
-    times.sort();
-    Latency {
-        p50: percentile(&times, 0.5),
-        p99: percentile(&times, 0.99),
-        rows,
+    Latency::of(times, rows)
+}
+
+impl Latency {
+    fn of(mut times: Vec<Duration>, rows: usize) -> Latency {
+        times.sort();
+        Latency {
+            p50: percentile(&times, 0.5),
+            p99: percentile(&times, 0.99),
+            rows,
+        }
     }
 }
 
@@ -256,6 +270,9 @@ async fn main() -> anyhow::Result<()> {
         args.records,
         machine()
     );
+    if args.analytics {
+        return analytics::run(args.records, args.query_runs).await;
+    }
     let records = generate(args.records);
     if args.pipeline {
         return pipeline::run(&records, args.batch_clients).await;

@@ -1,0 +1,253 @@
+//! `scripts/bench --analytics`: the query language's analytical queries
+//! through a real daemon, each beside hand-written SQL for the same answer
+//! run directly on the same DuckDB file in the same run (baseline R).
+//!
+//! The records are made and stored in-process in chunks, so that 10M of them
+//! never sit in memory at once: ~20 services, skewed levels, ~200 message
+//! templates, five attributes, over the 7 days before now. The daemon is
+//! then started on the file; after its figures it stops, and the raw SQL
+//! runs on a plain DuckDB connection with DuckDB's defaults (the daemon sets
+//! none of its own), so the two never share the file's lock or the cores.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, TimeZone, Utc};
+use logstream_shared::api::LogsAnswer;
+use logstream_shared::{Level, LogRecord};
+use logstream_testkit::{TestDaemon, get_json};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::{Latency, measure, ms};
+
+const DAY_NS: i64 = 86_400_000_000_000;
+const CHUNK: usize = 50_000;
+const SERVICES: usize = 20;
+const TEMPLATES: usize = 200;
+const PATHS: [&str; 8] = [
+    "/api/users",
+    "/api/orders",
+    "/api/items",
+    "/api/cart",
+    "/login",
+    "/health",
+    "/search",
+    "/checkout",
+];
+
+/// One query: its name, the daemon's query language (and `since`, if the
+/// query covers only the last day), the raw SQL for the same answer.
+struct Case {
+    name: &'static str,
+    q: &'static str,
+    last_day: bool,
+    sql: &'static str,
+}
+
+const CASES: [Case; 4] = [
+    Case {
+        name: "stats count() by service",
+        q: "| stats count() by service",
+        last_day: false,
+        sql: "SELECT service, count(*) FROM logs GROUP BY service ORDER BY service",
+    },
+    Case {
+        name: "p95(duration_ms) by service, time(5m), last day",
+        q: "| stats p95(duration_ms) by service, time(5m)",
+        last_day: true,
+        sql: "SELECT service, ts // 300000000000 * 300000000000 AS bucket, \
+              quantile_cont(TRY_CAST(attr_values[list_position(attr_keys, 'duration_ms')] AS DOUBLE), 0.95) \
+              FROM logs WHERE ts >= ? GROUP BY ALL ORDER BY ALL",
+    },
+    Case {
+        name: "regex search newest-100: ~\"timed? ?out after [0-9]+ms\"",
+        q: "~\"timed? ?out after [0-9]+ms\"",
+        last_day: false,
+        sql: "SELECT ts, id, service, level, message, host, trace_id, span_id, attr_keys, attr_values \
+              FROM logs WHERE regexp_matches(message, '(?i)timed? ?out after [0-9]+ms') \
+              ORDER BY ts DESC, id DESC LIMIT 100",
+    },
+    Case {
+        name: "top 10 path",
+        q: "| top 10 path",
+        last_day: false,
+        sql: "SELECT attr_values[list_position(attr_keys, 'path')] AS path, count(*) AS n FROM logs \
+              WHERE path IS NOT NULL GROUP BY path ORDER BY n DESC, path LIMIT 10",
+    },
+];
+
+pub(crate) async fn run(records: usize, runs: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("logs.duckdb");
+    let now_ns = Utc::now().timestamp_nanos_opt().expect("a time in range");
+    let started = Instant::now();
+    store_records(&file, records, now_ns).await?;
+    println!(
+        "stored {records} records in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let since_ns = now_ns - DAY_NS;
+    let since = Utc
+        .timestamp_nanos(since_ns)
+        .to_rfc3339_opts(SecondsFormat::Nanos, true);
+
+    let mut daemon = TestDaemon::start_in(dir.path(), &[]);
+    let mut through_daemon = Vec::new();
+    for case in &CASES {
+        through_daemon.push(daemon_latency(&daemon, case, &since, runs).await);
+    }
+    daemon.terminate();
+
+    let conn = duckdb::Connection::open(&file)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<56} {:>9} {:>9} {:>6} {:>18} {:>9}",
+        format!("analytics over {records} logs ({runs} runs)"),
+        "p50",
+        "p99",
+        "rows",
+        "baseline R p50/p99",
+        "p50 vs R"
+    )?;
+    for (case, daemon) in CASES.iter().zip(through_daemon) {
+        let raw = raw_latency(&conn, case, since_ns, runs)?;
+        anyhow::ensure!(
+            raw.rows == daemon.rows,
+            "{}: the daemon answered {} rows, the raw SQL {}",
+            case.name,
+            daemon.rows,
+            raw.rows
+        );
+        writeln!(
+            out,
+            "{:<56} {:>9} {:>9} {:>6} {:>18} {:>8.2}x",
+            case.name,
+            ms(daemon.p50),
+            ms(daemon.p99),
+            daemon.rows,
+            format!("{} / {}", ms(raw.p50), ms(raw.p99)),
+            daemon.p50.as_secs_f64() / raw.p50.as_secs_f64()
+        )?;
+    }
+    Ok(())
+}
+
+async fn daemon_latency(daemon: &TestDaemon, case: &Case, since: &str, runs: usize) -> Latency {
+    let client = reqwest::Client::new();
+    measure(runs, || {
+        let client = client.clone();
+        // Tables answer whole; a search answers its newest 100.
+        let limit = if case.q.starts_with('|') {
+            "10000"
+        } else {
+            "100"
+        };
+        let mut params = vec![("q", case.q.to_string()), ("limit", limit.into())];
+        if case.last_day {
+            params.push(("since", since.to_string()));
+        }
+        async move {
+            let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            match get_json::<LogsAnswer>(&client, daemon, "/api/logs", &params).await {
+                LogsAnswer::Table(table) => table.result,
+                LogsAnswer::Records(page) => page.result,
+            }
+        }
+    })
+    .await
+}
+
+/// The raw SQL's latency, timed like [`measure`] (three warm-ups).
+fn raw_latency(
+    conn: &duckdb::Connection,
+    case: &Case,
+    since_ns: i64,
+    runs: usize,
+) -> anyhow::Result<Latency> {
+    let mut statement = conn.prepare(case.sql)?;
+    let mut run = || -> anyhow::Result<usize> {
+        let rows = if case.last_day {
+            statement.query([since_ns])?
+        } else {
+            statement.query([])?
+        };
+        // Every value read, as the daemon reads them to answer.
+        let columns = rows.as_ref().map_or(0, |s| s.column_count());
+        let values = rows.mapped(|row| {
+            (0..columns)
+                .map(|i| row.get::<_, duckdb::types::Value>(i))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        Ok(values.collect::<Result<Vec<_>, _>>()?.len())
+    };
+    let mut rows = 0;
+    for _ in 0..3 {
+        rows = run()?;
+    }
+    let mut times: Vec<Duration> = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        run()?;
+        times.push(started.elapsed());
+    }
+    Ok(Latency::of(times, rows))
+}
+
+/// Generates and stores the records chunk by chunk, oldest first.
+async fn store_records(file: &std::path::Path, n: usize, now_ns: i64) -> anyhow::Result<()> {
+    let store = logstreamd::store::open(&format!("duckdb://{}", file.display())).await?;
+    let mut rng = StdRng::seed_from_u64(10);
+    let start = now_ns - 7 * DAY_NS;
+    let step = 7 * DAY_NS / n.max(1) as i64;
+    for first in (0..n).step_by(CHUNK) {
+        let chunk: Vec<LogRecord> = (first..n.min(first + CHUNK))
+            .map(|i| record(&mut rng, i, start + step * i as i64))
+            .collect();
+        store.insert(&chunk).await?;
+    }
+    Ok(())
+}
+
+/// Record `i`: a service picked with a skew (the first ones log most), a
+/// level mostly INFO, one of [`TEMPLATES`] messages, and attributes.
+fn record(rng: &mut StdRng, i: usize, ts: i64) -> LogRecord {
+    let service = (rng.random_range(0.0f64..1.0).powi(2) * SERVICES as f64) as usize;
+    let level = match rng.random_range(0..1000) {
+        0..3 => Level::Fatal,
+        3..40 => Level::Error,
+        40..120 => Level::Warn,
+        120..800 => Level::Info,
+        800..950 => Level::Debug,
+        _ => Level::Trace,
+    };
+    let template = rng.random_range(0..TEMPLATES);
+    let duration = rng.random_range(1.0f64..2000.0);
+    let path = PATHS[rng.random_range(0..PATHS.len())];
+    let message = match template {
+        0 => format!("upstream timed out after {duration:.0}ms"),
+        1 => format!("request timeout after {duration:.0}ms on {path}"),
+        t => format!("event {t}: GET {path} took {duration:.1}ms"),
+    };
+    let status = if level >= Level::Error { "500" } else { "200" };
+    LogRecord {
+        id: format!("00000000-0000-7000-8000-{i:012}"),
+        timestamp: Utc.timestamp_nanos(ts),
+        service: format!("service-{service:02}"),
+        level,
+        message,
+        host: Some(format!("host-{}", i % 32)),
+        trace_id: Some(format!("{:032x}", rng.random::<u128>())),
+        span_id: None,
+        attributes: [
+            ("duration_ms".to_string(), format!("{duration:.1}")),
+            ("status".to_string(), status.to_string()),
+            ("path".to_string(), path.to_string()),
+            ("user_id".to_string(), (i % 5000).to_string()),
+            ("region".to_string(), ["eu", "us", "ap"][i % 3].to_string()),
+        ]
+        .into(),
+    }
+}
