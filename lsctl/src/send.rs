@@ -114,6 +114,8 @@ struct InFlight {
     key: String,
     /// Kept to spool it if the daemon does not take it.
     ndjson: Arc<[u8]>,
+    /// Its records (one NDJSON line each).
+    lines: u64,
     /// Where its lines end in followed files.
     marks: Vec<(String, Position)>,
     delivery: JoinHandle<Delivery>,
@@ -330,7 +332,7 @@ impl Sender<'_> {
     async fn stop(&mut self, rx: &mut mpsc::Receiver<Item>, readers: Vec<JoinHandle<ReaderEnd>>) {
         for batch in std::mem::take(&mut self.in_flight) {
             batch.delivery.abort();
-            let lines = count_lines(&batch.ndjson);
+            let lines = batch.lines;
             match batch.delivery.await {
                 Ok(delivery) => {
                     self.count(&delivery);
@@ -384,6 +386,7 @@ impl Sender<'_> {
     /// flight; spools it instead while the daemon is away. False when
     /// sending must stop.
     async fn dispatch(&mut self, batch: Vec<Item>) -> bool {
+        let lines = batch.len() as u64;
         let (ndjson, marks) = encode(batch);
         let key = uuid::Uuid::now_v7().to_string();
         while self.in_flight.len() >= IN_FLIGHT && !self.down && self.phase != Phase::Abandoned {
@@ -410,6 +413,7 @@ impl Sender<'_> {
         self.in_flight.push_back(InFlight {
             key,
             ndjson,
+            lines,
             marks,
             delivery,
         });
@@ -449,7 +453,7 @@ impl Sender<'_> {
     fn settle(&mut self, delivery: Delivery) -> bool {
         let batch = self.in_flight.pop_front().expect("a batch in flight");
         self.count(&delivery);
-        let left = delivery.left(count_lines(&batch.ndjson));
+        let left = delivery.left(batch.lines);
         let fate = match delivery.failure {
             None => Fate::Handled,
             Some(failure) if failure.is_access_denied() => {
