@@ -294,6 +294,7 @@ impl Sender<'_> {
                 while items.peek().is_some() {
                     let batch: Vec<Item> = items.by_ref().take(batch_size).collect();
                     if !self.dispatch(batch).await {
+                        self.outcome.undelivered += items.count() as u64;
                         return self.stop(rx, readers).await;
                     }
                 }
@@ -391,6 +392,7 @@ impl Sender<'_> {
         let key = uuid::Uuid::now_v7().to_string();
         while self.in_flight.len() >= IN_FLIGHT && !self.down && self.phase != Phase::Abandoned {
             if !self.settle_oldest().await {
+                self.outcome.undelivered += lines;
                 return false;
             }
         }
@@ -398,6 +400,7 @@ impl Sender<'_> {
             // The batches before it first: their answers move the
             // checkpoints before its own marks may.
             if !self.settle_all().await {
+                self.outcome.undelivered += lines;
                 return false;
             }
             let fate = self.spool_batch(&key, &ndjson);
