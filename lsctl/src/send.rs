@@ -2,7 +2,8 @@
 //!
 //! Reader tasks turn lines into records and hand them over a bounded channel
 //! (so a slow daemon slows reading rather than filling memory); this task
-//! batches them by count and time and delivers each batch with retries. A
+//! batches them by count and time and delivers each batch with retries, up
+//! to [`IN_FLIGHT`] batches at a time, their answers handled in order. A
 //! batch the daemon does not take within `--retry-for` goes to the spool
 //! (see `crate::spool`), and so do the batches after it until the daemon is
 //! back; the spool is drained first, oldest first, whenever delivery works.
@@ -10,8 +11,10 @@
 //! second one abandons delivery and spools the rest. Whatever is neither
 //! delivered nor spooled is counted.
 
+use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -84,6 +87,8 @@ struct Sender<'a> {
     outcome: SendOutcome,
     /// Shown on a terminal while files are sent (see `progress_bar`).
     progress: Option<ProgressBar>,
+    /// Batches sent and not yet answered, oldest first.
+    in_flight: VecDeque<InFlight>,
 }
 
 /// What became of one batch.
@@ -96,6 +101,44 @@ enum Fate {
 
 /// How often a run whose daemon is away tries the oldest spooled batch.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Batches sent and not yet answered, at most. While the daemon stores one,
+/// lsctl reads and encodes the next ones, and the daemon's group commit
+/// takes the batches waiting in one transaction (a commit costs about the
+/// same for one batch as for several). Answers are handled oldest first,
+/// so checkpoints and the spool see the batches in the order they were read.
+const IN_FLIGHT: usize = 4;
+
+/// A batch on its way to the daemon.
+struct InFlight {
+    key: String,
+    /// Kept to spool it if the daemon does not take it.
+    ndjson: Arc<[u8]>,
+    /// Its records (one NDJSON line each).
+    lines: u64,
+    /// Where its lines end in followed files.
+    marks: Vec<(String, Position)>,
+    delivery: JoinHandle<Delivery>,
+}
+
+/// What delivering one batch came to.
+#[derive(Debug, Default)]
+struct Delivery {
+    delivered: u64,
+    /// Lines the daemon refused (each refusal is reported on stderr).
+    refused: u64,
+    retried: u64,
+    /// Why the rest was not delivered: the daemon stayed away, or refused
+    /// the token. The batch then goes to the spool whole.
+    failure: Option<ApiFailure>,
+}
+
+impl Delivery {
+    /// Of a batch's `lines`, those neither delivered nor refused.
+    fn left(&self, lines: u64) -> u64 {
+        lines.saturating_sub(self.delivered + self.refused)
+    }
+}
 
 pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<SendOutcome> {
     let settings = crate::lines::settings_from_args(&args)?;
@@ -183,6 +226,7 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
         last_probe: Instant::now(),
         outcome: SendOutcome::default(),
         progress,
+        in_flight: VecDeque::new(),
     };
     sender
         .run(&mut rx, readers, batch_size, args.flush_interval)
@@ -209,18 +253,28 @@ impl Sender<'_> {
         let mut ended = false;
         loop {
             let mut flush = false;
+            // Room for at least one: `recv_many` answers 0 only once the
+            // channel is closed and empty.
+            let room = batch_size.saturating_sub(pending.len()).max(1);
             tokio::select! {
-                item = rx.recv() => match item {
-                    Some(item) => {
-                        pending.push(item);
-                        flush = pending.len() >= batch_size;
-                    }
-                    None => ended = true,
-                },
+                // All that is waiting at once: one wake-up per burst of
+                // records rather than one per record.
+                received = rx.recv_many(&mut pending, room) => {
+                    ended = received == 0;
+                    flush = pending.len() >= batch_size;
+                }
                 _ = ticker.tick() => flush = true,
                 _ = self.signals.recv() => self.signalled(),
+                done = oldest(&mut self.in_flight), if !self.in_flight.is_empty() => {
+                    if !self.settle(done) {
+                        return self.stop(rx, readers).await;
+                    }
+                }
             }
             if self.phase == Phase::Abandoned {
+                if !self.abandon_in_flight().await {
+                    return self.stop(rx, readers).await;
+                }
                 // The readers may hold records they cannot hand over now.
                 rx.close();
                 while let Some(item) = rx.recv().await {
@@ -239,12 +293,16 @@ impl Sender<'_> {
                 let mut items = items.into_iter().peekable();
                 while items.peek().is_some() {
                     let batch: Vec<Item> = items.by_ref().take(batch_size).collect();
-                    if !self.handle(batch).await {
+                    if !self.dispatch(batch).await {
+                        self.outcome.undelivered += items.count() as u64;
                         return self.stop(rx, readers).await;
                     }
                 }
             }
             if ended {
+                if !self.settle_all().await {
+                    return self.stop(rx, readers).await;
+                }
                 for end in join_readers(readers).await {
                     self.outcome.undelivered += end.unsent;
                     if self.outcome.read_error.is_none() {
@@ -269,8 +327,23 @@ impl Sender<'_> {
         }
     }
 
-    /// Gives up: what is left in the channel and the readers is counted.
+    /// Gives up: what is left in flight, in the channel and in the readers
+    /// is counted. Batches in flight are not waited for; those the daemon
+    /// has already answered count as it answered.
     async fn stop(&mut self, rx: &mut mpsc::Receiver<Item>, readers: Vec<JoinHandle<ReaderEnd>>) {
+        for batch in std::mem::take(&mut self.in_flight) {
+            batch.delivery.abort();
+            let lines = batch.lines;
+            match batch.delivery.await {
+                Ok(delivery) => {
+                    self.count(&delivery);
+                    if delivery.failure.is_some() {
+                        self.outcome.undelivered += delivery.left(lines);
+                    }
+                }
+                Err(_) => self.outcome.undelivered += lines,
+            }
+        }
         rx.close();
         while rx.recv().await.is_some() {
             self.outcome.undelivered += 1;
@@ -310,40 +383,129 @@ impl Sender<'_> {
         }
     }
 
-    /// Delivers one batch, or spools it, then moves the checkpoints. False
-    /// when sending must stop.
-    async fn handle(&mut self, batch: Vec<Item>) -> bool {
-        let mut marks: Vec<(String, Position)> = Vec::new();
-        let mut ndjson = Vec::new();
-        for (record, mark) in batch {
-            serde_json::to_writer(&mut ndjson, &record).expect("records serialize");
-            ndjson.push(b'\n');
-            marks.extend(mark);
-        }
+    /// Starts delivering one batch, after waiting for a free place in
+    /// flight; spools it instead while the daemon is away. False when
+    /// sending must stop.
+    async fn dispatch(&mut self, batch: Vec<Item>) -> bool {
+        let lines = batch.len() as u64;
+        let (ndjson, marks) = encode(batch);
         let key = uuid::Uuid::now_v7().to_string();
-        let fate = if self.down || self.phase == Phase::Abandoned {
-            self.spool_batch(&key, &ndjson)
-        } else {
-            match self.deliver(&ndjson, &key, self.retry_for).await {
-                Ok(()) => Fate::Handled,
-                Err(Some(failure)) if failure.is_access_denied() => {
-                    self.outcome.undelivered += count_lines(&ndjson);
-                    self.outcome.denied = Some(failure);
-                    return false;
-                }
-                Err(failure) => {
-                    if let Some(failure) = failure {
-                        eprintln!(
-                            "lsctl: gave up after {}: {failure}",
-                            humantime::format_duration(self.retry_for)
-                        );
-                    }
-                    self.down = true;
-                    self.last_probe = Instant::now();
-                    self.spool_batch(&key, &ndjson)
-                }
+        while self.in_flight.len() >= IN_FLIGHT && !self.down && self.phase != Phase::Abandoned {
+            if !self.settle_oldest().await {
+                self.outcome.undelivered += lines;
+                return false;
+            }
+        }
+        if self.down || self.phase == Phase::Abandoned {
+            // The batches before it first: their answers move the
+            // checkpoints before its own marks may.
+            if !self.settle_all().await {
+                self.outcome.undelivered += lines;
+                return false;
+            }
+            let fate = self.spool_batch(&key, &ndjson);
+            return self.advance(fate, marks);
+        }
+        let ndjson: Arc<[u8]> = ndjson.into();
+        let delivery = tokio::spawn(deliver(
+            self.client.clone(),
+            Arc::clone(&ndjson),
+            key.clone(),
+            self.retry_for,
+        ));
+        self.in_flight.push_back(InFlight {
+            key,
+            ndjson,
+            lines,
+            marks,
+            delivery,
+        });
+        true
+    }
+
+    /// Waits for the oldest batch in flight, watching for signals, and
+    /// handles its answer. False when sending must stop.
+    async fn settle_oldest(&mut self) -> bool {
+        let done = Self::watched(
+            &mut self.signals,
+            &mut self.phase,
+            &self.stop_readers,
+            oldest(&mut self.in_flight),
+        )
+        .await;
+        match done {
+            Some(done) => self.settle(done),
+            None => self.abandon_in_flight().await,
+        }
+    }
+
+    /// Waits for every batch in flight, oldest first. False when sending
+    /// must stop.
+    async fn settle_all(&mut self) -> bool {
+        while !self.in_flight.is_empty() {
+            if !self.settle_oldest().await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Handles the answer to the oldest batch in flight: delivered, or
+    /// spooled whole if the daemon did not take it; then the checkpoints
+    /// move. False when sending must stop.
+    fn settle(&mut self, delivery: Delivery) -> bool {
+        let batch = self.in_flight.pop_front().expect("a batch in flight");
+        self.count(&delivery);
+        let left = delivery.left(batch.lines);
+        let fate = match delivery.failure {
+            None => Fate::Handled,
+            Some(failure) if failure.is_access_denied() => {
+                self.outcome.undelivered += left;
+                self.outcome.denied = Some(failure);
+                return false;
+            }
+            Some(failure) => {
+                eprintln!(
+                    "lsctl: gave up after {}: {failure}",
+                    humantime::format_duration(self.retry_for)
+                );
+                self.down = true;
+                self.last_probe = Instant::now();
+                self.spool_batch(&batch.key, &batch.ndjson)
             }
         };
+        self.advance(fate, batch.marks)
+    }
+
+    /// Delivery was abandoned: batches the daemon has answered are handled
+    /// as it answered, the others are cancelled and spooled whole (their
+    /// keys make a replay of what the daemon did store harmless). False
+    /// when sending must stop.
+    async fn abandon_in_flight(&mut self) -> bool {
+        while let Some(front) = self.in_flight.front() {
+            let handled = if front.delivery.is_finished() {
+                let done = oldest(&mut self.in_flight).await;
+                self.settle(done)
+            } else {
+                let batch = self.in_flight.pop_front().expect("a batch in flight");
+                batch.delivery.abort();
+                self.down = true;
+                let fate = self.spool_batch(&batch.key, &batch.ndjson);
+                self.advance(fate, batch.marks)
+            };
+            if !handled {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Once a batch is delivered or spooled, the checkpoints move past its
+    /// lines. False when sending must stop.
+    fn advance(&mut self, fate: Fate, marks: Vec<(String, Position)>) -> bool {
+        if !matches!(fate, Fate::Handled) {
+            return false;
+        }
         if let Some(checkpoints) = &mut self.checkpoints
             && !marks.is_empty()
         {
@@ -354,7 +516,19 @@ impl Sender<'_> {
                 eprintln!("lsctl: {e:#}");
             }
         }
-        matches!(fate, Fate::Handled)
+        true
+    }
+
+    /// Adds what became of a batch's lines to the outcome.
+    fn count(&mut self, delivery: &Delivery) {
+        self.outcome.delivered += delivery.delivered;
+        self.outcome.undelivered += delivery.refused;
+        self.outcome.retried += delivery.retried;
+        if delivery.delivered > 0
+            && let Some(bar) = &self.progress
+        {
+            bar.set_message(format!("{} lines sent", self.outcome.delivered));
+        }
     }
 
     fn spool_batch(&mut self, key: &str, ndjson: &[u8]) -> Fate {
@@ -382,8 +556,8 @@ impl Sender<'_> {
         }
     }
 
-    /// Sends what the spool holds, oldest first. False when sending must stop
-    /// (the token was refused).
+    /// Sends what the spool holds, oldest first, one batch at a time. False
+    /// when sending must stop (the token was refused).
     async fn drain(&mut self) -> bool {
         for batch in self.spool.list() {
             if self.phase == Phase::Abandoned {
@@ -402,16 +576,33 @@ impl Sender<'_> {
             } else {
                 self.retry_for
             };
-            match self.deliver(&ndjson, &batch.key, retry_for).await {
-                Ok(()) => {
+            let delivery = Self::watched(
+                &mut self.signals,
+                &mut self.phase,
+                &self.stop_readers,
+                deliver(
+                    self.client.clone(),
+                    ndjson.into(),
+                    batch.key.clone(),
+                    retry_for,
+                ),
+            )
+            .await;
+            let Some(delivery) = delivery else {
+                self.down = true;
+                return true;
+            };
+            self.count(&delivery);
+            match delivery.failure {
+                None => {
                     self.spool.remove(&batch);
                     self.down = false;
                 }
-                Err(Some(failure)) if failure.is_access_denied() => {
+                Some(failure) if failure.is_access_denied() => {
                     self.outcome.denied = Some(failure);
                     return false;
                 }
-                Err(_) => {
+                Some(_) => {
                     self.down = true;
                     return true;
                 }
@@ -419,58 +610,6 @@ impl Sender<'_> {
         }
         self.down = false;
         true
-    }
-
-    /// Delivers a batch, splitting it when the daemon finds it too large (the
-    /// parts are named KEY.1 and KEY.2, so a replay is named the same way).
-    /// A refused part is reported and counted. `Err(None)` when abandoned.
-    async fn deliver(
-        &mut self,
-        ndjson: &[u8],
-        key: &str,
-        retry_for: Duration,
-    ) -> Result<(), Option<ApiFailure>> {
-        let mut parts = vec![(ndjson.to_vec(), key.to_string())];
-        while let Some((part, key)) = parts.pop() {
-            let lines = count_lines(&part);
-            let attempt = Self::watched(
-                &mut self.signals,
-                &mut self.phase,
-                &self.stop_readers,
-                self.client.ingest_with_retries(&part, &key, retry_for),
-            )
-            .await;
-            let attempt = attempt.map(|(result, retries)| {
-                self.outcome.retried += u64::from(retries);
-                result
-            });
-            match attempt {
-                None => return Err(None),
-                Some(Ok(())) => {
-                    self.outcome.delivered += lines;
-                    if let Some(bar) = &self.progress {
-                        bar.set_message(format!("{} lines sent", self.outcome.delivered));
-                    }
-                }
-                Some(Err(ApiFailure::Rejected {
-                    status: StatusCode::PAYLOAD_TOO_LARGE,
-                    ..
-                })) if lines > 1 => {
-                    let cut = nth_line_end(&part, lines / 2);
-                    parts.push((part[cut..].to_vec(), format!("{key}.2")));
-                    parts.push((part[..cut].to_vec(), format!("{key}.1")));
-                }
-                Some(Err(failure @ ApiFailure::Rejected { .. })) if !failure.is_access_denied() => {
-                    eprintln!("lsctl: the daemon refused {lines} line(s): {failure}");
-                    self.outcome.undelivered += lines;
-                }
-                Some(Err(failure)) => {
-                    // What is left, this part first, goes to the spool whole.
-                    return Err(Some(failure));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// The closing line on stderr: always on a terminal; when stderr is
@@ -500,6 +639,70 @@ impl Sender<'_> {
             ));
         }
         eprintln!("{line}");
+    }
+}
+
+/// A batch as the NDJSON body it is sent (and spooled) as, with the marks
+/// of its records.
+fn encode(batch: Vec<Item>) -> (Vec<u8>, Vec<(String, Position)>) {
+    let mut marks = Vec::new();
+    let mut ndjson = Vec::new();
+    for (record, mark) in batch {
+        serde_json::to_writer(&mut ndjson, &record).expect("records serialize");
+        ndjson.push(b'\n');
+        marks.extend(mark);
+    }
+    (ndjson, marks)
+}
+
+/// Delivers a batch, splitting it when the daemon finds it too large (the
+/// parts are named KEY.1 and KEY.2, so a replay is named the same way). A
+/// refused part is reported and counted; a failure stops at the part that
+/// failed.
+async fn deliver(client: Client, ndjson: Arc<[u8]>, key: String, retry_for: Duration) -> Delivery {
+    let mut delivery = Delivery::default();
+    let mut parts = vec![(0..ndjson.len(), key)];
+    while let Some((range, key)) = parts.pop() {
+        let part = &ndjson[range.clone()];
+        let lines = count_lines(part);
+        let (result, retries) = client.ingest_with_retries(part, &key, retry_for).await;
+        delivery.retried += u64::from(retries);
+        match result {
+            Ok(()) => delivery.delivered += lines,
+            Err(ApiFailure::Rejected {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                ..
+            }) if lines > 1 => {
+                let cut = range.start + nth_line_end(part, lines / 2);
+                parts.push((cut..range.end, format!("{key}.2")));
+                parts.push((range.start..cut, format!("{key}.1")));
+            }
+            Err(failure @ ApiFailure::Rejected { .. }) if !failure.is_access_denied() => {
+                eprintln!("lsctl: the daemon refused {lines} line(s): {failure}");
+                delivery.refused += lines;
+            }
+            Err(failure) => {
+                delivery.failure = Some(failure);
+                break;
+            }
+        }
+    }
+    delivery
+}
+
+/// The answer to the oldest batch in flight (there must be one); a delivery
+/// that panicked counts as the daemon being away, so the batch is spooled.
+async fn oldest(in_flight: &mut VecDeque<InFlight>) -> Delivery {
+    let batch = in_flight.front_mut().expect("a batch in flight");
+    match (&mut batch.delivery).await {
+        Ok(delivery) => delivery,
+        Err(e) => Delivery {
+            failure: Some(ApiFailure::Retryable {
+                reason: format!("delivering a batch failed: {e}"),
+                retry_after: None,
+            }),
+            ..Delivery::default()
+        },
     }
 }
 

@@ -43,7 +43,7 @@ pub(super) fn parse(line: &str, cx: Context) -> Option<Parsed> {
 
 /// Takes the message, level, time, service, host, trace and span from their
 /// common names; every other field becomes an attribute (non-strings as
-/// their JSON text). Without a message field, the whole line is the message.
+/// their JSON text), and so does each member of an `attributes` object. Without a message field, the whole line is the message.
 /// A level or time that cannot be read is kept as an attribute.
 pub(super) fn from_object(mut object: Map<String, Value>, line: &str, cx: Context) -> Parsed {
     let mut parsed = Parsed {
@@ -78,8 +78,30 @@ pub(super) fn from_object(mut object: Map<String, Value>, line: &str, cx: Contex
     ] {
         *field = take_first(&mut object, keys, is_text).map(|(_, v)| text_of(v));
     }
-    parsed.attributes = object.into_iter().map(|(k, v)| (k, text_of(v))).collect();
+    let members = attributes_object(&mut object);
+    // Collected after the other fields, so a member wins over a field of
+    // the same name.
+    parsed.attributes = object
+        .into_iter()
+        .chain(members)
+        .map(|(k, v)| (k, text_of(v)))
+        .collect();
     parsed
+}
+
+/// The members of an `attributes` object, removed from `object`: LogStream's
+/// own records (what the API takes, what `lsctl query -o ndjson` prints)
+/// carry their attributes so, and each member is an attribute, not one
+/// attribute holding the object's JSON text. Empty if there is none.
+fn attributes_object(object: &mut Map<String, Value>) -> Map<String, Value> {
+    match object.remove("attributes") {
+        Some(Value::Object(members)) => members,
+        Some(other) => {
+            object.insert("attributes".into(), other);
+            Map::new()
+        }
+        None => Map::new(),
+    }
 }
 
 fn is_scalar(value: &Value) -> bool {

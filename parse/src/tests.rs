@@ -111,6 +111,22 @@ fn json_common_field_names_and_nested_ones() {
     assert_eq!(r.host.as_deref(), Some("h"));
 }
 
+/// Issue 13: a file of LogStream's own records (the API's NDJSON) is sent
+/// with the same attributes, not one attribute holding their JSON text.
+#[test]
+fn json_members_of_an_attributes_object_are_attributes() {
+    let r = one(
+        r#"{"timestamp":"2026-11-27T12:00:00Z","service":"api","level":"WARN","message":"m","attributes":{"region":"eu","user_id":"7","n":3},"region":"top"}"#,
+    );
+    assert_eq!(r.service, "api");
+    assert_eq!(
+        r.attributes,
+        attrs(&[("region", "eu"), ("user_id", "7"), ("n", "3")])
+    );
+    let r = one(r#"{"message":"m","attributes":"plain"}"#);
+    assert_eq!(r.attributes, attrs(&[("attributes", "plain")]));
+}
+
 #[test]
 fn json_epoch_times_in_every_unit_and_numeric_levels() {
     for (ts, level, expect) in [
