@@ -123,7 +123,7 @@ impl Scope {
         match filter {
             Filter::Text(text) => dialect.message_contains(text),
             Filter::MessageRegex(pattern) => {
-                dialect.regex_matches(Fragment::new("message"), pattern.for_engines())
+                dialect.regex_matches(Fragment::new("message"), dialect.pattern(pattern))
             }
             Filter::Field { field, test } => self.test(Fragment::new(column(*field)), test),
             Filter::Level(LevelFilter::AnyOf(levels)) => {
@@ -162,7 +162,7 @@ impl Scope {
                 .number(value)
                 .push(&format!(" {} ?", op.symbol()))
                 .with(Param::Float(number.value())),
-            Test::Regex(pattern) => dialect.regex_matches(value, pattern.for_engines()),
+            Test::Regex(pattern) => dialect.regex_matches(value, dialect.pattern(pattern)),
         }
     }
 }

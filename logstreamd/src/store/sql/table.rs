@@ -162,14 +162,8 @@ fn aggregate(scope: &Scope, aggregate: &Aggregate) -> Fragment {
         return Fragment::new("count(*)");
     };
     let numeric = |function: &dyn Fn(Fragment) -> Fragment| {
-        // NULL, not 0 or NaN, where a group has no numbers: the same in
-        // every engine.
         let value = number(scope, arg);
-        Fragment::new("CASE WHEN count(")
-            .append(value.clone())
-            .push(") = 0 THEN NULL ELSE ")
-            .append(function(value))
-            .push(" END")
+        dialect.null_without_numbers(value.clone(), function(value))
     };
     match aggregate.function {
         Function::Count => Fragment::call("count", [scope.value(arg)]),
