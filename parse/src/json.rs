@@ -43,7 +43,8 @@ pub(super) fn parse(line: &str, cx: Context) -> Option<Parsed> {
 
 /// Takes the message, level, time, service, host, trace and span from their
 /// common names; every other field becomes an attribute (non-strings as
-/// their JSON text), and so does each member of an `attributes` object. Without a message field, the whole line is the message.
+/// their JSON text), and so does each member of an `attributes` object.
+/// Without a message field, the whole line is the message.
 /// A level or time that cannot be read is kept as an attribute.
 pub(super) fn from_object(mut object: Map<String, Value>, line: &str, cx: Context) -> Parsed {
     let mut parsed = Parsed {
