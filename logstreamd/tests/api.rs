@@ -1057,6 +1057,17 @@ async fn context_is_the_neighbours_from_the_same_service_and_host() {
         (names(&page.before), names(&page.after)),
         (vec!["m2".to_string()], vec!["m8".to_string()])
     );
+    // With the record's time, as lsctl sends it: the same answer.
+    let at: &'static [(&str, &str)] = &[
+        ("time", "2024-05-01T12:00:06Z"),
+        ("before", "2"),
+        ("after", "5"),
+    ];
+    let timed = context(&ids[6], at).await;
+    assert_eq!(
+        (names(&timed.before), names(&timed.after)),
+        (vec!["m0".to_string(), "m4".into()], vec!["m10".to_string()])
+    );
     let page = context(&ids[0], &[]).await;
     assert_eq!(
         (page.before.len(), names(&page.after)),
@@ -1073,6 +1084,16 @@ async fn context_is_the_neighbours_from_the_same_service_and_host() {
             format!("/api/logs/{}/context?before=1001", ids[0]),
             StatusCode::BAD_REQUEST,
             "accepted: 0 to 1000",
+        ),
+        (
+            format!("/api/logs/{}/context?time=2024-05-01T12:00:07Z", ids[6]),
+            StatusCode::NOT_FOUND,
+            "and the time 2024-05-01T12:00:07Z",
+        ),
+        (
+            format!("/api/logs/{}/context?time=yesterday", ids[6]),
+            StatusCode::BAD_REQUEST,
+            "RFC 3339",
         ),
         (
             "/api/logs?q=%7C%20sort%20by%20service&direction=forward".into(),

@@ -79,8 +79,14 @@ async fn every_field_round_trips_newest_first(t: TestStore) {
     let page = t.store.search(search("")).await.unwrap();
     assert_eq!(page.records, vec![full.clone(), older]);
     assert_eq!(page.next, None);
-    assert_eq!(t.store.record("full").await.unwrap(), Some(full));
-    assert_eq!(t.store.record("missing").await.unwrap(), None);
+    let at = full.timestamp_nanos();
+    assert_eq!(
+        t.store.record("full", None).await.unwrap().as_ref(),
+        Some(&full)
+    );
+    assert_eq!(t.store.record("full", Some(at)).await.unwrap(), Some(full));
+    assert_eq!(t.store.record("full", Some(at + 1)).await.unwrap(), None);
+    assert_eq!(t.store.record("missing", None).await.unwrap(), None);
     t.store.health().await.unwrap();
 }
 

@@ -125,6 +125,11 @@ impl<'a, W: Write> ContextPrinter<'a, W> {
         let params = ContextParams {
             before: one_more(self.around.before),
             after: one_more(self.around.after),
+            // Found by time, the record is read from one block of the store.
+            time: Some(
+                hit.timestamp
+                    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            ),
         };
         Ok(self.client.get(&context_path(&hit.id), &params).await?)
     }

@@ -69,8 +69,19 @@ async fn context(
     let params = query_params(params)?;
     let before = context_size("before", params.before).map_err(invalid_params)?;
     let after = context_size("after", params.after).map_err(invalid_params)?;
-    let Some(record) = state.store.record(&id).await? else {
-        return Err(ApiError::NotFound(format!("no record has the id {id:?}")));
+    let at_ns = params
+        .time
+        .as_deref()
+        .map(|text| record_time(text).map_err(invalid_params))
+        .transpose()?;
+    let Some(record) = state.store.record(&id, at_ns).await? else {
+        let at = params
+            .time
+            .map(|t| format!(" and the time {t}"))
+            .unwrap_or_default();
+        return Err(ApiError::NotFound(format!(
+            "no record has the id {id:?}{at}"
+        )));
     };
     let neighbours = |limit: usize, direction| {
         let request = SearchRequest {
@@ -98,6 +109,19 @@ async fn context(
         before: older,
         after: newer,
     }))
+}
+
+/// `time=`: a record's timestamp, exact to the nanosecond.
+fn record_time(text: &str) -> Result<i64, FieldError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .and_then(|t| t.timestamp_nanos_opt())
+        .ok_or_else(|| {
+            invalid(
+                "time",
+                format!("{text:?} is not a record's RFC 3339 timestamp"),
+            )
+        })
 }
 
 fn context_size(name: &str, requested: Option<usize>) -> Result<usize, FieldError> {

@@ -527,8 +527,8 @@ impl Store for ClickHouseStore {
         Ok(SearchPage::of(records, request.limit))
     }
 
-    async fn record(&self, id: &str) -> Result<Option<LogRecord>> {
-        Ok(self.records(sql::record_sql(id)).await?.pop())
+    async fn record(&self, id: &str, at_ns: Option<i64>) -> Result<Option<LogRecord>> {
+        Ok(self.records(sql::record_sql(id, at_ns)).await?.pop())
     }
 
     async fn table(&self, request: TableRequest) -> Result<Table> {

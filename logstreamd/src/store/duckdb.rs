@@ -485,8 +485,8 @@ impl Store for DuckDbStore {
         self.read(move |conn| search_on(conn, &request)).await
     }
 
-    async fn record(&self, id: &str) -> Result<Option<LogRecord>> {
-        let statement = sql::record_sql(id);
+    async fn record(&self, id: &str, at_ns: Option<i64>) -> Result<Option<LogRecord>> {
+        let statement = sql::record_sql(id, at_ns);
         self.read(move |conn| Ok(query_rows(conn, statement, record_from_row)?.pop()))
             .await
     }

@@ -235,8 +235,9 @@ pub trait Store: Send + Sync + Debug {
 
     async fn search(&self, request: SearchRequest) -> Result<SearchPage>;
 
-    /// The record with this id, if one is stored.
-    async fn record(&self, id: &str) -> Result<Option<LogRecord>>;
+    /// The record with this id (and this time, in ns, if given), if one is
+    /// stored.
+    async fn record(&self, id: &str, at_ns: Option<i64>) -> Result<Option<LogRecord>>;
 
     /// Non-zero counts only, ordered by bucket, then level.
     /// The rows of a table query (see [`TableRequest`]).
