@@ -363,8 +363,10 @@ pub(crate) struct SendArgs {
     /// Files to read, in order; stdin when none is given (or for "-").
     pub(crate) files: Vec<PathBuf>,
 
-    /// Lines per batch, at most.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    /// Lines per batch, at most. A batch is one commit in the daemon, which costs
+    /// about the same for 1000 lines as for 5000; --flush-interval still sends a
+    /// slow stream's lines promptly.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub(crate) batch_size: u32,
 
     /// Send what has been read at least this often, even if the batch is not full.
