@@ -10,7 +10,7 @@
 //! none of its own), so the two never share the file's lock or the cores.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{SecondsFormat, TimeZone, Utc};
 use logstream_shared::api::LogsAnswer;
@@ -113,7 +113,7 @@ pub(crate) async fn run(records: usize, runs: usize) -> anyhow::Result<()> {
         "p50 vs R"
     )?;
     for (case, daemon) in CASES.iter().zip(through_daemon) {
-        let raw = raw_latency(&conn, case, since_ns, runs)?;
+        let raw = raw_latency(&conn, case, since_ns, runs).await?;
         anyhow::ensure!(
             raw.rows == daemon.rows,
             "{}: the daemon answered {} rows, the raw SQL {}",
@@ -137,21 +137,20 @@ pub(crate) async fn run(records: usize, runs: usize) -> anyhow::Result<()> {
 
 async fn daemon_latency(daemon: &TestDaemon, case: &Case, since: &str, runs: usize) -> Latency {
     let client = reqwest::Client::new();
+    // Tables answer whole; a search answers its newest 100.
+    let limit = if case.q.starts_with('|') {
+        "10000"
+    } else {
+        "100"
+    };
+    let mut params = vec![("q", case.q), ("limit", limit)];
+    if case.last_day {
+        params.push(("since", since));
+    }
     measure(runs, || {
-        let client = client.clone();
-        // Tables answer whole; a search answers its newest 100.
-        let limit = if case.q.starts_with('|') {
-            "10000"
-        } else {
-            "100"
-        };
-        let mut params = vec![("q", case.q.to_string()), ("limit", limit.into())];
-        if case.last_day {
-            params.push(("since", since.to_string()));
-        }
+        let (client, params) = (client.clone(), &params);
         async move {
-            let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            match get_json::<LogsAnswer>(&client, daemon, "/api/logs", &params).await {
+            match get_json::<LogsAnswer>(&client, daemon, "/api/logs", params).await {
                 LogsAnswer::Table(table) => table.result,
                 LogsAnswer::Records(page) => page.result,
             }
@@ -160,8 +159,9 @@ async fn daemon_latency(daemon: &TestDaemon, case: &Case, since: &str, runs: usi
     .await
 }
 
-/// The raw SQL's latency, timed like [`measure`] (three warm-ups).
-fn raw_latency(
+/// The raw SQL's latency, timed by [`measure`] (the query runs when it is
+/// called, inside the timing).
+async fn raw_latency(
     conn: &duckdb::Connection,
     case: &Case,
     since_ns: i64,
@@ -183,17 +183,11 @@ fn raw_latency(
         });
         Ok(values.collect::<Result<Vec<_>, _>>()?.len())
     };
-    let mut rows = 0;
-    for _ in 0..3 {
-        rows = run()?;
-    }
-    let mut times: Vec<Duration> = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let started = Instant::now();
-        run()?;
-        times.push(started.elapsed());
-    }
-    Ok(Latency::of(times, rows))
+    Ok(measure(runs, || {
+        let rows = run().unwrap_or_else(|e| panic!("{}: {e:#}", case.sql));
+        std::future::ready(rows)
+    })
+    .await)
 }
 
 /// Generates and stores the records chunk by chunk, oldest first.

@@ -229,17 +229,11 @@ where
         run().await;
         times.push(started.elapsed());
     }
-    Latency::of(times, rows)
-}
-
-impl Latency {
-    fn of(mut times: Vec<Duration>, rows: usize) -> Latency {
-        times.sort();
-        Latency {
-            p50: percentile(&times, 0.5),
-            p99: percentile(&times, 0.99),
-            rows,
-        }
+    times.sort();
+    Latency {
+        p50: percentile(&times, 0.5),
+        p99: percentile(&times, 0.99),
+        rows,
     }
 }
 

@@ -56,7 +56,6 @@ pub(crate) struct ContextPrinter<'a, W: Write> {
     /// edges: a group that holds one of them continues it, without a
     /// separator, as `grep` joins groups that touch.
     last_group: HashSet<String>,
-    groups: usize,
 }
 
 /// A match's group in the order of the listing, and the records just past
@@ -79,7 +78,6 @@ impl<'a, W: Write> ContextPrinter<'a, W> {
             newest_first,
             printer: printer.marking_hits(),
             last_group: HashSet::new(),
-            groups: 0,
         }
     }
 
@@ -105,11 +103,11 @@ impl<'a, W: Write> ContextPrinter<'a, W> {
             if fresh.is_empty() {
                 continue;
             }
-            if self.groups > 0 && !touches {
+            // Nothing printed yet: no group to separate from.
+            if !self.last_group.is_empty() && !touches {
                 self.printer.separator()?;
             }
             self.printer.group(&fresh)?;
-            self.groups += 1;
             printed.extend(fresh.iter().map(|(r, _)| r.id.clone()));
             self.last_group = records.into_iter().chain(edges).map(|r| r.id).collect();
         }

@@ -241,19 +241,18 @@ impl<W: Write> Printer<W> {
 
     fn write(&mut self, record: &LogRecord, service_width: usize, hit: bool) -> io::Result<()> {
         match self.format {
-            OutputFormat::Text if self.marks => {
-                self.out.write_all(if hit { b"> " } else { b"  " })?;
-            }
-            _ => {}
-        }
-        match self.format {
-            OutputFormat::Text => match &self.columns {
-                None => self.text_line(record, service_width)?,
-                Some(columns) => {
-                    let line = text_columns(columns, record, service_width, self.utc);
-                    writeln!(self.out, "{line}")?;
+            OutputFormat::Text => {
+                if self.marks {
+                    self.out.write_all(if hit { b"> " } else { b"  " })?;
                 }
-            },
+                match &self.columns {
+                    None => self.text_line(record, service_width)?,
+                    Some(columns) => {
+                        let line = text_columns(columns, record, service_width, self.utc);
+                        writeln!(self.out, "{line}")?;
+                    }
+                }
+            }
             OutputFormat::Json => {
                 self.out
                     .write_all(if self.printed == 0 { b"[" } else { b",\n" })?;

@@ -127,29 +127,30 @@ pub(crate) async fn query(client: &Client, args: QueryArgs) -> Result<(), Failur
     let printer = Printer::new(output::stdout(args.output), args.output, columns, args.utc);
     let limit = (!args.all).then_some(args.limit);
     match around {
-        None => {
-            let mut printer = printer;
-            list(client, params, limit, args.reverse, &mut printer).await?;
-            printer.finish()?;
-        }
+        None => list(client, params, limit, args.reverse, printer).await,
         Some(around) => {
-            let mut printer = ContextPrinter::new(client, around, !args.reverse, printer);
-            list(client, params, limit, args.reverse, &mut printer).await?;
-            printer.finish()?;
+            let printer = ContextPrinter::new(client, around, !args.reverse, printer);
+            list(client, params, limit, args.reverse, printer).await
         }
     }
-    Ok(())
 }
 
 /// Where the pages of a search go: printed as they are, or each record
 /// with its context (`-C`).
 trait Listing {
     async fn show(&mut self, records: &[LogRecord]) -> Result<(), Failure>;
+
+    /// Closes what the output format opened, and flushes.
+    fn finish(&mut self) -> std::io::Result<()>;
 }
 
 impl<W: Write> Listing for Printer<W> {
     async fn show(&mut self, records: &[LogRecord]) -> Result<(), Failure> {
         Ok(self.page(records)?)
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        Printer::finish(self)
     }
 }
 
@@ -157,20 +158,26 @@ impl<W: Write> Listing for ContextPrinter<'_, W> {
     async fn show(&mut self, records: &[LogRecord]) -> Result<(), Failure> {
         self.page(records).await
     }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        ContextPrinter::finish(self)
+    }
 }
 
+/// Every page of the search into `listing`, in the order asked for.
 async fn list(
     client: &Client,
     params: SearchParams,
     limit: Option<usize>,
     reverse: bool,
-    listing: &mut impl Listing,
+    mut listing: impl Listing,
 ) -> Result<(), Failure> {
     if reverse {
-        oldest_first(client, params, limit, listing).await
+        oldest_first(client, params, limit, &mut listing).await?;
     } else {
-        newest_first(client, params, limit, listing).await
+        newest_first(client, params, limit, &mut listing).await?;
     }
+    Ok(listing.finish()?)
 }
 
 /// A `stats`, `top` or `fields` query's table, in one answer. `--limit`

@@ -409,7 +409,7 @@ impl Sender<'_> {
         let ndjson: Arc<[u8]> = ndjson.into();
         let delivery = tokio::spawn(deliver(
             self.client.clone(),
-            Arc::clone(&ndjson),
+            (Arc::clone(&ndjson), lines),
             key.clone(),
             self.retry_for,
         ));
@@ -570,6 +570,7 @@ impl Sender<'_> {
                     continue;
                 }
             };
+            let lines = count_lines(&ndjson);
             // A daemon known to be away gets one attempt.
             let retry_for = if self.down {
                 Duration::ZERO
@@ -582,7 +583,7 @@ impl Sender<'_> {
                 &self.stop_readers,
                 deliver(
                     self.client.clone(),
-                    ndjson.into(),
+                    (ndjson.into(), lines),
                     batch.key.clone(),
                     retry_for,
                 ),
@@ -658,13 +659,17 @@ fn encode(batch: Vec<Item>) -> (Vec<u8>, Vec<(String, Position)>) {
 /// Delivers a batch, splitting it when the daemon finds it too large (the
 /// parts are named KEY.1 and KEY.2, so a replay is named the same way). A
 /// refused part is reported and counted; a failure stops at the part that
-/// failed.
-async fn deliver(client: Client, ndjson: Arc<[u8]>, key: String, retry_for: Duration) -> Delivery {
+/// failed. The batch comes with its number of lines, known to the caller.
+async fn deliver(
+    client: Client,
+    (ndjson, lines): (Arc<[u8]>, u64),
+    key: String,
+    retry_for: Duration,
+) -> Delivery {
     let mut delivery = Delivery::default();
-    let mut parts = vec![(0..ndjson.len(), key)];
-    while let Some((range, key)) = parts.pop() {
+    let mut parts = vec![(0..ndjson.len(), key, lines)];
+    while let Some((range, key, lines)) = parts.pop() {
         let part = &ndjson[range.clone()];
-        let lines = count_lines(part);
         let (result, retries) = client.ingest_with_retries(part, &key, retry_for).await;
         delivery.retried += u64::from(retries);
         match result {
@@ -673,9 +678,10 @@ async fn deliver(client: Client, ndjson: Arc<[u8]>, key: String, retry_for: Dura
                 status: StatusCode::PAYLOAD_TOO_LARGE,
                 ..
             }) if lines > 1 => {
-                let cut = range.start + nth_line_end(part, lines / 2);
-                parts.push((cut..range.end, format!("{key}.2")));
-                parts.push((range.start..cut, format!("{key}.1")));
+                let half = lines / 2;
+                let cut = range.start + nth_line_end(part, half);
+                parts.push((cut..range.end, format!("{key}.2"), lines - half));
+                parts.push((range.start..cut, format!("{key}.1"), half));
             }
             Err(failure @ ApiFailure::Rejected { .. }) if !failure.is_access_denied() => {
                 eprintln!("lsctl: the daemon refused {lines} line(s): {failure}");

@@ -83,9 +83,10 @@ async fn context(
             "no record has the id {id:?}{at}"
         )));
     };
+    let source = Selection::from(same_source(&record));
     let neighbours = |limit: usize, direction| {
         let request = SearchRequest {
-            selection: Selection::from(same_source(&record)),
+            selection: source.clone(),
             limit,
             after: Some(Cursor::of(&record)),
             direction,
