@@ -2,8 +2,8 @@
 //!
 //! Reader tasks turn lines into records and hand them over a bounded channel
 //! (so a slow daemon slows reading rather than filling memory); this task
-//! batches them by count and time and delivers each batch with retries, up
-//! to [`IN_FLIGHT`] batches at a time, their answers handled in order. A
+//! batches them by count and time and delivers each batch with retries,
+//! encoding the next while [`IN_FLIGHT`] are on their way. A
 //! batch the daemon does not take within `--retry-for` goes to the spool
 //! (see `crate::spool`), and so do the batches after it until the daemon is
 //! back; the spool is drained first, oldest first, whenever delivery works.
@@ -103,11 +103,12 @@ enum Fate {
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// Batches sent and not yet answered, at most. While the daemon stores one,
-/// lsctl reads and encodes the next ones, and the daemon's group commit
-/// takes the batches waiting in one transaction (a commit costs about the
-/// same for one batch as for several). Answers are handled oldest first,
-/// so checkpoints and the spool see the batches in the order they were read.
-const IN_FLIGHT: usize = 4;
+/// lsctl reads and encodes the next. One only: the daemon commits requests
+/// that are in flight together in any order, so a second one could be
+/// stored before the first and the live tail (commit order) would show an
+/// input's lines out of order. Answers are handled oldest first, so
+/// checkpoints and the spool see the batches in the order they were read.
+const IN_FLIGHT: usize = 1;
 
 /// A batch on its way to the daemon.
 struct InFlight {
