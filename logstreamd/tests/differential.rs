@@ -26,8 +26,8 @@ use logstream_shared::query::{
 use logstream_shared::{Level, LogRecord, Query};
 use logstream_testkit::services;
 use logstreamd::store::{
-    Cursor, FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchPage,
-    SearchRequest, Selection, Store, TableRequest,
+    Cursor, FacetCount, FacetRequest, HistogramCount, HistogramRequest, SearchPage, SearchRequest,
+    Selection, Store, TableRequest, counts,
 };
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -579,8 +579,9 @@ impl Gen {
         }
     }
 
-    /// A histogram the API could send: the origin is the step-aligned start
-    /// at or before `since`, and there are at most 10 000 buckets.
+    /// A histogram the API could send: the first bucket's start (the step's
+    /// multiple at or before `since`) is a time, and there are at most
+    /// 10 000 buckets.
     fn histogram(&mut self, selection: &Selection) -> Option<HistogramRequest> {
         let (since, until) = self.range(selection);
         let range = i128::from(until) - i128::from(since);
@@ -597,14 +598,13 @@ impl Gen {
             // The API's arithmetic (stats.rs), which rejects what overflows.
             let first = i128::from(since).div_euclid(step) * step;
             let count = (i128::from(until) - first + step - 1) / step;
-            if let (Ok(origin_ns), true) = (i64::try_from(first), count <= 10_000) {
+            if let (Ok(_), true) = (i64::try_from(first), count <= 10_000) {
                 return Some(HistogramRequest {
                     selection: Selection {
                         since_ns: Some(since),
                         until_ns: Some(until),
                         ..selection.clone()
                     },
-                    origin_ns,
                     step_ns: step as i64,
                 });
             }
@@ -864,13 +864,12 @@ impl Stores {
 
     async fn histogram(&self, n: usize, request: HistogramRequest) {
         let answers = tokio::join!(
-            self.duckdb.histogram(request.clone()),
-            self.clickhouse.histogram(request.clone())
+            counts::histogram(self.duckdb.as_ref(), &request),
+            counts::histogram(self.clickhouse.as_ref(), &request)
         );
         let what = format!(
-            "histogram {} origin={} step={}",
+            "histogram {} step={}",
             show_selection(&request.selection),
-            request.origin_ns,
             request.step_ns
         );
         let model = self.model.histogram(&request);
@@ -881,12 +880,12 @@ impl Stores {
 
     async fn facets(&self, n: usize, request: FacetRequest) {
         let answers = tokio::join!(
-            self.duckdb.facets(request.clone()),
-            self.clickhouse.facets(request.clone())
+            counts::facets(self.duckdb.as_ref(), &request),
+            counts::facets(self.clickhouse.as_ref(), &request)
         );
         let what = format!(
             "facets {:?} limit={} {}",
-            request.field,
+            request.name,
             request.limit,
             show_selection(&request.selection)
         );
@@ -952,11 +951,15 @@ async fn duckdb_and_clickhouse_answer_random_requests_identically() {
             histograms += 1;
         }
         if g.chance(0.6) {
-            for field in [FacetField::Service, FacetField::Level, FacetField::Host] {
+            for name in [
+                Name::Field(Field::Service),
+                Name::Level,
+                Name::Field(Field::Host),
+            ] {
                 let limit = g.pick(&[1, 2, 3, 5, 10, 1000]);
                 let request = FacetRequest {
                     selection: selection.clone(),
-                    field,
+                    name,
                     limit,
                 };
                 stores.facets(n, request).await;
@@ -1074,7 +1077,6 @@ async fn histograms_reach_across_the_whole_time_range() {
                 until_ns: Some(until),
                 ..Selection::default()
             },
-            origin_ns: since.div_euclid(step) * step,
             step_ns: step,
         };
         stores.histogram(n, request).await;

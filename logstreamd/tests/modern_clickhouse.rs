@@ -24,18 +24,18 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use logstream_shared::api::Direction;
-use logstream_shared::query::{Comparison, Expr, Field, Filter, LevelFilter, Test};
+use logstream_shared::query::{Comparison, Expr, Field, Filter, LevelFilter, Name, Table, Test};
 use logstream_shared::{Level, LogRecord, Query};
 use logstreamd::store::{
-    Cursor, FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchPage,
-    SearchRequest, Selection, SqlFor, Store, TableRequest,
+    Cursor, FacetCount, FacetRequest, HistogramCount, HistogramRequest, SearchPage, SearchRequest,
+    Selection, SqlFor, Store, TableRequest, counts,
 };
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use common::model::{Model, level_name};
+use common::model::Model;
 use common::{BASE_NS, DAY, SECOND, record};
 
 /// What the daemon would see from a modern server's `SELECT version()`.
@@ -569,6 +569,18 @@ impl Modern {
         (statement, SearchPage::of(records, request.limit))
     }
 
+    /// A table statement on chdb, read the way the store reads it.
+    fn chdb_table(&mut self, request: &TableRequest) -> (String, Table) {
+        let (statement, reader) = self.sql.table(request);
+        let rows = self.chdb.rows(&statement);
+        let cells = rows
+            .iter()
+            .map(|row| serde_json::from_value(row["cells"].clone()).unwrap())
+            .collect();
+        let table = reader.table(cells).unwrap();
+        (statement, table)
+    }
+
     /// A table query on chdb and DuckDB; each must equal the model's
     /// (floats to a relative 1e-9: engines sum in different orders).
     async fn table(&mut self, q: &str) {
@@ -576,13 +588,7 @@ impl Modern {
             selection: Selection::from(q.parse::<Query>().unwrap()),
             limit: 100,
         };
-        let (statement, reader) = self.sql.table(&request);
-        let rows = self.chdb.rows(&statement);
-        let cells = rows
-            .iter()
-            .map(|row| serde_json::from_value(row["cells"].clone()).unwrap())
-            .collect();
-        let chdb = reader.table(cells).unwrap();
+        let (statement, chdb) = self.chdb_table(&request);
         let duckdb = self.duckdb.table(request.clone()).await.unwrap();
         let expected = self.model.table(&request);
         for (engine, table) in [("chdb", &chdb), ("DuckDB", &duckdb)] {
@@ -621,47 +627,37 @@ impl Modern {
     }
 
     async fn histogram(&mut self, request: HistogramRequest) -> Vec<HistogramCount> {
-        let duckdb = self.duckdb.histogram(request.clone()).await.unwrap();
-        self.check_counts(
-            &format!("histogram {request:?}"),
-            &self.sql.histogram(&request),
-            |row| HistogramCount {
-                bucket_start_ns: int(&row["bucket"]),
-                level: Level::from_u8(int(&row["level_number"]) as u8).unwrap(),
-                count: int(&row["n"]) as u64,
-            },
+        let duckdb = counts::histogram(self.duckdb.as_ref(), &request)
+            .await
+            .unwrap();
+        let (statement, table) = self.chdb_table(&request.table_request());
+        let chdb = HistogramRequest::counts(table).unwrap();
+        let what = format!("histogram {request:?}");
+        check(
+            &what,
+            &statement,
+            &chdb,
             &self.model.histogram(&request),
             &duckdb,
-        )
+        );
+        chdb
     }
 
     async fn facets(&mut self, request: FacetRequest) -> Vec<FacetCount> {
-        let duckdb = self.duckdb.facets(request.clone()).await.unwrap();
-        self.check_counts(
-            &format!("facets {request:?}"),
-            &self.sql.facets(&request),
-            |row| FacetCount {
-                value: level_name(request.field, text(&row["value"])),
-                count: int(&row["n"]) as u64,
-            },
+        let duckdb = counts::facets(self.duckdb.as_ref(), &request)
+            .await
+            .unwrap();
+        let (statement, table) = self.chdb_table(&request.table_request());
+        let chdb = FacetRequest::counts(table).unwrap();
+        let what = format!("facets {request:?}");
+        check(
+            &what,
+            &statement,
+            &chdb,
             &self.model.facets(&request),
             &duckdb,
-        )
-    }
-
-    /// Runs an aggregate's statement on chdb, reads each row with `read`,
-    /// and checks the counts against the model's and DuckDB's.
-    fn check_counts<T: PartialEq + Debug>(
-        &mut self,
-        what: &str,
-        statement: &str,
-        read: impl Fn(&Value) -> T,
-        expected: &[T],
-        duckdb: &[T],
-    ) -> Vec<T> {
-        let counts: Vec<T> = self.chdb.rows(statement).iter().map(read).collect();
-        check(what, statement, &counts, expected, duckdb);
-        counts
+        );
+        chdb
     }
 }
 
@@ -985,15 +981,13 @@ async fn modern_schema_and_every_query_shape_work_on_a_modern_engine() {
         m.search(request).await;
     }
 
-    // Histograms as the API asks for them (the origin the step-aligned
-    // start at or before `since`), also across 1970 and around ties.
+    // Histograms as the API asks for them, also across 1970 and around ties.
     let api_histogram = |q: &str, since: i64, until: i64, step: i64| HistogramRequest {
         selection: Selection {
             query: q.parse().unwrap(),
             since_ns: Some(since),
             until_ns: Some(until),
         },
-        origin_ns: since.div_euclid(step) * step,
         step_ns: step,
     };
     let counts = m
@@ -1012,7 +1006,11 @@ async fn modern_schema_and_every_query_shape_work_on_a_modern_engine() {
     }
 
     // Facets of each field, with limits that cut ties.
-    for field in [FacetField::Service, FacetField::Level, FacetField::Host] {
+    for field in [
+        Name::Field(Field::Service),
+        Name::Level,
+        Name::Field(Field::Host),
+    ] {
         for q in [
             "",
             "level>=warn",
@@ -1023,7 +1021,7 @@ async fn modern_schema_and_every_query_shape_work_on_a_modern_engine() {
             for limit in [1, 2, 3, 1000] {
                 m.facets(FacetRequest {
                     selection: Selection::from(q.parse::<Query>().unwrap()),
-                    field,
+                    name: field.clone(),
                     limit,
                 })
                 .await;
@@ -1042,11 +1040,11 @@ async fn modern_schema_and_every_query_shape_work_on_a_modern_engine() {
             direction: g.pick(&[Direction::Backward, Direction::Forward]),
         };
         m.search(request).await;
-        let field = g.pick(&[FacetField::Service, FacetField::Level, FacetField::Host]);
+        let field = Name::from_text(g.pick(&["service", "level", "host"]));
         let limit = g.pick(&[1, 3, 1000]);
         m.facets(FacetRequest {
             selection: selection.clone(),
-            field,
+            name: field,
             limit,
         })
         .await;
@@ -1098,7 +1096,7 @@ async fn modern_schema_and_every_query_shape_work_on_a_modern_engine() {
     assert!(m.chdb.rows(&statement).is_empty(), "nothing older is left");
     m.facets(FacetRequest {
         selection: Selection::default(),
-        field: FacetField::Level,
+        name: Name::Level,
         limit: 10,
     })
     .await;
@@ -1134,30 +1132,16 @@ async fn histograms_span_the_whole_time_range() {
             until_ns: Some(i64::MAX),
             ..Selection::default()
         },
-        origin_ns: i64::MIN,
         step_ns: step,
     };
-    let statement = m.sql.histogram(&request);
     let counts: Vec<(i64, i64, i64)> = m
-        .chdb
-        .rows(&statement)
-        .iter()
-        .map(|row| {
-            (
-                int(&row["bucket"]),
-                int(&row["level_number"]),
-                int(&row["n"]),
-            )
-        })
-        .collect();
-    let expected: Vec<(i64, i64, i64)> = m
-        .model
-        .histogram(&request)
+        .histogram(request)
+        .await
         .into_iter()
         .map(|c| (c.bucket_start_ns, c.level.as_u8().into(), c.count as i64))
         .collect();
     assert_eq!(
-        expected,
+        counts,
         vec![
             (i64::MIN, 2, 1),
             (0, 3, 1),
@@ -1166,7 +1150,6 @@ async fn histograms_span_the_whole_time_range() {
             (step, 5, 1)
         ]
     );
-    assert_eq!(counts, expected, "{statement}");
 }
 
 /// Case-insensitive search in any script: the modern dialect lowercases the

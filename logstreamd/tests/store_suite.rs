@@ -6,10 +6,11 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use logstream_shared::Query;
 use logstream_shared::api::Direction;
+use logstream_shared::query::{Field, Name};
 use logstream_shared::{Level, LogRecord};
 use logstreamd::store::{
-    Cursor, FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchRequest,
-    Selection, Store,
+    Cursor, FacetCount, FacetRequest, HistogramCount, HistogramRequest, SearchRequest, Selection,
+    Store, counts,
 };
 
 /// A store under test and whatever must outlive it (a temp dir, a server).
@@ -255,15 +256,12 @@ async fn large_batches_are_stored_whole(t: TestStore) {
     assert!(seen == expected, "some records are missing or twice");
 
     // And the store counts them all too.
-    let facets = t
-        .store
-        .facets(FacetRequest {
-            selection: selection(""),
-            field: FacetField::Service,
-            limit: 10,
-        })
-        .await
-        .unwrap();
+    let request = FacetRequest {
+        selection: selection(""),
+        name: Name::Field(Field::Service),
+        limit: 10,
+    };
+    let facets = counts::facets(t.store.as_ref(), &request).await.unwrap();
     assert_eq!(
         facets,
         [FacetCount {
@@ -298,15 +296,11 @@ async fn histograms_count_per_bucket_and_level(t: TestStore) {
     t.store.insert(&records).await.unwrap();
     let base = at(0, 0).timestamp_nanos_opt().unwrap();
     let step_ns = 30_000_000_000;
-    let counts = t
-        .store
-        .histogram(HistogramRequest {
-            selection: selection("-service:old"),
-            origin_ns: base,
-            step_ns,
-        })
-        .await
-        .unwrap();
+    let request = HistogramRequest {
+        selection: selection("-service:old"),
+        step_ns,
+    };
+    let counts = counts::histogram(t.store.as_ref(), &request).await.unwrap();
     let bucket = |n: i64| (base / step_ns + n) * step_ns;
     let count = |n, level, count| HistogramCount {
         bucket_start_ns: bucket(n),
@@ -329,10 +323,11 @@ async fn histograms_count_per_bucket_and_level(t: TestStore) {
             since_ns: Some(base + 15_000_000_000),
             ..selection("service:api")
         },
-        origin_ns: base,
         step_ns,
     };
-    let counts = t.store.histogram(filtered).await.unwrap();
+    let counts = counts::histogram(t.store.as_ref(), &filtered)
+        .await
+        .unwrap();
     assert_eq!(
         counts,
         vec![count(0, Level::Error, 1), count(1, Level::Info, 1)]
@@ -345,10 +340,9 @@ async fn histograms_count_per_bucket_and_level(t: TestStore) {
     let step_ns = 10_000_000_000;
     let request = HistogramRequest {
         selection: selection("service:old"),
-        origin_ns: -30_000_000_000,
         step_ns,
     };
-    let counts = t.store.histogram(request).await.unwrap();
+    let counts = counts::histogram(t.store.as_ref(), &request).await.unwrap();
     assert_eq!(
         counts,
         vec![HistogramCount {
@@ -369,9 +363,9 @@ async fn facets_count_the_most_frequent_values(t: TestStore) {
         records.push(r);
     }
     t.store.insert(&records).await.unwrap();
-    let facets = |field, q: &str, limit| FacetRequest {
+    let facets = |name, q: &str, limit| FacetRequest {
         selection: selection(q),
-        field,
+        name,
         limit,
     };
     let count = |value: &str, count| FacetCount {
@@ -380,26 +374,37 @@ async fn facets_count_the_most_frequent_values(t: TestStore) {
     };
     let s = &t.store;
     assert_eq!(
-        s.facets(facets(FacetField::Service, "", 10)).await.unwrap(),
+        counts::facets(s.as_ref(), &facets(Name::Field(Field::Service), "", 10))
+            .await
+            .unwrap(),
         vec![count("api", 6), count("db", 3), count("web", 1)]
     );
     assert_eq!(
-        s.facets(facets(FacetField::Service, "", 2)).await.unwrap(),
+        counts::facets(s.as_ref(), &facets(Name::Field(Field::Service), "", 2))
+            .await
+            .unwrap(),
         vec![count("api", 6), count("db", 3)]
     );
     assert_eq!(
-        s.facets(facets(FacetField::Level, "", 10)).await.unwrap(),
+        counts::facets(s.as_ref(), &facets(Name::Level, "", 10))
+            .await
+            .unwrap(),
         vec![count("INFO", 7), count("ERROR", 3)]
     );
     assert_eq!(
-        s.facets(facets(FacetField::Host, "", 10)).await.unwrap(),
+        counts::facets(s.as_ref(), &facets(Name::Field(Field::Host), "", 10))
+            .await
+            .unwrap(),
         vec![count("h1", 5)],
         "records without a host are not counted"
     );
     assert_eq!(
-        s.facets(facets(FacetField::Service, "level:error", 10))
-            .await
-            .unwrap(),
+        counts::facets(
+            s.as_ref(),
+            &facets(Name::Field(Field::Service), "level:error", 10)
+        )
+        .await
+        .unwrap(),
         vec![count("api", 3)]
     );
 }

@@ -1,5 +1,6 @@
 //! `GET /api/stats/histogram` and `GET /api/stats/facets`: counts over the
-//! records a query selects, for rate charts and top-value lists.
+//! records a query selects, for rate charts and top-value lists (table
+//! queries underneath: `store::counts`); `GET /api/fields`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,12 +14,10 @@ use logstream_shared::api::{
     FacetParams, FacetValue, Facets, FieldCount, FieldList, FieldsParams, Histogram,
     HistogramBucket, HistogramParams,
 };
-use logstream_shared::query::{Cell, Name, Stage};
+use logstream_shared::query::Name;
 
 use super::{ApiError, AppState, invalid, invalid_params, query_params, refuse_pipes, selection};
-use crate::store::{
-    FacetCount, FacetField, FacetRequest, HistogramRequest, Selection, TableRequest,
-};
+use crate::store::{FacetRequest, HistogramRequest, Selection, counts};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -101,14 +100,8 @@ async fn histogram(
         )));
     }
 
-    let counts = state
-        .store
-        .histogram(HistogramRequest {
-            selection,
-            origin_ns: first,
-            step_ns,
-        })
-        .await?;
+    let request = HistogramRequest { selection, step_ns };
+    let counts = counts::histogram(state.store.as_ref(), &request).await?;
     let mut by_bucket: HashMap<i64, HistogramBucket> = HashMap::new();
     for c in counts {
         let bucket = by_bucket
@@ -155,23 +148,12 @@ async fn facets(
         )));
     }
     let limit = facet_limit(params.limit, DEFAULT_FACET_LIMIT)?;
-    let field = match name.as_str() {
-        "service" => Some(FacetField::Service),
-        "level" => Some(FacetField::Level),
-        "host" => Some(FacetField::Host),
-        _ => None,
+    let request = FacetRequest {
+        selection,
+        name: Name::from_text(&name),
+        limit,
     };
-    let counts = match field {
-        Some(field) => {
-            let request = FacetRequest {
-                selection,
-                field,
-                limit,
-            };
-            state.store.facets(request).await?
-        }
-        None => top_values(&state, selection, &name, limit).await?,
-    };
+    let counts = counts::facets(state.store.as_ref(), &request).await?;
     let values = counts
         .into_iter()
         .map(|c| FacetValue {
@@ -209,35 +191,6 @@ fn facet_limit(limit: Option<usize>, default: usize) -> Result<usize, ApiError> 
         )));
     }
     Ok(limit)
-}
-
-/// Any other field's or an attribute's facet: the query's `| top`.
-async fn top_values(
-    state: &AppState,
-    mut selection: Selection,
-    name: &str,
-    limit: usize,
-) -> Result<Vec<FacetCount>, ApiError> {
-    selection.query.stages.push(Stage::Top {
-        limit,
-        by: vec![Name::from_text(name)],
-    });
-    let table = state.store.table(TableRequest { selection, limit }).await?;
-    Ok(table
-        .rows
-        .iter()
-        .map(|row| FacetCount {
-            value: row[0]
-                .to_json()
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_default(),
-            count: match row[1] {
-                Cell::Int(n) => n.unsigned_abs(),
-                _ => 0,
-            },
-        })
-        .collect())
 }
 
 /// `GET /api/fields`: which attributes the selected records have.

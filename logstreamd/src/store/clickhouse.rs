@@ -24,8 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::sql::{self, ColumnRead, Dialect, Param};
 use super::{
-    FacetCount, FacetRequest, HistogramCount, HistogramRequest, Result, SearchPage, SearchRequest,
-    Selection, Store, StoreError, TableRequest, facet_value,
+    FacetCount, Result, SearchPage, SearchRequest, Selection, Store, StoreError, TableRequest,
 };
 
 /// The level enum, in the order of `Level::as_u8`.
@@ -133,13 +132,6 @@ struct RecordRow {
 #[derive(Debug, Row, Deserialize)]
 struct CellsRow {
     cells: Vec<Option<String>>,
-}
-
-#[derive(Debug, Row, Deserialize)]
-struct HistogramRow {
-    bucket: i64,
-    level_number: i8,
-    n: u64,
 }
 
 #[derive(Debug, Row, Deserialize)]
@@ -362,14 +354,6 @@ impl SqlFor {
         self.display(sql::search_sql(self.dialect, request))
     }
 
-    pub fn histogram(&self, request: &HistogramRequest) -> String {
-        self.display(sql::histogram_sql(self.dialect, request))
-    }
-
-    pub fn facets(&self, request: &FacetRequest) -> String {
-        self.display(sql::facets_sql(self.dialect, request))
-    }
-
     /// A table query's statement, and how to read its rows.
     pub fn table(&self, request: &TableRequest) -> (String, TableReader) {
         let (statement, reader) = table_statement(self.dialect, request);
@@ -535,36 +519,6 @@ impl Store for ClickHouseStore {
         let (statement, reader) = table_statement(self.dialect, &request);
         let rows: Vec<CellsRow> = self.statement(statement).fetch_all().await?;
         reader.table(rows.into_iter().map(|row| row.cells).collect())
-    }
-
-    async fn histogram(&self, request: HistogramRequest) -> Result<Vec<HistogramCount>> {
-        let rows: Vec<HistogramRow> = self
-            .statement(sql::histogram_sql(self.dialect, &request))
-            .fetch_all()
-            .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(HistogramCount {
-                    bucket_start_ns: row.bucket,
-                    level: level_from(row.level_number)?,
-                    count: row.n,
-                })
-            })
-            .collect()
-    }
-
-    async fn facets(&self, request: FacetRequest) -> Result<Vec<FacetCount>> {
-        let rows: Vec<FacetRow> = self
-            .statement(sql::facets_sql(self.dialect, &request))
-            .fetch_all()
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| FacetCount {
-                value: facet_value(request.field, row.value),
-                count: row.n,
-            })
-            .collect())
     }
 
     async fn attribute_names(&self, selection: Selection, limit: usize) -> Result<Vec<FacetCount>> {

@@ -20,8 +20,8 @@ use logstream_shared::{Level, LogRecord};
 
 use super::sql::{self, ColumnRead, Dialect, Param};
 use super::{
-    FacetCount, FacetRequest, HistogramCount, HistogramRequest, IdempotencyKey, Result, SearchPage,
-    SearchRequest, Selection, Store, StoreError, TableRequest, facet_value,
+    FacetCount, IdempotencyKey, Result, SearchPage, SearchRequest, Selection, Store, StoreError,
+    TableRequest,
 };
 use crate::tail::Tail;
 use crate::tail::embedded::EmbeddedTail;
@@ -330,25 +330,6 @@ fn count_of(row: &duckdb::Row<'_>, column: usize) -> Result<u64> {
     Ok(count.unsigned_abs())
 }
 
-fn histogram_on(conn: &Connection, request: &HistogramRequest) -> Result<Vec<HistogramCount>> {
-    query_rows(conn, sql::histogram_sql(Dialect::DuckDb, request), |row| {
-        Ok(HistogramCount {
-            bucket_start_ns: row.get(0)?,
-            level: level_of(row, 1)?,
-            count: count_of(row, 2)?,
-        })
-    })
-}
-
-fn facets_on(conn: &Connection, request: &FacetRequest) -> Result<Vec<FacetCount>> {
-    query_rows(conn, sql::facets_sql(Dialect::DuckDb, request), |row| {
-        Ok(FacetCount {
-            value: facet_value(request.field, row.get(0)?),
-            count: count_of(row, 1)?,
-        })
-    })
-}
-
 fn record_from_row(row: &duckdb::Row<'_>) -> Result<LogRecord> {
     record_from_row_at(row, 0)
 }
@@ -493,14 +474,6 @@ impl Store for DuckDbStore {
 
     async fn table(&self, request: TableRequest) -> Result<Table> {
         self.read(move |conn| table_on(conn, &request)).await
-    }
-
-    async fn histogram(&self, request: HistogramRequest) -> Result<Vec<HistogramCount>> {
-        self.read(move |conn| histogram_on(conn, &request)).await
-    }
-
-    async fn facets(&self, request: FacetRequest) -> Result<Vec<FacetCount>> {
-        self.read(move |conn| facets_on(conn, &request)).await
     }
 
     async fn attribute_names(&self, selection: Selection, limit: usize) -> Result<Vec<FacetCount>> {

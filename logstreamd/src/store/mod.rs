@@ -2,6 +2,7 @@
 //! backend chosen by the scheme of a URL (`duckdb://PATH`, `clickhouse://…`).
 
 mod clickhouse;
+pub mod counts;
 pub(crate) mod duckdb;
 pub(crate) mod sql;
 
@@ -19,6 +20,7 @@ use logstream_shared::query::{Cell, Matcher, Output, Table};
 use logstream_shared::{Level, LogRecord, Query};
 
 pub use self::clickhouse::{ClickHouseStore, SqlFor, TableReader};
+pub use self::counts::{FacetCount, FacetRequest, HistogramCount, HistogramRequest};
 pub use self::duckdb::DuckDbStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -114,45 +116,6 @@ pub struct TableRequest {
     pub limit: usize,
 }
 
-/// Counts of selected records per level per time bucket: buckets start at
-/// `origin_ns + k * step_ns`. Records before the origin are not counted, so
-/// the origin should be at or before `since`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistogramRequest {
-    pub selection: Selection,
-    pub origin_ns: i64,
-    pub step_ns: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HistogramCount {
-    pub bucket_start_ns: i64,
-    pub level: Level,
-    pub count: u64,
-}
-
-/// The fields whose values facets count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FacetField {
-    Service,
-    Level,
-    Host,
-}
-
-/// The `limit` most frequent values of `field` among the selected records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FacetRequest {
-    pub selection: Selection,
-    pub field: FacetField,
-    pub limit: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FacetCount {
-    pub value: String,
-    pub count: u64,
-}
-
 /// A page of records in the request's direction, and where the next page
 /// starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -239,18 +202,13 @@ pub trait Store: Send + Sync + Debug {
     /// stored.
     async fn record(&self, id: &str, at_ns: Option<i64>) -> Result<Option<LogRecord>>;
 
-    /// Non-zero counts only, ordered by bucket, then level.
-    /// The rows of a table query (see [`TableRequest`]).
+    /// The rows of a table query (see [`TableRequest`]); histograms and
+    /// facets are table queries too (see [`counts`]).
     async fn table(&self, request: TableRequest) -> Result<Table>;
-
-    async fn histogram(&self, request: HistogramRequest) -> Result<Vec<HistogramCount>>;
 
     /// The attribute names the selected records have, with how many records
     /// have each: the `limit` most frequent, then by name.
     async fn attribute_names(&self, selection: Selection, limit: usize) -> Result<Vec<FacetCount>>;
-
-    /// Most frequent first, ties by value; records without the field are not counted.
-    async fn facets(&self, request: FacetRequest) -> Result<Vec<FacetCount>>;
 
     /// Deletes every record of the UTC days before `first_kept` (whole days,
     /// which ClickHouse drops as partitions).
@@ -263,7 +221,6 @@ pub trait Store: Send + Sync + Debug {
     async fn close(&self) -> Result<()>;
 }
 
-/// A facet value for people: levels are stored as numbers, facets name them.
 /// A table from a store's rows (one more than `limit` means some were cut).
 fn table_of(query: &Query, mut rows: Vec<Vec<Cell>>, limit: usize) -> Table {
     let Output::Table(columns) = query.output() else {
@@ -287,17 +244,6 @@ fn level_cell(number: Option<i64>) -> Result<Cell> {
             .and_then(Level::from_u8)
             .map(Cell::Level)
             .ok_or_else(|| StoreError::Corrupt(format!("level {n}"))),
-    }
-}
-
-fn facet_value(field: FacetField, value: String) -> String {
-    match field {
-        FacetField::Level => value
-            .parse()
-            .ok()
-            .and_then(Level::from_u8)
-            .map_or(value, |level| level.as_str().to_string()),
-        FacetField::Service | FacetField::Host => value,
     }
 }
 

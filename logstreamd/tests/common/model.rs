@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use logstream_shared::api::Direction;
-use logstream_shared::query::{Answer, Table, eval};
+use logstream_shared::query::{Answer, Cell, Field, Name, Table, eval};
 use logstream_shared::{Level, LogRecord};
 use logstreamd::store::{
-    Cursor, FacetCount, FacetField, FacetRequest, HistogramCount, HistogramRequest, SearchPage,
-    SearchRequest, Selection, TableRequest,
+    Cursor, FacetCount, FacetRequest, HistogramCount, HistogramRequest, SearchPage, SearchRequest,
+    Selection, TableRequest,
 };
 
 /// The records a store holds, and its answers to requests. Which records a
@@ -112,16 +112,14 @@ impl Model {
         }
     }
 
+    /// Buckets from the epoch, the earliest one at the earliest
+    /// representable time (flooring would leave i64).
     pub(crate) fn histogram(&self, request: &HistogramRequest) -> Vec<HistogramCount> {
         let mut counts: BTreeMap<(i64, u8), u64> = BTreeMap::new();
-        let (origin, step) = (i128::from(request.origin_ns), i128::from(request.step_ns));
+        let step = i128::from(request.step_ns);
         for r in self.selected(&request.selection) {
             let ts = i128::from(r.timestamp_nanos());
-            if ts < origin {
-                continue;
-            }
-            let bucket = origin + (ts - origin) / step * step;
-            let bucket = i64::try_from(bucket).expect("a bucket starts at or before its record");
+            let bucket = i64::try_from(ts.div_euclid(step) * step).unwrap_or(i64::MIN);
             *counts.entry((bucket, r.level.as_u8())).or_default() += 1;
         }
         counts
@@ -134,39 +132,39 @@ impl Model {
             .collect()
     }
 
+    /// Most frequent first, ties by value as the query language orders
+    /// them; records without the field are not counted.
     pub(crate) fn facets(&self, request: &FacetRequest) -> Vec<FacetCount> {
-        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        // Cells have no order of their own to key a map by (floats); the
+        // few distinct values are found by equality.
+        let mut counts: Vec<(Cell, u64)> = Vec::new();
         for r in self.selected(&request.selection) {
-            // Levels are grouped and ordered by their number, then named.
-            let value = match request.field {
-                FacetField::Service => Some(r.service.clone()),
-                FacetField::Level => Some(r.level.as_u8().to_string()),
-                FacetField::Host => r.host.clone(),
+            let value = match &request.name {
+                Name::Field(Field::Service) => Cell::Text(r.service.clone()),
+                Name::Level => Cell::Level(r.level),
+                Name::Field(Field::Host) => match &r.host {
+                    Some(host) => Cell::Text(host.clone()),
+                    None => continue,
+                },
+                other => panic!("the model has facets of service, level and host, not {other:?}"),
             };
-            if let Some(value) = value {
-                *counts.entry(value).or_default() += 1;
+            match counts.iter_mut().find(|(v, _)| *v == value) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((value, 1)),
             }
         }
-        let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
-        counts.sort_by(|(va, na), (vb, nb)| nb.cmp(na).then(va.cmp(vb)));
+        counts.sort_by(|(va, na), (vb, nb)| nb.cmp(na).then(eval::compare_cells(va, vb, false)));
         counts.truncate(request.limit);
         counts
             .into_iter()
             .map(|(value, count)| FacetCount {
-                value: level_name(request.field, value),
+                value: match value {
+                    Cell::Level(level) => level.as_str().to_string(),
+                    Cell::Text(text) => text,
+                    other => panic!("{other:?}"),
+                },
                 count,
             })
             .collect()
-    }
-}
-
-/// Facet values for people: levels are counted by number, shown by name.
-pub(crate) fn level_name(field: FacetField, value: String) -> String {
-    match field {
-        FacetField::Level => Level::from_u8(value.parse().unwrap())
-            .unwrap()
-            .as_str()
-            .to_string(),
-        _ => value,
     }
 }

@@ -250,14 +250,11 @@ fn group_cell(key: &GroupKey, row: &Row) -> Cell {
     match key {
         GroupKey::Name(name) => cell(name, row),
         GroupKey::Time(step) => {
-            // As the stores do: times within a step of the earliest one go
-            // to it, where flooring would overflow.
+            // As the stores do: the earliest representable time where the
+            // bucket would start before it.
             let ts = row.record.timestamp_nanos();
-            if ts < i64::MIN + step.nanos {
-                Cell::Time(i64::MIN)
-            } else {
-                Cell::Time(ts - ts.rem_euclid(step.nanos))
-            }
+            let start = ts.checked_sub(ts.rem_euclid(step.nanos));
+            Cell::Time(start.unwrap_or(i64::MIN))
         }
     }
 }

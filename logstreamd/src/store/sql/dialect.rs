@@ -5,7 +5,6 @@
 use logstream_shared::query::Pattern;
 
 use super::{Fragment, Param};
-use crate::store::FacetField;
 
 /// The SQL engines we compile for. They share almost all SQL; the
 /// differences live in the methods below.
@@ -150,30 +149,6 @@ impl Dialect {
         }
     }
 
-    /// A facet's values as text (levels as their numbers).
-    pub(super) fn facet_value(self, field: FacetField) -> &'static str {
-        match (self, field) {
-            (Dialect::DuckDb, FacetField::Service) => "CAST(service AS VARCHAR)",
-            (Dialect::DuckDb, FacetField::Level) => "CAST(level AS VARCHAR)",
-            (Dialect::DuckDb, FacetField::Host) => "CAST(host AS VARCHAR)",
-            (Dialect::ClickHouse { .. }, FacetField::Service) => "toString(service)",
-            (Dialect::ClickHouse { .. }, FacetField::Level) => "toString(CAST(level AS Int8))",
-            (Dialect::ClickHouse { .. }, FacetField::Host) => "toString(assumeNotNull(host))",
-        }
-    }
-
-    /// The start of the histogram bucket of `ts`, from (origin, origin, step,
-    /// step). `ts - origin` can exceed i64 (a range from 1700 to 2200), so
-    /// it is computed wider: 128 bits in DuckDB; in ClickHouse (18.16 has no
-    /// Int128) as UInt64, exact because `ts >= origin`, wrapping back to the
-    /// bucket start, which lies between origin and ts.
-    pub(super) fn bucket(self) -> &'static str {
-        match self {
-            Dialect::DuckDb => "CAST(? + ((CAST(ts AS HUGEINT) - ?) // ?) * ? AS BIGINT)",
-            Dialect::ClickHouse { .. } => "toInt64(toUInt64(?) + intDiv(toUInt64(ts - ?), ?) * ?)",
-        }
-    }
-
     pub(super) fn to_double(self, value: Fragment) -> Fragment {
         match self {
             Dialect::DuckDb => Fragment::new("CAST(").append(value).push(" AS DOUBLE)"),
@@ -182,24 +157,28 @@ impl Dialect {
     }
 
     /// The start of the `time(step)` bucket of `ts`: `ts` floored to a
-    /// multiple of the step (`%` keeps the sign of `ts`, so the remainder is
-    /// made non-negative first). Times within a step of the earliest
-    /// representable one go to that time, where flooring would overflow.
+    /// multiple of the step, or the earliest representable time where that
+    /// multiple is earlier still. `ts - ts % step` truncates toward zero and
+    /// cannot overflow; a negative remainder means one step further down.
+    /// Any step up to i64::MAX works, as the histogram's steps need.
     pub(super) fn time_bucket(self, step: i64) -> Fragment {
-        let int = |name: &str| match self {
-            Dialect::DuckDb => name.to_string(),
+        let p = match self {
+            Dialect::DuckDb => "?",
             // Literals of big numbers are UInt64 in ClickHouse.
-            Dialect::ClickHouse { .. } => format!("toInt64({name})"),
+            Dialect::ClickHouse { .. } => "toInt64(?)",
         };
-        let p = int("?");
+        let truncated = format!("ts - ts % {p}");
         Fragment::new(&format!(
-            "CASE WHEN ts < {p} THEN {p} ELSE ts - ((ts % {p}) + {p}) % {p} END"
+            "CASE WHEN ts % {p} >= 0 THEN {truncated} \
+             WHEN {truncated} >= {p} THEN {truncated} - {p} ELSE {p} END"
         ))
+        .with(Param::Int(step))
+        .with(Param::Int(step))
+        .with(Param::Int(step))
         .with(Param::Int(i64::MIN + step))
+        .with(Param::Int(step))
+        .with(Param::Int(step))
         .with(Param::Int(i64::MIN))
-        .with(Param::Int(step))
-        .with(Param::Int(step))
-        .with(Param::Int(step))
     }
 
     /// `aggregated` (an aggregate of `value`), NULL, not 0 or NaN, where a

@@ -14,7 +14,7 @@ pub(crate) use table::{ColumnRead, table_sql};
 
 use logstream_shared::api::Direction;
 
-use super::{Cursor, FacetField, FacetRequest, HistogramRequest, SearchRequest, Selection};
+use super::{Cursor, SearchRequest, Selection};
 
 /// A parameter bound to a `?` placeholder.
 #[derive(Debug, Clone, PartialEq)]
@@ -171,44 +171,6 @@ pub(crate) fn tail_sql(
     .append(where_clause(dialect, selection, None))
     .push(" ORDER BY seq LIMIT ?")
     .with(Param::Int(limit as i64))
-    .into_parts()
-}
-
-/// Rows of (bucket start in ns, level number, count).
-pub(crate) fn histogram_sql(dialect: Dialect, request: &HistogramRequest) -> (String, Vec<Param>) {
-    // Measured from the origin, `ts - origin` is never negative for counted
-    // records, so integer division floors for times before 1970 too.
-    let (origin, step) = (Param::Int(request.origin_ns), Param::Int(request.step_ns));
-    let (bucket, level) = (dialect.bucket(), dialect.level());
-    Fragment::new(&format!(
-        "SELECT {bucket} AS bucket, {level} AS level_number, count(*) AS n FROM logs WHERE ts >= ? AND "
-    ))
-    .with(origin.clone())
-    .with(origin.clone())
-    .with(step.clone())
-    .with(step)
-    .with(origin)
-    .append(where_clause(dialect, &request.selection, None))
-    .push(" GROUP BY bucket, level_number ORDER BY bucket, level_number")
-    .into_parts()
-}
-
-/// Rows of (value as text, count).
-pub(crate) fn facets_sql(dialect: Dialect, request: &FacetRequest) -> (String, Vec<Param>) {
-    let column = match request.field {
-        FacetField::Service => "service",
-        FacetField::Level => "level",
-        FacetField::Host => "host",
-    };
-    let value = dialect.facet_value(request.field);
-    Fragment::new(&format!(
-        "SELECT {value} AS value, count(*) AS n FROM logs WHERE "
-    ))
-    .append(where_clause(dialect, &request.selection, None))
-    .push(&format!(
-        " AND {column} IS NOT NULL GROUP BY {column} ORDER BY n DESC, value LIMIT ?"
-    ))
-    .with(Param::Int(request.limit as i64))
     .into_parts()
 }
 
