@@ -4,6 +4,7 @@
 pub mod action;
 pub mod filter;
 pub mod keys;
+pub mod list;
 pub mod state;
 pub mod update;
 

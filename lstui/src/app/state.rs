@@ -6,93 +6,13 @@ use std::time::Duration;
 use logstream_shared::{Level, LogRecord, QueryError};
 
 use super::filter::{Needle, ViewFilter};
+use super::list::List;
 
 /// The most distinct services counted by name; more are counted as "other"
 /// so that a service name per request cannot grow memory without bound.
 pub const MAX_SERVICES: usize = 10_000;
 /// Seconds of rate history kept for the histogram.
 pub const RATE_HISTORY: usize = 600;
-
-/// Records in arrival order, the oldest dropped when full. Each record has a
-/// sequence number that never changes, so a view can point at it.
-#[derive(Debug)]
-pub struct Ring {
-    records: VecDeque<LogRecord>,
-    capacity: usize,
-    /// Sequence number of `records[0]`.
-    first_seq: u64,
-}
-
-impl Ring {
-    pub fn new(capacity: usize) -> Ring {
-        Ring {
-            records: VecDeque::new(),
-            capacity: capacity.max(1),
-            first_seq: 0,
-        }
-    }
-
-    /// Adds a record; returns its sequence number and the record it pushed out.
-    pub fn push(&mut self, record: LogRecord) -> (u64, Option<LogRecord>) {
-        let evicted = if self.records.len() == self.capacity {
-            self.first_seq += 1;
-            self.records.pop_front()
-        } else {
-            None
-        };
-        self.records.push_back(record);
-        (self.end_seq() - 1, evicted)
-    }
-
-    pub fn get(&self, seq: u64) -> Option<&LogRecord> {
-        let index = seq.checked_sub(self.first_seq)?;
-        self.records.get(usize::try_from(index).ok()?)
-    }
-
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    pub fn first_seq(&self) -> u64 {
-        self.first_seq
-    }
-
-    /// The sequence number the next record will get.
-    pub fn end_seq(&self) -> u64 {
-        self.first_seq + self.records.len() as u64
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (u64, &LogRecord)> {
-        (self.first_seq..).zip(self.records.iter())
-    }
-}
-
-/// Where the log list is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Position {
-    /// The newest record is at the bottom and selected.
-    Follow,
-    /// Paused or scrolled back: the view stays put while records arrive.
-    Held(Hold),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Hold {
-    /// Sequence number of the selected record.
-    pub selected: u64,
-    /// Sequence number of the first visible row.
-    pub top: u64,
-    /// `Ring::end_seq` when the view was held: later records are "new".
-    pub since: u64,
-}
 
 /// Records per second and level, one bucket per second of arrival.
 #[derive(Debug, Clone, Default)]
@@ -264,13 +184,11 @@ pub struct State {
     pub size: (u16, u16),
     /// Milliseconds since start, from the render tick.
     pub clock_ms: u64,
-    pub ring: Ring,
-    /// Sequence numbers of the records in `ring` that `filter` accepts, ascending.
-    pub view: VecDeque<u64>,
+    /// The live tail's records.
+    pub live: List,
     pub filter: ViewFilter,
     /// Why the text in the filter bar does not parse; the old filter stays.
     pub filter_error: Option<QueryError>,
-    pub position: Position,
     pub mode: Mode,
     pub focus: Focus,
     pub search: Option<Search>,
@@ -294,15 +212,13 @@ pub struct State {
 impl State {
     pub fn new(options: Options, size: (u16, u16)) -> State {
         State {
-            ring: Ring::new(options.capacity),
+            live: List::new(options.capacity),
             wrap: options.wrap,
             options,
             size,
             clock_ms: 0,
-            view: VecDeque::new(),
             filter: ViewFilter::default(),
             filter_error: None,
-            position: Position::Follow,
             mode: Mode::Normal,
             focus: Focus::Logs,
             search: None,
@@ -319,37 +235,17 @@ impl State {
         }
     }
 
-    /// Position in `view` of the first record at or after `seq`.
-    pub fn index_at_or_after(&self, seq: u64) -> usize {
-        self.view.partition_point(|&s| s < seq)
+    /// The list on screen.
+    pub fn list(&self) -> &List {
+        &self.live
     }
 
-    /// Position in `view` of the last record at or before `seq` (0 if none).
-    pub fn index_at_or_before(&self, seq: u64) -> usize {
-        self.view.partition_point(|&s| s <= seq).saturating_sub(1)
-    }
-
-    /// The selected record's sequence number: the newest when following.
-    pub fn selected_seq(&self) -> Option<u64> {
-        match self.position {
-            Position::Follow => self.view.back().copied(),
-            Position::Held(hold) => (!self.view.is_empty()).then_some(hold.selected),
-        }
+    pub fn list_mut(&mut self) -> &mut List {
+        &mut self.live
     }
 
     pub fn selected_record(&self) -> Option<&LogRecord> {
-        self.selected_seq().and_then(|seq| self.ring.get(seq))
-    }
-
-    /// While held: matching records that arrived since, and all records.
-    pub fn arrived_while_held(&self) -> Option<(usize, u64)> {
-        match self.position {
-            Position::Follow => None,
-            Position::Held(hold) => Some((
-                self.view.len() - self.index_at_or_after(hold.since),
-                self.ring.end_seq() - hold.since,
-            )),
-        }
+        self.list().selected_record()
     }
 
     /// Rows of the log list on screen, as the layout gives them.

@@ -3,7 +3,8 @@
 use chrono::TimeZone;
 use logstream_shared::{Level, LogRecord};
 
-use super::state::{Connection, Focus, Mode, Position};
+use super::list::Position;
+use super::state::{Connection, Focus, Mode};
 use super::{Action, Edit, NetEvent, Options, State, apply};
 
 pub(crate) fn record(n: u64, service: &str, level: Level, message: &str) -> LogRecord {
@@ -64,11 +65,11 @@ fn selected_message(state: &State) -> String {
 fn ring_buffer_keeps_the_newest_and_the_view_follows() {
     let mut state = state(100);
     feed(&mut state, 0, 250);
-    assert_eq!(state.ring.len(), 100);
+    assert_eq!(state.live.ring.len(), 100);
     assert_eq!(state.received, 250);
-    assert_eq!(state.ring.first_seq(), 150);
-    assert_eq!(state.view.len(), 100);
-    assert_eq!(state.view.front(), Some(&150));
+    assert_eq!(state.live.ring.first_seq(), 150);
+    assert_eq!(state.live.view.len(), 100);
+    assert_eq!(state.live.view.front(), Some(&150));
     assert_eq!(selected_message(&state), "request 249 done");
     // Counts cover everything received, not just what is held.
     assert_eq!(state.services.counts["api"], 84);
@@ -82,7 +83,7 @@ fn a_filter_that_does_not_parse_keeps_the_old_one() {
     type_text(&mut state, "service:web");
     apply(&mut state, Action::Submit);
     assert_eq!(state.mode, Mode::Normal);
-    assert_eq!(state.view.len(), 10);
+    assert_eq!(state.live.view.len(), 10);
 
     apply(&mut state, Action::StartFilter);
     type_text(&mut state, " level>=loud");
@@ -92,7 +93,7 @@ fn a_filter_that_does_not_parse_keeps_the_old_one() {
     apply(&mut state, Action::Submit);
     assert!(matches!(state.mode, Mode::Filter(_)), "still editing");
     assert_eq!(state.filter.text, "service:web");
-    assert_eq!(state.view.len(), 10, "the old filter is still applied");
+    assert_eq!(state.live.view.len(), 10, "the old filter is still applied");
 
     // Fixing it applies it.
     for _ in 0..4 {
@@ -103,18 +104,18 @@ fn a_filter_that_does_not_parse_keeps_the_old_one() {
     apply(&mut state, Action::Submit);
     assert_eq!(state.filter.text, "service:web level>=error");
     // web is n % 3 == 1, errors n % 5 == 0: 10 and 25.
-    assert_eq!(state.view.len(), 2);
+    assert_eq!(state.live.view.len(), 2);
 
     // Esc while editing leaves the applied filter alone.
     apply(&mut state, Action::StartFilter);
     apply(&mut state, Action::Edit(Edit::Clear));
     apply(&mut state, Action::Cancel);
     assert_eq!(state.filter.text, "service:web level>=error");
-    assert_eq!(state.view.len(), 2);
+    assert_eq!(state.live.view.len(), 2);
 
     // New records are filtered as they arrive.
     feed(&mut state, 30, 30);
-    assert_eq!(state.view.len(), 4);
+    assert_eq!(state.live.view.len(), 4);
 }
 
 #[test]
@@ -122,31 +123,31 @@ fn pausing_holds_the_view_and_counts_what_arrives() {
     let mut state = state(1000);
     feed(&mut state, 0, 50);
     apply(&mut state, Action::TogglePause);
-    let Position::Held(hold) = state.position else {
+    let Position::Held(hold) = state.live.position else {
         panic!("not held")
     };
     assert_eq!(selected_message(&state), "request 49 done");
-    assert_eq!(state.arrived_while_held(), Some((0, 0)));
+    assert_eq!(state.live.arrived_while_held(), Some((0, 0)));
 
     feed(&mut state, 50, 20);
     assert_eq!(
-        state.position,
+        state.live.position,
         Position::Held(hold),
         "the view did not move"
     );
     assert_eq!(selected_message(&state), "request 49 done");
-    assert_eq!(state.arrived_while_held(), Some((20, 20)));
+    assert_eq!(state.live.arrived_while_held(), Some((20, 20)));
 
     // The counter counts what the filter lets through.
     apply(&mut state, Action::ToggleLevel(Level::Info));
-    assert_eq!(state.arrived_while_held(), Some((4, 20)));
+    assert_eq!(state.live.arrived_while_held(), Some((4, 20)));
     apply(&mut state, Action::ToggleLevel(Level::Info));
 
     // Following again goes to the newest.
     apply(&mut state, Action::TogglePause);
-    assert_eq!(state.position, Position::Follow);
+    assert_eq!(state.live.position, Position::Follow);
     assert_eq!(selected_message(&state), "request 69 done");
-    assert_eq!(state.arrived_while_held(), None);
+    assert_eq!(state.live.arrived_while_held(), None);
 }
 
 #[test]
@@ -171,7 +172,7 @@ fn scrolling_pauses_and_follow_returns_to_the_newest() {
     );
     feed(&mut state, 100, 10);
     apply(&mut state, Action::Follow);
-    assert_eq!(state.position, Position::Follow);
+    assert_eq!(state.live.position, Position::Follow);
     assert_eq!(selected_message(&state), "request 109 done");
 }
 
@@ -182,7 +183,7 @@ fn a_held_view_pushed_out_of_the_ring_moves_to_the_oldest_left() {
     apply(&mut state, Action::Oldest);
     feed(&mut state, 100, 30);
     assert_eq!(selected_message(&state), "request 30 done");
-    assert_eq!(state.arrived_while_held(), Some((30, 30)));
+    assert_eq!(state.live.arrived_while_held(), Some((30, 30)));
 }
 
 #[test]
@@ -227,20 +228,21 @@ fn level_toggles_hide_and_show_levels() {
     let mut state = state(1000);
     feed(&mut state, 0, 20);
     apply(&mut state, Action::ToggleLevel(Level::Info));
-    assert_eq!(state.view.len(), 4);
+    assert_eq!(state.live.view.len(), 4);
     assert!(
         state
+            .live
             .view
             .iter()
-            .all(|&seq| state.ring.get(seq).unwrap().level == Level::Error)
+            .all(|&seq| state.live.ring.get(seq).unwrap().level == Level::Error)
     );
     apply(&mut state, Action::ToggleLevel(Level::Error));
-    assert_eq!(state.view.len(), 0);
+    assert_eq!(state.live.view.len(), 0);
     feed(&mut state, 20, 5);
-    assert_eq!(state.view.len(), 0);
+    assert_eq!(state.live.view.len(), 0);
     apply(&mut state, Action::ToggleLevel(Level::Info));
     apply(&mut state, Action::ToggleLevel(Level::Error));
-    assert_eq!(state.view.len(), 25);
+    assert_eq!(state.live.view.len(), 25);
 }
 
 #[test]
@@ -254,14 +256,14 @@ fn the_service_list_filters_on_selection() {
     apply(&mut state, Action::Submit);
     assert_eq!(state.filter.services.len(), 1);
     assert!(state.filter.services.contains("db"));
-    assert_eq!(state.view.len(), 10);
+    assert_eq!(state.live.view.len(), 10);
     apply(&mut state, Action::Scroll(1));
     apply(&mut state, Action::ToggleService);
-    assert_eq!(state.view.len(), 20);
+    assert_eq!(state.live.view.len(), 20);
     apply(&mut state, Action::Scroll(5));
     assert_eq!(state.service_cursor, 2, "stops at the last service");
     apply(&mut state, Action::ClearServices);
-    assert_eq!(state.view.len(), 30);
+    assert_eq!(state.live.view.len(), 30);
 }
 
 #[test]

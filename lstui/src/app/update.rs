@@ -2,7 +2,8 @@
 
 use super::action::{Action, Edit, NetEvent};
 use super::filter::{Matcher, Needle, filter_query};
-use super::state::{Connection, Focus, Hold, LineInput, Mode, Position, Search, State};
+use super::list::{Hold, List, Position};
+use super::state::{Connection, Focus, LineInput, Mode, Search, State};
 
 /// Applies `action`; returns a follow-up action, if any, to apply next.
 pub fn update(state: &mut State, action: Action) -> Option<Action> {
@@ -21,11 +22,11 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
         }
         Action::Resize(columns, rows) => {
             state.size = (columns, rows);
-            clamp_hold(state);
+            clamp_shown(state);
         }
         Action::Net(event) => net_event(state, event),
         Action::Scroll(delta) => match state.focus {
-            Focus::Logs => move_selection(state, delta),
+            Focus::Logs => move_shown(state, delta),
             Focus::Services => {
                 let last = state.services.counts.len().saturating_sub(1);
                 state.service_cursor = state.service_cursor.saturating_add_signed(delta).min(last);
@@ -35,17 +36,17 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
         Action::PageDown => return Some(Action::Scroll(page(state))),
         Action::Oldest => {
             state.focus = Focus::Logs;
-            move_selection(state, isize::MIN / 2);
+            move_shown(state, isize::MIN / 2);
         }
-        Action::Follow => state.position = Position::Follow,
-        Action::TogglePause => match state.position {
-            Position::Follow => move_selection(state, 0),
-            Position::Held(_) => state.position = Position::Follow,
+        Action::Follow => state.list_mut().position = Position::Follow,
+        Action::TogglePause => match state.list().position {
+            Position::Follow => move_shown(state, 0),
+            Position::Held(_) => state.list_mut().position = Position::Follow,
         },
         Action::ToggleWrap => state.wrap = !state.wrap,
         Action::ToggleDetail => {
             state.detail = !state.detail;
-            clamp_hold(state);
+            clamp_shown(state);
         }
         Action::ToggleHelp => state.help = !state.help,
         Action::ToggleLevel(level) => {
@@ -100,7 +101,7 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
                 state.help = false;
             } else if state.detail {
                 state.detail = false;
-                clamp_hold(state);
+                clamp_shown(state);
             } else {
                 state.search = None;
             }
@@ -121,18 +122,20 @@ fn net_event(state: &mut State, event: NetEvent) {
                 state.rates.count(record.level);
                 state.services.count(&record.service);
                 let accepted = state.filter.accepts(&record);
-                let (seq, evicted) = state.ring.push(record);
-                if evicted.is_some() && state.view.front() < Some(&state.ring.first_seq()) {
-                    state.view.pop_front();
+                let live = &mut state.live;
+                let (seq, evicted) = live.ring.push(record);
+                if evicted.is_some() && live.view.front() < Some(&live.ring.first_seq()) {
+                    live.view.pop_front();
                 }
                 if accepted {
-                    state.view.push_back(seq);
+                    live.view.push_back(seq);
                 }
             }
-            if let Position::Held(hold) = state.position
-                && hold.top < state.ring.first_seq()
+            if let Position::Held(hold) = state.live.position
+                && hold.top < state.live.ring.first_seq()
             {
-                clamp_hold(state);
+                let rows = state.list_rows();
+                clamp_hold(&mut state.live, rows);
             }
         }
         NetEvent::Undecodable { count, reason } => {
@@ -151,33 +154,43 @@ fn page(state: &State) -> isize {
     isize::try_from(state.list_rows().saturating_sub(1).max(1)).unwrap_or(isize::MAX)
 }
 
+/// Moves the selection in the list on screen.
+fn move_shown(state: &mut State, delta: isize) {
+    let rows = state.list_rows();
+    move_selection(state.list_mut(), rows, delta);
+}
+
+/// Keeps the selection of the list on screen after its rows changed.
+fn clamp_shown(state: &mut State) {
+    let rows = state.list_rows();
+    clamp_hold(state.list_mut(), rows);
+}
+
 /// Moves the selection by `delta` rows and holds the view there. From follow
 /// mode, it starts at the newest record.
-fn move_selection(state: &mut State, delta: isize) {
-    let len = state.view.len();
-    let rows = state.list_rows();
-    let (selected, top, since) = match state.position {
+fn move_selection(list: &mut List, rows: usize, delta: isize) {
+    let len = list.view.len();
+    let (selected, top, since) = match list.position {
         Position::Follow => (
             len.saturating_sub(1),
             len.saturating_sub(rows),
-            state.ring.end_seq(),
+            list.ring.end_seq(),
         ),
         Position::Held(hold) => (
-            state.index_at_or_before(hold.selected),
-            state.index_at_or_after(hold.top),
+            list.index_at_or_before(hold.selected),
+            list.index_at_or_after(hold.top),
             hold.since,
         ),
     };
     let selected = selected
         .saturating_add_signed(delta)
         .min(len.saturating_sub(1));
-    hold_at(state, selected, top, since);
+    hold_at(list, rows, selected, top, since);
 }
 
 /// Holds the view with `view[selected]` selected, scrolled as little as
 /// possible from `view[top]` to show it.
-fn hold_at(state: &mut State, selected: usize, top: usize, since: u64) {
-    let rows = state.list_rows();
+fn hold_at(list: &mut List, rows: usize, selected: usize, top: usize, since: u64) {
     let top = if selected < top {
         selected
     } else if selected >= top + rows {
@@ -186,41 +199,43 @@ fn hold_at(state: &mut State, selected: usize, top: usize, since: u64) {
         top
     };
     // With nothing in view, hold just past the newest record.
-    let end = state.ring.end_seq();
-    state.position = Position::Held(Hold {
-        selected: state.view.get(selected).copied().unwrap_or(end),
-        top: state.view.get(top).copied().unwrap_or(end),
+    let end = list.ring.end_seq();
+    list.position = Position::Held(Hold {
+        selected: list.view.get(selected).copied().unwrap_or(end),
+        top: list.view.get(top).copied().unwrap_or(end),
         since,
     });
 }
 
 /// After the view changed under a held position (filter, eviction, resize):
 /// keeps the selection on the same record or the one before it.
-fn clamp_hold(state: &mut State) {
-    if let Position::Held(hold) = state.position {
-        if state.view.is_empty() {
+fn clamp_hold(list: &mut List, rows: usize) {
+    if let Position::Held(hold) = list.position {
+        if list.view.is_empty() {
             return;
         }
-        let selected = if hold.selected < state.view[0] {
+        let selected = if hold.selected < list.view[0] {
             0
         } else {
-            state.index_at_or_before(hold.selected)
+            list.index_at_or_before(hold.selected)
         };
-        let top = state.index_at_or_after(hold.top);
-        hold_at(state, selected, top, hold.since);
+        let top = list.index_at_or_after(hold.top);
+        hold_at(list, rows, selected, top, hold.since);
     }
 }
 
 /// Rebuilds the view from the ring after the filter changed.
 fn refilter(state: &mut State) {
+    let rows = state.list_rows();
     let filter = &state.filter;
-    state.view = state
+    let list = &mut state.live;
+    list.view = list
         .ring
         .iter()
         .filter(|(_, record)| filter.accepts(record))
         .map(|(seq, _)| seq)
         .collect();
-    clamp_hold(state);
+    clamp_hold(list, rows);
 }
 
 fn apply_edit(input: &mut LineInput, edit: Edit) {
@@ -293,20 +308,21 @@ fn search_step(state: &mut State, forward: bool, inclusive: bool) {
         state.notice = Some("no search: press / to search".into());
         return;
     };
-    let len = state.view.len();
+    let rows = state.list_rows();
+    let list = state.list();
+    let len = list.view.len();
     if len == 0 {
         state.notice = Some(format!("no match for \"{}\"", search.text));
         return;
     }
     // From follow mode, the search starts just past the newest record.
-    let current = match state.position {
+    let current = match list.position {
         Position::Follow => len,
-        Position::Held(hold) => state.index_at_or_before(hold.selected),
+        Position::Held(hold) => list.index_at_or_before(hold.selected),
     };
     let matches = |i: usize| {
-        let seq = state.view[i];
-        state
-            .ring
+        let seq = list.view[i];
+        list.ring
             .get(seq)
             .is_some_and(|r| search.needle.is_in(&r.message))
     };
@@ -330,14 +346,14 @@ fn search_step(state: &mut State, forward: bool, inclusive: bool) {
     };
     match found {
         Some((index, wrapped)) => {
+            let (top, since) = match list.position {
+                Position::Follow => (len.saturating_sub(rows), list.ring.end_seq()),
+                Position::Held(hold) => (list.index_at_or_after(hold.top), hold.since),
+            };
+            hold_at(state.list_mut(), rows, index, top, since);
             if wrapped {
                 state.notice = Some("search wrapped".into());
             }
-            let (top, since) = match state.position {
-                Position::Follow => (len.saturating_sub(state.list_rows()), state.ring.end_seq()),
-                Position::Held(hold) => (state.index_at_or_after(hold.top), hold.since),
-            };
-            hold_at(state, index, top, since);
         }
         None => state.notice = Some(format!("no match for \"{}\"", search.text)),
     }

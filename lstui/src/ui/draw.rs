@@ -18,7 +18,8 @@ use super::layout::{Areas, areas};
 use super::theme;
 use crate::app::filter::Needle;
 use crate::app::keys::KEYS;
-use crate::app::state::{Connection, Focus, Mode, Position, State};
+use crate::app::list::Position;
+use crate::app::state::{Connection, Focus, Mode, State};
 
 /// The service column never gets wider than this.
 const SERVICE_COLUMN_MAX: usize = 16;
@@ -227,11 +228,12 @@ fn draw_histogram(state: &State, buf: &mut Buffer, block_area: Rect) {
 }
 
 fn draw_logs(state: &State, frame: &mut Frame, areas: &Areas) {
+    let list = state.list();
     let mut title = vec![
         Span::styled(" logs ", theme::TITLE),
-        Span::raw(format!("{} in view ", thousands(state.view.len() as u64))),
+        Span::raw(format!("{} in view ", thousands(list.view.len() as u64))),
     ];
-    match state.arrived_while_held() {
+    match list.arrived_while_held() {
         None => title.push(Span::styled("following ", Style::new().fg(Color::Green))),
         Some((matching, all)) => title.push(Span::styled(
             format!(
@@ -258,26 +260,25 @@ fn draw_logs(state: &State, frame: &mut Frame, areas: &Areas) {
         if !state.wrap {
             return 1;
         }
-        state
-            .ring
-            .get(state.view[index])
+        list.ring
+            .get(list.view[index])
             .map_or(1, |r| format.message_chunks(r).len().clamp(1, rows))
     };
     // Which records fill the screen: ending at the newest when following;
     // when held, from the top row down to the selection, never past what
     // had arrived when the view was held unless the selection went there.
-    let (first, end, selected) = match state.position {
+    let (first, end, selected) = match list.position {
         Position::Follow => {
-            let end = state.view.len();
+            let end = list.view.len();
             (fill_upwards(end, rows, height_of), end, None)
         }
         Position::Held(hold) => {
-            if state.view.is_empty() {
+            if list.view.is_empty() {
                 return;
             }
-            let selected = state.index_at_or_before(hold.selected);
-            let limit = state.index_at_or_after(hold.since).max(selected + 1);
-            let top = state.index_at_or_after(hold.top).min(selected);
+            let selected = list.index_at_or_before(hold.selected);
+            let limit = list.index_at_or_after(hold.since).max(selected + 1);
+            let top = list.index_at_or_after(hold.top).min(selected);
             let mut used = 0;
             let mut end = top;
             while end < limit && used < rows {
@@ -297,7 +298,7 @@ fn draw_logs(state: &State, frame: &mut Frame, areas: &Areas) {
     let mut y = area.y;
     let bottom = area.y + area.height;
     for index in first..end {
-        let Some(record) = state.ring.get(state.view[index]) else {
+        let Some(record) = list.ring.get(list.view[index]) else {
             continue;
         };
         for mut line in format.lines(record, state.search.as_ref().map(|s| &s.needle)) {
@@ -537,9 +538,9 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect) {
     spans.push(Span::raw(format!(
         "│ {}/s │ buffer {}/{} ({}%) ",
         thousands(state.rates.per_second()),
-        thousands(state.ring.len() as u64),
-        thousands(state.ring.capacity() as u64),
-        state.ring.len() * 100 / state.ring.capacity(),
+        thousands(state.live.ring.len() as u64),
+        thousands(state.live.ring.capacity() as u64),
+        state.live.ring.len() * 100 / state.live.ring.capacity(),
     )));
     if state.undecodable > 0 {
         spans.push(Span::styled(
