@@ -2,12 +2,14 @@
 //! language, time bounds, the HTTP API's bodies and secrets that are never printed.
 
 pub mod api;
+pub mod cursor;
 pub mod level;
 pub mod query;
 pub mod record;
 pub mod secret;
 pub mod time;
 
+pub use cursor::Cursor;
 pub use level::{Level, UnknownLevel};
 pub use query::{Query, QueryError};
 pub use record::{FieldError, LogRecord, record_from_json, validate};

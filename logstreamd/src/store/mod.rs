@@ -12,8 +12,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDate;
 use logstream_shared::api::Direction;
 use logstream_shared::query::{Cell, Matcher, Output, Table};
@@ -22,6 +20,7 @@ use logstream_shared::{Level, LogRecord, Query};
 pub use self::clickhouse::{ClickHouseStore, SqlFor, TableReader};
 pub use self::counts::{FacetCount, FacetRequest, HistogramCount, HistogramRequest};
 pub use self::duckdb::DuckDbStore;
+pub use logstream_shared::Cursor;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -138,37 +137,6 @@ impl SearchPage {
     }
 }
 
-/// A keyset position in the order `(timestamp, id)`: pages stay stable while
-/// new records arrive, unlike offsets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    pub ts_ns: i64,
-    pub id: String,
-}
-
-impl Cursor {
-    pub fn of(record: &LogRecord) -> Cursor {
-        Cursor {
-            ts_ns: record.timestamp_nanos(),
-            id: record.id.clone(),
-        }
-    }
-
-    /// Opaque to clients: base64url of `ts:id`.
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.ts_ns, self.id))
-    }
-
-    pub fn decode(text: &str) -> Option<Cursor> {
-        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
-        let (ts, id) = raw.split_once(':')?;
-        Some(Cursor {
-            ts_ns: ts.parse().ok()?,
-            id: id.to_string(),
-        })
-    }
-}
-
 /// A log store. Every backend passes the same suite of tests.
 #[async_trait]
 pub trait Store: Send + Sync + Debug {
@@ -272,21 +240,5 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
         other => Err(bad(&format!(
             "unknown scheme \"{other}\"; supported: duckdb://PATH, clickhouse://USER:PASS@HOST:8123/DB"
         ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_round_trips_and_rejects_garbage() {
-        let cursor = Cursor {
-            ts_ns: 1_714_564_800_123_456_789,
-            id: "0190a0b2-7e1d-7c3e-9d4b-3c2a1b0f9e8d".into(),
-        };
-        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        assert_eq!(Cursor::decode("not a cursor!"), None);
-        assert_eq!(Cursor::decode(&URL_SAFE_NO_PAD.encode("x:y")), None);
     }
 }
