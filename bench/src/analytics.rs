@@ -13,7 +13,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use chrono::{SecondsFormat, TimeZone, Utc};
-use logstream_shared::api::LogsAnswer;
+use logstream_shared::api::{Facets, Histogram, LogsAnswer};
 use logstream_shared::{Level, LogRecord};
 use logstream_testkit::{TestDaemon, get_json};
 use rand::rngs::StdRng;
@@ -36,46 +36,114 @@ const PATHS: [&str; 8] = [
     "/checkout",
 ];
 
-/// One query: its name, the daemon's query language (and `since`, if the
-/// query covers only the last day), the raw SQL for the same answer.
+/// Which API endpoint a case asks.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    /// `/api/logs`: a table, or the newest 100 records.
+    Logs,
+    /// `/api/stats/histogram` with a 1 h step.
+    Histogram,
+    /// `/api/stats/facets` of `service`, the top 10.
+    Facets,
+}
+
+/// How far back a case looks (it starts at now minus this; `None`: all).
+#[derive(Clone, Copy)]
+enum Since {
+    All,
+    Day,
+    Week,
+}
+
+/// One query: its name, the endpoint and query language the daemon is
+/// asked, the range, and the raw SQL for the same answer (its `?`, if any,
+/// is the range's start).
 struct Case {
     name: &'static str,
+    endpoint: Endpoint,
     q: &'static str,
-    last_day: bool,
+    since: Since,
     sql: &'static str,
 }
 
-const CASES: [Case; 4] = [
+const CASES: [Case; 8] = [
     Case {
         name: "stats count() by service",
+        endpoint: Endpoint::Logs,
         q: "| stats count() by service",
-        last_day: false,
+        since: Since::All,
         sql: "SELECT service, count(*) FROM logs GROUP BY service ORDER BY service",
     },
     Case {
         name: "p95(duration_ms) by service, time(5m), last day",
+        endpoint: Endpoint::Logs,
         q: "| stats p95(duration_ms) by service, time(5m)",
-        last_day: true,
+        since: Since::Day,
         sql: "SELECT service, ts // 300000000000 * 300000000000 AS bucket, \
               quantile_cont(TRY_CAST(attr_values[list_position(attr_keys, 'duration_ms')] AS DOUBLE), 0.95) \
               FROM logs WHERE ts >= ? GROUP BY ALL ORDER BY ALL",
     },
     Case {
         name: "regex search newest-100: ~\"timed? ?out after [0-9]+ms\"",
+        endpoint: Endpoint::Logs,
         q: "~\"timed? ?out after [0-9]+ms\"",
-        last_day: false,
+        since: Since::All,
         sql: "SELECT ts, id, service, level, message, host, trace_id, span_id, attr_keys, attr_values \
               FROM logs WHERE regexp_matches(message, '(?i)timed? ?out after [0-9]+ms') \
               ORDER BY ts DESC, id DESC LIMIT 100",
     },
     Case {
         name: "top 10 path",
+        endpoint: Endpoint::Logs,
         q: "| top 10 path",
-        last_day: false,
+        since: Since::All,
         sql: "SELECT attr_values[list_position(attr_keys, 'path')] AS path, count(*) AS n FROM logs \
               WHERE path IS NOT NULL GROUP BY path ORDER BY n DESC, path LIMIT 10",
     },
+    Case {
+        name: "histogram, 7 days by 1h and level",
+        endpoint: Endpoint::Histogram,
+        q: "",
+        since: Since::Week,
+        sql: "SELECT ts // 3600000000000 * 3600000000000 AS bucket, level, count(*) FROM logs \
+              WHERE ts >= ? GROUP BY ALL ORDER BY ALL",
+    },
+    Case {
+        name: "facets: top 10 services",
+        endpoint: Endpoint::Facets,
+        q: "",
+        since: Since::All,
+        sql: "SELECT service, count(*) AS n FROM logs GROUP BY service ORDER BY n DESC, service LIMIT 10",
+    },
+    Case {
+        name: "attribute equality newest-100: user_id=4242",
+        endpoint: Endpoint::Logs,
+        q: "user_id=4242",
+        since: Since::All,
+        sql: "SELECT ts, id, service, level, message, host, trace_id, span_id, attr_keys, attr_values \
+              FROM logs WHERE attr_values[list_position(attr_keys, 'user_id')] = '4242' \
+              ORDER BY ts DESC, id DESC LIMIT 100",
+    },
+    Case {
+        name: "newest-100: service:service-03 level:error",
+        endpoint: Endpoint::Logs,
+        q: "service:service-03 level:error",
+        since: Since::All,
+        sql: "SELECT ts, id, service, level, message, host, trace_id, span_id, attr_keys, attr_values \
+              FROM logs WHERE service = 'service-03' AND level = 4 \
+              ORDER BY ts DESC, id DESC LIMIT 100",
+    },
 ];
+
+impl Since {
+    fn start_ns(self, now_ns: i64) -> Option<i64> {
+        match self {
+            Since::All => None,
+            Since::Day => Some(now_ns - DAY_NS),
+            Since::Week => Some(now_ns - 7 * DAY_NS),
+        }
+    }
+}
 
 pub(crate) async fn run(records: usize, runs: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -87,15 +155,10 @@ pub(crate) async fn run(records: usize, runs: usize) -> anyhow::Result<()> {
         "stored {records} records in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let since_ns = now_ns - DAY_NS;
-    let since = Utc
-        .timestamp_nanos(since_ns)
-        .to_rfc3339_opts(SecondsFormat::Nanos, true);
-
     let mut daemon = TestDaemon::start_in(dir.path(), &[]);
     let mut through_daemon = Vec::new();
     for case in &CASES {
-        through_daemon.push(daemon_latency(&daemon, case, &since, runs).await);
+        through_daemon.push(daemon_latency(&daemon, case, now_ns, runs).await);
     }
     daemon.terminate();
 
@@ -113,7 +176,7 @@ pub(crate) async fn run(records: usize, runs: usize) -> anyhow::Result<()> {
         "p50 vs R"
     )?;
     for (case, daemon) in CASES.iter().zip(through_daemon) {
-        let raw = raw_latency(&conn, case, since_ns, runs).await?;
+        let raw = raw_latency(&conn, case, now_ns, runs).await?;
         anyhow::ensure!(
             raw.rows == daemon.rows,
             "{}: the daemon answered {} rows, the raw SQL {}",
@@ -135,28 +198,68 @@ pub(crate) async fn run(records: usize, runs: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn daemon_latency(daemon: &TestDaemon, case: &Case, since: &str, runs: usize) -> Latency {
+async fn daemon_latency(daemon: &TestDaemon, case: &Case, now_ns: i64, runs: usize) -> Latency {
     let client = reqwest::Client::new();
-    // Tables answer whole; a search answers its newest 100.
-    let limit = if case.q.starts_with('|') {
-        "10000"
-    } else {
-        "100"
+    let since = case.since.start_ns(now_ns).map(|ns| {
+        Utc.timestamp_nanos(ns)
+            .to_rfc3339_opts(SecondsFormat::Nanos, true)
+    });
+    let mut params = vec![("q", case.q.to_string())];
+    params.extend(since.map(|since| ("since", since)));
+    let path = match case.endpoint {
+        Endpoint::Logs => {
+            // Tables answer whole; a search answers its newest 100.
+            let limit = if case.q.starts_with('|') {
+                "10000"
+            } else {
+                "100"
+            };
+            params.push(("limit", limit.into()));
+            "/api/logs"
+        }
+        Endpoint::Histogram => {
+            params.push(("step", "1h".into()));
+            "/api/stats/histogram"
+        }
+        Endpoint::Facets => {
+            params.extend([("field", "service".into()), ("limit", "10".into())]);
+            "/api/stats/facets"
+        }
     };
-    let mut params = vec![("q", case.q), ("limit", limit)];
-    if case.last_day {
-        params.push(("since", since));
-    }
     measure(runs, || {
         let (client, params) = (client.clone(), &params);
-        async move {
-            match get_json::<LogsAnswer>(&client, daemon, "/api/logs", params).await {
-                LogsAnswer::Table(table) => table.result,
-                LogsAnswer::Records(page) => page.result,
-            }
-        }
+        async move { answer_rows(case.endpoint, &client, daemon, path, params).await }
     })
     .await
+}
+
+/// The rows of an answer, counted as the raw SQL counts them: a
+/// histogram's non-zero (bucket, level) counts.
+async fn answer_rows(
+    endpoint: Endpoint,
+    client: &reqwest::Client,
+    daemon: &TestDaemon,
+    path: &str,
+    params: &[(&str, String)],
+) -> usize {
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let params = &params[..];
+    match endpoint {
+        Endpoint::Logs => match get_json::<LogsAnswer>(client, daemon, path, params).await {
+            LogsAnswer::Table(table) => table.result,
+            LogsAnswer::Records(page) => page.result,
+        },
+        Endpoint::Histogram => get_json::<Histogram>(client, daemon, path, params)
+            .await
+            .buckets
+            .iter()
+            .map(|bucket| bucket.counts.len())
+            .sum(),
+        Endpoint::Facets => get_json::<Facets>(client, daemon, path, params)
+            .await
+            .values
+            .len(),
+    }
 }
 
 /// The raw SQL's latency, timed by [`measure`] (the query runs when it is
@@ -164,15 +267,15 @@ async fn daemon_latency(daemon: &TestDaemon, case: &Case, since: &str, runs: usi
 async fn raw_latency(
     conn: &duckdb::Connection,
     case: &Case,
-    since_ns: i64,
+    now_ns: i64,
     runs: usize,
 ) -> anyhow::Result<Latency> {
     let mut statement = conn.prepare(case.sql)?;
+    let since_ns = case.since.start_ns(now_ns);
     let mut run = || -> anyhow::Result<usize> {
-        let rows = if case.last_day {
-            statement.query([since_ns])?
-        } else {
-            statement.query([])?
+        let rows = match since_ns {
+            Some(since_ns) => statement.query([since_ns])?,
+            None => statement.query([])?,
         };
         // Every value read, as the daemon reads them to answer.
         let columns = rows.as_ref().map_or(0, |s| s.column_count());

@@ -10,8 +10,8 @@
 //!
 //! With `--pipeline`, the scale-out path instead (see `pipeline.rs`); with
 //! `--protocols`, OTLP and Loki ingest beside NDJSON (see `protocols.rs`);
-//! with `--analytics`, stats, top and regex queries beside raw DuckDB SQL
-//! (see `analytics.rs`).
+//! with `--analytics`, stats, top, regex, histogram, facets and filtered
+//! searches beside raw DuckDB SQL (see `analytics.rs`).
 
 mod analytics;
 mod lsctl;
