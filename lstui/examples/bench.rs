@@ -193,7 +193,7 @@ fn main() {
     println!();
     println!(
         "one-off actions over a full buffer ({} records)",
-        state.ring.len()
+        state.live.ring.len()
     );
     println!(
         "  apply a new filter (rebuild the view), p50  {:>9}",

@@ -3,7 +3,9 @@
 use clap::Parser;
 use logstream_shared::Secret;
 
+use crate::app::history::Range;
 use crate::app::keys;
+use logstream_shared::time::parse_time_bound;
 
 const CONFIGURATION: &str = "\
 Configuration:
@@ -17,12 +19,15 @@ Examples:
   lstui 'level>=warn' --since 15m         # the daemon sends only warnings and worse,
                                           # starting with the last 15 minutes
   lstui --filter 'service:api' --buffer 500000
+  lstui --from 2d 'service:api'           # history mode: the last two days, paged
+                                          # from the daemon as you scroll
   LOGSTREAM_URL=http://logs.internal:3000 lstui
 
 Exit codes: 0 quit, 1 bad flags or settings, 3 the terminal failed.";
 
 /// The live tail of a LogStream daemon in the terminal: filter it with the
-/// query language, pause and scroll back, search, count by service and level.
+/// query language, pause and scroll back, search, count by service and level;
+/// and (key h, or --from) page through everything the daemon has stored.
 #[derive(Debug, Parser)]
 #[command(
     name = "lstui",
@@ -51,6 +56,16 @@ pub struct Cli {
     #[arg(long)]
     pub since: Option<String>,
 
+    /// Open in history mode on the records stored since then (same forms
+    /// as --since; key h switches between history and the live tail).
+    #[arg(long)]
+    pub from: Option<String>,
+
+    /// History's end (exclusive) [default: now, and records stored later
+    /// are paged in as you reach the newest].
+    #[arg(long)]
+    pub to: Option<String>,
+
     /// The filter bar's text at start (the query language, applied in lstui).
     #[arg(long, short)]
     pub filter: Option<String>,
@@ -70,6 +85,30 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// History's range: --from (else --since) to --to, fixed now.
+    pub fn history_range(&self) -> anyhow::Result<Range> {
+        let now = chrono::Utc::now();
+        let bound = |flag: &str, text: &Option<String>| {
+            text.as_deref()
+                .map(|t| parse_time_bound(t, now).map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
+                .transpose()
+        };
+        let since = match &self.from {
+            Some(_) => bound("from", &self.from)?,
+            None => bound("since", &self.since)?,
+        };
+        let range = Range {
+            since,
+            until: bound("to", &self.to)?,
+        };
+        if let (Some(since), Some(until)) = (range.since, range.until)
+            && since >= until
+        {
+            anyhow::bail!("--from must be before --to");
+        }
+        Ok(range)
+    }
+
     /// The query for the daemon, if one was given.
     pub fn tail_query(&self) -> Option<String> {
         let query = self.query.join(" ");

@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod net;
+mod pages;
 mod run;
 mod terminal;
 pub mod ui;

@@ -149,7 +149,7 @@ fn jitter(backoff: Duration) -> Duration {
     backoff.mul_f64(rand::rng().random_range(0.5..=1.0))
 }
 
-fn http_client(token: Option<&Secret>) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn http_client(token: Option<&Secret>) -> anyhow::Result<reqwest::Client> {
     let mut headers = HeaderMap::new();
     if let Some(token) = token {
         let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))?;
@@ -394,7 +394,7 @@ fn names_cursor(body: &str) -> bool {
 }
 
 /// ": message (details)" from an error body, or "" when there is none.
-fn body_error(body: &str) -> String {
+pub(crate) fn body_error(body: &str) -> String {
     match serde_json::from_str::<ErrorBody>(body) {
         Ok(error) => {
             let details: Vec<String> = error.details.iter().map(ToString::to_string).collect();
@@ -410,7 +410,7 @@ fn body_error(body: &str) -> String {
 
 /// The root cause ("Connection refused"): reqwest's own message only says
 /// "error sending request for url (…)".
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut cause = error;
     while let Some(source) = cause.source() {
         cause = source;

@@ -50,6 +50,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         wrap: cli.wrap,
         server: settings.server.clone(),
         tail_query: tail_query.clone(),
+        range: cli.history_range()?,
+        history: cli.from.is_some() || cli.to.is_some(),
+    };
+    let pages = Pages {
+        client: net::http_client(settings.token.as_ref())?,
+        server: settings.server.clone(),
     };
     let request = TailRequest {
         server: settings.server,
@@ -73,10 +79,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             state.mode = Mode::Filter(LineInput::new(&text));
             apply(&mut state, Action::Submit);
         }
+        if state.options.history {
+            apply(&mut state, Action::ToggleHistory);
+        }
         let (tx, rx) = mpsc::channel(CHANNEL);
         let cancel = CancellationToken::new();
-        let tail = tokio::spawn(net::tail(request, tx, cancel.clone()));
-        let result = event_loop(&mut screen.terminal, &mut state, rx).await;
+        let tail = tokio::spawn(net::tail(request, tx.clone(), cancel.clone()));
+        let result = event_loop(&mut screen.terminal, &mut state, (tx, rx), &pages).await;
         cancel.cancel();
         let _ = tail.await;
         drop(screen);
@@ -97,7 +106,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn event_loop(
     terminal: &mut Tui,
     state: &mut State,
-    mut actions: mpsc::Receiver<Action>,
+    (tx, mut actions): (mpsc::Sender<Action>, mpsc::Receiver<Action>),
+    pages: &Pages,
 ) -> anyhow::Result<()> {
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(FRAME);
@@ -136,6 +146,27 @@ async fn event_loop(
                 dirty = true;
             }
         }
+        pages.run(state, &tx);
     }
     Ok(())
+}
+
+/// Where history's pages come from.
+struct Pages {
+    client: reqwest::Client,
+    server: String,
+}
+
+impl Pages {
+    /// Starts the page fetches `update` asked for; each answers on `tx`.
+    fn run(&self, state: &mut State, tx: &mpsc::Sender<Action>) {
+        for request in state.effects.drain(..) {
+            let (client, server, tx) = (self.client.clone(), self.server.clone(), tx.clone());
+            tokio::spawn(async move {
+                let answer = crate::pages::fetch(client, server, request).await;
+                // The loop has ended when nobody receives.
+                let _ = tx.send(answer).await;
+            });
+        }
+    }
 }

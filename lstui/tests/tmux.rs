@@ -277,3 +277,93 @@ fn reconnects_after_a_daemon_restart_without_gap_or_duplicate() {
     tmux.keys(&["q"]);
     tmux.wait_for("the shell", |s| !s.contains("● live"));
 }
+
+/// The numbers of the `rec NNNNN` records on screen, top to bottom.
+fn record_numbers(screen: &str) -> Vec<u32> {
+    log_rows(screen)
+        .split("rec ")
+        .skip(1)
+        .filter_map(|rest| rest.get(..5)?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn history_pages_through_stored_days_without_gap_or_duplicate() {
+    // More records than history keeps loaded (5,000), over three days.
+    const RECORDS: u32 = 5_600;
+    let config = tempfile::tempdir().unwrap();
+    let daemon = TestDaemon::start();
+    let start = chrono::Utc::now() - chrono::Duration::days(3);
+    let lines: Vec<String> = (0..RECORDS)
+        .map(|n| {
+            let at = start + chrono::Duration::seconds(i64::from(n) * 40);
+            format!(
+                r#"{{"ts":"{}","level":"info","msg":"rec {n:05} stored"}}"#,
+                at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            )
+        })
+        .collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    send(&daemon, "hist", &lines);
+
+    let tmux = Tmux::start(config.path());
+    let command = format!(
+        "env -u LOGSTREAM_TOKEN -u LOGSTREAM_URL {} --server {} --utc --from 4d",
+        binary("lstui").display(),
+        daemon.url
+    );
+    tmux.type_text(&command);
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("history at the newest record", |s| {
+        s.contains("HISTORY") && s.contains(&format!("rec {:05}", RECORDS - 1))
+    });
+    let newest = start + chrono::Duration::seconds(i64::from(RECORDS - 1) * 40);
+    assert!(
+        screen.contains(&newest.format("%m-%d %H:%M:%S").to_string()),
+        "times carry their date when history spans days: {screen}"
+    );
+
+    // The oldest record of the whole range, then a page at a time to the newest.
+    tmux.keys(&["g"]);
+    let mut screen = tmux.wait_for("the oldest record", |s| {
+        record_numbers(s).first() == Some(&0)
+    });
+    // The first page key moves the selection to the bottom row; each next
+    // one scrolls a page (keys are handled in order, so no wait is needed).
+    tmux.keys(&["NPage"]);
+    let mut seen: Vec<u32> = Vec::new();
+    loop {
+        let numbers = record_numbers(&screen);
+        assert!(!numbers.is_empty(), "{screen}");
+        // Screens overlap by a row: keep what is past the last number seen.
+        let last_seen = seen.last().copied();
+        let fresh: Vec<u32> = numbers
+            .iter()
+            .copied()
+            .skip_while(|n| last_seen.is_some_and(|last| *n <= last))
+            .collect();
+        seen.extend(fresh);
+        if seen.last() == Some(&(RECORDS - 1)) {
+            break;
+        }
+        let last = *numbers.last().unwrap();
+        tmux.keys(&["NPage"]);
+        screen = tmux.wait_for("the next page", |s| {
+            record_numbers(s).last().is_some_and(|n| *n > last)
+        });
+    }
+    let expected: Vec<u32> = (0..RECORDS).collect();
+    assert!(
+        seen == expected,
+        "paged records have a gap or a duplicate: {} seen, first wrong at {:?}",
+        seen.len(),
+        seen.iter().zip(&expected).position(|(a, b)| a != b)
+    );
+
+    // Back to live: a new record appears there.
+    tmux.keys(&["h"]);
+    tmux.wait_for("the live tail", |s| s.contains("following"));
+    send(&daemon, "hist", &["INFO fresh-after-history"]);
+    tmux.wait_for("the new record", |s| s.contains("fresh-after-history"));
+    tmux.keys(&["q"]);
+}

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use logstream_shared::{Level, LogRecord};
 
+use super::history::PageAnswer;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Quit,
@@ -13,13 +15,18 @@ pub enum Action {
     /// The terminal's new size: columns, rows.
     Resize(u16, u16),
     Net(NetEvent),
+    /// A history page the program fetched.
+    Page(PageAnswer),
+    /// Between the live tail and stored history.
+    ToggleHistory,
     /// Moves the selection in the focused list; negative is up (older).
     Scroll(isize),
     PageUp,
     PageDown,
-    /// The oldest record held.
+    /// The oldest record held (in history: of the whole range).
     Oldest,
-    /// Back to the newest record, following new ones.
+    /// Back to the newest record, following new ones (in history: the
+    /// newest of the range).
     Follow,
     /// Holds the view where it is, or follows again.
     TogglePause,

@@ -27,9 +27,19 @@ pub const KEYS: &[(&str, &str)] = &[
         "in the service list: show only the checked services",
     ),
     ("c", "every service again"),
+    (
+        "h",
+        "history: page through the stored records (--from/--to), or back to live",
+    ),
     ("Space  p", "pause (hold the view) or follow again"),
-    ("End  G", "follow: jump to the newest record and stay there"),
-    ("Home  g", "the oldest record held"),
+    (
+        "End  G",
+        "follow: the newest record, and stay there (history: of the range)",
+    ),
+    (
+        "Home  g",
+        "the oldest record held (history: of the whole range)",
+    ),
     ("↑ ↓  k j", "select the previous / next record (pauses)"),
     ("PgUp PgDn", "a page up / down (Ctrl-B / Ctrl-F too)"),
     ("mouse wheel", "scroll"),
@@ -121,6 +131,7 @@ fn key_action(state: &State, key: &KeyEvent) -> Option<Action> {
         KeyCode::Enter => Action::Submit,
         KeyCode::Char('d') => Action::ToggleDetail,
         KeyCode::Char('w') => Action::ToggleWrap,
+        KeyCode::Char('h') => Action::ToggleHistory,
         KeyCode::Esc => Action::Cancel,
         _ => return None,
     };

@@ -37,6 +37,36 @@ impl Ring {
         (self.end_seq() - 1, evicted)
     }
 
+    /// A ring whose first record will get sequence number `first_seq`: a
+    /// history window starts mid-range so that older pages can go before it.
+    pub fn starting_at(capacity: usize, first_seq: u64) -> Ring {
+        Ring {
+            first_seq,
+            ..Ring::new(capacity)
+        }
+    }
+
+    /// Adds a record before the first; returns the record it pushed out at
+    /// the other end, if full.
+    pub fn push_front(&mut self, record: LogRecord) -> Option<LogRecord> {
+        let evicted = if self.records.len() == self.capacity {
+            self.records.pop_back()
+        } else {
+            None
+        };
+        self.records.push_front(record);
+        self.first_seq -= 1;
+        evicted
+    }
+
+    pub fn first(&self) -> Option<&LogRecord> {
+        self.records.front()
+    }
+
+    pub fn last(&self) -> Option<&LogRecord> {
+        self.records.back()
+    }
+
     pub fn get(&self, seq: u64) -> Option<&LogRecord> {
         let index = seq.checked_sub(self.first_seq)?;
         self.records.get(usize::try_from(index).ok()?)
@@ -98,8 +128,12 @@ pub struct List {
 
 impl List {
     pub fn new(capacity: usize) -> List {
+        List::of(Ring::new(capacity))
+    }
+
+    pub fn of(ring: Ring) -> List {
         List {
-            ring: Ring::new(capacity),
+            ring,
             view: VecDeque::new(),
             position: Position::Follow,
         }
@@ -133,7 +167,7 @@ impl List {
             Position::Follow => None,
             Position::Held(hold) => Some((
                 self.view.len() - self.index_at_or_after(hold.since),
-                self.ring.end_seq() - hold.since,
+                self.ring.end_seq().saturating_sub(hold.since),
             )),
         }
     }

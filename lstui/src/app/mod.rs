@@ -3,11 +3,14 @@
 
 pub mod action;
 pub mod filter;
+pub mod history;
 pub mod keys;
 pub mod list;
 pub mod state;
 pub mod update;
 
+#[cfg(test)]
+mod history_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 

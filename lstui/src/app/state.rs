@@ -6,6 +6,7 @@ use std::time::Duration;
 use logstream_shared::{Level, LogRecord, QueryError};
 
 use super::filter::{Needle, ViewFilter};
+use super::history::{History, PageRequest, Range, daemon_query};
 use super::list::List;
 
 /// The most distinct services counted by name; more are counted as "other"
@@ -163,6 +164,10 @@ pub struct Options {
     pub server: String,
     /// The query the daemon filters the tail with, if any.
     pub tail_query: Option<String>,
+    /// The range history mode browses.
+    pub range: Range,
+    /// Open in history mode.
+    pub history: bool,
 }
 
 impl Default for Options {
@@ -173,6 +178,8 @@ impl Default for Options {
             wrap: false,
             server: logstream_shared::DEFAULT_SERVER.to_string(),
             tail_query: None,
+            range: Range::default(),
+            history: false,
         }
     }
 }
@@ -186,6 +193,11 @@ pub struct State {
     pub clock_ms: u64,
     /// The live tail's records.
     pub live: List,
+    /// In history mode, the stored records around the view; the live tail
+    /// goes on into `live` meanwhile.
+    pub history: Option<History>,
+    /// Pages `update` wants fetched; the program takes and runs them.
+    pub effects: Vec<PageRequest>,
     pub filter: ViewFilter,
     /// Why the text in the filter bar does not parse; the old filter stays.
     pub filter_error: Option<QueryError>,
@@ -213,6 +225,8 @@ impl State {
     pub fn new(options: Options, size: (u16, u16)) -> State {
         State {
             live: List::new(options.capacity),
+            history: None,
+            effects: Vec::new(),
             wrap: options.wrap,
             options,
             size,
@@ -235,13 +249,21 @@ impl State {
         }
     }
 
-    /// The list on screen.
+    /// The list on screen: history's in history mode, else the live tail's.
     pub fn list(&self) -> &List {
-        &self.live
+        self.history.as_ref().map_or(&self.live, |h| &h.list)
     }
 
     pub fn list_mut(&mut self) -> &mut List {
-        &mut self.live
+        match &mut self.history {
+            Some(history) => &mut history.list,
+            None => &mut self.live,
+        }
+    }
+
+    /// What history asks the daemon for.
+    pub fn daemon_query(&self) -> String {
+        daemon_query(self.options.tail_query.as_deref(), &self.filter)
     }
 
     pub fn selected_record(&self) -> Option<&LogRecord> {

@@ -1,7 +1,8 @@
 //! `update`: the one place where the state changes.
 
 use super::action::{Action, Edit, NetEvent};
-use super::filter::{Matcher, Needle, filter_query};
+use super::filter::{Matcher, Needle, ViewFilter, filter_query};
+use super::history::{Fetch, History, PageAnswer};
 use super::list::{Hold, List, Position};
 use super::state::{Connection, Focus, LineInput, Mode, Search, State};
 
@@ -9,7 +10,7 @@ use super::state::{Connection, Focus, LineInput, Mode, Search, State};
 pub fn update(state: &mut State, action: Action) -> Option<Action> {
     if !matches!(
         action,
-        Action::Clock(_) | Action::Net(_) | Action::Resize(..)
+        Action::Clock(_) | Action::Net(_) | Action::Page(_) | Action::Resize(..)
     ) {
         // A notice answers the last key; the next key clears it.
         state.notice = None;
@@ -25,8 +26,14 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
             clamp_shown(state);
         }
         Action::Net(event) => net_event(state, event),
+        Action::Page(answer) => page_arrived(state, answer),
+        Action::ToggleHistory => toggle_history(state),
         Action::Scroll(delta) => match state.focus {
-            Focus::Logs => move_shown(state, delta),
+            Focus::Logs => {
+                let at_newest = state.list().selected_seq() == state.list().view.back().copied();
+                move_shown(state, delta);
+                want_pages(state, delta > 0 && at_newest);
+            }
             Focus::Services => {
                 let last = state.services.counts.len().saturating_sub(1);
                 state.service_cursor = state.service_cursor.saturating_add_signed(delta).min(last);
@@ -34,11 +41,16 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
         },
         Action::PageUp => return Some(Action::Scroll(-page(state))),
         Action::PageDown => return Some(Action::Scroll(page(state))),
+        Action::Oldest if state.history.is_some() => jump(state, Fetch::Oldest),
         Action::Oldest => {
             state.focus = Focus::Logs;
             move_shown(state, isize::MIN / 2);
         }
+        Action::Follow if state.history.is_some() => jump(state, Fetch::Newest),
         Action::Follow => state.list_mut().position = Position::Follow,
+        Action::TogglePause if state.history.is_some() => {
+            state.notice = Some("history holds still: h goes back to the live tail".into());
+        }
         Action::TogglePause => match state.list().position {
             Position::Follow => move_shown(state, 0),
             Position::Held(_) => state.list_mut().position = Position::Follow,
@@ -224,18 +236,72 @@ fn clamp_hold(list: &mut List, rows: usize) {
     }
 }
 
-/// Rebuilds the view from the ring after the filter changed.
+/// Rebuilds the views after the filter changed; history asks the daemon
+/// again, from the newest record of its range.
 fn refilter(state: &mut State) {
     let rows = state.list_rows();
-    let filter = &state.filter;
-    let list = &mut state.live;
+    rebuild_view(&mut state.live, &state.filter);
+    clamp_hold(&mut state.live, rows);
+    if state.history.is_some() {
+        jump(state, Fetch::Newest);
+    }
+}
+
+fn rebuild_view(list: &mut List, filter: &ViewFilter) {
     list.view = list
         .ring
         .iter()
         .filter(|(_, record)| filter.accepts(record))
         .map(|(seq, _)| seq)
         .collect();
-    clamp_hold(list, rows);
+}
+
+/// Into history at the newest record of its range, or back to the live tail.
+fn toggle_history(state: &mut State) {
+    if state.history.take().is_none() {
+        state.history = Some(History::new(state.options.range.clone()));
+        jump(state, Fetch::Newest);
+    }
+    state.focus = Focus::Logs;
+}
+
+/// A new history window at the oldest or newest record of the range.
+fn jump(state: &mut State, fetch: Fetch) {
+    let query = state.daemon_query();
+    if let Some(history) = &mut state.history {
+        state.effects.push(history.jump(fetch, query));
+    }
+}
+
+/// Asks for the pages that the selection is near (see `History::wanted`).
+fn want_pages(state: &mut State, pushing_past: bool) {
+    let query = state.daemon_query();
+    if let Some(history) = &mut state.history {
+        let wanted = history.wanted(&query, pushing_past);
+        state.effects.extend(wanted);
+    }
+}
+
+fn page_arrived(state: &mut State, answer: PageAnswer) {
+    let rows = state.list_rows();
+    let Some(history) = &mut state.history else {
+        return;
+    };
+    let fetch = answer.fetch;
+    match history.receive(answer) {
+        Ok(false) => return,
+        Ok(true) => {}
+        Err(reason) => {
+            state.notice = Some(format!("history: {reason}"));
+            return;
+        }
+    }
+    rebuild_view(&mut history.list, &state.filter);
+    match fetch {
+        Fetch::Oldest | Fetch::Newest => history.hold_after_jump(fetch, rows),
+        Fetch::Older | Fetch::Newer => clamp_hold(&mut history.list, rows),
+    }
+    want_pages(state, false);
 }
 
 fn apply_edit(input: &mut LineInput, edit: Edit) {

@@ -17,6 +17,7 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use super::layout::{Areas, areas};
 use super::theme;
 use crate::app::filter::Needle;
+use crate::app::history::{Edge, History};
 use crate::app::keys::KEYS;
 use crate::app::list::Position;
 use crate::app::state::{Connection, Focus, Mode, State};
@@ -233,9 +234,10 @@ fn draw_logs(state: &State, frame: &mut Frame, areas: &Areas) {
         Span::styled(" logs ", theme::TITLE),
         Span::raw(format!("{} in view ", thousands(list.view.len() as u64))),
     ];
-    match list.arrived_while_held() {
-        None => title.push(Span::styled("following ", Style::new().fg(Color::Green))),
-        Some((matching, all)) => title.push(Span::styled(
+    match (&state.history, list.arrived_while_held()) {
+        (Some(history), _) => title.push(history_title(history)),
+        (None, None) => title.push(Span::styled("following ", Style::new().fg(Color::Green))),
+        (None, Some((matching, all))) => title.push(Span::styled(
             format!(
                 "PAUSED +{} new ({} received) — Space follows ",
                 thousands(matching as u64),
@@ -319,6 +321,43 @@ fn draw_logs(state: &State, frame: &mut Frame, areas: &Areas) {
     }
 }
 
+/// "HISTORY 2026-11-25 14:00 → now", with what is being fetched.
+fn history_title(history: &History) -> Span<'static> {
+    let time = |at: Option<DateTime<Utc>>, open: &str| {
+        at.map_or(open.to_string(), |at| {
+            at.with_timezone(&Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+    };
+    let range = &history.range;
+    let mut text = format!(
+        "HISTORY {} → {} — h back to live ",
+        time(range.since, "the first record"),
+        time(range.until, "now")
+    );
+    if history.older == Edge::Loading || history.newer == Edge::Loading {
+        text.push_str("· loading… ");
+    }
+    Span::styled(text, Style::new().fg(Color::Black).bg(Color::Cyan))
+}
+
+/// Whether the records on hand, or history's range, span more than a day.
+fn spans_days(state: &State) -> bool {
+    let day = chrono::Duration::days(1);
+    let ring = &state.list().ring;
+    let held = match (ring.first(), ring.last()) {
+        (Some(first), Some(last)) => last.timestamp - first.timestamp > day,
+        _ => false,
+    };
+    let range = state.history.as_ref().is_some_and(|history| {
+        let range = &history.range;
+        let until = range.until.unwrap_or_else(Utc::now);
+        range.since.is_none_or(|since| until - since > day)
+    });
+    held || range
+}
+
 /// The first index such that records `first..end` fill at most `rows` rows.
 fn fill_upwards(end: usize, rows: usize, height_of: impl Fn(usize) -> usize) -> usize {
     let mut first = end;
@@ -340,6 +379,8 @@ fn fill_upwards(end: usize, rows: usize, height_of: impl Fn(usize) -> usize) -> 
 /// How a record becomes one row (or several when wrapping).
 struct RowFormat {
     utc: bool,
+    /// Times with their date: the list spans more than a day.
+    dated: bool,
     wrap: bool,
     service_width: usize,
     /// Columns left for the message after time, service and level.
@@ -349,10 +390,12 @@ struct RowFormat {
 impl RowFormat {
     fn new(state: &State, columns: u16) -> RowFormat {
         let service_width = state.services.widest.clamp(5, SERVICE_COLUMN_MAX);
-        // "HH:MM:SS.mmm " + service + " " + "LEVEL "
-        let prefix = 13 + service_width + 1 + 6;
+        let dated = spans_days(state);
+        // "[MM-DD ]HH:MM:SS.mmm " + service + " " + "LEVEL "
+        let prefix = if dated { 19 } else { 13 } + service_width + 1 + 6;
         RowFormat {
             utc: state.options.utc,
+            dated,
             wrap: state.wrap,
             service_width,
             message_width: usize::from(columns).saturating_sub(prefix).max(10),
@@ -360,10 +403,15 @@ impl RowFormat {
     }
 
     fn time(&self, at: DateTime<Utc>) -> String {
-        if self.utc {
-            at.format("%H:%M:%S%.3f").to_string()
+        let format = if self.dated {
+            "%m-%d %H:%M:%S%.3f"
         } else {
-            at.with_timezone(&Local).format("%H:%M:%S%.3f").to_string()
+            "%H:%M:%S%.3f"
+        };
+        if self.utc {
+            at.format(format).to_string()
+        } else {
+            at.with_timezone(&Local).format(format).to_string()
         }
     }
 

@@ -1,0 +1,249 @@
+//! History mode: the records the daemon has stored in a time range, paged
+//! in from `GET /api/logs` as the view nears either edge of what is loaded.
+//! Only a window of pages around the view is kept (the ring drops records
+//! at the far end), so memory stays bounded however far one scrolls.
+//!
+//! `update` asks for pages by pushing a [`PageRequest`] onto
+//! `State::effects`; the program runs it and answers with
+//! `Action::Page`. Every request carries the window's generation: a jump or
+//! a new filter starts a new one, and answers of an older one are dropped.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use logstream_shared::api::{Direction, SearchParams};
+use logstream_shared::{Cursor, LogRecord};
+
+use super::filter::ViewFilter;
+use super::list::{Hold, List, Position, Ring};
+
+/// Records asked for per page.
+pub const PAGE: usize = 500;
+/// Records kept in the window: ten pages.
+pub const WINDOW: usize = 10 * PAGE;
+/// Pages are asked for when the selection comes this close to an edge.
+const NEAR_EDGE: usize = PAGE / 2;
+/// The first window record's sequence number: pages before it count down.
+const FIRST_SEQ: u64 = u64::MAX / 2;
+
+/// What is known past one edge of the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    More,
+    Loading,
+    /// The range has no more records there (when the range is open towards
+    /// now, newer ones may come: asked again at the newest row).
+    End,
+}
+
+/// Which page a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetch {
+    /// The oldest page of the range: a new window.
+    Oldest,
+    /// The newest page of the range: a new window.
+    Newest,
+    /// The page before the window's first record.
+    Older,
+    /// The page after its last.
+    Newer,
+}
+
+/// A page to fetch; the answer comes back as `Action::Page`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRequest {
+    pub generation: u64,
+    pub fetch: Fetch,
+    pub params: SearchParams,
+}
+
+/// A page's records in the order the daemon sent them, and whether more
+/// follow in that direction; or why there is none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageAnswer {
+    pub generation: u64,
+    pub fetch: Fetch,
+    pub result: Result<(Vec<LogRecord>, bool), String>,
+}
+
+/// The time range history browses: `since` inclusive, `until` exclusive;
+/// `None` is open (everything stored before, or up to now).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Range {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug)]
+pub struct History {
+    pub range: Range,
+    pub list: List,
+    pub older: Edge,
+    pub newer: Edge,
+    pub generation: u64,
+}
+
+impl History {
+    pub fn new(range: Range) -> History {
+        History {
+            range,
+            list: List::of(Ring::starting_at(WINDOW, FIRST_SEQ)),
+            older: Edge::End,
+            newer: Edge::End,
+            generation: 0,
+        }
+    }
+
+    /// Empties the window and asks for the range's oldest or newest page.
+    pub fn jump(&mut self, fetch: Fetch, query: String) -> PageRequest {
+        self.generation += 1;
+        self.list = List::of(Ring::starting_at(WINDOW, FIRST_SEQ));
+        self.older = Edge::Loading;
+        self.newer = Edge::Loading;
+        self.request(fetch, query)
+    }
+
+    fn request(&self, fetch: Fetch, query: String) -> PageRequest {
+        let cursor = match fetch {
+            Fetch::Oldest | Fetch::Newest => None,
+            Fetch::Older => self.list.ring.first().map(Cursor::of),
+            Fetch::Newer => self.list.ring.last().map(Cursor::of),
+        };
+        let direction = match fetch {
+            Fetch::Newest | Fetch::Older => Direction::Backward,
+            Fetch::Oldest | Fetch::Newer => Direction::Forward,
+        };
+        let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Nanos, true);
+        PageRequest {
+            generation: self.generation,
+            fetch,
+            params: SearchParams {
+                q: (!query.trim().is_empty()).then_some(query),
+                since: self.range.since.as_ref().map(time),
+                until: self.range.until.as_ref().map(time),
+                limit: Some(PAGE),
+                cursor: cursor.map(|c| c.encode()),
+                direction: Some(direction),
+                ..SearchParams::default()
+            },
+        }
+    }
+
+    /// Puts an answer's records into the window; false for a stale answer.
+    /// A failed page leaves its edge to be asked for again.
+    pub fn receive(&mut self, answer: PageAnswer) -> Result<bool, String> {
+        if answer.generation != self.generation {
+            return Ok(false);
+        }
+        let (records, more) = match answer.result {
+            Ok(page) => page,
+            Err(reason) => {
+                for edge in [&mut self.older, &mut self.newer] {
+                    if *edge == Edge::Loading {
+                        *edge = Edge::More;
+                    }
+                }
+                return Err(reason);
+            }
+        };
+        let past = if more { Edge::More } else { Edge::End };
+        let ring = &mut self.list.ring;
+        match answer.fetch {
+            Fetch::Newest | Fetch::Older => {
+                for record in records {
+                    if ring.push_front(record).is_some() {
+                        self.newer = Edge::More;
+                    }
+                }
+                self.older = past;
+            }
+            Fetch::Oldest | Fetch::Newer => {
+                for record in records {
+                    if ring.push(record).1.is_some() {
+                        self.older = Edge::More;
+                    }
+                }
+                self.newer = past;
+            }
+        }
+        match answer.fetch {
+            Fetch::Newest => self.newer = Edge::End,
+            Fetch::Oldest => self.older = Edge::End,
+            Fetch::Older | Fetch::Newer => {}
+        }
+        Ok(true)
+    }
+
+    /// The pages the selection is near the edge of, and (`pushing_past`: a
+    /// key moved down at the newest row of a range open towards now) a look
+    /// for records stored since.
+    pub fn wanted(&mut self, query: &str, pushing_past: bool) -> Vec<PageRequest> {
+        let list = &self.list;
+        let len = list.view.len();
+        let index = match list.position {
+            Position::Held(hold) if len > 0 => list.index_at_or_before(hold.selected),
+            _ => return Vec::new(),
+        };
+        let mut wanted = Vec::new();
+        if self.older == Edge::More && index < NEAR_EDGE {
+            self.older = Edge::Loading;
+            wanted.push(self.request(Fetch::Older, query.to_string()));
+        }
+        let recheck = pushing_past && self.newer == Edge::End && self.range.until.is_none();
+        if (self.newer == Edge::More && len - index <= NEAR_EDGE) || recheck {
+            self.newer = Edge::Loading;
+            wanted.push(self.request(Fetch::Newer, query.to_string()));
+        }
+        wanted
+    }
+
+    /// Where the view goes after a jump's page arrived: the oldest or the
+    /// newest record. (A history hold never stops at "what had arrived".)
+    pub fn hold_after_jump(&mut self, fetch: Fetch, rows: usize) {
+        let list = &mut self.list;
+        let (Some(&first), Some(&last)) = (list.view.front(), list.view.back()) else {
+            return;
+        };
+        let (selected, top) = match fetch {
+            Fetch::Oldest => (first, first),
+            _ => {
+                let top = list.view.len().saturating_sub(rows);
+                (last, list.view[top])
+            }
+        };
+        list.position = Position::Held(Hold {
+            selected,
+            top,
+            since: u64::MAX,
+        });
+    }
+}
+
+/// What the daemon is asked for in history: the query lstui was started
+/// with and everything in the view's filter (filter bar, levels, services).
+pub fn daemon_query(tail_query: Option<&str>, filter: &ViewFilter) -> String {
+    let mut parts = Vec::new();
+    if let Some(query) = tail_query.filter(|q| !q.trim().is_empty()) {
+        parts.push(format!("({query})"));
+    }
+    if !filter.text.trim().is_empty() {
+        parts.push(format!("({})", filter.text));
+    }
+    let hidden: Vec<&str> = logstream_shared::Level::ALL
+        .iter()
+        .filter(|level| !filter.shows_level(**level))
+        .map(|level| level.as_str())
+        .collect();
+    if !hidden.is_empty() {
+        parts.push(format!("-level:{}", hidden.join(",")));
+    }
+    if !filter.services.is_empty() {
+        let names: Vec<String> = filter.services.iter().map(|s| quoted(s)).collect();
+        parts.push(format!("service:{}", names.join(",")));
+    }
+    parts.join(" ")
+}
+
+/// A value in double quotes, as the query language reads it back.
+fn quoted(value: &str) -> String {
+    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{escaped}\"")
+}
