@@ -29,12 +29,12 @@ pub const KEYS: &[(&str, &str)] = &[
     ("c", "every service again"),
     (
         "h",
-        "history: page through the stored records (--from/--to), or back to live",
+        "history: the stored records (--from/--to), or live again",
     ),
     ("Space  p", "pause (hold the view) or follow again"),
     (
         "End  G",
-        "follow: the newest record, and stay there (history: of the range)",
+        "follow the newest record (history: newest of the range)",
     ),
     (
         "Home  g",
