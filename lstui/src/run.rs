@@ -51,8 +51,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         server: settings.server.clone(),
         tail_query: tail_query.clone(),
         range: cli.history_range()?,
-        history: cli.from.is_some() || cli.to.is_some(),
     };
+    let open_in_history = cli.from.is_some() || cli.to.is_some();
     let pages = Pages {
         client: net::http_client(settings.token.as_ref())?,
         server: settings.server.clone(),
@@ -79,7 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             state.mode = Mode::Filter(LineInput::new(&text));
             apply(&mut state, Action::Submit);
         }
-        if state.options.history {
+        if open_in_history {
             apply(&mut state, Action::ToggleHistory);
         }
         let (tx, rx) = mpsc::channel(CHANNEL);

@@ -166,8 +166,6 @@ pub struct Options {
     pub tail_query: Option<String>,
     /// The range history mode browses.
     pub range: Range,
-    /// Open in history mode.
-    pub history: bool,
 }
 
 impl Default for Options {
@@ -179,7 +177,6 @@ impl Default for Options {
             server: logstream_shared::DEFAULT_SERVER.to_string(),
             tail_query: None,
             range: Range::default(),
-            history: false,
         }
     }
 }

@@ -267,6 +267,9 @@ fn toggle_history(state: &mut State) {
 
 /// A new history window at the oldest or newest record of the range.
 fn jump(state: &mut State, fetch: Fetch) {
+    if state.history.is_none() {
+        return;
+    }
     let query = state.daemon_query();
     if let Some(history) = &mut state.history {
         state.effects.push(history.jump(fetch, query));
@@ -275,6 +278,10 @@ fn jump(state: &mut State, fetch: Fetch) {
 
 /// Asks for the pages that the selection is near (see `History::wanted`).
 fn want_pages(state: &mut State, pushing_past: bool) {
+    // Every scroll comes here; only history needs the query.
+    if state.history.is_none() {
+        return;
+    }
     let query = state.daemon_query();
     if let Some(history) = &mut state.history {
         let wanted = history.wanted(&query, pushing_past);

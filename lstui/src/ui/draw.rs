@@ -235,7 +235,7 @@ fn draw_logs(state: &State, frame: &mut Frame, areas: &Areas) {
         Span::raw(format!("{} in view ", thousands(list.view.len() as u64))),
     ];
     match (&state.history, list.arrived_while_held()) {
-        (Some(history), _) => title.push(history_title(history)),
+        (Some(history), _) => title.push(history_title(history, state.options.utc)),
         (None, None) => title.push(Span::styled("following ", Style::new().fg(Color::Green))),
         (None, Some((matching, all))) => title.push(Span::styled(
             format!(
@@ -322,12 +322,10 @@ fn draw_logs(state: &State, frame: &mut Frame, areas: &Areas) {
 }
 
 /// "HISTORY 2026-11-25 14:00 → now", with what is being fetched.
-fn history_title(history: &History) -> Span<'static> {
+fn history_title(history: &History, utc: bool) -> Span<'static> {
     let time = |at: Option<DateTime<Utc>>, open: &str| {
         at.map_or(open.to_string(), |at| {
-            at.with_timezone(&Local)
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
+            format_time(at, utc, "%Y-%m-%d %H:%M")
         })
     };
     let range = &history.range;
@@ -340,6 +338,15 @@ fn history_title(history: &History) -> Span<'static> {
         text.push_str("· loading… ");
     }
     Span::styled(text, Style::new().fg(Color::Black).bg(Color::Cyan))
+}
+
+/// A time in UTC or the local zone, as `--utc` chose.
+fn format_time(at: DateTime<Utc>, utc: bool, format: &str) -> String {
+    if utc {
+        at.format(format).to_string()
+    } else {
+        at.with_timezone(&Local).format(format).to_string()
+    }
 }
 
 /// Whether the records on hand, or history's range, span more than a day.
@@ -408,11 +415,7 @@ impl RowFormat {
         } else {
             "%H:%M:%S%.3f"
         };
-        if self.utc {
-            at.format(format).to_string()
-        } else {
-            at.with_timezone(&Local).format(format).to_string()
-        }
+        format_time(at, self.utc, format)
     }
 
     /// The message as it is shown: control characters made visible, and
