@@ -7,8 +7,8 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+mod effects;
 pub mod net;
-mod pages;
 mod run;
 mod terminal;
 pub mod ui;

@@ -17,6 +17,7 @@ use crate::app::state::{LineInput, Mode};
 use crate::app::{Action, Options, State, apply, keys};
 use crate::cli::Cli;
 use crate::config::Settings;
+use crate::effects::Daemon;
 use crate::net::{self, TailRequest};
 use crate::terminal::{Screen, Tui};
 use crate::{FRAME, ui};
@@ -53,7 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         range: cli.history_range()?,
     };
     let open_in_history = cli.from.is_some() || cli.to.is_some();
-    let pages = Pages {
+    let daemon = Daemon {
         client: net::http_client(settings.token.as_ref())?,
         server: settings.server.clone(),
     };
@@ -85,7 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let (tx, rx) = mpsc::channel(CHANNEL);
         let cancel = CancellationToken::new();
         let tail = tokio::spawn(net::tail(request, tx.clone(), cancel.clone()));
-        let result = event_loop(&mut screen.terminal, &mut state, (tx, rx), &pages).await;
+        let result = event_loop(&mut screen.terminal, &mut state, (tx, rx), &daemon).await;
         cancel.cancel();
         let _ = tail.await;
         drop(screen);
@@ -107,7 +108,7 @@ async fn event_loop(
     terminal: &mut Tui,
     state: &mut State,
     (tx, mut actions): (mpsc::Sender<Action>, mpsc::Receiver<Action>),
-    pages: &Pages,
+    daemon: &Daemon,
 ) -> anyhow::Result<()> {
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(FRAME);
@@ -146,27 +147,19 @@ async fn event_loop(
                 dirty = true;
             }
         }
-        pages.run(state, &tx);
+        run_effects(state, daemon, &tx);
     }
     Ok(())
 }
 
-/// Where history's pages come from.
-struct Pages {
-    client: reqwest::Client,
-    server: String,
-}
-
-impl Pages {
-    /// Starts the page fetches `update` asked for; each answers on `tx`.
-    fn run(&self, state: &mut State, tx: &mpsc::Sender<Action>) {
-        for request in state.effects.drain(..) {
-            let (client, server, tx) = (self.client.clone(), self.server.clone(), tx.clone());
-            tokio::spawn(async move {
-                let answer = crate::pages::fetch(client, server, request).await;
-                // The loop has ended when nobody receives.
-                let _ = tx.send(answer).await;
-            });
-        }
+/// Starts the work `update` asked for; each effect answers on `tx`.
+fn run_effects(state: &mut State, daemon: &Daemon, tx: &mpsc::Sender<Action>) {
+    for effect in state.effects.drain(..) {
+        let (daemon, tx) = (daemon.clone(), tx.clone());
+        tokio::spawn(async move {
+            let answer = daemon.run(effect).await;
+            // The loop has ended when nobody receives.
+            let _ = tx.send(answer).await;
+        });
     }
 }

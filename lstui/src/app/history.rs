@@ -3,10 +3,10 @@
 //! Only a window of pages around the view is kept (the ring drops records
 //! at the far end), so memory stays bounded however far one scrolls.
 //!
-//! `update` asks for pages by pushing a [`PageRequest`] onto
-//! `State::effects`; the program runs it and answers with
-//! `Action::Page`. Every request carries the window's generation: a jump or
-//! a new filter starts a new one, and answers of an older one are dropped.
+//! `update` asks for pages with `Effect::Page`; the program runs it and
+//! answers with `Action::Page`. Every request carries the window's
+//! generation: a jump or a new filter starts a new one, and answers of an
+//! older one are dropped.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use logstream_shared::api::{Direction, SearchParams};

@@ -6,7 +6,7 @@ use logstream_shared::{Cursor, Level, LogRecord};
 
 use super::history::{Edge, Fetch, PAGE, PageAnswer, PageRequest, WINDOW, daemon_query};
 use super::tests::{record, state};
-use super::{Action, State, apply};
+use super::{Action, Effect, State, apply};
 
 /// Records `first..first + count`, oldest first.
 fn stored(first: u64, count: u64) -> Vec<LogRecord> {
@@ -19,7 +19,10 @@ fn stored(first: u64, count: u64) -> Vec<LogRecord> {
 fn take_request(state: &mut State) -> PageRequest {
     let mut effects = std::mem::take(&mut state.effects);
     assert_eq!(effects.len(), 1, "one page asked for: {effects:?}");
-    effects.pop().unwrap()
+    match effects.pop() {
+        Some(Effect::Page(request)) => request,
+        other => panic!("not a page request: {other:?}"),
+    }
 }
 
 /// Answers a request with records in the order the daemon sends them.

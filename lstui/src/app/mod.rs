@@ -2,6 +2,7 @@
 //! actions that keys, the clock and the network send.
 
 pub mod action;
+pub mod effect;
 pub mod filter;
 pub mod history;
 pub mod keys;
@@ -15,6 +16,7 @@ mod history_tests;
 pub(crate) mod tests;
 
 pub use action::{Action, Edit, NetEvent};
+pub use effect::Effect;
 pub use state::{Options, State};
 pub use update::update;
 

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use logstream_shared::{Level, LogRecord, QueryError};
 
+use super::effect::Effect;
 use super::filter::{Needle, ViewFilter};
-use super::history::{History, PageRequest, Range, daemon_query};
+use super::history::{History, Range, daemon_query};
 use super::list::List;
 
 /// The most distinct services counted by name; more are counted as "other"
@@ -193,8 +194,8 @@ pub struct State {
     /// In history mode, the stored records around the view; the live tail
     /// goes on into `live` meanwhile.
     pub history: Option<History>,
-    /// Pages `update` wants fetched; the program takes and runs them.
-    pub effects: Vec<PageRequest>,
+    /// Work `update` asked for; the program takes and runs it.
+    pub effects: Vec<Effect>,
     pub filter: ViewFilter,
     /// Why the text in the filter bar does not parse; the old filter stays.
     pub filter_error: Option<QueryError>,

@@ -1,6 +1,7 @@
 //! `update`: the one place where the state changes.
 
 use super::action::{Action, Edit, NetEvent};
+use super::effect::Effect;
 use super::filter::{Matcher, Needle, ViewFilter, filter_query};
 use super::history::{Fetch, History, PageAnswer};
 use super::list::{Hold, List, Position};
@@ -272,7 +273,7 @@ fn jump(state: &mut State, fetch: Fetch) {
     }
     let query = state.daemon_query();
     if let Some(history) = &mut state.history {
-        state.effects.push(history.jump(fetch, query));
+        state.effects.push(Effect::Page(history.jump(fetch, query)));
     }
 }
 
@@ -285,7 +286,7 @@ fn want_pages(state: &mut State, pushing_past: bool) {
     let query = state.daemon_query();
     if let Some(history) = &mut state.history {
         let wanted = history.wanted(&query, pushing_past);
-        state.effects.extend(wanted);
+        state.effects.extend(wanted.into_iter().map(Effect::Page));
     }
 }
 
