@@ -4,11 +4,17 @@
 
 use std::time::Duration;
 
-use logstream_shared::api::LogsPage;
+use chrono::{DateTime, SecondsFormat, Utc};
+use logstream_shared::api::{
+    Direction, FacetParams, Facets, FieldList, FieldsParams, Histogram, HistogramParams, LogsPage,
+    SearchParams,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::app::history::{PageAnswer, PageRequest};
+use crate::app::facets::{self, FacetsAnswer, FacetsRequest, Section};
+use crate::app::history::{FindAnswer, FindRequest, PageAnswer, PageRequest};
+use crate::app::timeline::{Buckets, TimelineAnswer, TimelineRequest, step_for};
 use crate::app::{Action, Effect};
 use crate::net::{body_error, error_chain};
 
@@ -52,6 +58,12 @@ impl Daemon {
     pub(crate) async fn run(self, effect: Effect) -> Action {
         match effect {
             Effect::Page(request) => self.page(request).await,
+            Effect::Find(request) => self.find(request).await,
+            Effect::Timeline(request) => self.timeline(request).await,
+            Effect::Facets(request) => Action::Facets(FacetsAnswer {
+                generation: request.generation,
+                result: self.facets(&request).await,
+            }),
         }
     }
 
@@ -65,4 +77,137 @@ impl Daemon {
             result: page.map(|page| (page.data, page.next_cursor.is_some())),
         })
     }
+
+    async fn find(self, request: FindRequest) -> Action {
+        let page: Result<LogsPage, String> = self
+            .get("/api/logs", &request.params, "a page of records")
+            .await;
+        Action::Found(FindAnswer {
+            generation: request.generation,
+            seek: request.seek,
+            result: page.map(|page| page.data.into_iter().next()),
+        })
+    }
+
+    async fn timeline(self, request: TimelineRequest) -> Action {
+        Action::Timeline(TimelineAnswer {
+            generation: request.generation,
+            result: self.histogram(&request).await,
+        })
+    }
+
+    /// The range's histogram in about `columns` buckets; a range with no
+    /// start begins at the oldest record the query finds.
+    async fn histogram(&self, request: &TimelineRequest) -> Result<Buckets, String> {
+        let until = request.range.until.unwrap_or_else(Utc::now);
+        let since = match request.range.since {
+            Some(since) => Some(since),
+            None => self.oldest(&request.query, until).await?,
+        };
+        let until_ns = nanos(until);
+        let Some(since) = since else {
+            let empty = Buckets {
+                first_ns: until_ns,
+                step_ns: 1_000_000_000,
+                counts: Vec::new(),
+                until_ns,
+            };
+            return Ok(empty);
+        };
+        let step_ns = step_for(until_ns.saturating_sub(nanos(since)), request.columns);
+        let params = HistogramParams {
+            q: Some(request.query.clone()).filter(|q| !q.trim().is_empty()),
+            since: Some(rfc3339(since)),
+            until: Some(rfc3339(until)),
+            step: Some(format!("{}s", step_ns / 1_000_000_000)),
+        };
+        let histogram: Histogram = self
+            .get("/api/stats/histogram", &params, "a histogram")
+            .await?;
+        let counts = histogram
+            .buckets
+            .iter()
+            .map(|bucket| {
+                let mut counts = [0; 6];
+                for (level, n) in &bucket.counts {
+                    counts[usize::from(level.as_u8())] = *n;
+                }
+                counts
+            })
+            .collect();
+        let first_ns = histogram
+            .buckets
+            .first()
+            .map_or(nanos(since), |b| nanos(b.start));
+        Ok(Buckets {
+            first_ns,
+            step_ns,
+            counts,
+            until_ns,
+        })
+    }
+
+    /// The time of the oldest record `query` finds before `until`.
+    async fn oldest(
+        &self,
+        query: &str,
+        until: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, String> {
+        let params = SearchParams {
+            q: Some(query.to_string()).filter(|q| !q.trim().is_empty()),
+            until: Some(rfc3339(until)),
+            limit: Some(1),
+            direction: Some(Direction::Forward),
+            ..SearchParams::default()
+        };
+        let page: LogsPage = self.get("/api/logs", &params, "a page of records").await?;
+        Ok(page.data.first().map(|record| record.timestamp))
+    }
+}
+
+impl Daemon {
+    /// The record fields' top values, then those of the most frequent
+    /// attributes.
+    async fn facets(&self, request: &FacetsRequest) -> Result<Vec<Section>, String> {
+        let q = Some(request.query.clone()).filter(|q| !q.trim().is_empty());
+        let since = request.range.since.map(rfc3339);
+        let until = request.range.until.map(rfc3339);
+        let fields = FieldsParams {
+            q: q.clone(),
+            since: since.clone(),
+            until: until.clone(),
+            limit: Some(facets::ATTRIBUTES),
+        };
+        let attributes: FieldList = self.get("/api/fields", &fields, "a list of fields").await?;
+        let names = facets::FIELDS
+            .iter()
+            .map(|name| name.to_string())
+            .chain(attributes.fields.iter().map(|f| format!("attr.{}", f.name)));
+        let mut sections = Vec::new();
+        for field in names {
+            let params = FacetParams {
+                q: q.clone(),
+                since: since.clone(),
+                until: until.clone(),
+                field: Some(field.clone()),
+                limit: Some(facets::VALUES),
+            };
+            let answer: Facets = self.get("/api/stats/facets", &params, "facets").await?;
+            let values = answer
+                .values
+                .into_iter()
+                .map(|v| (v.value, v.count))
+                .collect();
+            sections.push(Section { field, values });
+        }
+        Ok(sections)
+    }
+}
+
+fn nanos(at: DateTime<Utc>) -> i64 {
+    at.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }

@@ -1,6 +1,6 @@
 //! Time bounds as people type them: `15m`, `2h30m`, `7d`, `now`, or RFC 3339.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 
 /// Parses `since`/`until` values: a duration before `now` (`30s`, `15m`,
 /// `2h`, `7d`, `1h30m`), `now`, an RFC 3339 time, or a date (midnight UTC).
@@ -27,9 +27,69 @@ pub fn parse_time_bound(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>,
         .ok_or_else(|| format!("\"{text}\" reaches too far into the past"))
 }
 
+/// Dates with a time of day and no zone, as people type them.
+const LOCAL_FORMATS: &[&str] = &[
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+];
+
+/// Like [`parse_time_bound`], and also a date and time without a zone
+/// (`2026-11-30 14:00`, `2026-11-30 14:00:05.250`) or a time of today
+/// (`14:00`), read in `zone`: what a person at a terminal means.
+pub fn parse_time_in<Tz: TimeZone>(
+    text: &str,
+    now: DateTime<Utc>,
+    zone: &Tz,
+) -> Result<DateTime<Utc>, String> {
+    let trimmed = text.trim();
+    let today = now.with_timezone(zone).date_naive();
+    let naive = LOCAL_FORMATS
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(trimmed, format).ok())
+        .or_else(|| {
+            ["%H:%M:%S", "%H:%M"]
+                .iter()
+                .find_map(|format| NaiveTime::parse_from_str(trimmed, format).ok())
+                .map(|time| today.and_time(time))
+        });
+    match naive {
+        // A time skipped by a DST change has no earliest instant: an error.
+        Some(naive) => zone
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|at| at.with_timezone(&Utc))
+            .ok_or_else(|| format!("\"{trimmed}\" does not exist in this time zone")),
+        None => parse_time_bound(text, now).map_err(|e| {
+            format!("{e}, a local date and time (2024-05-01 14:00) or a time of today (14:00)")
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_times_are_read_in_the_zone_given() {
+        let now: DateTime<Utc> = "2024-05-01T12:00:00Z".parse().unwrap();
+        let plus2 = chrono::FixedOffset::east_opt(2 * 3600).unwrap();
+        let at = |s: &str| parse_time_in(s, now, &plus2).unwrap().to_rfc3339();
+        assert_eq!(at("2024-04-30 14:00"), "2024-04-30T12:00:00+00:00");
+        assert_eq!(
+            at("2024-04-30T14:00:05.250"),
+            "2024-04-30T12:00:05.250+00:00"
+        );
+        assert_eq!(at("09:30"), "2024-05-01T07:30:00+00:00");
+        assert_eq!(at("2h ago"), "2024-05-01T10:00:00+00:00");
+        assert_eq!(at("2024-04-30T08:00:00Z"), "2024-04-30T08:00:00+00:00");
+        let err = parse_time_in("teatime", now, &Utc).unwrap_err();
+        assert!(
+            err.contains("2024-05-01 14:00") && err.contains("15m"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn relative_absolute_and_dates() {

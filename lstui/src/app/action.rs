@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use logstream_shared::{Level, LogRecord};
 
-use super::history::PageAnswer;
+use super::facets::FacetsAnswer;
+use super::history::{FindAnswer, PageAnswer, Severity};
+use super::timeline::TimelineAnswer;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -17,6 +19,30 @@ pub enum Action {
     Net(NetEvent),
     /// A history page the program fetched.
     Page(PageAnswer),
+    /// The record the daemon found for a jump.
+    Found(FindAnswer),
+    /// The next (`forward`: newer) error or warning: in view, else (in
+    /// history) anywhere in the range.
+    SeekLevel {
+        severity: Severity,
+        forward: bool,
+    },
+    /// The timeline's histogram the program fetched.
+    Timeline(TimelineAnswer),
+    /// The facets the program fetched.
+    Facets(FacetsAnswer),
+    /// `[`/`]`: to the previous/next timeline bucket that has records.
+    TimelineStep {
+        forward: bool,
+    },
+    /// A click on the timeline's `column` (from its left edge).
+    TimelineClick(u16),
+    /// Halves (`inward`) or doubles the range around the selection.
+    Zoom {
+        inward: bool,
+    },
+    /// Opens the prompt for a time to jump to.
+    StartTimeJump,
     /// Between the live tail and stored history.
     ToggleHistory,
     /// Moves the selection in the focused list; negative is up (older).
@@ -36,7 +62,8 @@ pub enum Action {
     ToggleLevel(Level),
     /// Switches the arrow keys between the log list and the service list.
     FocusNext,
-    /// Adds the highlighted service to the view's services, or removes it.
+    /// Adds the highlighted service (in history: facet value) to the
+    /// filter, or removes it.
     ToggleService,
     /// Every service again.
     ClearServices,

@@ -3,10 +3,19 @@
 //! frame loop, and answers with an action. `update` never waits, and `draw`
 //! stays a function of the state alone.
 
-use super::history::PageRequest;
+use super::facets::FacetsRequest;
+use super::history::{FindRequest, PageRequest};
+use super::timeline::TimelineRequest;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// A page of stored records, answered by `Action::Page`.
     Page(PageRequest),
+    /// One record past the window (e/E, w/W) or at a time (t), answered
+    /// by `Action::Found`.
+    Find(FindRequest),
+    /// History's timeline, answered by `Action::Timeline`.
+    Timeline(TimelineRequest),
+    /// History's facets, answered by `Action::Facets`.
+    Facets(FacetsRequest),
 }

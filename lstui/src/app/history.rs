@@ -4,13 +4,12 @@
 //! at the far end), so memory stays bounded however far one scrolls.
 //!
 //! `update` asks for pages with `Effect::Page`; the program runs it and
-//! answers with `Action::Page`. Every request carries the window's
-//! generation: a jump or a new filter starts a new one, and answers of an
-//! older one are dropped.
+//! answers with `Action::Page`. Every request carries the window's generation: a jump or
+//! a new filter starts a new one, and answers of an older one are dropped.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use logstream_shared::api::{Direction, SearchParams};
-use logstream_shared::{Cursor, LogRecord};
+use logstream_shared::{Cursor, Level, LogRecord};
 
 use super::filter::ViewFilter;
 use super::list::{Hold, List, Position, Ring};
@@ -72,6 +71,62 @@ pub struct Range {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// The levels `e`/`E` and `w`/`W` jump between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Errors,
+    Warnings,
+}
+
+impl Severity {
+    pub fn accepts(self, level: Level) -> bool {
+        match self {
+            Severity::Errors => level >= Level::Error,
+            Severity::Warnings => level == Level::Warn,
+        }
+    }
+
+    /// The query clause the daemon finds them with.
+    fn clause(self) -> &'static str {
+        match self {
+            Severity::Errors => "level:ERROR,FATAL",
+            Severity::Warnings => "level:WARN",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Errors => "error",
+            Severity::Warnings => "warning",
+        }
+    }
+}
+
+/// Why a record is looked for beyond the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seek {
+    /// The next (`forward`: newer) record of a severity.
+    Level { severity: Severity, forward: bool },
+    /// The first record at or after a time.
+    Time(DateTime<Utc>),
+}
+
+/// One record to find; the answer comes back as `Action::Found`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindRequest {
+    pub generation: u64,
+    pub seek: Seek,
+    pub params: SearchParams,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindAnswer {
+    pub generation: u64,
+    pub seek: Seek,
+    /// The record, or `None` when the range holds none.
+    pub result: Result<Option<LogRecord>, String>,
+}
+
 #[derive(Debug)]
 pub struct History {
     pub range: Range,
@@ -79,6 +134,9 @@ pub struct History {
     pub older: Edge,
     pub newer: Edge,
     pub generation: u64,
+    /// A jump to one record ([`History::anchor`]) put it at the top row;
+    /// the first older page scrolls it down to show what came before.
+    pub anchored: bool,
 }
 
 impl History {
@@ -89,6 +147,7 @@ impl History {
             older: Edge::End,
             newer: Edge::End,
             generation: 0,
+            anchored: false,
         }
     }
 
@@ -96,6 +155,7 @@ impl History {
     pub fn jump(&mut self, fetch: Fetch, query: String) -> PageRequest {
         self.generation += 1;
         self.list = List::of(Ring::starting_at(WINDOW, FIRST_SEQ));
+        self.anchored = false;
         self.older = Edge::Loading;
         self.newer = Edge::Loading;
         self.request(fetch, query)
@@ -111,20 +171,83 @@ impl History {
             Fetch::Newest | Fetch::Older => Direction::Backward,
             Fetch::Oldest | Fetch::Newer => Direction::Forward,
         };
-        let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Nanos, true);
         PageRequest {
             generation: self.generation,
             fetch,
-            params: SearchParams {
-                q: (!query.trim().is_empty()).then_some(query),
-                since: self.range.since.as_ref().map(time),
-                until: self.range.until.as_ref().map(time),
-                limit: Some(PAGE),
-                cursor: cursor.map(|c| c.encode()),
-                direction: Some(direction),
-                ..SearchParams::default()
-            },
+            params: self.params(query, cursor, direction, PAGE),
         }
+    }
+
+    /// `GET /api/logs` over the range: `limit` records past `cursor`.
+    fn params(
+        &self,
+        query: String,
+        cursor: Option<Cursor>,
+        direction: Direction,
+        limit: usize,
+    ) -> SearchParams {
+        let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Nanos, true);
+        SearchParams {
+            q: (!query.trim().is_empty()).then_some(query),
+            since: self.range.since.as_ref().map(time),
+            until: self.range.until.as_ref().map(time),
+            limit: Some(limit),
+            cursor: cursor.map(|c| c.encode()),
+            direction: Some(direction),
+            ..SearchParams::default()
+        }
+    }
+
+    /// Asks for the record `seek` looks for: of a severity past the
+    /// window's edge (nothing in the window matched), or at a time.
+    pub fn find(&self, seek: Seek, query: &str) -> FindRequest {
+        let (query, cursor, direction) = match seek {
+            Seek::Level { severity, forward } => {
+                let query = match query.trim() {
+                    "" => severity.clause().to_string(),
+                    query => format!("({query}) {}", severity.clause()),
+                };
+                let ring = &self.list.ring;
+                let edge = if forward { ring.last() } else { ring.first() };
+                let direction = if forward {
+                    Direction::Forward
+                } else {
+                    Direction::Backward
+                };
+                (query, edge.map(Cursor::of), direction)
+            }
+            Seek::Time(at) => {
+                // Before every record of that instant: ids are never empty.
+                let cursor = at.timestamp_nanos_opt().map(|ts_ns| Cursor {
+                    ts_ns,
+                    id: String::new(),
+                });
+                (query.to_string(), cursor, Direction::Forward)
+            }
+        };
+        FindRequest {
+            generation: self.generation,
+            seek,
+            params: self.params(query, cursor, direction, 1),
+        }
+    }
+
+    /// A new window holding just `record`, selected; the pages on both
+    /// sides of it are asked for next.
+    pub fn anchor(&mut self, record: LogRecord) {
+        self.generation += 1;
+        let mut ring = Ring::starting_at(WINDOW, FIRST_SEQ);
+        let (seq, _) = ring.push(record);
+        self.list = List::of(ring);
+        self.list.view.push_back(seq);
+        self.list.position = Position::Held(Hold {
+            selected: seq,
+            top: seq,
+            since: u64::MAX,
+        });
+        self.older = Edge::More;
+        self.newer = Edge::More;
+        self.anchored = true;
     }
 
     /// Puts an answer's records into the window; false for a stale answer.

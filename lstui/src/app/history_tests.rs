@@ -9,24 +9,34 @@ use super::tests::{record, state};
 use super::{Action, Effect, State, apply};
 
 /// Records `first..first + count`, oldest first.
-fn stored(first: u64, count: u64) -> Vec<LogRecord> {
+pub(super) fn stored(first: u64, count: u64) -> Vec<LogRecord> {
     (first..first + count)
         .map(|n| record(n, "api", Level::Info, &format!("stored {n}")))
         .collect()
 }
 
-/// The one page request `update` made since the last call.
-fn take_request(state: &mut State) -> PageRequest {
-    let mut effects = std::mem::take(&mut state.effects);
-    assert_eq!(effects.len(), 1, "one page asked for: {effects:?}");
-    match effects.pop() {
-        Some(Effect::Page(request)) => request,
-        other => panic!("not a page request: {other:?}"),
-    }
+/// The one page request `update` made since the last call (timelines and
+/// facets asked for with it are dropped).
+pub(super) fn take_request(state: &mut State) -> PageRequest {
+    let effects = std::mem::take(&mut state.effects);
+    let mut pages: Vec<PageRequest> = effects
+        .into_iter()
+        .filter_map(|effect| match effect {
+            Effect::Page(request) => Some(request),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pages.len(), 1, "one page asked for: {pages:?}");
+    pages.pop().unwrap()
 }
 
 /// Answers a request with records in the order the daemon sends them.
-fn answer(state: &mut State, request: &PageRequest, mut records: Vec<LogRecord>, more: bool) {
+pub(super) fn answer(
+    state: &mut State,
+    request: &PageRequest,
+    mut records: Vec<LogRecord>,
+    more: bool,
+) {
     if request.params.direction == Some(Direction::Backward) {
         records.reverse();
     }
@@ -40,7 +50,7 @@ fn answer(state: &mut State, request: &PageRequest, mut records: Vec<LogRecord>,
     );
 }
 
-fn selected_message(state: &State) -> String {
+pub(super) fn selected_message(state: &State) -> String {
     state.selected_record().unwrap().message.clone()
 }
 

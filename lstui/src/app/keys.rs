@@ -2,12 +2,15 @@
 //! and the end of `lstui --help`, so the three cannot disagree.
 
 use crossterm::event::{
-    Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind,
+    Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 use logstream_shared::Level;
+use ratatui::layout::Position;
 
 use super::action::{Action, Edit};
+use super::history::Severity;
 use super::state::{Focus, Mode, State};
+use crate::ui::layout;
 
 /// Every key, as (keys, what they do).
 pub const KEYS: &[(&str, &str)] = &[
@@ -44,12 +47,33 @@ pub const KEYS: &[(&str, &str)] = &[
     ("PgUp PgDn", "a page up / down (Ctrl-B / Ctrl-F too)"),
     ("mouse wheel", "scroll"),
     (
+        "[  ]",
+        "history: the previous / next busy bar of the timeline",
+    ),
+    ("click", "history: a bar of the timeline jumps there"),
+    (
+        "+  -",
+        "history: zoom the range in / out around the selection",
+    ),
+    (
         "Enter  d",
         "details of the selected record (all fields, JSON)",
     ),
-    ("w", "wrap long lines, or cut them at the edge"),
+    ("Ctrl-W", "wrap long lines, or cut them at the edge"),
     ("/", "search the view (message text, any case); Enter finds"),
     ("n  N", "next (newer) / previous (older) match"),
+    (
+        "e  E",
+        "next / previous error (history: in the whole range)",
+    ),
+    (
+        "w  W",
+        "next / previous warning (history: in the whole range)",
+    ),
+    (
+        "t",
+        "jump to a time: 2h ago, 2026-11-30 14:00, 09:30, RFC 3339",
+    ),
     ("Esc", "close what is open: input, help, details, search"),
 ];
 
@@ -66,16 +90,21 @@ pub fn help_text() -> String {
 pub fn action_for(state: &State, event: &Event) -> Option<Action> {
     match event {
         Event::Resize(columns, rows) => Some(Action::Resize(*columns, *rows)),
-        Event::Mouse(mouse) => mouse_action(mouse),
+        Event::Mouse(mouse) => mouse_action(state, mouse),
         Event::Key(key) if key.kind != KeyEventKind::Release => key_action(state, key),
         _ => None,
     }
 }
 
-fn mouse_action(mouse: &MouseEvent) -> Option<Action> {
+fn mouse_action(state: &State, mouse: &MouseEvent) -> Option<Action> {
     match mouse.kind {
         MouseEventKind::ScrollUp => Some(Action::Scroll(-3)),
         MouseEventKind::ScrollDown => Some(Action::Scroll(3)),
+        MouseEventKind::Down(MouseButton::Left) if state.history.is_some() => {
+            let timeline = layout::inner(layout::areas(state).histogram_block);
+            let inside = timeline.contains(Position::new(mouse.column, mouse.row));
+            inside.then(|| Action::TimelineClick(mouse.column - timeline.x))
+        }
         _ => None,
     }
 }
@@ -130,7 +159,20 @@ fn key_action(state: &State, key: &KeyEvent) -> Option<Action> {
         KeyCode::PageDown => Action::PageDown,
         KeyCode::Enter => Action::Submit,
         KeyCode::Char('d') => Action::ToggleDetail,
-        KeyCode::Char('w') => Action::ToggleWrap,
+        KeyCode::Char('w') if ctrl => Action::ToggleWrap,
+        KeyCode::Char(c @ ('e' | 'E' | 'w' | 'W')) => Action::SeekLevel {
+            severity: if c.eq_ignore_ascii_case(&'e') {
+                Severity::Errors
+            } else {
+                Severity::Warnings
+            },
+            forward: c.is_lowercase(),
+        },
+        KeyCode::Char('t') => Action::StartTimeJump,
+        KeyCode::Char('[') => Action::TimelineStep { forward: false },
+        KeyCode::Char(']') => Action::TimelineStep { forward: true },
+        KeyCode::Char('+' | '=') => Action::Zoom { inward: true },
+        KeyCode::Char('-') => Action::Zoom { inward: false },
         KeyCode::Char('h') => Action::ToggleHistory,
         KeyCode::Esc => Action::Cancel,
         _ => return None,

@@ -3,15 +3,19 @@
 
 pub mod action;
 pub mod effect;
+pub mod facets;
 pub mod filter;
 pub mod history;
 pub mod keys;
 pub mod list;
 pub mod state;
+pub mod timeline;
 pub mod update;
 
 #[cfg(test)]
 mod history_tests;
+#[cfg(test)]
+mod jump_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 

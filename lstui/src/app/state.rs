@@ -6,9 +6,11 @@ use std::time::Duration;
 use logstream_shared::{Level, LogRecord, QueryError};
 
 use super::effect::Effect;
+use super::facets::Facets;
 use super::filter::{Needle, ViewFilter};
 use super::history::{History, Range, daemon_query};
 use super::list::List;
+use super::timeline::Timeline;
 
 /// The most distinct services counted by name; more are counted as "other"
 /// so that a service name per request cannot grow memory without bound.
@@ -137,9 +139,12 @@ pub enum Mode {
     Filter(LineInput),
     /// Typing a search.
     Search(LineInput),
+    /// Typing a time to jump to (history).
+    Time(LineInput),
 }
 
-/// Which list the arrow keys move in.
+/// Which list the arrow keys move in (the side list is the services, or
+/// in history the facets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
     Logs,
@@ -194,6 +199,11 @@ pub struct State {
     /// In history mode, the stored records around the view; the live tail
     /// goes on into `live` meanwhile.
     pub history: Option<History>,
+    /// History's timeline (kept across visits, so that its generations
+    /// only grow).
+    pub timeline: Timeline,
+    /// History's facets, kept across visits like the timeline.
+    pub facets: Facets,
     /// Work `update` asked for; the program takes and runs it.
     pub effects: Vec<Effect>,
     pub filter: ViewFilter,
@@ -224,6 +234,8 @@ impl State {
         State {
             live: List::new(options.capacity),
             history: None,
+            timeline: Timeline::default(),
+            facets: Facets::default(),
             effects: Vec::new(),
             wrap: options.wrap,
             options,
@@ -271,6 +283,14 @@ impl State {
     /// Rows of the log list on screen, as the layout gives them.
     pub fn list_rows(&self) -> usize {
         usize::from(crate::ui::layout::areas(self).logs.height).max(1)
+    }
+
+    /// Columns of the timeline's bars (at least 60, asked for also while
+    /// the terminal is too short to show it).
+    pub fn timeline_columns(&self) -> u16 {
+        crate::ui::layout::inner(crate::ui::layout::areas(self).histogram_block)
+            .width
+            .max(60)
     }
 
     /// Rows of the service list on screen.

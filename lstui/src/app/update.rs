@@ -3,9 +3,15 @@
 use super::action::{Action, Edit, NetEvent};
 use super::effect::Effect;
 use super::filter::{Matcher, Needle, ViewFilter, filter_query};
-use super::history::{Fetch, History, PageAnswer};
+use chrono::{DateTime, Local, Utc};
+use logstream_shared::time::parse_time_in;
+use logstream_shared::{LogRecord, Query};
+
+use super::facets::{clause, toggle_clause};
+use super::history::{Edge, Fetch, FindAnswer, History, PageAnswer, Seek, Severity};
 use super::list::{Hold, List, Position};
 use super::state::{Connection, Focus, LineInput, Mode, Search, State};
+use super::timeline::Buckets;
 
 /// Applies `action`; returns a follow-up action, if any, to apply next.
 pub fn update(state: &mut State, action: Action) -> Option<Action> {
@@ -28,12 +34,25 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
         }
         Action::Net(event) => net_event(state, event),
         Action::Page(answer) => page_arrived(state, answer),
+        Action::Found(answer) => found(state, answer),
+        Action::SeekLevel { severity, forward } => seek_level(state, severity, forward),
+        Action::StartTimeJump => state.mode = Mode::Time(LineInput::default()),
+        Action::Timeline(answer) => state.timeline.receive(answer),
+        Action::Facets(answer) => state.facets.receive(answer),
+        Action::TimelineStep { forward } => timeline_step(state, forward),
+        Action::TimelineClick(column) => timeline_click(state, column),
+        Action::Zoom { inward } => zoom(state, inward),
         Action::ToggleHistory => toggle_history(state),
         Action::Scroll(delta) => match state.focus {
             Focus::Logs => {
                 let at_newest = state.list().selected_seq() == state.list().view.back().copied();
                 move_shown(state, delta);
                 want_pages(state, delta > 0 && at_newest);
+            }
+            Focus::Services if state.history.is_some() => {
+                let last = state.facets.len().saturating_sub(1);
+                let cursor = &mut state.facets.cursor;
+                *cursor = cursor.saturating_add_signed(delta).min(last);
             }
             Focus::Services => {
                 let last = state.services.counts.len().saturating_sub(1);
@@ -73,6 +92,7 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
                 Focus::Services => Focus::Logs,
             }
         }
+        Action::ToggleService if state.history.is_some() => toggle_facet(state),
         Action::ToggleService => {
             if let Some(name) = state.services.counts.keys().nth(state.service_cursor) {
                 let name = name.clone();
@@ -103,7 +123,7 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
                 // Shown as the user types; applied only on Enter.
                 state.filter_error = filter_query(&input.text).err();
             }
-            Mode::Search(input) => apply_edit(input, edit),
+            Mode::Search(input) | Mode::Time(input) => apply_edit(input, edit),
         },
         Action::Submit => return submit(state),
         Action::Cancel => {
@@ -237,6 +257,13 @@ fn clamp_hold(list: &mut List, rows: usize) {
     }
 }
 
+/// A new filter bar query (`text`, parsed).
+fn set_filter(state: &mut State, text: String, parsed: &Query) {
+    state.filter.matcher = Matcher::new(&parsed.filter);
+    state.filter.text = text;
+    refilter(state);
+}
+
 /// Rebuilds the views after the filter changed; history asks the daemon
 /// again, from the newest record of its range.
 fn refilter(state: &mut State) {
@@ -245,6 +272,7 @@ fn refilter(state: &mut State) {
     clamp_hold(&mut state.live, rows);
     if state.history.is_some() {
         jump(state, Fetch::Newest);
+        ask_summaries(state);
     }
 }
 
@@ -262,6 +290,7 @@ fn toggle_history(state: &mut State) {
     if state.history.take().is_none() {
         state.history = Some(History::new(state.options.range.clone()));
         jump(state, Fetch::Newest);
+        ask_summaries(state);
     }
     state.focus = Focus::Logs;
 }
@@ -307,9 +336,196 @@ fn page_arrived(state: &mut State, answer: PageAnswer) {
     rebuild_view(&mut history.list, &state.filter);
     match fetch {
         Fetch::Oldest | Fetch::Newest => history.hold_after_jump(fetch, rows),
+        Fetch::Older if history.anchored => {
+            // Shows a third of a screen of what came before the jump's record.
+            history.anchored = false;
+            let list = &mut history.list;
+            if let Position::Held(hold) = list.position {
+                let selected = list.index_at_or_before(hold.selected);
+                hold_at(
+                    list,
+                    rows,
+                    selected,
+                    selected.saturating_sub(rows / 3),
+                    hold.since,
+                );
+            }
+        }
         Fetch::Older | Fetch::Newer => clamp_hold(&mut history.list, rows),
     }
     want_pages(state, false);
+}
+
+/// `e`/`E`, `w`/`W`: the next record of a severity in view; in history,
+/// past the window's edge when the window has none.
+fn seek_level(state: &mut State, severity: Severity, forward: bool) {
+    let list = state.list();
+    let gap = search_start(list, forward, false);
+    if let Some(index) = find_in_view(list, gap, forward, |r| severity.accepts(r.level)) {
+        return select_index(state, index);
+    }
+    let direction = if forward { "newer" } else { "older" };
+    let Some(history) = &state.history else {
+        state.notice = Some(format!(
+            "no {direction} {} in the live tail",
+            severity.name()
+        ));
+        return;
+    };
+    let edge = if forward {
+        history.newer
+    } else {
+        history.older
+    };
+    if edge == Edge::End {
+        state.notice = Some(format!("no {direction} {} in the range", severity.name()));
+        return;
+    }
+    let request = history.find(Seek::Level { severity, forward }, &state.daemon_query());
+    state.notice = Some(format!("looking for the {direction} {}…", severity.name()));
+    state.effects.push(Effect::Find(request));
+}
+
+/// `t`: history at the first record at or after `at` (the range widens to
+/// reach back to it).
+fn jump_to_time(state: &mut State, at: DateTime<Utc>) {
+    let opened = state.history.is_none();
+    if opened {
+        state.history = Some(History::new(state.options.range.clone()));
+        state.focus = Focus::Logs;
+    }
+    let query = state.daemon_query();
+    let Some(history) = &mut state.history else {
+        return;
+    };
+    if history.range.until.is_some_and(|until| at >= until) {
+        state.notice = Some("that time is after the end of the range".into());
+        return;
+    }
+    let widened = history.range.since.is_some_and(|since| at < since);
+    if widened {
+        history.range.since = Some(at);
+    }
+    history.generation += 1;
+    state
+        .effects
+        .push(Effect::Find(history.find(Seek::Time(at), &query)));
+    if opened || widened {
+        ask_summaries(state);
+    }
+}
+
+/// Asks for the timeline and the facets of history's query and range.
+fn ask_summaries(state: &mut State) {
+    let (query, columns) = (state.daemon_query(), state.timeline_columns());
+    if let Some(history) = &state.history {
+        let range = history.range.clone();
+        let timeline = state.timeline.ask(query.clone(), range.clone(), columns);
+        let facets = state.facets.ask(query, range);
+        state.effects.push(Effect::Timeline(timeline));
+        state.effects.push(Effect::Facets(facets));
+    }
+}
+
+/// The highlighted facet value into the filter, or out of it: a service
+/// through the service choice (as in the live list), any other field as a
+/// clause of the filter bar's query.
+fn toggle_facet(state: &mut State) {
+    let Some((field, value)) = state.facets.selected() else {
+        return;
+    };
+    if field == "service" {
+        if !state.filter.services.remove(&value) {
+            state.filter.services.insert(value);
+        }
+        return refilter(state);
+    }
+    let (text, _) = toggle_clause(&state.filter.text, &clause(&field, &value));
+    match filter_query(&text) {
+        Ok(parsed) => set_filter(state, text, &parsed),
+        // A filter bar that already failed to combine: say so, change nothing.
+        Err(e) => state.notice = Some(format!("cannot add {field}: {}", e.message)),
+    }
+}
+
+/// The timeline bucket of the selected record, with the timeline.
+fn marked_bucket(state: &State) -> Option<(&Buckets, usize)> {
+    state.history.as_ref()?;
+    let buckets = state.timeline.buckets()?;
+    let at = state.selected_record()?.timestamp;
+    Some((buckets, buckets.index_of(at)?))
+}
+
+fn timeline_step(state: &mut State, forward: bool) {
+    let Some((buckets, index)) = marked_bucket(state) else {
+        state.notice = Some("the timeline is for history: h opens it".into());
+        return;
+    };
+    match buckets.next_busy(index, forward) {
+        Some(next) => {
+            let at = buckets.start_of(next);
+            jump_to_time(state, at);
+        }
+        None => state.notice = Some("no more records on the timeline that way".into()),
+    }
+}
+
+fn timeline_click(state: &mut State, column: u16) {
+    let Some(buckets) = state.timeline.buckets() else {
+        return;
+    };
+    let index = buckets.visible(state.timeline_columns()).start + usize::from(column);
+    if state.history.is_some() && index < buckets.counts.len() {
+        let at = buckets.start_of(index);
+        jump_to_time(state, at);
+    }
+}
+
+/// `+`/`-`: the range halved or doubled around the selected record, which
+/// stays selected.
+fn zoom(state: &mut State, inward: bool) {
+    let (Some(history), Some(buckets)) = (&state.history, state.timeline.buckets()) else {
+        state.notice = Some("zoom is for history's timeline: h opens it".into());
+        return;
+    };
+    let centre = match state.selected_record() {
+        Some(record) => record.timestamp,
+        None => buckets.start_of(buckets.counts.len() / 2),
+    };
+    let range = buckets.zoom(centre, inward, Utc::now());
+    if range == history.range {
+        return;
+    }
+    if let Some(history) = &mut state.history {
+        history.range = range;
+    }
+    ask_summaries(state);
+    jump_to_time(state, centre);
+}
+
+fn found(state: &mut State, answer: FindAnswer) {
+    let Some(history) = &mut state.history else {
+        return;
+    };
+    if answer.generation != history.generation {
+        return;
+    }
+    state.notice = None;
+    match (answer.result, answer.seek) {
+        (Ok(Some(record)), _) => {
+            history.anchor(record);
+            want_pages(state, false);
+        }
+        (Ok(None), Seek::Level { severity, forward }) => {
+            let direction = if forward { "newer" } else { "older" };
+            state.notice = Some(format!("no {direction} {} in the range", severity.name()));
+        }
+        (Ok(None), Seek::Time(_)) => {
+            state.notice = Some("nothing stored from then on: the newest records".into());
+            jump(state, Fetch::Newest);
+        }
+        (Err(reason), _) => state.notice = Some(format!("history: {reason}")),
+    }
 }
 
 fn apply_edit(input: &mut LineInput, edit: Edit) {
@@ -348,10 +564,8 @@ fn submit(state: &mut State) -> Option<Action> {
         }
         Mode::Filter(input) => match filter_query(&input.text) {
             Ok(parsed) => {
-                state.filter.matcher = Matcher::new(&parsed.filter);
-                state.filter.text = input.text;
                 state.filter_error = None;
-                refilter(state);
+                set_filter(state, input.text, &parsed);
             }
             Err(e) => {
                 // The old filter stays until this one parses.
@@ -359,6 +573,20 @@ fn submit(state: &mut State) -> Option<Action> {
                 state.mode = Mode::Filter(input);
             }
         },
+        Mode::Time(input) => {
+            let parsed = if state.options.utc {
+                parse_time_in(&input.text, Utc::now(), &Utc)
+            } else {
+                parse_time_in(&input.text, Utc::now(), &Local)
+            };
+            match parsed {
+                Ok(at) => jump_to_time(state, at),
+                Err(e) => {
+                    state.notice = Some(e);
+                    state.mode = Mode::Time(input);
+                }
+            }
+        }
         Mode::Search(input) => {
             if input.text.is_empty() {
                 state.search = None;
@@ -382,53 +610,64 @@ fn search_step(state: &mut State, forward: bool, inclusive: bool) {
         state.notice = Some("no search: press / to search".into());
         return;
     };
-    let rows = state.list_rows();
     let list = state.list();
-    let len = list.view.len();
-    if len == 0 {
-        state.notice = Some(format!("no match for \"{}\"", search.text));
-        return;
-    }
-    // From follow mode, the search starts just past the newest record.
-    let current = match list.position {
-        Position::Follow => len,
-        Position::Held(hold) => list.index_at_or_before(hold.selected),
-    };
-    let matches = |i: usize| {
-        let seq = list.view[i];
-        list.ring
-            .get(seq)
-            .is_some_and(|r| search.needle.is_in(&r.message))
-    };
-    let found = if forward {
-        let start = if inclusive { current } else { current + 1 }.min(len);
-        (start..len)
-            .find(|&i| matches(i))
-            .map(|i| (i, false))
-            .or_else(|| (0..start).find(|&i| matches(i)).map(|i| (i, true)))
-    } else {
-        let end = if inclusive || current == len {
-            current.min(len - 1) + 1
-        } else {
-            current
-        };
-        (0..end)
-            .rev()
-            .find(|&i| matches(i))
-            .map(|i| (i, false))
-            .or_else(|| (end..len).rev().find(|&i| matches(i)).map(|i| (i, true)))
-    };
-    match found {
+    let matches = |r: &LogRecord| search.needle.is_in(&r.message);
+    let gap = search_start(list, forward, inclusive);
+    let found = find_in_view(list, gap, forward, matches).map(|i| (i, false));
+    // Round the end: from the other end on.
+    let other_end = if forward { 0 } else { list.view.len() };
+    let wrapped = || find_in_view(list, other_end, forward, matches).map(|i| (i, true));
+    match found.or_else(wrapped) {
         Some((index, wrapped)) => {
-            let (top, since) = match list.position {
-                Position::Follow => (len.saturating_sub(rows), list.ring.end_seq()),
-                Position::Held(hold) => (list.index_at_or_after(hold.top), hold.since),
-            };
-            hold_at(state.list_mut(), rows, index, top, since);
+            select_index(state, index);
             if wrapped {
                 state.notice = Some("search wrapped".into());
             }
         }
         None => state.notice = Some(format!("no match for \"{}\"", search.text)),
     }
+}
+
+/// Where a search from the selection starts, as a gap between records in
+/// view (0: before the oldest; the view's length: after the newest, where
+/// following is); `inclusive` puts the selected record itself in the way.
+fn search_start(list: &List, forward: bool, inclusive: bool) -> usize {
+    let len = list.view.len();
+    match list.position {
+        Position::Follow => len,
+        Position::Held(hold) => {
+            let selected = list.index_at_or_before(hold.selected);
+            // Newer and past the selection, or older and through it.
+            let after = forward != inclusive;
+            (selected + usize::from(after)).min(len)
+        }
+    }
+}
+
+/// The first record in view from `gap` on, newer when `forward`, else
+/// older, that `accepts`.
+fn find_in_view(
+    list: &List,
+    gap: usize,
+    forward: bool,
+    accepts: impl Fn(&LogRecord) -> bool,
+) -> Option<usize> {
+    let at = |i: &usize| list.ring.get(list.view[*i]).is_some_and(&accepts);
+    if forward {
+        (gap..list.view.len()).find(at)
+    } else {
+        (0..gap.min(list.view.len())).rev().find(at)
+    }
+}
+
+/// Selects `view[index]`, scrolling as little as possible.
+fn select_index(state: &mut State, index: usize) {
+    let rows = state.list_rows();
+    let list = state.list_mut();
+    let len = list.view.len();
+    let (top, since) = match list.position {
+        Position::Follow => (len.saturating_sub(rows), list.ring.end_seq()),
+        Position::Held(hold) => (list.index_at_or_after(hold.top), hold.since),
+    };
+    hold_at(list, rows, index, top, since);
 }

@@ -16,11 +16,13 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::layout::{Areas, areas};
 use super::theme;
+use crate::app::facets::{clause, has_clause};
 use crate::app::filter::Needle;
 use crate::app::history::{Edge, History};
 use crate::app::keys::KEYS;
 use crate::app::list::Position;
 use crate::app::state::{Connection, Focus, Mode, State};
+use crate::app::timeline::Status;
 
 /// The service column never gets wider than this.
 const SERVICE_COLUMN_MAX: usize = 16;
@@ -30,10 +32,16 @@ pub fn draw(state: &State, frame: &mut Frame) {
     draw_filter(state, frame, &areas);
     draw_toggles(state, frame, areas.toggles);
     if areas.services_block.width > 0 {
-        draw_services(state, frame, &areas);
+        match &state.history {
+            Some(_) => draw_facets(state, frame, &areas),
+            None => draw_services(state, frame, &areas),
+        }
     }
     if areas.histogram_block.height > 0 {
-        draw_histogram(state, frame.buffer_mut(), areas.histogram_block);
+        match &state.history {
+            Some(_) => draw_timeline(state, frame.buffer_mut(), areas.histogram_block),
+            None => draw_histogram(state, frame.buffer_mut(), areas.histogram_block),
+        }
     }
     draw_logs(state, frame, &areas);
     if let Some(area) = areas.detail {
@@ -99,8 +107,12 @@ fn draw_toggles(state: &State, frame: &mut Frame, area: Rect) {
         spans.push(Span::raw(format!("{} ", names.join(","))));
     }
     match &state.mode {
-        Mode::Search(input) => {
-            spans.push(Span::styled("│ search ", theme::TITLE));
+        Mode::Search(input) | Mode::Time(input) => {
+            let label = match state.mode {
+                Mode::Time(_) => "│ jump to time ",
+                _ => "│ search ",
+            };
+            spans.push(Span::styled(label, theme::TITLE));
             let x: u16 = spans.iter().map(|s| width(&s.content)).sum();
             let before = &input.text[..input.byte_cursor()];
             frame.set_cursor_position((area.x + x + width(before), area.y));
@@ -117,17 +129,74 @@ fn draw_toggles(state: &State, frame: &mut Frame, area: Rect) {
     frame.render_widget(Line::from(spans), area);
 }
 
-fn draw_services(state: &State, frame: &mut Frame, areas: &Areas) {
+/// The side list's frame, cyan while the arrow keys move in it.
+fn side_block(state: &State, title: &'static str) -> Block<'static> {
     let focused = state.focus == Focus::Services;
-    let block = Block::bordered()
-        .title(Span::styled(" services ", theme::TITLE))
+    Block::bordered()
+        .title(Span::styled(title, theme::TITLE))
         .title_bottom(Span::styled(" Tab, Enter ", theme::DIM))
         .border_style(if focused {
             Style::new().fg(Color::Cyan)
         } else {
             theme::DIM
-        });
-    frame.render_widget(block, areas.services_block);
+        })
+}
+
+/// History's facets: each field's top values with their counts; a dot
+/// marks the values in the filter.
+fn draw_facets(state: &State, frame: &mut Frame, areas: &Areas) {
+    let title = if state.facets.loading {
+        " facets … "
+    } else {
+        " facets "
+    };
+    frame.render_widget(side_block(state, title), areas.services_block);
+    let area = areas.services;
+    let rows = usize::from(area.height);
+    let facets = &state.facets;
+    let status = match &facets.sections {
+        None => Some(("loading…".to_string(), theme::DIM)),
+        Some(Err(reason)) => Some((clean(reason).into_owned(), theme::ERROR)),
+        Some(Ok(_)) if facets.is_empty() => Some(("no records".to_string(), theme::DIM)),
+        Some(Ok(_)) => None,
+    };
+    if let Some((text, style)) = status {
+        let paragraph = Paragraph::new(Span::styled(text, style)).wrap(Wrap { trim: true });
+        frame.render_widget(paragraph, area);
+        return;
+    }
+    let focused = state.focus == Focus::Services;
+    let name_width = usize::from(area.width).saturating_sub(8);
+    let mut lines = Vec::new();
+    let mut cursor_line = 0;
+    let mut field_shown = "";
+    for (i, (field, value, count)) in facets.entries().enumerate() {
+        if field != field_shown {
+            lines.push(Line::styled(field.to_string(), theme::TITLE));
+            field_shown = field;
+        }
+        let chosen = match field {
+            "service" => state.filter.services.contains(value),
+            _ => has_clause(&state.filter.text, &clause(field, value)),
+        };
+        let mut style = Style::new();
+        if focused && i == facets.cursor {
+            style = style.add_modifier(Modifier::REVERSED);
+            cursor_line = lines.len();
+        }
+        let mark = if chosen { "●" } else { " " };
+        let value = cut(&clean(value), name_width).into_owned();
+        let line = format!("{mark}{value:<name_width$} {:>6}", short_count(count));
+        lines.push(Line::styled(line, style));
+    }
+    let offset = cursor_line.saturating_sub(rows.saturating_sub(1));
+    let shown: Vec<Line> = lines.into_iter().skip(offset).take(rows).collect();
+    frame.render_widget(Paragraph::new(shown), area);
+}
+
+fn draw_services(state: &State, frame: &mut Frame, areas: &Areas) {
+    let focused = state.focus == Focus::Services;
+    frame.render_widget(side_block(state, " services "), areas.services_block);
     let area = areas.services;
     let rows = usize::from(area.height);
     if rows == 0 {
@@ -209,21 +278,92 @@ fn draw_histogram(state: &State, buf: &mut Buffer, block_area: Rect) {
     if peak == 0 {
         return;
     }
-    let height = u64::from(area.height);
     let x0 = area.x + area.width - u16::try_from(shown.len()).unwrap_or(0);
     for (column, bucket) in shown.iter().enumerate() {
         let x = x0 + u16::try_from(column).unwrap_or(0);
-        // Most severe at the bottom, so that errors are never rounded away.
-        let mut below = 0u64;
-        let mut drawn = 0u64;
-        for level in Level::ALL.iter().rev() {
-            below += u64::from(bucket[usize::from(level.as_u8())]);
-            let top = (below * height).div_ceil(peak);
-            for row in drawn..top {
-                let y = area.y + area.height - 1 - u16::try_from(row).unwrap_or(0);
-                buf[(x, y)].set_symbol("█").set_fg(theme::bar(*level));
+        let counts = bucket.map(u64::from);
+        draw_bar(buf, area, x, &counts, peak);
+    }
+}
+
+/// One stacked bar of `counts` by level at column `x`, scaled to `peak`.
+/// Most severe at the bottom, so that errors are never rounded away.
+fn draw_bar(buf: &mut Buffer, area: Rect, x: u16, counts: &[u64; 6], peak: u64) {
+    let height = u64::from(area.height);
+    let mut below = 0u64;
+    let mut drawn = 0u64;
+    for level in Level::ALL.iter().rev() {
+        below += counts[usize::from(level.as_u8())];
+        let top = (below * height).div_ceil(peak.max(1));
+        for row in drawn..top {
+            let y = area.y + area.height - 1 - u16::try_from(row).unwrap_or(0);
+            buf[(x, y)].set_symbol("█").set_fg(theme::bar(*level));
+        }
+        drawn = drawn.max(top);
+    }
+}
+
+/// History's timeline: records of the whole range per bucket by level, the
+/// selected record's bucket marked.
+fn draw_timeline(state: &State, buf: &mut Buffer, block_area: Rect) {
+    use ratatui::widgets::Widget;
+    let area = super::layout::inner(block_area);
+    let timeline = &state.timeline;
+    let buckets = timeline.buckets();
+    let mut title = vec![Span::styled(" timeline ", theme::TITLE)];
+    match (&timeline.status, buckets) {
+        (_, Some(buckets)) => {
+            let total: u64 = (0..buckets.counts.len()).map(|i| buckets.total(i)).sum();
+            title.push(Span::raw(format!("{} records ", thousands(total))));
+        }
+        (Status::Failed(reason), None) => {
+            title.push(Span::styled(format!("{} ", clean(reason)), theme::ERROR))
+        }
+        _ => title.push(Span::styled("loading… ", theme::DIM)),
+    }
+    let footer = match buckets {
+        Some(b) if !b.counts.is_empty() => format!(
+            " {} → {}, one bar {} · [ ] busy bars, click, + - zoom ",
+            format_time(
+                b.start_of(b.visible(area.width).start),
+                state.options.utc,
+                "%m-%d %H:%M"
+            ),
+            format_time(
+                DateTime::from_timestamp_nanos(b.until_ns),
+                state.options.utc,
+                "%m-%d %H:%M"
+            ),
+            humantime::format_duration(std::time::Duration::from_nanos(b.step_ns.unsigned_abs())),
+        ),
+        _ => String::new(),
+    };
+    Block::bordered()
+        .title(Line::from(title))
+        .title_bottom(Span::styled(footer, theme::DIM))
+        .border_style(theme::DIM)
+        .render(block_area, buf);
+    let Some(buckets) = buckets else {
+        return;
+    };
+    let shown = buckets.visible(area.width);
+    let peak = shown.clone().map(|i| buckets.total(i)).max().unwrap_or(0);
+    let x_of = |index: usize| area.x + u16::try_from(index - shown.start).unwrap_or(0);
+    for index in shown.clone() {
+        draw_bar(buf, area, x_of(index), &buckets.counts[index], peak);
+    }
+    let marked = state
+        .selected_record()
+        .and_then(|r| buckets.index_of(r.timestamp));
+    // The selected record's bar is white, with a line up to the top.
+    if let Some(index) = marked.filter(|i| shown.contains(i)) {
+        let x = x_of(index);
+        for y in area.y..area.y + area.height {
+            let cell = &mut buf[(x, y)];
+            if cell.symbol() != "█" {
+                cell.set_symbol("│");
             }
-            drawn = drawn.max(top);
+            cell.set_fg(Color::White);
         }
     }
 }

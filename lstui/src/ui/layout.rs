@@ -43,7 +43,11 @@ pub fn areas(state: &State) -> Areas {
 
     // Narrow terminals give the whole width to the logs.
     let sidebar = if columns >= 70 {
-        let widest = u16::try_from(state.services.widest).unwrap_or(u16::MAX);
+        let widest = match &state.history {
+            Some(_) => state.facets.widest(),
+            None => state.services.widest,
+        };
+        let widest = u16::try_from(widest).unwrap_or(u16::MAX);
         widest.saturating_add(12).clamp(20, 34)
     } else {
         0
