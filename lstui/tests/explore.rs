@@ -1,0 +1,143 @@
+//! End to end, lstui as an explorer of what is stored: the timeline and the
+//! facets from the daemon, a jump to an error days back seen in context, a
+//! jump to a typed time, and a facet narrowing the view. The real lstui in
+//! tmux, against a real daemon fed by the real lsctl.
+
+mod common;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use common::{Tmux, log_rows, record_numbers, send};
+use logstream_testkit::{TestDaemon, binary};
+
+/// Records over three days, one every 90 s.
+const RECORDS: u32 = 2_880;
+/// The two errors, of service `pay`; everything else is INFO of `shop`.
+const ERRORS: [u32; 2] = [1_200, 2_500];
+
+fn time_of(start: DateTime<Utc>, n: u32) -> DateTime<Utc> {
+    start + Duration::seconds(i64::from(n) * 90)
+}
+
+fn stored_lines(start: DateTime<Utc>) -> (Vec<String>, Vec<String>) {
+    let line = |n: u32, level: &str, word: &str| {
+        format!(
+            r#"{{"ts":"{}","level":"{level}","msg":"rec {n:05} {word}"}}"#,
+            time_of(start, n).to_rfc3339_opts(SecondsFormat::Millis, true)
+        )
+    };
+    let (mut shop, mut pay) = (Vec::new(), Vec::new());
+    for n in 0..RECORDS {
+        match ERRORS.contains(&n) {
+            true => pay.push(line(n, "error", "boom")),
+            false => shop.push(line(n, "info", "fine")),
+        }
+    }
+    (shop, pay)
+}
+
+fn as_str(lines: &[String]) -> Vec<&str> {
+    lines.iter().map(String::as_str).collect()
+}
+
+/// The row of the selected record, as the detail pane names it.
+fn detail_message(screen: &str) -> Option<String> {
+    let at = screen.find("\"message\": \"")? + "\"message\": \"".len();
+    let end = screen[at..].find('"')?;
+    Some(screen[at..at + end].to_string())
+}
+
+#[test]
+fn history_finds_an_error_days_back_in_context_and_narrows_with_a_facet() {
+    let config = tempfile::tempdir().unwrap();
+    let daemon = TestDaemon::start();
+    let start = Utc::now() - Duration::days(3);
+    let (shop, pay) = stored_lines(start);
+    send(&daemon, "shop", &as_str(&shop));
+    send(&daemon, "pay", &as_str(&pay));
+
+    let tmux = Tmux::start(config.path());
+    let command = format!(
+        "env -u LOGSTREAM_TOKEN -u LOGSTREAM_URL {} --server {} --utc --from 4d",
+        binary("lstui").display(),
+        daemon.url
+    );
+    tmux.type_text(&command);
+    tmux.keys(&["Enter"]);
+    // The timeline counts the whole range, from the daemon, not what is loaded.
+    let screen = tmux.wait_for("history with its timeline and facets", |s| {
+        s.contains(&format!("timeline {} records", thousands(RECORDS)))
+            && s.contains("facets ")
+            && s.contains("shop")
+            && s.contains("pay")
+    });
+    assert!(screen.contains("ERROR"), "the level facet: {screen}");
+
+    // From the oldest record, the first error is past the loaded pages: the
+    // daemon finds it, and the view opens around it with what came before.
+    tmux.keys(&["g"]);
+    tmux.wait_for("the oldest record", |s| {
+        record_numbers(s).first() == Some(&0)
+    });
+    tmux.keys(&["e"]);
+    let first = ERRORS[0];
+    let screen = tmux.wait_for("the first error in context", |s| {
+        let numbers = record_numbers(s);
+        numbers.contains(&first) && numbers.contains(&(first - 5)) && numbers.contains(&(first + 5))
+    });
+    assert!(
+        log_rows(&screen).contains(&format!("rec {first:05} boom")),
+        "{screen}"
+    );
+    tmux.keys(&["d"]);
+    let screen = tmux.wait_for("the error's details", |s| detail_message(s).is_some());
+    assert_eq!(
+        detail_message(&screen).as_deref(),
+        Some(format!("rec {first:05} boom").as_str()),
+        "the error is the selected record: {screen}"
+    );
+    tmux.keys(&["Escape"]);
+    // The next error, and no more after it.
+    tmux.keys(&["e"]);
+    tmux.wait_for("the second error", |s| {
+        record_numbers(s).contains(&ERRORS[1])
+    });
+    tmux.keys(&["e"]);
+    tmux.wait_for("no newer error", |s| {
+        s.contains("no newer error in the range")
+    });
+
+    // A typed time: the view opens at the first record from then on.
+    let at = time_of(start, 700) - Duration::seconds(30);
+    tmux.keys(&["t"]);
+    tmux.type_text(&at.format("%Y-%m-%d %H:%M:%S").to_string());
+    tmux.keys(&["Enter", "d"]);
+    let screen = tmux.wait_for("the record at the typed time", |s| {
+        detail_message(s).is_some_and(|m| m.starts_with("rec 00700"))
+    });
+    assert!(
+        record_numbers(&screen).contains(&699),
+        "context above: {screen}"
+    );
+    tmux.keys(&["Escape"]);
+
+    // The facet `pay` (the second service, by count) narrows the view to
+    // its two records, and the timeline follows the filter.
+    tmux.keys(&["Tab", "j", "Enter"]);
+    let screen = tmux.wait_for("only pay's records", |s| {
+        s.contains("timeline 2 records") && record_numbers(s) == ERRORS
+    });
+    assert!(screen.contains("services pay"), "{screen}");
+    tmux.keys(&["q"]);
+}
+
+fn thousands(n: u32) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
