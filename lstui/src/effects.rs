@@ -2,20 +2,27 @@
 //! own and answers with an action, so that a slow request never holds up a
 //! frame.
 
+use std::io::Write as _;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
+
 use chrono::{DateTime, SecondsFormat, Utc};
+use logstream_shared::LogRecord;
 use logstream_shared::api::{
-    Direction, FacetParams, Facets, FieldList, FieldsParams, Histogram, HistogramParams, LogsPage,
-    SearchParams,
+    ContextPage, ContextParams, Direction, FacetParams, Facets, FieldList, FieldsParams, Histogram,
+    HistogramParams, LogsPage, SearchParams,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::app::Action;
+use crate::app::context::{self, ContextAnswer};
+use crate::app::effect::Ask;
 use crate::app::facets::{self, FacetsAnswer, FacetsRequest, Section};
 use crate::app::history::{FindAnswer, FindRequest, PageAnswer, PageRequest};
+use crate::app::save::{SaveProgress, SaveRequest, SaveState};
 use crate::app::timeline::{Buckets, TimelineAnswer, TimelineRequest, step_for};
-use crate::app::{Action, Effect};
 use crate::net::{body_error, error_chain};
 
 /// A request that takes longer is reported as failed (a page is asked for
@@ -30,17 +37,23 @@ pub(crate) struct Daemon {
 }
 
 impl Daemon {
-    /// `GET path?query`, its JSON body read as `T`; `what` names `T` in errors.
+    /// `GET` of the path's segments (escaped as needed) with `query`, its
+    /// JSON body read as `T`; `what` names `T` in errors.
     async fn get<T: DeserializeOwned>(
         &self,
-        path: &str,
+        path: &[&str],
         query: &impl Serialize,
         what: &str,
     ) -> Result<T, String> {
-        let url = format!("{}{path}", self.server.trim_end_matches('/'));
+        let mut url = reqwest::Url::parse(&self.server)
+            .map_err(|e| format!("the server URL {}: {e}", self.server))?;
+        url.path_segments_mut()
+            .map_err(|()| format!("the server URL {} cannot have a path", self.server))?
+            .pop_if_empty()
+            .extend(path);
         let response = self
             .client
-            .get(&url)
+            .get(url)
             .query(query)
             .timeout(REQUEST_TIMEOUT)
             .send()
@@ -54,22 +67,26 @@ impl Daemon {
         serde_json::from_str(&body).map_err(|e| format!("the daemon's answer is not {what}: {e}"))
     }
 
-    /// Runs one effect; the action it answers with.
-    pub(crate) async fn run(self, effect: Effect) -> Action {
-        match effect {
-            Effect::Page(request) => self.page(request).await,
-            Effect::Find(request) => self.find(request).await,
-            Effect::Timeline(request) => self.timeline(request).await,
-            Effect::Facets(request) => Action::Facets(FacetsAnswer {
+    /// Asks the daemon one question; the action that answers it.
+    pub(crate) async fn run(self, ask: Ask) -> Action {
+        match ask {
+            Ask::Page(request) => self.page(request).await,
+            Ask::Find(request) => self.find(request).await,
+            Ask::Timeline(request) => self.timeline(request).await,
+            Ask::Facets(request) => Action::Facets(FacetsAnswer {
                 generation: request.generation,
                 result: self.facets(&request).await,
+            }),
+            Ask::Context(request) => Action::Context(ContextAnswer {
+                id: request.record.id.clone(),
+                result: self.context(&request.record).await,
             }),
         }
     }
 
     async fn page(self, request: PageRequest) -> Action {
         let page: Result<LogsPage, String> = self
-            .get("/api/logs", &request.params, "a page of records")
+            .get(&["api", "logs"], &request.params, "a page of records")
             .await;
         Action::Page(PageAnswer {
             generation: request.generation,
@@ -80,7 +97,7 @@ impl Daemon {
 
     async fn find(self, request: FindRequest) -> Action {
         let page: Result<LogsPage, String> = self
-            .get("/api/logs", &request.params, "a page of records")
+            .get(&["api", "logs"], &request.params, "a page of records")
             .await;
         Action::Found(FindAnswer {
             generation: request.generation,
@@ -122,7 +139,7 @@ impl Daemon {
             step: Some(format!("{}s", step_ns / 1_000_000_000)),
         };
         let histogram: Histogram = self
-            .get("/api/stats/histogram", &params, "a histogram")
+            .get(&["api", "stats", "histogram"], &params, "a histogram")
             .await?;
         let counts = histogram
             .buckets
@@ -160,7 +177,9 @@ impl Daemon {
             direction: Some(Direction::Forward),
             ..SearchParams::default()
         };
-        let page: LogsPage = self.get("/api/logs", &params, "a page of records").await?;
+        let page: LogsPage = self
+            .get(&["api", "logs"], &params, "a page of records")
+            .await?;
         Ok(page.data.first().map(|record| record.timestamp))
     }
 }
@@ -178,7 +197,9 @@ impl Daemon {
             until: until.clone(),
             limit: Some(facets::ATTRIBUTES),
         };
-        let attributes: FieldList = self.get("/api/fields", &fields, "a list of fields").await?;
+        let attributes: FieldList = self
+            .get(&["api", "fields"], &fields, "a list of fields")
+            .await?;
         let names = facets::FIELDS
             .iter()
             .map(|name| name.to_string())
@@ -192,7 +213,9 @@ impl Daemon {
                 field: Some(field.clone()),
                 limit: Some(facets::VALUES),
             };
-            let answer: Facets = self.get("/api/stats/facets", &params, "facets").await?;
+            let answer: Facets = self
+                .get(&["api", "stats", "facets"], &params, "facets")
+                .await?;
             let values = answer
                 .values
                 .into_iter()
@@ -201,6 +224,71 @@ impl Daemon {
             sections.push(Section { field, values });
         }
         Ok(sections)
+    }
+}
+
+impl Daemon {
+    async fn context(
+        &self,
+        record: &LogRecord,
+    ) -> Result<(Vec<LogRecord>, LogRecord, Vec<LogRecord>), String> {
+        let params = ContextParams {
+            before: Some(context::SIDE),
+            after: Some(context::SIDE),
+            time: Some(rfc3339(record.timestamp)),
+        };
+        let path = ["api", "logs", &record.id, "context"];
+        let page: ContextPage = self.get(&path, &params, "a record's context").await?;
+        Ok((page.before, page.record, page.after))
+    }
+
+    /// Pages through the query's records oldest first into a new file at
+    /// `request.path`, telling `tx` how far it got after every page.
+    pub(crate) async fn save(self, request: SaveRequest, tx: mpsc::Sender<Action>) {
+        let mut progress = SaveProgress {
+            path: request.path.clone(),
+            written: 0,
+            state: SaveState::Running,
+        };
+        let result = self.save_pages(&request, &mut progress, &tx).await;
+        progress.state = match result {
+            Ok(()) => SaveState::Done,
+            Err(reason) => SaveState::Failed(reason),
+        };
+        let _ = tx.send(Action::Saving(progress)).await;
+    }
+
+    async fn save_pages(
+        &self,
+        request: &SaveRequest,
+        progress: &mut SaveProgress,
+        tx: &mpsc::Sender<Action>,
+    ) -> Result<(), String> {
+        // Never over an existing file: a typo must not destroy one.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&request.path)
+            .map_err(|e| format!("cannot create {}: {e}", request.path))?;
+        let mut out = std::io::BufWriter::new(file);
+        let mut params = request.params.clone();
+        loop {
+            let page: LogsPage = self
+                .get(&["api", "logs"], &params, "a page of records")
+                .await?;
+            for record in &page.data {
+                let line = serde_json::to_string(record).map_err(|e| e.to_string())?;
+                writeln!(out, "{line}").map_err(|e| format!("writing {}: {e}", request.path))?;
+            }
+            progress.written += page.data.len() as u64;
+            let _ = tx.send(Action::Saving(progress.clone())).await;
+            match page.next_cursor {
+                Some(cursor) if !page.data.is_empty() => params.cursor = Some(cursor),
+                _ => break,
+            }
+        }
+        out.flush()
+            .map_err(|e| format!("writing {}: {e}", request.path))
     }
 }
 

@@ -14,7 +14,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::state::{LineInput, Mode};
-use crate::app::{Action, Options, State, apply, keys};
+use crate::app::{Action, Effect, Options, State, apply, keys};
 use crate::cli::Cli;
 use crate::config::Settings;
 use crate::effects::Daemon;
@@ -147,19 +147,50 @@ async fn event_loop(
                 dirty = true;
             }
         }
-        run_effects(state, daemon, &tx);
+        if let Some(text) = run_effects(terminal, state, daemon, &tx) {
+            // The pager has the terminal meanwhile; a new reader of its
+            // events starts after, and the screen is drawn anew.
+            drop(events);
+            if let Err(e) = crate::terminal::page(terminal, &text) {
+                state.notice = Some(format!("$PAGER: {e}"));
+            }
+            events = EventStream::new();
+            dirty = true;
+        }
     }
     Ok(())
 }
 
-/// Starts the work `update` asked for; each effect answers on `tx`.
-fn run_effects(state: &mut State, daemon: &Daemon, tx: &mpsc::Sender<Action>) {
-    for effect in state.effects.drain(..) {
+/// Starts the work `update` asked for: questions for the daemon and saves
+/// in tasks that answer on `tx`, the clipboard at once; returns the text to
+/// show in the pager, which the loop runs itself.
+fn run_effects(
+    terminal: &mut Tui,
+    state: &mut State,
+    daemon: &Daemon,
+    tx: &mpsc::Sender<Action>,
+) -> Option<String> {
+    let mut pager = None;
+    for effect in std::mem::take(&mut state.effects) {
         let (daemon, tx) = (daemon.clone(), tx.clone());
-        tokio::spawn(async move {
-            let answer = daemon.run(effect).await;
-            // The loop has ended when nobody receives.
-            let _ = tx.send(answer).await;
-        });
+        match effect {
+            Effect::Ask(ask) => {
+                tokio::spawn(async move {
+                    let answer = daemon.run(ask).await;
+                    // The loop has ended when nobody receives.
+                    let _ = tx.send(answer).await;
+                });
+            }
+            Effect::Save(request) => {
+                tokio::spawn(daemon.save(request, tx));
+            }
+            Effect::Copy(text) => {
+                if let Err(e) = crate::terminal::copy(terminal, &text) {
+                    state.notice = Some(format!("copy: {e}"));
+                }
+            }
+            Effect::Pager(text) => pager = Some(text),
+        }
     }
+    pager
 }

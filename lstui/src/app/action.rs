@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use logstream_shared::{Level, LogRecord};
 
+use super::context::ContextAnswer;
 use super::facets::FacetsAnswer;
 use super::history::{FindAnswer, PageAnswer, Severity};
+use super::save::SaveProgress;
 use super::timeline::TimelineAnswer;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +43,23 @@ pub enum Action {
     Zoom {
         inward: bool,
     },
+    /// `x`: the selected record's neighbours from its service and host
+    /// (again: closes them).
+    ShowContext,
+    Context(ContextAnswer),
+    /// `m`: marks the selected record, or unmarks it.
+    ToggleMark,
+    /// `u`/`U`: the next (newer) / previous mark.
+    NextMark {
+        forward: bool,
+    },
+    /// `y`: the selected record as JSON to the clipboard.
+    Copy,
+    /// `o`: the selected record as JSON in `$PAGER`.
+    OpenInPager,
+    /// `s`: opens the prompt for the file to save the results to.
+    StartSave,
+    Saving(SaveProgress),
     /// Opens the prompt for a time to jump to.
     StartTimeJump,
     /// Between the live tail and stored history.

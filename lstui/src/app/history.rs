@@ -127,6 +127,28 @@ pub struct FindAnswer {
     pub result: Result<Option<LogRecord>, String>,
 }
 
+impl Range {
+    /// `GET /api/logs` over the range: `limit` records past `cursor`.
+    pub fn params(
+        &self,
+        query: String,
+        cursor: Option<Cursor>,
+        direction: Direction,
+        limit: usize,
+    ) -> SearchParams {
+        let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Nanos, true);
+        SearchParams {
+            q: (!query.trim().is_empty()).then_some(query),
+            since: self.since.as_ref().map(time),
+            until: self.until.as_ref().map(time),
+            limit: Some(limit),
+            cursor: cursor.map(|c| c.encode()),
+            direction: Some(direction),
+            ..SearchParams::default()
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct History {
     pub range: Range,
@@ -174,27 +196,7 @@ impl History {
         PageRequest {
             generation: self.generation,
             fetch,
-            params: self.params(query, cursor, direction, PAGE),
-        }
-    }
-
-    /// `GET /api/logs` over the range: `limit` records past `cursor`.
-    fn params(
-        &self,
-        query: String,
-        cursor: Option<Cursor>,
-        direction: Direction,
-        limit: usize,
-    ) -> SearchParams {
-        let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Nanos, true);
-        SearchParams {
-            q: (!query.trim().is_empty()).then_some(query),
-            since: self.range.since.as_ref().map(time),
-            until: self.range.until.as_ref().map(time),
-            limit: Some(limit),
-            cursor: cursor.map(|c| c.encode()),
-            direction: Some(direction),
-            ..SearchParams::default()
+            params: self.range.params(query, cursor, direction, PAGE),
         }
     }
 
@@ -228,7 +230,7 @@ impl History {
         FindRequest {
             generation: self.generation,
             seek,
-            params: self.params(query, cursor, direction, 1),
+            params: self.range.params(query, cursor, direction, 1),
         }
     }
 

@@ -4,6 +4,7 @@
 use logstream_shared::api::Direction;
 use logstream_shared::{Cursor, Level, LogRecord};
 
+use super::effect::Ask;
 use super::history::{Edge, Fetch, PAGE, PageAnswer, PageRequest, WINDOW, daemon_query};
 use super::tests::{record, state};
 use super::{Action, Effect, State, apply};
@@ -22,7 +23,7 @@ pub(super) fn take_request(state: &mut State) -> PageRequest {
     let mut pages: Vec<PageRequest> = effects
         .into_iter()
         .filter_map(|effect| match effect {
-            Effect::Page(request) => Some(request),
+            Effect::Ask(Ask::Page(request)) => Some(request),
             _ => None,
         })
         .collect();

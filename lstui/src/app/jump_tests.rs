@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use logstream_shared::api::Direction;
 use logstream_shared::{Cursor, Level, LogRecord};
 
+use super::effect::Ask;
 use super::facets::{FacetsAnswer, FacetsRequest, Section};
 use super::history::{Fetch, FindAnswer, FindRequest, Seek, Severity};
 use super::history_tests::{answer, selected_message, stored, take_request};
@@ -20,7 +21,7 @@ fn take_find(state: &mut State) -> FindRequest {
     let mut finds: Vec<FindRequest> = effects
         .into_iter()
         .filter_map(|effect| match effect {
-            Effect::Find(request) => Some(request),
+            Effect::Ask(Ask::Find(request)) => Some(request),
             _ => None,
         })
         .collect();
@@ -104,7 +105,7 @@ fn an_error_outside_the_window_is_found_by_the_daemon_and_shown_in_context() {
     let pages: Vec<_> = effects
         .iter()
         .map(|effect| match effect {
-            Effect::Page(page) => page.clone(),
+            Effect::Ask(Ask::Page(page)) => page.clone(),
             other => panic!("{other:?}"),
         })
         .collect();
@@ -180,11 +181,11 @@ fn a_time_that_does_not_parse_keeps_the_prompt_and_says_why() {
 fn take_summaries(state: &mut State) -> (TimelineRequest, FacetsRequest) {
     let (mut timeline, mut facets) = (None, None);
     state.effects.retain(|effect| match effect {
-        Effect::Timeline(request) => {
+        Effect::Ask(Ask::Timeline(request)) => {
             timeline = Some(request.clone());
             false
         }
-        Effect::Facets(request) => {
+        Effect::Ask(Ask::Facets(request)) => {
             facets = Some(request.clone());
             false
         }

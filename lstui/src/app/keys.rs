@@ -16,18 +16,15 @@ use crate::ui::layout;
 pub const KEYS: &[(&str, &str)] = &[
     ("q  Ctrl-C", "quit"),
     ("?", "this help (any key closes it)"),
-    (
-        "f",
-        "edit the filter (query language); Enter applies, Esc cancels",
-    ),
+    ("f", "edit the filter (query language); Enter applies"),
     (
         "1 … 6",
         "show or hide TRACE, DEBUG, INFO, WARN, ERROR, FATAL",
     ),
-    ("Tab", "move between the log list and the service list"),
+    ("Tab", "between the log list and the side list"),
     (
         "Enter  Space",
-        "in the service list: show only the checked services",
+        "side list: check a service (history: a facet value)",
     ),
     ("c", "every service again"),
     (
@@ -43,38 +40,51 @@ pub const KEYS: &[(&str, &str)] = &[
         "Home  g",
         "the oldest record held (history: of the whole range)",
     ),
-    ("↑ ↓  k j", "select the previous / next record (pauses)"),
-    ("PgUp PgDn", "a page up / down (Ctrl-B / Ctrl-F too)"),
-    ("mouse wheel", "scroll"),
     (
-        "[  ]",
-        "history: the previous / next busy bar of the timeline",
+        "↑ ↓  k j",
+        "previous / next record (pauses); the mouse wheel scrolls",
     ),
-    ("click", "history: a bar of the timeline jumps there"),
+    ("PgUp PgDn", "a page up / down (Ctrl-B / Ctrl-F too)"),
+    (
+        "t",
+        "jump to a time: 2h ago, 2026-11-30 14:00, 09:30, RFC 3339",
+    ),
+    (
+        "e E  w W",
+        "next / previous error, warning (history: whole range)",
+    ),
+    (
+        "[ ]  click",
+        "timeline: previous / next busy bar; a click jumps there",
+    ),
     (
         "+  -",
-        "history: zoom the range in / out around the selection",
+        "timeline: zoom the range in / out around the selection",
     ),
     (
         "Enter  d",
         "details of the selected record (all fields, JSON)",
     ),
+    (
+        "x",
+        "context: the record's neighbours of its service and host",
+    ),
+    (
+        "m  u  U",
+        "mark the record; next / previous mark (whole range)",
+    ),
+    (
+        "y  o",
+        "copy the record as JSON (OSC 52); show it in $PAGER",
+    ),
+    ("s", "save the query's stored results to a file (NDJSON)"),
     ("Ctrl-W", "wrap long lines, or cut them at the edge"),
     ("/", "search the view (message text, any case); Enter finds"),
     ("n  N", "next (newer) / previous (older) match"),
     (
-        "e  E",
-        "next / previous error (history: in the whole range)",
+        "Esc",
+        "close what is open: input, help, context, details, search",
     ),
-    (
-        "w  W",
-        "next / previous warning (history: in the whole range)",
-    ),
-    (
-        "t",
-        "jump to a time: 2h ago, 2026-11-30 14:00, 09:30, RFC 3339",
-    ),
-    ("Esc", "close what is open: input, help, details, search"),
 ];
 
 /// The key table as plain text, for `--help`.
@@ -169,6 +179,13 @@ fn key_action(state: &State, key: &KeyEvent) -> Option<Action> {
             forward: c.is_lowercase(),
         },
         KeyCode::Char('t') => Action::StartTimeJump,
+        KeyCode::Char('x') => Action::ShowContext,
+        KeyCode::Char('m') => Action::ToggleMark,
+        KeyCode::Char('u') => Action::NextMark { forward: true },
+        KeyCode::Char('U') => Action::NextMark { forward: false },
+        KeyCode::Char('y') => Action::Copy,
+        KeyCode::Char('o') => Action::OpenInPager,
+        KeyCode::Char('s') => Action::StartSave,
         KeyCode::Char('[') => Action::TimelineStep { forward: false },
         KeyCode::Char(']') => Action::TimelineStep { forward: true },
         KeyCode::Char('+' | '=') => Action::Zoom { inward: true },

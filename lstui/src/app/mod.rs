@@ -2,12 +2,16 @@
 //! actions that keys, the clock and the network send.
 
 pub mod action;
+pub mod context;
 pub mod effect;
 pub mod facets;
 pub mod filter;
 pub mod history;
 pub mod keys;
 pub mod list;
+pub mod marks;
+pub mod save;
+pub mod selected;
 pub mod state;
 pub mod timeline;
 pub mod update;
@@ -16,6 +20,8 @@ pub mod update;
 mod history_tests;
 #[cfg(test)]
 mod jump_tests;
+#[cfg(test)]
+mod selected_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 

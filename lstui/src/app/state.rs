@@ -5,11 +5,14 @@ use std::time::Duration;
 
 use logstream_shared::{Level, LogRecord, QueryError};
 
+use super::context::ContextView;
 use super::effect::Effect;
 use super::facets::Facets;
 use super::filter::{Needle, ViewFilter};
 use super::history::{History, Range, daemon_query};
 use super::list::List;
+use super::marks::Marks;
+use super::save::SaveProgress;
 use super::timeline::Timeline;
 
 /// The most distinct services counted by name; more are counted as "other"
@@ -141,6 +144,8 @@ pub enum Mode {
     Search(LineInput),
     /// Typing a time to jump to (history).
     Time(LineInput),
+    /// Typing the file to save the results to.
+    Save(LineInput),
 }
 
 /// Which list the arrow keys move in (the side list is the services, or
@@ -204,6 +209,11 @@ pub struct State {
     pub timeline: Timeline,
     /// History's facets, kept across visits like the timeline.
     pub facets: Facets,
+    /// The context pane, while open.
+    pub context: Option<ContextView>,
+    pub marks: Marks,
+    /// The last save to a file, running or finished.
+    pub save: Option<SaveProgress>,
     /// Work `update` asked for; the program takes and runs it.
     pub effects: Vec<Effect>,
     pub filter: ViewFilter,
@@ -236,6 +246,9 @@ impl State {
             history: None,
             timeline: Timeline::default(),
             facets: Facets::default(),
+            context: None,
+            marks: Marks::default(),
+            save: None,
             effects: Vec::new(),
             wrap: options.wrap,
             options,

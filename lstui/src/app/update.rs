@@ -1,7 +1,7 @@
 //! `update`: the one place where the state changes.
 
 use super::action::{Action, Edit, NetEvent};
-use super::effect::Effect;
+use super::effect::{Ask, Effect};
 use super::filter::{Matcher, Needle, ViewFilter, filter_query};
 use chrono::{DateTime, Local, Utc};
 use logstream_shared::time::parse_time_in;
@@ -10,6 +10,8 @@ use logstream_shared::{LogRecord, Query};
 use super::facets::{clause, toggle_clause};
 use super::history::{Edge, Fetch, FindAnswer, History, PageAnswer, Seek, Severity};
 use super::list::{Hold, List, Position};
+use super::save::default_path;
+use super::selected;
 use super::state::{Connection, Focus, LineInput, Mode, Search, State};
 use super::timeline::Buckets;
 
@@ -37,6 +39,19 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
         Action::Found(answer) => found(state, answer),
         Action::SeekLevel { severity, forward } => seek_level(state, severity, forward),
         Action::StartTimeJump => state.mode = Mode::Time(LineInput::default()),
+        Action::ShowContext => selected::show_context(state),
+        Action::Context(answer) => selected::context_arrived(state, answer),
+        Action::ToggleMark => selected::toggle_mark(state),
+        Action::NextMark { forward } => selected::next_mark(state, forward),
+        Action::Copy => {
+            selected::record_json(state, Effect::Copy);
+            if state.notice.is_none() {
+                state.notice = Some("copied the record as JSON (OSC 52)".into());
+            }
+        }
+        Action::OpenInPager => selected::record_json(state, Effect::Pager),
+        Action::StartSave => state.mode = Mode::Save(LineInput::new(&default_path(Local::now()))),
+        Action::Saving(progress) => state.save = Some(progress),
         Action::Timeline(answer) => state.timeline.receive(answer),
         Action::Facets(answer) => state.facets.receive(answer),
         Action::TimelineStep { forward } => timeline_step(state, forward),
@@ -123,7 +138,7 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
                 // Shown as the user types; applied only on Enter.
                 state.filter_error = filter_query(&input.text).err();
             }
-            Mode::Search(input) | Mode::Time(input) => apply_edit(input, edit),
+            Mode::Search(input) | Mode::Time(input) | Mode::Save(input) => apply_edit(input, edit),
         },
         Action::Submit => return submit(state),
         Action::Cancel => {
@@ -132,6 +147,9 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
                 state.filter_error = None;
             } else if state.help {
                 state.help = false;
+            } else if state.context.is_some() {
+                state.context = None;
+                clamp_shown(state);
             } else if state.detail {
                 state.detail = false;
                 clamp_shown(state);
@@ -302,12 +320,14 @@ fn jump(state: &mut State, fetch: Fetch) {
     }
     let query = state.daemon_query();
     if let Some(history) = &mut state.history {
-        state.effects.push(Effect::Page(history.jump(fetch, query)));
+        state
+            .effects
+            .push(Effect::Ask(Ask::Page(history.jump(fetch, query))));
     }
 }
 
 /// Asks for the pages that the selection is near (see `History::wanted`).
-fn want_pages(state: &mut State, pushing_past: bool) {
+pub(super) fn want_pages(state: &mut State, pushing_past: bool) {
     // Every scroll comes here; only history needs the query.
     if state.history.is_none() {
         return;
@@ -315,7 +335,9 @@ fn want_pages(state: &mut State, pushing_past: bool) {
     let query = state.daemon_query();
     if let Some(history) = &mut state.history {
         let wanted = history.wanted(&query, pushing_past);
-        state.effects.extend(wanted.into_iter().map(Effect::Page));
+        state
+            .effects
+            .extend(wanted.into_iter().map(|r| Effect::Ask(Ask::Page(r))));
     }
 }
 
@@ -383,7 +405,7 @@ fn seek_level(state: &mut State, severity: Severity, forward: bool) {
     }
     let request = history.find(Seek::Level { severity, forward }, &state.daemon_query());
     state.notice = Some(format!("looking for the {direction} {}…", severity.name()));
-    state.effects.push(Effect::Find(request));
+    state.effects.push(Effect::Ask(Ask::Find(request)));
 }
 
 /// `t`: history at the first record at or after `at` (the range widens to
@@ -409,7 +431,7 @@ fn jump_to_time(state: &mut State, at: DateTime<Utc>) {
     history.generation += 1;
     state
         .effects
-        .push(Effect::Find(history.find(Seek::Time(at), &query)));
+        .push(Effect::Ask(Ask::Find(history.find(Seek::Time(at), &query))));
     if opened || widened {
         ask_summaries(state);
     }
@@ -422,8 +444,8 @@ fn ask_summaries(state: &mut State) {
         let range = history.range.clone();
         let timeline = state.timeline.ask(query.clone(), range.clone(), columns);
         let facets = state.facets.ask(query, range);
-        state.effects.push(Effect::Timeline(timeline));
-        state.effects.push(Effect::Facets(facets));
+        state.effects.push(Effect::Ask(Ask::Timeline(timeline)));
+        state.effects.push(Effect::Ask(Ask::Facets(facets)));
     }
 }
 
@@ -573,6 +595,11 @@ fn submit(state: &mut State) -> Option<Action> {
                 state.mode = Mode::Filter(input);
             }
         },
+        Mode::Save(input) if input.text.trim().is_empty() => {
+            state.notice = Some("a file name is needed".into());
+            state.mode = Mode::Save(input);
+        }
+        Mode::Save(input) => selected::save(state, input.text.trim().to_string()),
         Mode::Time(input) => {
             let parsed = if state.options.utc {
                 parse_time_in(&input.text, Utc::now(), &Utc)
@@ -661,7 +688,7 @@ fn find_in_view(
 }
 
 /// Selects `view[index]`, scrolling as little as possible.
-fn select_index(state: &mut State, index: usize) {
+pub(super) fn select_index(state: &mut State, index: usize) {
     let rows = state.list_rows();
     let list = state.list_mut();
     let len = list.view.len();

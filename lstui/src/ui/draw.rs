@@ -16,11 +16,13 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::layout::{Areas, areas};
 use super::theme;
+use crate::app::context::{ContextAnswer, ContextView};
 use crate::app::facets::{clause, has_clause};
 use crate::app::filter::Needle;
 use crate::app::history::{Edge, History};
 use crate::app::keys::KEYS;
 use crate::app::list::Position;
+use crate::app::save::SaveState;
 use crate::app::state::{Connection, Focus, Mode, State};
 use crate::app::timeline::Status;
 
@@ -44,8 +46,10 @@ pub fn draw(state: &State, frame: &mut Frame) {
         }
     }
     draw_logs(state, frame, &areas);
-    if let Some(area) = areas.detail {
-        draw_detail(state, frame, area);
+    match (&state.context, areas.detail) {
+        (Some(context), Some(area)) => draw_context(state, context, frame, area),
+        (None, Some(area)) => draw_detail(state, frame, area),
+        _ => {}
     }
     draw_status(state, frame, areas.status);
     if state.help {
@@ -107,9 +111,10 @@ fn draw_toggles(state: &State, frame: &mut Frame, area: Rect) {
         spans.push(Span::raw(format!("{} ", names.join(","))));
     }
     match &state.mode {
-        Mode::Search(input) | Mode::Time(input) => {
+        Mode::Search(input) | Mode::Time(input) | Mode::Save(input) => {
             let label = match state.mode {
                 Mode::Time(_) => "│ jump to time ",
+                Mode::Save(_) => "│ save the query's results to ",
                 _ => "│ search ",
             };
             spans.push(Span::styled(label, theme::TITLE));
@@ -447,6 +452,9 @@ fn draw_logs(state: &State, frame: &mut Frame, areas: &Areas) {
             if y >= bottom {
                 return;
             }
+            if state.marks.contains(record) {
+                line = line.patch_style(theme::MARKED);
+            }
             if Some(index) == selected {
                 line = line.patch_style(theme::SELECTED);
             }
@@ -671,6 +679,47 @@ fn wrap_ranges(text: &str, width: usize) -> Vec<Range<usize>> {
     rows
 }
 
+/// The record between its neighbours of the same service (and host),
+/// oldest first, the record itself selected.
+fn draw_context(state: &State, context: &ContextView, frame: &mut Frame, area: Rect) {
+    let block = Block::bordered()
+        .title(Span::styled(
+            " context: the same service and host ",
+            theme::TITLE,
+        ))
+        .title_bottom(Span::styled(" x or Esc closes ", theme::DIM))
+        .border_style(theme::DIM);
+    let inner = super::layout::inner(area);
+    frame.render_widget(block, area);
+    let Some((rows, at)) = context.rows() else {
+        let text = match &context.status {
+            Some(ContextAnswer {
+                result: Err(reason),
+                ..
+            }) => Span::styled(clean(reason).into_owned(), theme::ERROR),
+            _ => Span::styled("loading…", theme::DIM),
+        };
+        frame.render_widget(Paragraph::new(text), inner);
+        return;
+    };
+    let format = RowFormat::new(state, inner.width);
+    // The record in the middle, as far as the neighbours allow.
+    let height = usize::from(inner.height);
+    let first = at
+        .saturating_sub(height / 2)
+        .min(rows.len().saturating_sub(height));
+    for (y, (index, record)) in rows.iter().enumerate().skip(first).take(height).enumerate() {
+        let Some(mut line) = format.lines(record, None).into_iter().next() else {
+            continue;
+        };
+        if index == at {
+            line = line.patch_style(theme::SELECTED);
+        }
+        let y = inner.y + u16::try_from(y).unwrap_or(u16::MAX);
+        frame.render_widget(line, Rect::new(inner.x, y, inner.width, 1));
+    }
+}
+
 fn draw_detail(state: &State, frame: &mut Frame, area: Rect) {
     let block = Block::bordered()
         .title(Span::styled(" record ", theme::TITLE))
@@ -741,6 +790,22 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect) {
     }
     if state.wrap {
         spans.push(Span::raw("│ wrap "));
+    }
+    if !state.marks.is_empty() {
+        spans.push(Span::raw(format!(
+            "│ {} marked ",
+            thousands(state.marks.len() as u64)
+        )));
+    }
+    if let Some(save) = &state.save {
+        let style = match save.state {
+            SaveState::Failed(_) => theme::ERROR,
+            _ => Style::new(),
+        };
+        spans.push(Span::styled(
+            format!("│ {} ", clean(&save.describe())),
+            style,
+        ));
     }
     if let Some(notice) = &state.notice {
         spans.push(Span::styled(

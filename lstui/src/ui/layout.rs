@@ -62,7 +62,7 @@ pub fn areas(state: &State) -> Areas {
     };
     let [histogram_block, logs_and_detail] =
         Layout::vertical([Constraint::Length(histogram), Constraint::Min(1)]).areas(right);
-    let (logs_block, detail) = if state.detail {
+    let (logs_block, detail) = if state.detail || state.context.is_some() {
         let [logs, detail] =
             Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)])
                 .areas(logs_and_detail);

@@ -5,6 +5,7 @@ pub mod layout;
 mod theme;
 
 pub use draw::draw;
+pub(crate) use draw::thousands;
 
 #[cfg(test)]
 mod tests;

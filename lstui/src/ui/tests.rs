@@ -173,3 +173,124 @@ fn tiny_terminals_do_not_panic() {
         }
     }
 }
+
+/// History over three days: a page of stored records, the timeline and the
+/// facets answered, the records of one service in the filter.
+fn history() -> State {
+    use crate::app::effect::{Ask, Effect};
+    use crate::app::facets::{FacetsAnswer, Section};
+    use crate::app::history::{PageAnswer, Range};
+    use crate::app::timeline::{Buckets, TimelineAnswer};
+    let mut state = busy();
+    let day =
+        |d: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, d, 0, 0, 0).unwrap();
+    state.options.range = Range {
+        since: Some(day(12)),
+        until: Some(day(15)),
+    };
+    apply(&mut state, Action::ToggleHistory);
+    let records: Vec<_> = (0..40)
+        .rev()
+        .map(|n| {
+            let level = if n % 7 == 3 {
+                Level::Error
+            } else {
+                Level::Info
+            };
+            let mut r = record(
+                n * 600,
+                ["api", "web"][n as usize % 2],
+                level,
+                &format!("stored {n}"),
+            );
+            r.timestamp -= chrono::Duration::hours(30);
+            r
+        })
+        .collect();
+    for effect in std::mem::take(&mut state.effects) {
+        let answer = match effect {
+            Effect::Ask(Ask::Page(page)) => Action::Page(PageAnswer {
+                generation: page.generation,
+                fetch: page.fetch,
+                result: Ok((records.clone(), true)),
+            }),
+            Effect::Ask(Ask::Timeline(timeline)) => {
+                let hour = 3_600_000_000_000i64;
+                let first_ns = day(12).timestamp_nanos_opt().unwrap();
+                let counts = (0..72u64)
+                    .map(|h| [0, h % 5, 20 + (h * 7) % 30, h % 3, h % 2, 0])
+                    .collect();
+                Action::Timeline(TimelineAnswer {
+                    generation: timeline.generation,
+                    result: Ok(Buckets {
+                        first_ns,
+                        step_ns: hour,
+                        counts,
+                        until_ns: first_ns + 72 * hour,
+                    }),
+                })
+            }
+            Effect::Ask(Ask::Facets(facets)) => Action::Facets(FacetsAnswer {
+                generation: facets.generation,
+                result: Ok(vec![
+                    Section {
+                        field: "service".into(),
+                        values: vec![("api".into(), 2_400), ("web".into(), 1_900)],
+                    },
+                    Section {
+                        field: "level".into(),
+                        values: vec![("INFO".into(), 3_700), ("ERROR".into(), 600)],
+                    },
+                    Section {
+                        field: "attr.user_id".into(),
+                        values: vec![("42".into(), 310)],
+                    },
+                ]),
+            }),
+            other => panic!("{other:?}"),
+        };
+        apply(&mut state, answer);
+    }
+    state
+}
+
+#[test]
+fn history_with_its_timeline_and_facets() {
+    let mut state = history();
+    apply(&mut state, Action::Scroll(-3));
+    apply(&mut state, Action::ToggleMark);
+    apply(&mut state, Action::Scroll(1));
+    insta::assert_snapshot!(render(&state).backend());
+}
+
+#[test]
+fn the_context_of_a_record() {
+    use crate::app::context::ContextAnswer;
+    let mut state = history();
+    apply(&mut state, Action::ShowContext);
+    let record = state.selected_record().unwrap().clone();
+    let around = |n: u64| record_at(&record, n);
+    let answer = ContextAnswer {
+        id: record.id.clone(),
+        result: Ok((
+            (1..4).map(around).collect(),
+            record.clone(),
+            (5..7).map(around).collect(),
+        )),
+    };
+    apply(&mut state, Action::Context(answer));
+    insta::assert_snapshot!(render(&state).backend());
+}
+
+/// A neighbour of `record`, `n` minutes from an hour before it.
+fn record_at(record: &logstream_shared::LogRecord, n: u64) -> logstream_shared::LogRecord {
+    let mut neighbour = crate::app::tests::record(
+        900 + n,
+        &record.service,
+        Level::Info,
+        &format!("neighbour {n}"),
+    );
+    neighbour.timestamp =
+        record.timestamp - chrono::Duration::hours(1) + chrono::Duration::minutes(n as i64 * 15);
+    neighbour
+}

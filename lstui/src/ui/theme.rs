@@ -41,6 +41,8 @@ pub(super) fn bar(level: Level) -> Color {
 
 pub(super) const DIM: Style = Style::new().fg(Color::DarkGray);
 pub(super) const SELECTED: Style = Style::new().bg(Color::DarkGray);
+/// A marked row (`m`); the selection's colour goes over it.
+pub(super) const MARKED: Style = Style::new().bg(Color::Indexed(24));
 pub(super) const MATCH: Style = Style::new().fg(Color::Black).bg(Color::Yellow);
 pub(super) const ERROR: Style = Style::new().fg(Color::Red);
 pub(super) const TITLE: Style = Style::new().add_modifier(Modifier::BOLD);
