@@ -129,3 +129,100 @@ fn history_finds_an_error_days_back_in_context_and_narrows_with_a_facet() {
     assert!(screen.contains("services pay"), "{screen}");
     tmux.keys(&["q"]);
 }
+
+#[test]
+fn marks_context_copy_pager_and_save_work_on_stored_records() {
+    let config = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let daemon = TestDaemon::start();
+    let start = Utc::now() - Duration::days(3);
+    let (shop, pay) = stored_lines(start);
+    send(&daemon, "shop", &as_str(&shop));
+    send(&daemon, "pay", &as_str(&pay));
+
+    let tmux = Tmux::start(config.path());
+    // OSC 52 from lstui becomes a tmux paste buffer.
+    tmux.run(&["set-option", "-g", "set-clipboard", "on"]);
+    let paged = out.path().join("paged.json");
+    let command = format!(
+        "env -u LOGSTREAM_TOKEN -u LOGSTREAM_URL 'PAGER=cat > {}' {} --server {} --utc --from 4d",
+        paged.display(),
+        binary("lstui").display(),
+        daemon.url
+    );
+    tmux.type_text(&command);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("history", |s| s.contains("timeline 2,880 records"));
+
+    // Mark the newest error, go to the oldest record, and back to the mark.
+    let (first, last) = (ERRORS[0], ERRORS[1]);
+    tmux.keys(&["E"]);
+    tmux.wait_for("the newest error", |s| record_numbers(s).contains(&last));
+    tmux.keys(&["m", "g"]);
+    tmux.wait_for("the oldest record", |s| {
+        record_numbers(s).first() == Some(&0)
+    });
+    tmux.keys(&["u", "d"]);
+    let screen = tmux.wait_for("the mark", |s| {
+        detail_message(s).is_some_and(|m| m.contains("02500"))
+    });
+    assert!(screen.contains("1 marked"), "{screen}");
+    tmux.keys(&["Escape"]);
+
+    // Its context: the other record of its service, the first error.
+    tmux.keys(&["x"]);
+    let screen = tmux.wait_for("the context", |s| {
+        s.contains("context: the same service") && s.contains(&format!("rec {first:05} boom"))
+    });
+    let pane = &screen[screen.find("context: the same service").unwrap()..];
+    assert!(!pane.contains("fine"), "only the same service: {screen}");
+    tmux.keys(&["Escape"]);
+
+    // Copied and paged as JSON.
+    tmux.keys(&["y"]);
+    tmux.wait_for("the copy", |s| s.contains("copied the record"));
+    let buffer = tmux.run(&["show-buffer"]);
+    let copied: serde_json::Value = serde_json::from_str(&buffer).expect("the record as JSON");
+    assert_eq!(copied["message"], format!("rec {last:05} boom"));
+    tmux.keys(&["o"]);
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&paged).is_ok_and(|t| t.ends_with("}\n")) {
+        assert!(
+            started.elapsed() < common::PATIENCE,
+            "$PAGER never got the record"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let paged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&paged).unwrap()).unwrap();
+    assert_eq!(paged, copied);
+    tmux.wait_for("lstui again after the pager", |s| {
+        s.contains("timeline 2,880 records")
+    });
+
+    // The query's results to a file: every error in the range.
+    tmux.keys(&["f"]);
+    tmux.type_text("boom");
+    tmux.keys(&["Enter", "s", "C-u"]);
+    let saved = out.path().join("errors.ndjson");
+    tmux.type_text(&saved.display().to_string());
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the save", |s| s.contains("saved 2 records"));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&saved)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let messages: Vec<&str> = lines
+        .iter()
+        .map(|r| r["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            format!("rec {first:05} boom"),
+            format!("rec {last:05} boom")
+        ]
+    );
+    tmux.keys(&["q"]);
+}
