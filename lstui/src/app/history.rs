@@ -342,6 +342,31 @@ impl History {
     }
 }
 
+/// Where the live tail takes over from history's newest record: `None`
+/// while records between them may be stored that neither holds (the range
+/// ends before now, newer pages are still to come, or the live ring starts
+/// after history's newest record); else the index in `live`'s view of the
+/// first record after history's newest (`Some(None)`: none, follow).
+pub fn hand_over_point(history: &History, live: &List) -> Option<Option<usize>> {
+    if history.range.until.is_some() || history.newer != Edge::End {
+        return None;
+    }
+    let key = |r: &LogRecord| (r.timestamp_nanos(), r.id.clone());
+    let Some(last) = history.list.ring.last().map(key) else {
+        return Some(live.view.len().checked_sub(1));
+    };
+    // The ring holds everything the tail sent since it started; it covers
+    // the gap when its oldest record is no newer than history's newest.
+    if live.ring.first().is_some_and(|first| key(first) > last) {
+        return None;
+    }
+    let after = live
+        .view
+        .iter()
+        .position(|&seq| live.ring.get(seq).is_some_and(|r| key(r) > last));
+    Some(after)
+}
+
 /// What the daemon is asked for in history: the query lstui was started
 /// with and everything in the view's filter (filter bar, levels, services).
 pub fn daemon_query(tail_query: Option<&str>, filter: &ViewFilter) -> String {

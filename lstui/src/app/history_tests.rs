@@ -181,3 +181,34 @@ fn history_asks_the_daemon_for_the_whole_view_filter() {
     let query: logstream_shared::Query = state.daemon_query().parse().unwrap();
     assert!(query.stages.is_empty());
 }
+
+#[test]
+fn scrolling_past_the_newest_stored_record_continues_in_the_live_tail() {
+    let mut state = state(100);
+    super::tests::feed(&mut state, 1000, 10);
+    apply(&mut state, Action::ToggleHistory);
+    let newest = take_request(&mut state);
+    // Stored up to record 1004, which the live tail holds too.
+    answer(&mut state, &newest, stored(990, 15), false);
+    assert_eq!(selected_message(&state), "stored 1004");
+    apply(&mut state, Action::Scroll(1));
+    assert!(state.history.is_none(), "live again");
+    assert_eq!(
+        selected_message(&state),
+        "request 1005 done",
+        "no gap, no duplicate"
+    );
+}
+
+#[test]
+fn history_pages_on_before_handing_over_when_the_tail_started_later() {
+    let mut state = state(100);
+    super::tests::feed(&mut state, 2000, 5);
+    apply(&mut state, Action::ToggleHistory);
+    let newest = take_request(&mut state);
+    answer(&mut state, &newest, stored(990, 15), false);
+    // Records 1005…1999 may be stored: history asks for them first.
+    apply(&mut state, Action::Scroll(1));
+    assert!(state.history.is_some());
+    assert_eq!(take_request(&mut state).fetch, Fetch::Newer);
+}

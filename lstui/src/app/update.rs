@@ -8,7 +8,9 @@ use logstream_shared::time::parse_time_in;
 use logstream_shared::{LogRecord, Query};
 
 use super::facets::{clause, toggle_clause};
-use super::history::{Edge, Fetch, FindAnswer, History, PageAnswer, Seek, Severity};
+use super::history::{
+    Edge, Fetch, FindAnswer, History, PageAnswer, Seek, Severity, hand_over_point,
+};
 use super::list::{Hold, List, Position};
 use super::save::default_path;
 use super::selected;
@@ -61,6 +63,9 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
         Action::Scroll(delta) => match state.focus {
             Focus::Logs => {
                 let at_newest = state.list().selected_seq() == state.list().view.back().copied();
+                if delta > 0 && at_newest && hand_over_to_live(state) {
+                    return None;
+                }
                 move_shown(state, delta);
                 want_pages(state, delta > 0 && at_newest);
             }
@@ -311,6 +316,25 @@ fn toggle_history(state: &mut State) {
         ask_summaries(state);
     }
     state.focus = Focus::Logs;
+}
+
+/// Past history's newest record into the live tail, at the first record
+/// after it, when nothing can lie between them; false if it cannot yet.
+fn hand_over_to_live(state: &mut State) -> bool {
+    let Some(point) = state
+        .history
+        .as_ref()
+        .and_then(|h| hand_over_point(h, &state.live))
+    else {
+        return false;
+    };
+    state.history = None;
+    state.notice = Some("live: the tail goes on after the newest stored record".into());
+    match point {
+        Some(index) => select_index(state, index),
+        None => state.live.position = Position::Follow,
+    }
+    true
 }
 
 /// A new history window at the oldest or newest record of the range.
