@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use logstream_shared::LogRecord;
 use logstream_shared::api::{
     ContextPage, ContextParams, Direction, FacetParams, Facets, FieldList, FieldsParams, Histogram,
-    HistogramParams, LogsPage, SearchParams,
+    HistogramParams, LogsAnswer, LogsPage, SearchParams,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -22,6 +22,7 @@ use crate::app::effect::Ask;
 use crate::app::facets::{self, FacetsAnswer, FacetsRequest, Section};
 use crate::app::history::{FindAnswer, FindRequest, PageAnswer, PageRequest};
 use crate::app::save::{SaveProgress, SaveRequest, SaveState};
+use crate::app::table::TableAnswer;
 use crate::app::timeline::{Buckets, TimelineAnswer, TimelineRequest, step_for};
 use crate::net::{body_error, error_chain};
 
@@ -77,6 +78,20 @@ impl Daemon {
                 generation: request.generation,
                 result: self.facets(&request).await,
             }),
+            Ask::Table(request) => {
+                let answer: Result<LogsAnswer, String> =
+                    self.get(&["api", "logs"], &request.params, "a table").await;
+                let result = answer.and_then(|answer| match answer {
+                    LogsAnswer::Table(table) => Ok(table),
+                    LogsAnswer::Records(_) => {
+                        Err("the daemon answered records, not a table".into())
+                    }
+                });
+                Action::Table(TableAnswer {
+                    generation: request.generation,
+                    result,
+                })
+            }
             Ask::Context(request) => Action::Context(ContextAnswer {
                 id: request.record.id.clone(),
                 result: self.context(&request.record).await,

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::app::filter::filter_query;
+use crate::app::filter::{bar_query, filter_query};
 use anyhow::Context;
 use crossterm::event::EventStream;
 use futures::StreamExt;
@@ -32,7 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         filter_query(text).map_err(|e| anyhow::anyhow!("{e}\n{}", e.pointer(text)))?;
     }
     if let Some(text) = &cli.filter {
-        filter_query(text).map_err(|e| anyhow::anyhow!("--filter: {e}\n{}", e.pointer(text)))?;
+        bar_query(text).map_err(|e| anyhow::anyhow!("--filter: {e}\n{}", e.pointer(text)))?;
     }
     // A relative --since is fixed now, so a reconnection does not move it.
     let since = cli

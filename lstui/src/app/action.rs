@@ -9,6 +9,7 @@ use super::context::ContextAnswer;
 use super::facets::FacetsAnswer;
 use super::history::{FindAnswer, PageAnswer, Severity};
 use super::save::SaveProgress;
+use super::table::TableAnswer;
 use super::timeline::TimelineAnswer;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +44,8 @@ pub enum Action {
     Zoom {
         inward: bool,
     },
+    /// The table the daemon computed for the filter bar's query.
+    Table(TableAnswer),
     /// `x`: the selected record's neighbours from its service and host
     /// (again: closes them).
     ShowContext,

@@ -7,6 +7,7 @@ use super::context::ContextRequest;
 use super::facets::FacetsRequest;
 use super::history::{FindRequest, PageRequest};
 use super::save::SaveRequest;
+use super::table::TableRequest;
 use super::timeline::TimelineRequest;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -34,4 +35,6 @@ pub enum Ask {
     Facets(FacetsRequest),
     /// A record's neighbours, answered by `Action::Context`.
     Context(ContextRequest),
+    /// A table query's table, answered by `Action::Table`.
+    Table(TableRequest),
 }

@@ -25,6 +25,36 @@ pub fn filter_query(text: &str) -> Result<Query, QueryError> {
     })
 }
 
+/// The filter bar's text: a filter, and optionally the stages of a table
+/// (`| stats`, `| top`, `| fields`), which the daemon computes. Other
+/// stages leave records, which the bar's filter already shows.
+pub fn bar_query(text: &str) -> Result<Query, QueryError> {
+    let parsed = query::parse(text)?;
+    if parsed.stages.is_empty() || matches!(parsed.output(), query::Output::Table(_)) {
+        return Ok(parsed);
+    }
+    Err(QueryError {
+        column: first_pipe(text).map_or(1, |i| i + 1),
+        message: "the filter bar shows the tables of | stats, | top and | fields; \
+                  other stages: run them with lsctl query"
+            .into(),
+    })
+}
+
+/// `text` before its first pipe (the filter), and from it (the stages).
+pub fn split_stages(text: &str) -> (&str, &str) {
+    match first_pipe(text) {
+        Some(column) => {
+            let at = text
+                .char_indices()
+                .nth(column)
+                .map_or(text.len(), |(i, _)| i);
+            (text[..at].trim_end(), &text[at..])
+        }
+        None => (text, ""),
+    }
+}
+
 /// The column (0-based, in characters) of the first `|` outside quotes.
 fn first_pipe(text: &str) -> Option<usize> {
     let mut quoted = false;
@@ -65,6 +95,16 @@ impl Default for ViewFilter {
 }
 
 impl ViewFilter {
+    /// The filter bar's filter, without a table's stages.
+    pub fn filter_text(&self) -> &str {
+        split_stages(&self.text).0
+    }
+
+    /// The table's stages (`| stats …`), or "".
+    pub fn stages(&self) -> &str {
+        split_stages(&self.text).1
+    }
+
     pub fn accepts(&self, record: &LogRecord) -> bool {
         self.levels[usize::from(record.level.as_u8())]
             && (self.services.is_empty() || self.services.contains(&record.service))
@@ -136,6 +176,19 @@ mod tests {
         assert!(filter_query("a OR b").is_ok());
         let e = filter_query(r#"x "a|b" | stats count()"#).unwrap_err();
         assert_eq!(e.column, 9);
+    }
+
+    #[test]
+    fn the_bar_takes_table_stages_and_splits_them_off() {
+        assert!(bar_query("error | stats count() by service").is_ok());
+        assert!(bar_query("error | top 5 host").is_ok());
+        let e = bar_query("error | limit 5").unwrap_err();
+        assert_eq!(e.column, 7);
+        assert_eq!(
+            split_stages(r#"x "a|b" | top 3 host"#),
+            (r#"x "a|b""#, "| top 3 host")
+        );
+        assert_eq!(split_stages("plain"), ("plain", ""));
     }
 
     #[test]

@@ -374,8 +374,8 @@ pub fn daemon_query(tail_query: Option<&str>, filter: &ViewFilter) -> String {
     if let Some(query) = tail_query.filter(|q| !q.trim().is_empty()) {
         parts.push(format!("({query})"));
     }
-    if !filter.text.trim().is_empty() {
-        parts.push(format!("({})", filter.text));
+    if !filter.filter_text().trim().is_empty() {
+        parts.push(format!("({})", filter.filter_text()));
     }
     let hidden: Vec<&str> = logstream_shared::Level::ALL
         .iter()

@@ -13,6 +13,7 @@ pub mod marks;
 pub mod save;
 pub mod selected;
 pub mod state;
+pub mod table;
 pub mod timeline;
 pub mod update;
 

@@ -123,3 +123,48 @@ fn s_saves_the_query_over_the_range_and_reports_progress() {
             .contains("saved 1,234 records")
     );
 }
+
+#[test]
+fn a_table_query_in_the_filter_bar_asks_the_daemon_and_esc_goes_back() {
+    use super::table::TableAnswer;
+    use logstream_shared::api::TablePage;
+    let mut state = state(100);
+    state.mode = Mode::Filter(super::state::LineInput::new("error | top 3 service"));
+    apply(&mut state, Action::Submit);
+    assert_eq!(state.filter_error, None);
+    let Some(Effect::Ask(Ask::Table(request))) = take_effects(&mut state).pop() else {
+        panic!("a table request");
+    };
+    assert_eq!(request.params.q.as_deref(), Some("(error) | top 3 service"));
+    let page: TablePage = serde_json::from_value(serde_json::json!({
+        "status": "success", "result": 1, "truncated": false,
+        "columns": [{"name": "service", "type": "string"}, {"name": "count", "type": "integer"}],
+        "rows": [["api", 7]],
+    }))
+    .unwrap();
+    let answer = TableAnswer {
+        generation: request.generation,
+        result: Ok(page),
+    };
+    apply(&mut state, Action::Table(answer));
+    assert_eq!(state.table.as_ref().unwrap().rows(), 1);
+    // Levels still narrow the table: it is asked for again.
+    apply(&mut state, Action::ToggleLevel(Level::Debug));
+    let Some(Effect::Ask(Ask::Table(again))) = take_effects(&mut state).pop() else {
+        panic!("the table again");
+    };
+    assert_eq!(
+        again.params.q.as_deref(),
+        Some("(error) -level:DEBUG | top 3 service")
+    );
+    apply(&mut state, Action::Cancel);
+    assert!(state.table.is_none());
+    assert_eq!(state.filter.text, "error");
+
+    state.mode = Mode::Filter(super::state::LineInput::new("error | limit 3"));
+    apply(&mut state, Action::Submit);
+    assert!(
+        state.filter_error.is_some(),
+        "records stages are not a table"
+    );
+}

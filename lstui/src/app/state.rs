@@ -13,6 +13,7 @@ use super::history::{History, Range, daemon_query};
 use super::list::List;
 use super::marks::Marks;
 use super::save::SaveProgress;
+use super::table::TableView;
 use super::timeline::Timeline;
 
 /// The most distinct services counted by name; more are counted as "other"
@@ -214,6 +215,10 @@ pub struct State {
     pub marks: Marks,
     /// The last save to a file, running or finished.
     pub save: Option<SaveProgress>,
+    /// The table of a table query in the filter bar, shown instead of records.
+    pub table: Option<TableView>,
+    /// Tables asked for so far: each request's generation.
+    pub tables_asked: u64,
     /// Work `update` asked for; the program takes and runs it.
     pub effects: Vec<Effect>,
     pub filter: ViewFilter,
@@ -249,6 +254,8 @@ impl State {
             context: None,
             marks: Marks::default(),
             save: None,
+            table: None,
+            tables_asked: 0,
             effects: Vec::new(),
             wrap: options.wrap,
             options,

@@ -2,7 +2,7 @@
 
 use super::action::{Action, Edit, NetEvent};
 use super::effect::{Ask, Effect};
-use super::filter::{Matcher, Needle, ViewFilter, filter_query};
+use super::filter::{Matcher, Needle, ViewFilter, bar_query};
 use chrono::{DateTime, Local, Utc};
 use logstream_shared::time::parse_time_in;
 use logstream_shared::{LogRecord, Query};
@@ -15,7 +15,9 @@ use super::list::{Hold, List, Position};
 use super::save::default_path;
 use super::selected;
 use super::state::{Connection, Focus, LineInput, Mode, Search, State};
+use super::table::{TableRequest, TableView};
 use super::timeline::Buckets;
+use logstream_shared::api::{Direction, SearchParams};
 
 /// Applies `action`; returns a follow-up action, if any, to apply next.
 pub fn update(state: &mut State, action: Action) -> Option<Action> {
@@ -43,6 +45,11 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
         Action::StartTimeJump => state.mode = Mode::Time(LineInput::default()),
         Action::ShowContext => selected::show_context(state),
         Action::Context(answer) => selected::context_arrived(state, answer),
+        Action::Table(answer) => {
+            if let Some(table) = &mut state.table {
+                table.receive(answer);
+            }
+        }
         Action::ToggleMark => selected::toggle_mark(state),
         Action::NextMark { forward } => selected::next_mark(state, forward),
         Action::Copy => {
@@ -60,6 +67,12 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
         Action::TimelineClick(column) => timeline_click(state, column),
         Action::Zoom { inward } => zoom(state, inward),
         Action::ToggleHistory => toggle_history(state),
+        Action::Scroll(delta) if state.table.is_some() && state.focus == Focus::Logs => {
+            if let Some(table) = &mut state.table {
+                let last = table.rows().saturating_sub(1);
+                table.offset = table.offset.saturating_add_signed(delta).min(last);
+            }
+        }
         Action::Scroll(delta) => match state.focus {
             Focus::Logs => {
                 let at_newest = state.list().selected_seq() == state.list().view.back().copied();
@@ -141,7 +154,7 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
             Mode::Filter(input) => {
                 apply_edit(input, edit);
                 // Shown as the user types; applied only on Enter.
-                state.filter_error = filter_query(&input.text).err();
+                state.filter_error = bar_query(&input.text).err();
             }
             Mode::Search(input) | Mode::Time(input) | Mode::Save(input) => apply_edit(input, edit),
         },
@@ -152,6 +165,10 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
                 state.filter_error = None;
             } else if state.help {
                 state.help = false;
+            } else if state.table.is_some() {
+                // Back to the records of the filter.
+                state.table = None;
+                state.filter.text = state.filter.filter_text().to_string();
             } else if state.context.is_some() {
                 state.context = None;
                 clamp_shown(state);
@@ -284,7 +301,35 @@ fn clamp_hold(list: &mut List, rows: usize) {
 fn set_filter(state: &mut State, text: String, parsed: &Query) {
     state.filter.matcher = Matcher::new(&parsed.filter);
     state.filter.text = text;
+    if parsed.stages.is_empty() {
+        state.table = None;
+    }
     refilter(state);
+}
+
+/// Asks the daemon for the filter bar's table over the range.
+fn ask_table(state: &mut State) {
+    let range = match &state.history {
+        Some(history) => history.range.clone(),
+        None => state.options.range.clone(),
+    };
+    let query = format!("{} {}", state.daemon_query(), state.filter.stages());
+    state.tables_asked += 1;
+    let generation = state.tables_asked;
+    let params = range.params(query.trim().to_string(), None, Direction::Forward, 1000);
+    let params = SearchParams {
+        direction: None,
+        limit: None,
+        ..params
+    };
+    state.table = Some(TableView {
+        generation,
+        query: query.trim().to_string(),
+        ..TableView::default()
+    });
+    state
+        .effects
+        .push(Effect::Ask(Ask::Table(TableRequest { generation, params })));
 }
 
 /// Rebuilds the views after the filter changed; history asks the daemon
@@ -293,6 +338,9 @@ fn refilter(state: &mut State) {
     let rows = state.list_rows();
     rebuild_view(&mut state.live, &state.filter);
     clamp_hold(&mut state.live, rows);
+    if !state.filter.stages().is_empty() {
+        ask_table(state);
+    }
     if state.history.is_some() {
         jump(state, Fetch::Newest);
         ask_summaries(state);
@@ -486,8 +534,11 @@ fn toggle_facet(state: &mut State) {
         }
         return refilter(state);
     }
-    let (text, _) = toggle_clause(&state.filter.text, &clause(&field, &value));
-    match filter_query(&text) {
+    let (filter, _) = toggle_clause(state.filter.filter_text(), &clause(&field, &value));
+    let text = format!("{filter} {}", state.filter.stages())
+        .trim()
+        .to_string();
+    match bar_query(&text) {
         Ok(parsed) => set_filter(state, text, &parsed),
         // A filter bar that already failed to combine: say so, change nothing.
         Err(e) => state.notice = Some(format!("cannot add {field}: {}", e.message)),
@@ -608,7 +659,7 @@ fn submit(state: &mut State) -> Option<Action> {
             }
             return Some(Action::ToggleDetail);
         }
-        Mode::Filter(input) => match filter_query(&input.text) {
+        Mode::Filter(input) => match bar_query(&input.text) {
             Ok(parsed) => {
                 state.filter_error = None;
                 set_filter(state, input.text, &parsed);

@@ -24,7 +24,9 @@ use crate::app::keys::KEYS;
 use crate::app::list::Position;
 use crate::app::save::SaveState;
 use crate::app::state::{Connection, Focus, Mode, State};
+use crate::app::table::TableView;
 use crate::app::timeline::Status;
+use logstream_shared::query::ColumnKind;
 
 /// The service column never gets wider than this.
 const SERVICE_COLUMN_MAX: usize = 16;
@@ -45,7 +47,10 @@ pub fn draw(state: &State, frame: &mut Frame) {
             None => draw_histogram(state, frame.buffer_mut(), areas.histogram_block),
         }
     }
-    draw_logs(state, frame, &areas);
+    match &state.table {
+        Some(table) => draw_table(table, frame, &areas),
+        None => draw_logs(state, frame, &areas),
+    }
     match (&state.context, areas.detail) {
         (Some(context), Some(area)) => draw_context(state, context, frame, area),
         (None, Some(area)) => draw_detail(state, frame, area),
@@ -677,6 +682,86 @@ fn wrap_ranges(text: &str, width: usize) -> Vec<Range<usize>> {
     }
     rows.push(start..text.len());
     rows
+}
+
+/// The filter bar's table, as the daemon computed it: numbers to the right.
+fn draw_table(table: &TableView, frame: &mut Frame, areas: &Areas) {
+    let title = Line::from(vec![
+        Span::styled(" table ", theme::TITLE),
+        Span::raw(format!("{} ", clean(&table.query))),
+        Span::styled("— Esc back to the records ", theme::DIM),
+    ]);
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .border_style(theme::DIM)
+        .title(title);
+    frame.render_widget(block, areas.logs_block);
+    let page = match &table.answer {
+        Some(Ok(page)) => page,
+        other => {
+            let text = match other {
+                Some(Err(reason)) => Span::styled(clean(reason).into_owned(), theme::ERROR),
+                _ => Span::styled("computing…", theme::DIM),
+            };
+            frame.render_widget(Paragraph::new(text), areas.logs);
+            return;
+        }
+    };
+    let cell = |value: &serde_json::Value| match value {
+        serde_json::Value::String(text) => clean(text).into_owned(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let numeric: Vec<bool> = page
+        .columns
+        .iter()
+        .map(|c| matches!(c.kind, ColumnKind::Integer | ColumnKind::Float))
+        .collect();
+    let aligned = |i: usize, text: String| match numeric.get(i) {
+        Some(true) => Line::from(text).alignment(Alignment::Right),
+        _ => Line::from(text),
+    };
+    let header = Row::new(
+        page.columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| aligned(i, c.name.clone())),
+    )
+    .style(theme::TITLE);
+    let rows = page.rows.iter().skip(table.offset).map(|row| {
+        Row::new(
+            row.iter()
+                .enumerate()
+                .map(|(i, value)| aligned(i, cell(value))),
+        )
+    });
+    let widths: Vec<Constraint> = page
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, column)| {
+            let widest = page
+                .rows
+                .iter()
+                .map(|r| r.get(i).map_or(0, |v| cell(v).chars().count()));
+            let width = widest
+                .chain([column.name.chars().count()])
+                .max()
+                .unwrap_or(1);
+            Constraint::Length(u16::try_from(width).unwrap_or(u16::MAX))
+        })
+        .collect();
+    let mut footer = format!("{} rows", thousands(page.rows.len() as u64));
+    if page.truncated {
+        footer.push_str(" (cut at the limit)");
+    }
+    let [body, status] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(areas.logs);
+    frame.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(2),
+        body,
+    );
+    frame.render_widget(Span::styled(footer, theme::DIM), status);
 }
 
 /// The record between its neighbours of the same service (and host),

@@ -294,3 +294,33 @@ fn record_at(record: &logstream_shared::LogRecord, n: u64) -> logstream_shared::
         record.timestamp - chrono::Duration::hours(1) + chrono::Duration::minutes(n as i64 * 15);
     neighbour
 }
+
+#[test]
+fn a_table_in_place_of_the_records() {
+    use crate::app::effect::{Ask, Effect};
+    use crate::app::table::TableAnswer;
+    let mut state = busy();
+    state.mode = crate::app::state::Mode::Filter(crate::app::state::LineInput::new(
+        "level>=warn | stats count(), avg(ms) by service",
+    ));
+    apply(&mut state, Action::Submit);
+    let Some(Effect::Ask(Ask::Table(request))) = state.effects.pop() else {
+        panic!("a table request");
+    };
+    let page = serde_json::from_value(serde_json::json!({
+        "status": "success", "result": 2, "truncated": true,
+        "columns": [
+            {"name": "service", "type": "string"},
+            {"name": "count()", "type": "integer"},
+            {"name": "avg(ms)", "type": "float"}
+        ],
+        "rows": [["billing", 1204, 35.25], ["auth", 7, null]],
+    }))
+    .unwrap();
+    let answer = TableAnswer {
+        generation: request.generation,
+        result: Ok(page),
+    };
+    apply(&mut state, Action::Table(answer));
+    insta::assert_snapshot!(render(&state).backend());
+}
