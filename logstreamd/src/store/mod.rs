@@ -4,6 +4,7 @@
 mod clickhouse;
 pub mod counts;
 pub(crate) mod duckdb;
+mod space;
 pub(crate) mod sql;
 
 use std::collections::HashMap;
@@ -38,6 +39,56 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The disk the store writes to has no room (for a commit, or to fold
+    /// the WAL into the database file).
+    #[error("the store's disk is full: {0}")]
+    DiskFull(String),
+    /// DuckDB invalidated the database after a fatal error and opening it
+    /// again failed too (it is tried again at the next request).
+    #[error("the database could not be opened again after a fatal error: {0}")]
+    NotReopened(String),
+}
+
+/// What the operating system says when a disk is full (`ENOSPC`), or when
+/// the user's quota on it is used up (`EDQUOT`); DuckDB quotes it.
+const OUT_OF_SPACE: [&str; 2] = ["No space left on device", "Disk quota exceeded"];
+
+impl StoreError {
+    /// Whether the store failed for want of disk space: nothing of what
+    /// failed was stored, and it may succeed once space is freed.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::DiskFull(_) => true,
+            StoreError::DuckDb(e) => {
+                let message = e.to_string();
+                OUT_OF_SPACE.iter().any(|m| message.contains(m))
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether DuckDB has invalidated the database: after a fatal error
+    /// (such as a checkpoint that failed for want of space) it refuses
+    /// every statement until the database is opened again.
+    pub(crate) fn invalidates(&self) -> bool {
+        match self {
+            StoreError::NotReopened(_) => true,
+            StoreError::DuckDb(e) => {
+                let message = e.to_string();
+                message.starts_with("FATAL Error")
+                    || message.contains("database has been invalidated")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A counter of a store's own, with its name and help for `/metrics`.
+#[derive(Debug, Clone)]
+pub struct StoreCounter {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub counter: prometheus_client::metrics::counter::Counter,
 }
 
 /// A client's name for one ingest request (`Idempotency-Key`) and a digest of
@@ -182,8 +233,14 @@ pub trait Store: Send + Sync + Debug {
     /// which ClickHouse drops as partitions).
     async fn drop_days_before(&self, first_kept: NaiveDate) -> Result<()>;
 
-    /// Fails when the store cannot serve requests.
+    /// Fails when the store cannot serve requests, with
+    /// [`StoreError::DiskFull`] while its disk is full.
     async fn health(&self) -> Result<()>;
+
+    /// Counters the store keeps of itself, for `/metrics`.
+    fn counters(&self) -> Vec<StoreCounter> {
+        Vec::new()
+    }
 
     /// Flushes and releases the store; called once at shutdown.
     async fn close(&self) -> Result<()>;
