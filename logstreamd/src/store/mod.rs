@@ -299,3 +299,44 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn duckdb_error(message: &str) -> StoreError {
+        StoreError::DuckDb(::duckdb::Error::DuckDBFailure(
+            ::duckdb::ffi::Error::new(1),
+            Some(message.into()),
+        ))
+    }
+
+    /// The messages DuckDB 1.5 gave on a full tmpfs.
+    #[test]
+    fn duckdb_errors_tell_a_full_disk_and_an_invalidated_database() {
+        let wal_full = duckdb_error(
+            "TransactionContext Error: Failed to commit: Could not write file \"/d/logs.duckdb.wal\": No space left on device",
+        );
+        assert!(wal_full.is_disk_full());
+        assert!(!wal_full.invalidates());
+
+        let checkpoint_failed = duckdb_error(
+            "FATAL Error: Transaction COMMIT succeeded and is durable, but the autocheckpoint failed. \
+             Reopen the database instance to recover. Failed to create checkpoint because of error: \
+             Could not write file \"/d/logs.duckdb\": No space left on device",
+        );
+        assert!(checkpoint_failed.is_disk_full());
+        assert!(checkpoint_failed.invalidates());
+
+        let invalidated = duckdb_error(
+            "FATAL Error: Failed: database has been invalidated because of a previous fatal error. \
+             The database must be restarted prior to being used again.",
+        );
+        assert!(invalidated.invalidates());
+        assert!(!invalidated.is_disk_full());
+
+        let other = duckdb_error("Binder Error: Referenced column \"x\" not found");
+        assert!(!other.is_disk_full() && !other.invalidates());
+        assert!(StoreError::DiskFull("statvfs".into()).is_disk_full());
+    }
+}
