@@ -84,7 +84,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = store::open(&store_url)
         .await
         .with_context(|| format!("cannot open the store {store_url}"))?;
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::of_store(store.as_ref()));
     let sink = match config.role {
         Role::Worker => None,
         Role::Api | Role::All => Some(start_sink(&config, &store).await?),

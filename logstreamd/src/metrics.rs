@@ -5,10 +5,15 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::store::{Store, StoreCounter};
+
 pub struct Metrics {
     registry: Registry,
     /// Records the API acknowledged (202) or the syslog listeners stored.
     pub ingested_records: Counter,
+    /// Records of requests refused because the store's disk is full
+    /// (nothing of those requests was stored).
+    pub disk_full_records: Counter,
     /// Records of OTLP, Loki and Elasticsearch requests that could not be
     /// taken (reported to the shipper; the rest of the request was stored).
     pub rejected_records: Counter,
@@ -48,6 +53,7 @@ impl Default for Metrics {
         let metrics = Metrics {
             ingested_records: Counter::default(),
             rejected_records: Counter::default(),
+            disk_full_records: Counter::default(),
             syslog_received_records: Counter::default(),
             syslog_udp_dropped_records: Counter::default(),
             syslog_tcp_dropped_records: Counter::default(),
@@ -69,6 +75,11 @@ impl Default for Metrics {
                 "rejected_records",
                 "Records of OTLP, Loki and Elasticsearch requests that could not be taken (the rest of each request was stored)",
                 &metrics.rejected_records,
+            ),
+            (
+                "disk_full_records",
+                "Records of requests refused because the store's disk is full (nothing of those requests was stored)",
+                &metrics.disk_full_records,
             ),
             (
                 "syslog_received_records",
@@ -127,6 +138,20 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The metrics, with the counters `store` keeps of itself.
+    pub fn of_store(store: &dyn Store) -> Metrics {
+        let mut metrics = Metrics::default();
+        for StoreCounter {
+            name,
+            help,
+            counter,
+        } in store.counters()
+        {
+            metrics.registry.register(name, help, counter);
+        }
+        metrics
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut text = String::new();

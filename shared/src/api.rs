@@ -173,6 +173,9 @@ pub struct Health {
     /// configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
+    /// What is wrong, when `status` is not `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Query parameters of `GET /api/stats/histogram`.

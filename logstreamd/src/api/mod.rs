@@ -420,10 +420,24 @@ pub enum ApiError {
         error: String,
         retry_after: Duration,
     },
+    /// The store's disk is full (507): nothing of the request was stored.
+    DiskFull {
+        error: String,
+        retry_after: Duration,
+    },
     Internal(anyhow::Error),
 }
 
 impl ApiError {
+    /// Freeing space takes a person, so clients are asked to wait longer
+    /// than for a busy daemon.
+    pub fn disk_full(error: impl Into<String>) -> ApiError {
+        ApiError::DiskFull {
+            error: error.into(),
+            retry_after: Duration::from_secs(5),
+        }
+    }
+
     pub fn bad_request(error: impl Into<String>) -> ApiError {
         ApiError::BadRequest {
             error: error.into(),
@@ -443,6 +457,7 @@ impl ApiError {
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::DiskFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -463,12 +478,18 @@ impl From<SinkError> for ApiError {
                 error: e.to_string(),
                 retry_after: Duration::from_secs(1),
             },
+            SinkError::DiskFull => ApiError::disk_full(e.to_string()),
         }
     }
 }
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
+        if e.is_disk_full() {
+            // A query that spills to disk, or a reopened database's first read.
+            tracing::warn!(error = %e, "a request failed: the store's disk is full");
+            return ApiError::disk_full("the store's disk is full; retry once space is freed");
+        }
         ApiError::Internal(e.into())
     }
 }
@@ -487,7 +508,8 @@ impl ApiError {
             | ApiError::KeyReused(error)
             | ApiError::Timeout(error)
             | ApiError::Overloaded { error, .. }
-            | ApiError::Unavailable { error, .. } => error.clone(),
+            | ApiError::Unavailable { error, .. }
+            | ApiError::DiskFull { error, .. } => error.clone(),
             ApiError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 "internal error; see the daemon's log".into()
@@ -528,7 +550,8 @@ impl ApiError {
             );
         }
         if let ApiError::Overloaded { retry_after, .. }
-        | ApiError::Unavailable { retry_after, .. } = self
+        | ApiError::Unavailable { retry_after, .. }
+        | ApiError::DiskFull { retry_after, .. } = self
         {
             let seconds = retry_after.as_secs().max(1).to_string();
             if let Ok(value) = HeaderValue::from_str(&seconds) {

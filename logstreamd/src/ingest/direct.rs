@@ -16,7 +16,7 @@ use tokio::sync::{Mutex, OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{IdempotencyKey, PendingLimit, Sink, SinkError, Submitted};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// How long the writer waits for more requests before a commit, when
 /// requests are arriving concurrently. A commit costs 1–4 ms whatever its
@@ -138,7 +138,8 @@ async fn write_loop(
 /// job whose idempotency key was stored before is answered without storing;
 /// one that repeats the key of an earlier job of this group gets that job's
 /// outcome once it is known. If the commit fails, each job is tried on its
-/// own, so that one request the store cannot take does not fail the others.
+/// own, so that one request the store cannot take does not fail the others
+/// (but not when the disk is full: then none fits).
 async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
     let started = std::time::Instant::now();
     let Grouped {
@@ -148,7 +149,7 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
     } = match group_by_key(store, jobs).await {
         Ok(grouped) => grouped,
         Err((jobs, e)) => {
-            let error = SinkError::Unavailable(e.to_string());
+            let error = SinkError::from_store(&e);
             for job in jobs {
                 let _ = job.done.send(Err(error.clone()));
             }
@@ -164,31 +165,30 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
     for job in &jobs {
         batch.extend_from_slice(&job.records);
     }
-    let results: Vec<crate::store::Result<()>> = match store.insert_keyed(&batch, &keys).await {
+    let outcomes: Vec<Result<Submitted, SinkError>> = match store.insert_keyed(&batch, &keys).await
+    {
         Ok(()) => {
             tracing::debug!(rows = batch.len(), requests = jobs.len(), elapsed = ?started.elapsed(), "committed batch");
-            jobs.iter().map(|_| Ok(())).collect()
+            jobs.iter().map(|_| Ok(Submitted::Stored)).collect()
         }
-        Err(e) if jobs.len() == 1 => vec![Err(e)],
+        // No smaller commit fits either: trying each would only hammer
+        // the full disk. The store logged that it filled up.
+        Err(e) if e.is_disk_full() => {
+            tracing::debug!(error = %e, rows, requests = jobs.len(), "commit failed: the disk is full");
+            jobs.iter().map(|_| Err(SinkError::DiskFull)).collect()
+        }
+        Err(e) if jobs.len() == 1 => vec![Err(rejected(&e))],
         Err(e) => {
             tracing::warn!(error = %e, rows, requests = jobs.len(), "group commit failed; committing its requests one by one");
-            let mut results = Vec::with_capacity(jobs.len());
+            let mut outcomes = Vec::with_capacity(jobs.len());
             for job in &jobs {
                 let keys: Vec<IdempotencyKey> = job.key.iter().cloned().collect();
-                results.push(store.insert_keyed(&job.records, &keys).await);
+                let result = store.insert_keyed(&job.records, &keys).await;
+                outcomes.push(result.map(|()| Submitted::Stored).map_err(|e| rejected(&e)));
             }
-            results
+            outcomes
         }
     };
-    let outcomes: Vec<Result<Submitted, SinkError>> = results
-        .into_iter()
-        .map(|result| {
-            result.map(|()| Submitted::Stored).map_err(|e| {
-                tracing::error!(error = %e, "commit failed; rejecting the request");
-                SinkError::Unavailable(e.to_string())
-            })
-        })
-        .collect();
     for (repeat, leader) in repeats {
         let outcome = outcomes[leader].clone().map(|_| Submitted::AlreadyStored);
         let _ = repeat.done.send(outcome);
@@ -198,6 +198,14 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
         // records are stored all the same.
         let _ = job.done.send(outcome);
     }
+}
+
+/// The answer to a request the store did not take.
+fn rejected(error: &StoreError) -> SinkError {
+    if !error.is_disk_full() {
+        tracing::error!(error = %error, "commit failed; rejecting the request");
+    }
+    SinkError::from_store(error)
 }
 
 /// A group of jobs to commit, and those that repeat one of them.

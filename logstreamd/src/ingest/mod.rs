@@ -45,6 +45,12 @@ pub enum SinkError {
     /// The records were not stored; nothing of the request was kept.
     #[error("records could not be stored: {0}")]
     Unavailable(String),
+    /// The store's disk is full; nothing of the request was kept, so
+    /// sending it again once space is freed stores it once.
+    #[error(
+        "the store's disk is full: nothing of this request was stored; send it again once space is freed"
+    )]
+    DiskFull,
     /// The daemon is shutting down.
     #[error("the daemon is shutting down")]
     Closed,
@@ -53,6 +59,17 @@ pub enum SinkError {
         "Idempotency-Key \"{key}\" was used before for a different request; use a new key for new records"
     )]
     KeyReused { key: String },
+}
+
+impl SinkError {
+    /// Why the store did not take records.
+    pub(crate) fn from_store(error: &crate::store::StoreError) -> SinkError {
+        if error.is_disk_full() {
+            SinkError::DiskFull
+        } else {
+            SinkError::Unavailable(error.to_string())
+        }
+    }
 }
 
 /// What became of submitted records.

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use arrow::array::{ArrayRef, Int64Array, Int64Builder, ListBuilder, StringBuilder, UInt8Builder};
 use arrow::record_batch::RecordBatch;
@@ -17,11 +17,13 @@ use duckdb::types::Value;
 use duckdb::{Connection, params_from_iter};
 use logstream_shared::query::{Cell, Table};
 use logstream_shared::{Level, LogRecord};
+use prometheus_client::metrics::counter::Counter;
 
+use super::space::DiskSpace;
 use super::sql::{self, ColumnRead, Dialect, Param};
 use super::{
-    FacetCount, IdempotencyKey, Result, SearchPage, SearchRequest, Selection, Store, StoreError,
-    TableRequest,
+    FacetCount, IdempotencyKey, Result, SearchPage, SearchRequest, Selection, Store, StoreCounter,
+    StoreError, TableRequest,
 };
 use crate::tail::Tail;
 use crate::tail::embedded::EmbeddedTail;
@@ -78,19 +80,50 @@ pub(crate) type LiveFeed = tokio::sync::broadcast::Sender<Arc<[Committed]>>;
 /// DuckDB spreads one search over all cores; a few at once keep them busy.
 const MAX_CONCURRENT_SEARCHES: usize = 4;
 
-/// Cloning is cheap: the clones share the connections and the search slots.
+/// Cloning is cheap: the clones share the database and the search slots.
 #[derive(Debug, Clone)]
 pub struct DuckDbStore {
     path: PathBuf,
-    /// The connection every insert goes through, one at a time, and the
-    /// `seq` of the last record committed.
-    writer: Arc<Mutex<(Connection, i64)>>,
+    database: Arc<RwLock<Opened>>,
+    /// Makes writes one at a time (so batches are also published in
+    /// commit order); holds the `seq` of the last record committed.
+    writes: Arc<Mutex<i64>>,
+    disk: Arc<DiskSpace>,
+    /// Times the database was opened again after DuckDB invalidated it.
+    reopens: Counter,
     live: LiveFeed,
-    /// Idle connections for searches (DuckDB runs them in parallel).
-    readers: Arc<Mutex<Vec<Connection>>>,
     /// Searches running at once, at most: more would only queue inside
     /// DuckDB, while waiting here ends when a timed-out request goes away.
     searches: Arc<tokio::sync::Semaphore>,
+}
+
+/// The database as last opened.
+#[derive(Debug)]
+struct Opened {
+    /// None once an invalidated database is closed, until it opens again.
+    database: Option<Database>,
+    /// How many times the file was opened: calls that met the same
+    /// invalidated database reopen it only once.
+    times: u64,
+}
+
+/// One open instance of the database file and its connections. After a
+/// fatal error DuckDB refuses every statement on the instance, so it is
+/// replaced whole (see [`DuckDbStore::reopen`]).
+#[derive(Debug)]
+struct Database {
+    /// The connection every write goes through (`DuckDbStore::writes`
+    /// takes turns).
+    writer: Mutex<Connection>,
+    /// Idle connections for searches (DuckDB runs them in parallel).
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// What shows that a batch was committed: the `seq` of its last record,
+/// or, for a request of no records stored under a key, the key.
+enum Mark<'a> {
+    Seq(i64),
+    Key(&'a str),
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -112,35 +145,31 @@ impl DuckDbStore {
         }
         let conn = Connection::open(path)?;
         conn.execute_batch(SCHEMA)?;
-        // Retention may have deleted the newest records; `meta` remembers
-        // how far numbering got, so a number is never given out twice.
-        let last_seq: i64 = conn.query_row(
-            "SELECT greatest(
-                 (SELECT coalesce(max(seq), 0) FROM logs),
-                 (SELECT coalesce(max(value), 0) FROM meta WHERE name = 'last_seq'))",
-            [],
-            |row| row.get(0),
-        )?;
+        let last_seq = last_seq_of(&conn)?;
         Ok(DuckDbStore {
             path: path.to_path_buf(),
-            writer: Arc::new(Mutex::new((conn, last_seq))),
+            database: Arc::new(RwLock::new(Opened {
+                database: Some(Database::of(conn)),
+                times: 1,
+            })),
+            writes: Arc::new(Mutex::new(last_seq)),
+            disk: Arc::new(DiskSpace::new(path)),
+            reopens: Counter::default(),
             live: tokio::sync::broadcast::channel(LIVE_FEED_BATCHES).0,
-            readers: Arc::new(Mutex::new(Vec::new())),
             searches: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_SEARCHES)),
         })
     }
 
     /// Commits the columns with the next `seq` numbers, then publishes the
     /// batch to live subscribers (`published`: the records, if anyone listens)
-    /// while still holding the writer, so batches are published in order.
+    /// while still holding the write turn, so batches are published in order.
     fn insert_blocking(
         &self,
         mut columns: Vec<(&'static str, ArrayRef)>,
         keys: &[IdempotencyKey],
         published: Option<Vec<LogRecord>>,
     ) -> Result<()> {
-        let mut writer = lock(&self.writer);
-        let (conn, last_seq) = &mut *writer;
+        let mut last_seq = lock(&self.writes);
         let rows = columns.first().map_or(0, |(_, c)| c.len()) as i64;
         let first = *last_seq + 1;
         columns.push((
@@ -148,30 +177,11 @@ impl DuckDbStore {
             Arc::new(Int64Array::from_iter_values(first..first + rows)),
         ));
         let batch = RecordBatch::try_from_iter(columns)?;
-        let tx = conn.transaction()?;
-        {
-            let mut appender = tx.appender("logs")?;
-            appender.append_record_batch(batch)?;
-            appender.flush()?;
-        }
-        if !keys.is_empty() {
-            let now = Utc::now();
-            let mut remember = tx.prepare_cached("INSERT INTO ingest_keys VALUES (?, ?, ?)")?;
-            for key in keys {
-                remember.execute(duckdb::params![
-                    key.key,
-                    key.fingerprint,
-                    now.timestamp_nanos_opt()
-                ])?;
-            }
-            drop(remember);
-            let forget_before = (now - KEY_MEMORY).timestamp_nanos_opt();
-            tx.execute(
-                "DELETE FROM ingest_keys WHERE stored_at < ?",
-                [forget_before],
-            )?;
-        }
-        tx.commit()?;
+        let mark = match keys.first() {
+            Some(key) if rows == 0 => Mark::Key(&key.key),
+            _ => Mark::Seq(first + rows - 1),
+        };
+        self.commit_once(&batch, keys, &mark)?;
         *last_seq += rows;
         if let Some(records) = published {
             let committed: Arc<[Committed]> = (first..)
@@ -184,6 +194,132 @@ impl DuckDbStore {
         Ok(())
     }
 
+    /// Commits the batch, reopening the database if DuckDB invalidated it,
+    /// and answers whether it was stored: exactly once either way. DuckDB
+    /// invalidates the database when the checkpoint it runs after a commit
+    /// fails (the disk is full), although the commit itself is durable; or
+    /// the database was invalidated before the transaction began. Which of
+    /// the two, the reopened database tells by holding `mark` or not; in
+    /// the second case the batch is committed again, once.
+    fn commit_once(&self, batch: &RecordBatch, keys: &[IdempotencyKey], mark: &Mark) -> Result<()> {
+        for attempt in 1.. {
+            let (result, opened) = self.on_open(|db| db.commit(batch, keys));
+            let error = match result {
+                Ok(()) => {
+                    self.disk.freed();
+                    return Ok(());
+                }
+                Err(error) => error,
+            };
+            self.note_disk_full(&error);
+            if !error.invalidates() {
+                return Err(error);
+            }
+            self.reopen(opened, &error)?;
+            if self.with_reader(|conn| holds(conn, mark))? {
+                tracing::warn!(error = %error, "the batch was committed, but the checkpoint after it failed; the database was opened again");
+                return Ok(());
+            }
+            if attempt == 2 {
+                return Err(error);
+            }
+        }
+        unreachable!("the loop returns by its second attempt")
+    }
+
+    /// Counts the disk as full if `error` says so.
+    fn note_disk_full(&self, error: &StoreError) {
+        if error.is_disk_full() {
+            self.disk.ran_out(error.to_string());
+        }
+    }
+
+    /// Runs `work` on the database as it is open now (with a read lock, so
+    /// that reopening waits for it), returning also which opening it was.
+    fn on_open<T>(&self, work: impl FnOnce(&Database) -> Result<T>) -> (Result<T>, u64) {
+        let opened = self
+            .database
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let result = match &opened.database {
+            Some(database) => work(database),
+            None => Err(StoreError::NotReopened(
+                "it was closed and not opened again".into(),
+            )),
+        };
+        (result, opened.times)
+    }
+
+    /// As [`on_open`](Self::on_open); if DuckDB has invalidated the
+    /// database, opens it again and runs `work` once more. Only for work
+    /// that can run twice: reads, and writes that change nothing twice.
+    fn on_database<T>(&self, mut work: impl FnMut(&Database) -> Result<T>) -> Result<T> {
+        let (result, opened) = self.on_open(&mut work);
+        match result {
+            Err(e) if e.invalidates() => {
+                self.reopen(opened, &e)?;
+                self.on_open(work).0
+            }
+            result => result,
+        }
+    }
+
+    /// Closes the database that DuckDB invalidated (at its opening number
+    /// `seen`) and opens the file again, which replays the WAL: every
+    /// committed batch is there, the one whose checkpoint failed too.
+    /// Reopening works on a full disk as well; the checkpoint waits until
+    /// there is room (see `recover_disk`).
+    fn reopen(&self, seen: u64, why: &StoreError) -> Result<()> {
+        let mut opened = self
+            .database
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if opened.times != seen {
+            return Ok(()); // opened again meanwhile
+        }
+        // The old instance's connections must all be closed before the file
+        // is opened again, or two instances would write one file. With the
+        // write lock no search holds one, so dropping the database closes it.
+        opened.database = None;
+        opened.times += 1;
+        let conn =
+            Connection::open(&self.path).map_err(|e| StoreError::NotReopened(e.to_string()))?;
+        opened.database = Some(Database::of(conn));
+        self.reopens.inc();
+        tracing::warn!(error = %why, "DuckDB invalidated the database after a fatal error; opened it again");
+        Ok(())
+    }
+
+    /// While the disk counts as full: if it has room again, retries the
+    /// checkpoint that failed, a write that proves the disk takes writes,
+    /// and counts the disk as freed once it succeeds. Fails with
+    /// [`StoreError::DiskFull`] while the disk is still full.
+    fn recover_disk(&self) -> Result<()> {
+        if self.disk.full().is_none() {
+            return Ok(());
+        }
+        self.disk.room_to_checkpoint().map_err(|why| {
+            self.disk.ran_out(why.clone());
+            StoreError::DiskFull(why)
+        })?;
+        let _writing = lock(&self.writes);
+        let (result, opened) = self.on_open(Database::checkpoint);
+        match result {
+            Ok(()) => {
+                self.disk.freed();
+                Ok(())
+            }
+            Err(e) => {
+                self.note_disk_full(&e);
+                // A failed checkpoint invalidates the database.
+                if e.invalidates() {
+                    self.reopen(opened, &e)?;
+                }
+                Err(StoreError::DiskFull(e.to_string()))
+            }
+        }
+    }
+
     /// Live subscribers get every batch committed from now on.
     pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<[Committed]>> {
         self.live.subscribe()
@@ -191,7 +327,7 @@ impl DuckDbStore {
 
     /// The `seq` of the last record committed.
     pub(crate) fn last_seq(&self) -> i64 {
-        lock(&self.writer).1
+        *lock(&self.writes)
     }
 
     /// Up to `limit` selected records committed after `after_seq`, in commit order.
@@ -213,19 +349,9 @@ impl DuckDbStore {
         .await
     }
 
-    /// Runs `read` on an idle reader connection, returning it to the pool.
-    fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.reader()?;
-        let result = read(&conn);
-        lock(&self.readers).push(conn);
-        result
-    }
-
-    fn reader(&self) -> Result<Connection> {
-        if let Some(conn) = lock(&self.readers).pop() {
-            return Ok(conn);
-        }
-        Ok(lock(&self.writer).0.try_clone()?)
+    /// Runs `read` on an idle reader connection of the open database.
+    fn with_reader<T>(&self, read: impl Fn(&Connection) -> Result<T>) -> Result<T> {
+        self.on_database(|db| db.with_reader(&read))
     }
 
     /// Runs blocking DuckDB work off the async runtime.
@@ -240,7 +366,7 @@ impl DuckDbStore {
     /// A read-only query, at most `MAX_CONCURRENT_SEARCHES` at once.
     async fn read<T: Send + 'static>(
         &self,
-        read: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+        read: impl Fn(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         // The permit moves into the blocking task: a request that times out
         // stops waiting, but its query holds the slot until DuckDB finishes.
@@ -254,6 +380,96 @@ impl DuckDbStore {
         })
         .await
     }
+}
+
+impl Database {
+    fn of(writer: Connection) -> Database {
+        Database {
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Appends the batch and remembers the keys in one transaction.
+    fn commit(&self, batch: &RecordBatch, keys: &[IdempotencyKey]) -> Result<()> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        {
+            let mut appender = tx.appender("logs")?;
+            appender.append_record_batch(batch.clone())?;
+            appender.flush()?;
+        }
+        if !keys.is_empty() {
+            let now = Utc::now();
+            let mut remember = tx.prepare_cached("INSERT INTO ingest_keys VALUES (?, ?, ?)")?;
+            for key in keys {
+                remember.execute(duckdb::params![
+                    key.key,
+                    key.fingerprint,
+                    now.timestamp_nanos_opt()
+                ])?;
+            }
+            drop(remember);
+            let forget_before = (now - KEY_MEMORY).timestamp_nanos_opt();
+            tx.execute(
+                "DELETE FROM ingest_keys WHERE stored_at < ?",
+                [forget_before],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Folds the WAL into the database file.
+    fn checkpoint(&self) -> Result<()> {
+        lock(&self.writer).execute_batch("CHECKPOINT")?;
+        Ok(())
+    }
+
+    /// Runs `read` on an idle reader connection, returning it to the pool.
+    fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.reader()?;
+        let result = read(&conn);
+        lock(&self.readers).push(conn);
+        result
+    }
+
+    fn reader(&self) -> Result<Connection> {
+        if let Some(conn) = lock(&self.readers).pop() {
+            return Ok(conn);
+        }
+        Ok(lock(&self.writer).try_clone()?)
+    }
+}
+
+/// The `seq` of the last record committed. Retention may have deleted the
+/// newest records; `meta` remembers how far numbering got, so a number is
+/// never given out twice.
+fn last_seq_of(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT greatest(
+             (SELECT coalesce(max(seq), 0) FROM logs),
+             (SELECT coalesce(max(value), 0) FROM meta WHERE name = 'last_seq'))",
+        [],
+        |row| row.get(0),
+    )?)
+}
+
+/// Whether the batch that `mark` marks is stored.
+fn holds(conn: &Connection, mark: &Mark) -> Result<bool> {
+    let count: i64 = match mark {
+        Mark::Seq(seq) => {
+            conn.query_row("SELECT count(*) FROM logs WHERE seq = ?", [seq], |row| {
+                row.get(0)
+            })?
+        }
+        Mark::Key(key) => conn.query_row(
+            "SELECT count(*) FROM ingest_keys WHERE key = ?",
+            [key],
+            |row| row.get(0),
+        )?,
+    };
+    Ok(count > 0)
 }
 
 /// Runs a compiled statement and maps each row.
@@ -468,7 +684,7 @@ impl Store for DuckDbStore {
 
     async fn record(&self, id: &str, at_ns: Option<i64>) -> Result<Option<LogRecord>> {
         let statement = sql::record_sql(id, at_ns);
-        self.read(move |conn| Ok(query_rows(conn, statement, record_from_row)?.pop()))
+        self.read(move |conn| Ok(query_rows(conn, statement.clone(), record_from_row)?.pop()))
             .await
     }
 
@@ -495,15 +711,21 @@ impl Store for DuckDbStore {
             .and_then(|midnight| midnight.and_utc().timestamp_nanos_opt())
             .unwrap_or(i64::MIN);
         self.blocking(move |store| {
-            let mut writer = lock(&store.writer);
-            let (conn, last_seq) = &mut *writer;
-            let tx = conn.transaction()?;
-            tx.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)",
-                [*last_seq],
-            )?;
-            let deleted = tx.execute("DELETE FROM logs WHERE ts < ?", [cutoff])?;
-            tx.commit()?;
+            let last_seq = lock(&store.writes);
+            // Deleting twice deletes nothing more: safe to retry on a reopened database.
+            let deleted = store
+                .on_database(|db| {
+                    let mut conn = lock(&db.writer);
+                    let tx = conn.transaction()?;
+                    tx.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)",
+                        [*last_seq],
+                    )?;
+                    let deleted = tx.execute("DELETE FROM logs WHERE ts < ?", [cutoff])?;
+                    tx.commit()?;
+                    Ok(deleted)
+                })
+                .inspect_err(|e| store.note_disk_full(e))?;
             if deleted > 0 {
                 tracing::info!(deleted, before = %first_kept, "retention: deleted old logs");
             }
@@ -514,19 +736,38 @@ impl Store for DuckDbStore {
 
     async fn health(&self) -> Result<()> {
         self.blocking(|store| {
-            store
-                .with_reader(|conn| Ok(conn.query_row("SELECT 1", [], |row| row.get::<_, i32>(0))?))
+            store.with_reader(|conn| {
+                Ok(conn.query_row("SELECT 1", [], |row| row.get::<_, i32>(0))?)
+            })?;
+            store.recover_disk()
         })
         .await
-        .map(drop)
+    }
+
+    fn counters(&self) -> Vec<StoreCounter> {
+        vec![StoreCounter {
+            name: "store_reopens",
+            help: "Times the embedded database was opened again after DuckDB invalidated it (a checkpoint failed, as on a full disk)",
+            counter: self.reopens.clone(),
+        }]
     }
 
     async fn close(&self) -> Result<()> {
         self.blocking(|store| {
-            lock(&store.readers).clear();
-            // Folds the WAL into the database file so the next start is quick.
-            lock(&store.writer).0.execute_batch("CHECKPOINT")?;
-            Ok(())
+            let _writing = lock(&store.writes);
+            let (result, _) = store.on_open(|db| {
+                lock(&db.readers).clear();
+                // Folds the WAL into the database file so the next start is quick.
+                db.checkpoint()
+            });
+            match result {
+                // The WAL still holds every commit: the next start replays it.
+                Err(e) if e.is_disk_full() || e.invalidates() => {
+                    tracing::warn!(error = %e, "could not fold the WAL into the database file; the next start replays it");
+                    Ok(())
+                }
+                result => result,
+            }
         })
         .await
     }

@@ -4,6 +4,7 @@
 mod clickhouse;
 pub mod counts;
 pub(crate) mod duckdb;
+mod space;
 pub(crate) mod sql;
 
 use std::collections::HashMap;
@@ -38,6 +39,56 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The disk the store writes to has no room (for a commit, or to fold
+    /// the WAL into the database file).
+    #[error("the store's disk is full: {0}")]
+    DiskFull(String),
+    /// DuckDB invalidated the database after a fatal error and opening it
+    /// again failed too (it is tried again at the next request).
+    #[error("the database could not be opened again after a fatal error: {0}")]
+    NotReopened(String),
+}
+
+/// What the operating system says when a disk is full (`ENOSPC`), or when
+/// the user's quota on it is used up (`EDQUOT`); DuckDB quotes it.
+const OUT_OF_SPACE: [&str; 2] = ["No space left on device", "Disk quota exceeded"];
+
+impl StoreError {
+    /// Whether the store failed for want of disk space: nothing of what
+    /// failed was stored, and it may succeed once space is freed.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::DiskFull(_) => true,
+            StoreError::DuckDb(e) => {
+                let message = e.to_string();
+                OUT_OF_SPACE.iter().any(|m| message.contains(m))
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether DuckDB has invalidated the database: after a fatal error
+    /// (such as a checkpoint that failed for want of space) it refuses
+    /// every statement until the database is opened again.
+    pub(crate) fn invalidates(&self) -> bool {
+        match self {
+            StoreError::NotReopened(_) => true,
+            StoreError::DuckDb(e) => {
+                let message = e.to_string();
+                message.starts_with("FATAL Error")
+                    || message.contains("database has been invalidated")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A counter of a store's own, with its name and help for `/metrics`.
+#[derive(Debug, Clone)]
+pub struct StoreCounter {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub counter: prometheus_client::metrics::counter::Counter,
 }
 
 /// A client's name for one ingest request (`Idempotency-Key`) and a digest of
@@ -182,8 +233,14 @@ pub trait Store: Send + Sync + Debug {
     /// which ClickHouse drops as partitions).
     async fn drop_days_before(&self, first_kept: NaiveDate) -> Result<()>;
 
-    /// Fails when the store cannot serve requests.
+    /// Fails when the store cannot serve requests, with
+    /// [`StoreError::DiskFull`] while its disk is full.
     async fn health(&self) -> Result<()>;
+
+    /// Counters the store keeps of itself, for `/metrics`.
+    fn counters(&self) -> Vec<StoreCounter> {
+        Vec::new()
+    }
 
     /// Flushes and releases the store; called once at shutdown.
     async fn close(&self) -> Result<()>;
@@ -240,5 +297,46 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
         other => Err(bad(&format!(
             "unknown scheme \"{other}\"; supported: duckdb://PATH, clickhouse://USER:PASS@HOST:8123/DB"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn duckdb_error(message: &str) -> StoreError {
+        StoreError::DuckDb(::duckdb::Error::DuckDBFailure(
+            ::duckdb::ffi::Error::new(1),
+            Some(message.into()),
+        ))
+    }
+
+    /// The messages DuckDB 1.5 gave on a full tmpfs.
+    #[test]
+    fn duckdb_errors_tell_a_full_disk_and_an_invalidated_database() {
+        let wal_full = duckdb_error(
+            "TransactionContext Error: Failed to commit: Could not write file \"/d/logs.duckdb.wal\": No space left on device",
+        );
+        assert!(wal_full.is_disk_full());
+        assert!(!wal_full.invalidates());
+
+        let checkpoint_failed = duckdb_error(
+            "FATAL Error: Transaction COMMIT succeeded and is durable, but the autocheckpoint failed. \
+             Reopen the database instance to recover. Failed to create checkpoint because of error: \
+             Could not write file \"/d/logs.duckdb\": No space left on device",
+        );
+        assert!(checkpoint_failed.is_disk_full());
+        assert!(checkpoint_failed.invalidates());
+
+        let invalidated = duckdb_error(
+            "FATAL Error: Failed: database has been invalidated because of a previous fatal error. \
+             The database must be restarted prior to being used again.",
+        );
+        assert!(invalidated.invalidates());
+        assert!(!invalidated.is_disk_full());
+
+        let other = duckdb_error("Binder Error: Referenced column \"x\" not found");
+        assert!(!other.is_disk_full() && !other.invalidates());
+        assert!(StoreError::DiskFull("statvfs".into()).is_disk_full());
     }
 }

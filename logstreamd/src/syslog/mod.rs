@@ -284,7 +284,7 @@ impl Intake {
                 Err(error) => error,
             };
             match error {
-                SinkError::Full { .. } | SinkError::Unavailable(_) => {
+                SinkError::Full { .. } | SinkError::Unavailable(_) | SinkError::DiskFull => {
                     if when_full == WhenFull::DropAfterRetries && tries >= UDP_TRIES {
                         tracing::warn!(error = %error, records = records.len(), "syslog: dropping a UDP batch the sink could not take");
                         self.metrics

@@ -38,7 +38,7 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/loki/api/v1/push", post(push))
         // Vector's `loki` sink checks this before it sends.
-        .route("/ready", get(|| async { "ready" }))
+        .route("/ready", get(crate::api::health::ready))
 }
 
 async fn push(

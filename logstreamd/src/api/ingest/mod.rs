@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{ApiError, AppState, HttpLimits};
-use crate::ingest::{IdempotencyKey, Submitted};
+use crate::ingest::{IdempotencyKey, SinkError, Submitted};
 
 pub(super) use elastic::{add_product_header, is_elastic_path};
 
@@ -236,7 +236,11 @@ async fn submit(
 ) -> Result<Submitted, ApiError> {
     let key = idempotency_key(headers, body)?;
     let count = records.len() as u64;
-    let submitted = state.sink.submit(records, key).await?;
+    let submitted = state.sink.submit(records, key).await.inspect_err(|e| {
+        if matches!(e, SinkError::DiskFull) {
+            state.metrics.disk_full_records.inc_by(count);
+        }
+    })?;
     if submitted == Submitted::Stored {
         state.metrics.ingested_records.inc_by(count);
     }

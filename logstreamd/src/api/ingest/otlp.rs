@@ -135,6 +135,12 @@ struct Status {
 }
 
 fn error_answer(encoding: Encoding, error: ApiError) -> Response {
+    // OTLP clients retry only 429, 502, 503 and 504 and drop the records
+    // on any other status: a full disk, which frees up, must be a 503.
+    let error = match error {
+        ApiError::DiskFull { error, retry_after } => ApiError::Unavailable { error, retry_after },
+        error => error,
+    };
     error.render_as(encoding.content_type(), |status, message| {
         let status = Status {
             code: grpc_code(status),
