@@ -9,6 +9,10 @@
 //!
 //! Each figure is printed beside a baseline measured in the same run: the
 //! frame time of drawing an empty state, and the memory before any record.
+//! History mode pages through 1,000,000 stored records: its pages are served
+//! in process and applied in the frame of the key that asked for them (the
+//! worst case: in the program a fetch runs in a task, so its wait never
+//! falls in a frame; only applying its answer does).
 //! The network task's JSON parsing runs on another thread in the program and
 //! is measured on its own line.
 
@@ -149,6 +153,8 @@ fn main() {
         draw(&mut terminal, &state);
     });
 
+    let (history_keys, history_window) = history_paging(&options, size, &mut terminal, frames);
+
     // What the network task spends parsing, per frame's worth of records.
     let lines: Vec<String> = generator
         .records(per_frame)
@@ -179,6 +185,10 @@ fn main() {
             "following, wrapped lines, detail pane: update + draw",
             &wrapped,
         ),
+        (
+            "history: PgDn through 1M stored records, pages applied",
+            &history_keys,
+        ),
         ("(other thread) JSON parsing of one frame's records", &parse),
     ] {
         println!(
@@ -207,6 +217,10 @@ fn main() {
         "  previous match                               {:>9}",
         ms(search_prev)
     );
+    println!(
+        "  history window held after paging (records)   {:>9}",
+        history_window
+    );
     println!();
     println!("memory (VmRSS)                                   MiB   vs baseline");
     println!(
@@ -229,6 +243,91 @@ fn main() {
         "  peak (VmHWM)                                {:>7.1}",
         status_kib("VmHWM:") as f64 / 1024.0
     );
+}
+
+/// Records in the store history pages through.
+const STORED: u64 = 1_000_000;
+
+/// History at the oldest of `STORED` records, then a page key per frame for
+/// `frames` frames; each page the keys ask for is answered at once. The
+/// frame times, and the records held at the end.
+fn history_paging(
+    options: &Options,
+    size: (u16, u16),
+    terminal: &mut Terminal<TestBackend>,
+    frames: usize,
+) -> (Times, usize) {
+    let mut state = State::new(options.clone(), size);
+    apply(&mut state, Action::ToggleHistory);
+    serve_pages(&mut state);
+    apply(&mut state, Action::Oldest);
+    serve_pages(&mut state);
+    let times = measure(frames, |_| {
+        apply(&mut state, Action::PageDown);
+        serve_pages(&mut state);
+        draw(terminal, &state);
+    });
+    (times, state.list().ring.len())
+}
+
+/// Answers the pages `update` asked for from the generated store; other
+/// requests (timeline, facets) are left unanswered, as if still on the way.
+fn serve_pages(state: &mut State) {
+    use lstui::app::Effect;
+    use lstui::app::effect::Ask;
+    use lstui::app::history::PageAnswer;
+    for effect in std::mem::take(&mut state.effects) {
+        if let Effect::Ask(Ask::Page(request)) = effect {
+            let (records, more) = stored_page(&request.params);
+            let answer = PageAnswer {
+                generation: request.generation,
+                fetch: request.fetch,
+                result: Ok((records, more)),
+            };
+            apply(state, Action::Page(answer));
+        }
+    }
+}
+
+/// A page of the store as the daemon answers it: past the cursor's record,
+/// oldest first forward, newest first backward.
+fn stored_page(params: &logstream_shared::api::SearchParams) -> (Vec<LogRecord>, bool) {
+    use logstream_shared::api::Direction;
+    let limit = params.limit.unwrap_or(500) as u64;
+    let at = params
+        .cursor
+        .as_deref()
+        .and_then(logstream_shared::Cursor::decode)
+        .and_then(|cursor| cursor.id.rsplit('-').next()?.parse::<u64>().ok());
+    let indexes: Vec<u64> = match (params.direction, at) {
+        (Some(Direction::Backward), Some(at)) => (at.saturating_sub(limit)..at).rev().collect(),
+        (Some(Direction::Backward), None) => (STORED - limit..STORED).rev().collect(),
+        (_, at) => {
+            let from = at.map_or(0, |at| at + 1);
+            (from..(from + limit).min(STORED)).collect()
+        }
+    };
+    let more = indexes.len() as u64 == limit;
+    (indexes.into_iter().map(stored_record).collect(), more)
+}
+
+/// The store's record number `n`, one every 600 ms over a week.
+fn stored_record(n: u64) -> LogRecord {
+    LogRecord {
+        id: format!("0190b000-0000-7000-8000-{n:012}"),
+        timestamp: Utc.timestamp_nanos(1_790_000_000_000_000_000 + n as i64 * 600_000_000),
+        service: SERVICES[(n % 10) as usize].into(),
+        level: if n % 97 == 0 {
+            Level::Error
+        } else {
+            Level::Info
+        },
+        message: format!("stored request {n} served in {} ms", n % 900),
+        host: Some(format!("node-{}", n % 16)),
+        trace_id: None,
+        span_id: None,
+        attributes: [("user_id".to_string(), (n % 100_000).to_string())].into(),
+    }
 }
 
 fn draw(terminal: &mut Terminal<TestBackend>, state: &State) {
