@@ -317,7 +317,7 @@ fn stored_record(n: u64) -> LogRecord {
         id: format!("0190b000-0000-7000-8000-{n:012}"),
         timestamp: Utc.timestamp_nanos(1_790_000_000_000_000_000 + n as i64 * 600_000_000),
         service: SERVICES[(n % 10) as usize].into(),
-        level: if n % 97 == 0 {
+        level: if n.is_multiple_of(97) {
             Level::Error
         } else {
             Level::Info
