@@ -129,7 +129,7 @@ impl<'a, W: Write> ContextPrinter<'a, W> {
                     .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             ),
         };
-        Ok(self.client.get(&context_path(&hit.id), &params).await?)
+        Ok(self.client.context(&hit.id, &params).await?)
     }
 
     /// The context asked for one record more on each side than is shown:
@@ -155,28 +155,5 @@ impl<'a, W: Write> ContextPrinter<'a, W> {
             records.reverse();
         }
         Group { records, edges }
-    }
-}
-
-/// `/api/logs/{id}/context` with the id percent-encoded as a path segment
-/// (ids are the client's choice and may hold `/`, `?` or spaces).
-fn context_path(id: &str) -> String {
-    let mut url = reqwest::Url::parse("http://path.only/").expect("a valid URL");
-    url.path_segments_mut()
-        .expect("an http URL has path segments")
-        .extend(["api", "logs", id, "context"]);
-    url.path().to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_one_path_segment() {
-        assert_eq!(
-            context_path("a/b c?d%"),
-            "/api/logs/a%2Fb%20c%3Fd%25/context"
-        );
     }
 }

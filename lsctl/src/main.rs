@@ -3,7 +3,6 @@
 mod checkpoint;
 mod cli;
 mod client;
-mod config;
 mod context;
 mod follow;
 mod formats;
@@ -23,7 +22,10 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, ColorWhen, Command};
-use crate::config::Settings;
+use logstream_client::Settings;
+
+/// Sent with every request, so that the daemon's log names the client.
+const USER_AGENT: &str = concat!("lsctl/", env!("CARGO_PKG_VERSION"));
 
 /// How a command failed; each kind has its own exit code (see `--help`).
 #[derive(Debug)]
@@ -109,7 +111,7 @@ fn main() -> ExitCode {
     };
     let settings = match Settings::resolve(cli.server.clone(), cli.token.clone(), token_source) {
         Ok(settings) => settings,
-        Err(failure) => return report(failure, None),
+        Err(e) => return report(usage(e.to_string()), None),
     };
     match cli.color {
         ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
@@ -158,8 +160,8 @@ fn report(failure: Failure, settings: Option<&Settings>) -> ExitCode {
 }
 
 async fn run(cli: Cli, settings: &Settings) -> Result<(), Failure> {
-    let client =
-        client::Client::new(&settings.server, settings.token.as_ref()).map_err(Failure::Server)?;
+    let client = client::Client::new(&settings.server, settings.token.as_ref(), USER_AGENT)
+        .map_err(|e| Failure::Server(anyhow::anyhow!("{e}")))?;
     match cli.command {
         Command::Send(args) => {
             let outcome = send::send(&client, args)

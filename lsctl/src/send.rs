@@ -671,7 +671,8 @@ async fn deliver(
     let mut parts = vec![(0..ndjson.len(), key, lines)];
     while let Some((range, key, lines)) = parts.pop() {
         let part = &ndjson[range.clone()];
-        let (result, retries) = client.ingest_with_retries(part, &key, retry_for).await;
+        let (result, retries) =
+            crate::client::ingest_with_retries(&client, part, &key, retry_for).await;
         delivery.retried += u64::from(retries);
         match result {
             Ok(()) => delivery.delivered += lines,

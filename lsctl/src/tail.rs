@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use logstream_shared::LogRecord;
-use logstream_shared::api::{TAIL_LAGGED_EVENT, TAIL_RECORD_EVENT, TailParams};
+use logstream_client::{Backoff, TailEvent};
+use logstream_shared::api::TailParams;
 
 use crate::cli::{OutputFormat, TailArgs};
 use crate::client::{ApiFailure, Client};
@@ -38,7 +38,7 @@ pub(crate) async fn tail(client: &Client, args: TailArgs) -> Result<(), Failure>
     let mut printer = Printer::new(output::stdout(args.output), args.output, columns, args.utc);
     let mut printed = 0;
     let mut last_id: Option<String> = None;
-    let mut wait = RECONNECT_FIRST;
+    let mut backoff = Backoff::new(RECONNECT_FIRST, RECONNECT_LAST);
     loop {
         let params = TailParams {
             q: Some(q.clone()),
@@ -46,32 +46,34 @@ pub(crate) async fn tail(client: &Client, args: TailArgs) -> Result<(), Failure>
             since: since.clone().filter(|_| last_id.is_none()),
             cursor: None,
         };
-        let reason = match client.tail(&params, last_id.as_deref()).await {
+        let (reason, retry_after) = match client.tail(&params, last_id.as_deref()).await {
             Ok(response) => {
-                wait = RECONNECT_FIRST;
+                backoff.reset();
                 let mut events = response.bytes_stream().eventsource();
                 loop {
-                    match events.next().await {
-                        Some(Ok(event)) if event.event == TAIL_RECORD_EVENT => {
-                            let record: LogRecord =
-                                serde_json::from_str(&event.data).map_err(|e| {
-                                    Failure::Server(anyhow::anyhow!(
-                                        "bad record from the daemon: {e}"
-                                    ))
-                                })?;
+                    let event = match events.next().await {
+                        Some(Ok(event)) => TailEvent::of(event),
+                        Some(Err(e)) => break (format!("the stream broke: {e}"), None),
+                        None => break ("the daemon closed the stream".to_string(), None),
+                    };
+                    match event {
+                        TailEvent::Record { id, record } => {
+                            let record = record.map_err(|e| {
+                                Failure::Server(anyhow::anyhow!("bad record from the daemon: {e}"))
+                            })?;
                             printer.record(&record)?;
-                            last_id = Some(event.id);
+                            last_id = Some(id);
                             printed += 1;
                             if args.count.is_some_and(|count| printed >= count) {
                                 return Ok(());
                             }
                         }
-                        Some(Ok(event)) if event.event == TAIL_LAGGED_EVENT => {
-                            break "fell behind the daemon's live feed".to_string();
+                        TailEvent::Lagged { resume } => {
+                            // Before its first record a client has no cursor of its own.
+                            last_id = last_id.or(resume);
+                            break ("fell behind the daemon's live feed".to_string(), None);
                         }
-                        Some(Ok(_)) => {}
-                        Some(Err(e)) => break format!("the stream broke: {e}"),
-                        None => break "the daemon closed the stream".to_string(),
+                        TailEvent::Other => {}
                     }
                 }
             }
@@ -79,13 +81,10 @@ pub(crate) async fn tail(client: &Client, args: TailArgs) -> Result<(), Failure>
             Err(ApiFailure::Retryable {
                 reason,
                 retry_after,
-            }) => {
-                wait = retry_after.unwrap_or(wait).max(RECONNECT_FIRST);
-                reason
-            }
+            }) => (reason, retry_after),
         };
-        eprintln!("lsctl: {reason}; reconnecting in {wait:?}");
+        let wait = backoff.wait(retry_after);
+        eprintln!("lsctl: {reason}; reconnecting in {wait:.1?}");
         tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(RECONNECT_LAST);
     }
 }

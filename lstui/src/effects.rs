@@ -3,7 +3,6 @@
 //! frame.
 
 use std::io::Write as _;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -24,48 +23,26 @@ use crate::app::history::{FindAnswer, FindRequest, PageAnswer, PageRequest};
 use crate::app::save::{SaveProgress, SaveRequest, SaveState};
 use crate::app::table::TableAnswer;
 use crate::app::timeline::{Buckets, TimelineAnswer, TimelineRequest, step_for};
-use crate::net::{body_error, error_chain};
-
-/// A request that takes longer is reported as failed (a page is asked for
-/// again when the view comes back to that edge).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+use logstream_client::Client;
 
 /// The daemon's query API, as the effects use it.
 #[derive(Clone)]
 pub(crate) struct Daemon {
-    pub client: reqwest::Client,
-    pub server: String,
+    pub client: Client,
 }
 
 impl Daemon {
-    /// `GET` of the path's segments (escaped as needed) with `query`, its
-    /// JSON body read as `T`; `what` names `T` in errors.
+    /// `GET path` with `query`, its JSON answer; a failure as the status
+    /// line says it.
     async fn get<T: DeserializeOwned>(
         &self,
-        path: &[&str],
-        query: &impl Serialize,
-        what: &str,
+        path: &str,
+        query: &(impl Serialize + ?Sized),
     ) -> Result<T, String> {
-        let mut url = reqwest::Url::parse(&self.server)
-            .map_err(|e| format!("the server URL {}: {e}", self.server))?;
-        url.path_segments_mut()
-            .map_err(|()| format!("the server URL {} cannot have a path", self.server))?
-            .pop_if_empty()
-            .extend(path);
-        let response = self
-            .client
-            .get(url)
-            .query(query)
-            .timeout(REQUEST_TIMEOUT)
-            .send()
+        self.client
+            .get(path, query)
             .await
-            .map_err(|e| error_chain(&e))?;
-        let status = response.status();
-        let body = response.text().await.map_err(|e| error_chain(&e))?;
-        if !status.is_success() {
-            return Err(format!("the daemon answered {status}{}", body_error(&body)));
-        }
-        serde_json::from_str(&body).map_err(|e| format!("the daemon's answer is not {what}: {e}"))
+            .map_err(|e| e.to_string())
     }
 
     /// Asks the daemon one question; the action that answers it.
@@ -80,7 +57,7 @@ impl Daemon {
             }),
             Ask::Table(request) => {
                 let answer: Result<LogsAnswer, String> =
-                    self.get(&["api", "logs"], &request.params, "a table").await;
+                    self.get("/api/logs", &request.params).await;
                 let result = answer.and_then(|answer| match answer {
                     LogsAnswer::Table(table) => Ok(table),
                     LogsAnswer::Records(_) => {
@@ -100,9 +77,7 @@ impl Daemon {
     }
 
     async fn page(self, request: PageRequest) -> Action {
-        let page: Result<LogsPage, String> = self
-            .get(&["api", "logs"], &request.params, "a page of records")
-            .await;
+        let page: Result<LogsPage, String> = self.get("/api/logs", &request.params).await;
         Action::Page(PageAnswer {
             generation: request.generation,
             fetch: request.fetch,
@@ -111,9 +86,7 @@ impl Daemon {
     }
 
     async fn find(self, request: FindRequest) -> Action {
-        let page: Result<LogsPage, String> = self
-            .get(&["api", "logs"], &request.params, "a page of records")
-            .await;
+        let page: Result<LogsPage, String> = self.get("/api/logs", &request.params).await;
         Action::Found(FindAnswer {
             generation: request.generation,
             seek: request.seek,
@@ -153,9 +126,7 @@ impl Daemon {
             until: Some(rfc3339(until)),
             step: Some(format!("{}s", step_ns / 1_000_000_000)),
         };
-        let histogram: Histogram = self
-            .get(&["api", "stats", "histogram"], &params, "a histogram")
-            .await?;
+        let histogram: Histogram = self.get("/api/stats/histogram", &params).await?;
         let counts = histogram
             .buckets
             .iter()
@@ -192,9 +163,7 @@ impl Daemon {
             direction: Some(Direction::Forward),
             ..SearchParams::default()
         };
-        let page: LogsPage = self
-            .get(&["api", "logs"], &params, "a page of records")
-            .await?;
+        let page: LogsPage = self.get("/api/logs", &params).await?;
         Ok(page.data.first().map(|record| record.timestamp))
     }
 }
@@ -212,9 +181,7 @@ impl Daemon {
             until: until.clone(),
             limit: Some(facets::ATTRIBUTES),
         };
-        let attributes: FieldList = self
-            .get(&["api", "fields"], &fields, "a list of fields")
-            .await?;
+        let attributes: FieldList = self.get("/api/fields", &fields).await?;
         let names = facets::FIELDS
             .iter()
             .map(|name| name.to_string())
@@ -228,9 +195,7 @@ impl Daemon {
                 field: Some(field.clone()),
                 limit: Some(facets::VALUES),
             };
-            let answer: Facets = self
-                .get(&["api", "stats", "facets"], &params, "facets")
-                .await?;
+            let answer: Facets = self.get("/api/stats/facets", &params).await?;
             let values = answer
                 .values
                 .into_iter()
@@ -252,8 +217,11 @@ impl Daemon {
             after: Some(context::SIDE),
             time: Some(rfc3339(record.timestamp)),
         };
-        let path = ["api", "logs", &record.id, "context"];
-        let page: ContextPage = self.get(&path, &params, "a record's context").await?;
+        let page: ContextPage = self
+            .client
+            .context(&record.id, &params)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok((page.before, page.record, page.after))
     }
 
@@ -288,9 +256,7 @@ impl Daemon {
         let mut out = std::io::BufWriter::new(file);
         let mut params = request.params.clone();
         loop {
-            let page: LogsPage = self
-                .get(&["api", "logs"], &params, "a page of records")
-                .await?;
+            let page: LogsPage = self.get("/api/logs", &params).await?;
             for record in &page.data {
                 let line = serde_json::to_string(record).map_err(|e| e.to_string())?;
                 writeln!(out, "{line}").map_err(|e| format!("writing {}: {e}", request.path))?;

@@ -6,7 +6,6 @@
 
 pub mod app;
 pub mod cli;
-pub mod config;
 mod effects;
 pub mod net;
 mod run;

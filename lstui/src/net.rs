@@ -9,13 +9,12 @@
 
 use std::time::Duration;
 
-use eventsource_stream::{Event, Eventsource};
+use eventsource_stream::Eventsource;
 use futures::{FutureExt, StreamExt};
-use logstream_shared::api::{ErrorBody, TAIL_LAGGED_EVENT, TAIL_RECORD_EVENT, TailLagged};
-use logstream_shared::{LogRecord, Secret};
-use rand::Rng;
+use logstream_client::{ApiFailure, Backoff, Client, TailEvent, describe_error};
+use logstream_shared::LogRecord;
+use logstream_shared::api::{ErrorBody, TailParams};
 use reqwest::StatusCode;
-use reqwest::header::{self, HeaderMap, HeaderValue};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -34,8 +33,8 @@ const BATCH: usize = 2_000;
 /// What to tail, and where.
 #[derive(Debug, Clone)]
 pub struct TailRequest {
-    pub server: String,
-    pub token: Option<Secret>,
+    /// The daemon's client, with its token.
+    pub client: Client,
     /// Sent as `q`: the daemon sends only matching records.
     pub query: Option<String>,
     /// Sent as `since` on a connection without a cursor.
@@ -71,18 +70,11 @@ struct Resume {
 
 /// Tails until `cancel` fires or the UI's channel closes.
 pub async fn tail(request: TailRequest, tx: mpsc::Sender<Action>, cancel: CancellationToken) {
-    let client = match http_client(request.token.as_ref()) {
-        Ok(client) => client,
-        Err(e) => {
-            let _ = tx.send(net(NetEvent::Failed(format!("{e:#}")))).await;
-            return;
-        }
-    };
     let mut resume = Resume {
         cursor: None,
         since: request.since.clone(),
     };
-    let mut backoff = BACKOFF_START;
+    let mut backoff = Backoff::new(BACKOFF_START, BACKOFF_MAX);
     let mut attempt = 1;
     loop {
         if tx
@@ -94,7 +86,7 @@ pub async fn tail(request: TailRequest, tx: mpsc::Sender<Action>, cancel: Cancel
         }
         let ended = tokio::select! {
             () = cancel.cancelled() => return,
-            ended = connect(&client, &request, &mut resume, &tx) => ended,
+            ended = connect(&request, &mut resume, &tx) => ended,
         };
         let (reason, wait) = match ended {
             Ended::Closed => return,
@@ -103,7 +95,7 @@ pub async fn tail(request: TailRequest, tx: mpsc::Sender<Action>, cancel: Cancel
                 return;
             }
             Ended::Lagged => {
-                backoff = BACKOFF_START;
+                backoff.reset();
                 attempt = 1;
                 (
                     "fell behind the daemon; resuming".to_string(),
@@ -116,11 +108,10 @@ pub async fn tail(request: TailRequest, tx: mpsc::Sender<Action>, cancel: Cancel
                 retry_after,
             } => {
                 if delivered {
-                    backoff = BACKOFF_START;
+                    backoff.reset();
                     attempt = 1;
                 }
-                let wait = retry_after.unwrap_or_else(|| jitter(backoff));
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                let wait = backoff.wait(retry_after);
                 attempt += 1;
                 (reason, wait)
             }
@@ -143,79 +134,29 @@ fn net(event: NetEvent) -> Action {
     Action::Net(event)
 }
 
-/// Half to all of `backoff`, so that many clients of a restarted daemon do
-/// not all come back in the same millisecond.
-fn jitter(backoff: Duration) -> Duration {
-    backoff.mul_f64(rand::rng().random_range(0.5..=1.0))
-}
-
-pub(crate) fn http_client(token: Option<&Secret>) -> anyhow::Result<reqwest::Client> {
-    let mut headers = HeaderMap::new();
-    if let Some(token) = token {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))?;
-        value.set_sensitive(true);
-        headers.insert(header::AUTHORIZATION, value);
-    }
-    Ok(reqwest::Client::builder()
-        .default_headers(headers)
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("lstui/", env!("CARGO_PKG_VERSION")))
-        .build()?)
-}
-
 /// One connection: sends records to the UI until it ends.
-async fn connect(
-    client: &reqwest::Client,
-    request: &TailRequest,
-    resume: &mut Resume,
-    tx: &mpsc::Sender<Action>,
-) -> Ended {
-    let mut params = Vec::new();
-    if let Some(query) = &request.query {
-        params.push(("q", query.clone()));
-    }
-    let mut http = client
-        .get(format!("{}/api/tail", request.server))
-        .header(header::ACCEPT, "text/event-stream")
-        // A compressed stream may be held back in the compressor's buffer.
-        .header(header::ACCEPT_ENCODING, "identity");
-    match (&resume.cursor, &resume.since) {
-        (Some(cursor), _) => http = http.header("last-event-id", cursor),
-        (None, Some(since)) => params.push(("since", since.clone())),
-        (None, None) => {}
-    }
-    let connected_at = chrono::Utc::now();
-    let response = match http.query(&params).send().await {
-        Ok(response) => response,
-        Err(e) => {
-            return retry(format!(
-                "cannot reach {}: {}",
-                request.server,
-                error_chain(&e)
-            ));
-        }
+async fn connect(request: &TailRequest, resume: &mut Resume, tx: &mpsc::Sender<Action>) -> Ended {
+    let params = TailParams {
+        q: request.query.clone(),
+        // Once resuming, the cursor says where.
+        since: resume.since.clone().filter(|_| resume.cursor.is_none()),
+        cursor: None,
     };
-    if let Some(ended) = refused(response.status(), &response) {
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        // A daemon whose store was replaced no longer knows our cursor: start
-        // again from the time we first connected rather than give up.
-        if status == StatusCode::BAD_REQUEST && resume.cursor.is_some() && names_cursor(&body) {
-            resume.cursor = None;
-            return retry(format!(
-                "the daemon refused the resume cursor{}",
-                body_error(&body)
-            ));
-        }
-        return match ended {
-            Refusal::Fatal(what) => Ended::Fatal(format!("{what}{}", body_error(&body))),
-            Refusal::Retry(what, retry_after) => Ended::Retry {
-                reason: format!("{what}{}", body_error(&body)),
+    let connected_at = chrono::Utc::now();
+    let response = match request.client.tail(&params, resume.cursor.as_deref()).await {
+        Ok(response) => response,
+        Err(ApiFailure::Retryable {
+            reason,
+            retry_after,
+        }) => {
+            return Ended::Retry {
+                reason,
                 delivered: false,
                 retry_after,
-            },
-        };
-    }
+            };
+        }
+        Err(ApiFailure::Rejected { status, body }) => return refused(status, &body, resume),
+    };
     if tx.send(net(NetEvent::Connected)).await.is_err() {
         return Ended::Closed;
     }
@@ -248,7 +189,7 @@ async fn connect(
                     break Some(stream_ended(&format!("the stream broke: {e}"), delivered));
                 }
                 Some(Ok(event)) => {
-                    if let Some(ended) = batch.add(event, resume) {
+                    if let Some(ended) = batch.add(TailEvent::of(event), resume) {
                         break Some(ended);
                     }
                 }
@@ -307,40 +248,28 @@ struct Batch {
 
 impl Batch {
     /// Takes one event; returns how the connection ends if the event says so.
-    fn add(&mut self, event: Event, resume: &mut Resume) -> Option<Ended> {
-        match event.event.as_str() {
-            TAIL_RECORD_EVENT => {
-                match serde_json::from_str::<LogRecord>(&event.data) {
+    fn add(&mut self, event: TailEvent, resume: &mut Resume) -> Option<Ended> {
+        match event {
+            TailEvent::Record { id, record } => {
+                match record {
                     Ok(record) => self.records.push(record),
-                    Err(e) => {
+                    Err(reason) => {
                         // Skipped, counted and shown; asking again would get it again.
                         self.undecodable += 1;
-                        self.reason = format!("a record that is not valid: {e}");
+                        self.reason = reason;
                     }
                 }
-                if !event.id.is_empty() {
-                    resume.cursor = Some(event.id);
+                if !id.is_empty() {
+                    resume.cursor = Some(id);
                 }
                 None
             }
-            TAIL_LAGGED_EVENT => {
-                if resume.cursor.is_none() {
-                    let lagged = serde_json::from_str::<TailLagged>(&event.data).ok();
-                    resume.cursor = lagged.and_then(|l| l.resume);
-                }
+            TailEvent::Lagged { resume: at } => {
+                resume.cursor = resume.cursor.take().or(at);
                 Some(Ended::Lagged)
             }
-            // Unknown events come from newer daemons: not ours to read.
-            _ => None,
+            TailEvent::Other => None,
         }
-    }
-}
-
-fn retry(reason: String) -> Ended {
-    Ended::Retry {
-        reason,
-        delivered: false,
-        retry_after: None,
     }
 }
 
@@ -352,70 +281,39 @@ fn stream_ended(reason: &str, delivered: bool) -> Ended {
     }
 }
 
-enum Refusal {
-    Fatal(String),
-    Retry(String, Option<Duration>),
-}
-
-/// What a non-200 answer means for the next attempt.
-fn refused(status: StatusCode, response: &reqwest::Response) -> Option<Refusal> {
-    if status == StatusCode::OK {
-        return None;
-    }
-    let retry_after = response
-        .headers()
-        .get(header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(|secs| Duration::from_secs(secs.min(60)));
-    Some(match status {
-        StatusCode::BAD_REQUEST => Refusal::Fatal("the daemon refused the query".into()),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Refusal::Fatal(format!(
+/// What a refusal means for the next attempt. A daemon whose store was
+/// replaced no longer knows our cursor: start again from the time we first
+/// connected rather than give up.
+fn refused(status: StatusCode, body: &ErrorBody, resume: &mut Resume) -> Ended {
+    let reason = |what: String| format!("{what}{}", describe_error(body));
+    let retry = |what: String| Ended::Retry {
+        reason: reason(what),
+        delivered: false,
+        retry_after: None,
+    };
+    match status {
+        StatusCode::BAD_REQUEST if resume.cursor.is_some() && names_cursor(body) => {
+            resume.cursor = None;
+            retry("the daemon refused the resume cursor".into())
+        }
+        StatusCode::BAD_REQUEST => Ended::Fatal(reason("the daemon refused the query".into())),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Ended::Fatal(reason(format!(
             "access denied ({status}); give a token with the scope \"read\" with --token, \
              LOGSTREAM_TOKEN or lsctl.toml"
-        )),
+        ))),
         // An older daemon, perhaps about to be upgraded: keep trying.
-        StatusCode::NOT_FOUND => Refusal::Retry(
-            "the daemon has no live tail (404 on /api/tail); it is older than lstui".into(),
-            None,
-        ),
-        status => Refusal::Retry(format!("the daemon answered {status}"), retry_after),
-    })
+        StatusCode::NOT_FOUND => {
+            retry("the daemon has no live tail (404 on /api/tail); it is older than lstui".into())
+        }
+        status => retry(format!("the daemon answered {status}")),
+    }
 }
 
 /// Whether an error body blames the cursor.
-fn names_cursor(body: &str) -> bool {
-    serde_json::from_str::<ErrorBody>(body).is_ok_and(|error| {
-        error
-            .details
-            .iter()
-            .any(|d| d.field == "cursor" || d.field == "Last-Event-ID")
-    })
-}
-
-/// ": message (details)" from an error body, or "" when there is none.
-pub(crate) fn body_error(body: &str) -> String {
-    match serde_json::from_str::<ErrorBody>(body) {
-        Ok(error) => {
-            let details: Vec<String> = error.details.iter().map(ToString::to_string).collect();
-            if details.is_empty() {
-                format!(": {}", error.error)
-            } else {
-                format!(": {} ({})", error.error, details.join("; "))
-            }
-        }
-        Err(_) => String::new(),
-    }
-}
-
-/// The root cause ("Connection refused"): reqwest's own message only says
-/// "error sending request for url (…)".
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
+fn names_cursor(body: &ErrorBody) -> bool {
+    body.details
+        .iter()
+        .any(|d| d.field == "cursor" || d.field == "Last-Event-ID")
 }
 
 #[cfg(test)]
@@ -450,8 +348,7 @@ mod tests {
 
     fn request(server: String) -> TailRequest {
         TailRequest {
-            server,
-            token: None,
+            client: Client::new(&server, None, "lstui-test").unwrap(),
             query: Some("service:api".into()),
             since: None,
         }

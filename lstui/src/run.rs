@@ -16,11 +16,14 @@ use tokio_util::sync::CancellationToken;
 use crate::app::state::{LineInput, Mode};
 use crate::app::{Action, Effect, Options, State, apply, keys};
 use crate::cli::Cli;
-use crate::config::Settings;
 use crate::effects::Daemon;
 use crate::net::{self, TailRequest};
 use crate::terminal::{Screen, Tui};
 use crate::{FRAME, ui};
+use logstream_client::{Client, Settings};
+
+/// Sent with every request, so that the daemon's log names the client.
+const USER_AGENT: &str = concat!("lstui/", env!("CARGO_PKG_VERSION"));
 
 /// Batches of records waiting for the UI; beyond that the tail task waits.
 const CHANNEL: usize = 64;
@@ -44,7 +47,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("--since: {e}"))
         })
         .transpose()?;
-    let settings = Settings::resolve(cli.server.clone(), cli.token.clone())?;
+    let settings = Settings::resolve(cli.server.clone(), cli.token.clone(), "--token")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let client = Client::new(&settings.server, settings.token.as_ref(), USER_AGENT)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let options = Options {
         capacity: usize::try_from(cli.buffer).unwrap_or(usize::MAX),
         utc: cli.utc,
@@ -55,12 +61,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let open_in_history = cli.from.is_some() || cli.to.is_some();
     let daemon = Daemon {
-        client: net::http_client(settings.token.as_ref())?,
-        server: settings.server.clone(),
+        client: client.clone(),
     };
     let request = TailRequest {
-        server: settings.server,
-        token: settings.token,
+        client,
         query: tail_query,
         since,
     };

@@ -1,16 +1,31 @@
-//! Where lsctl finds the daemon and its access token: the flags, then the
-//! environment variables (both read by clap), then the config file, then the
-//! defaults.
+//! Where a client finds the daemon and its access token: the flags, then
+//! the environment variables (both read by the program's clap), then the
+//! config file `lsctl.toml`, which configures lsctl and lstui alike, then
+//! the defaults.
 
 use std::path::PathBuf;
 
 use logstream_shared::Secret;
 use serde::Deserialize;
 
-use crate::{Failure, usage};
-
 /// Names the config file instead of the default path.
-const CONFIG_ENV: &str = "LSCTL_CONFIG";
+pub const CONFIG_ENV: &str = "LSCTL_CONFIG";
+
+/// A config file or token that cannot be used, said for the user to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError(pub String);
+
+impl std::fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+fn usage(message: String) -> SettingsError {
+    SettingsError(message)
+}
 
 /// The config file's keys.
 #[derive(Debug, Default, Deserialize)]
@@ -30,7 +45,7 @@ fn config_path() -> Option<(PathBuf, bool)> {
 }
 
 /// The config file's settings; none when the default file does not exist.
-fn read_config(path: &std::path::Path, explicit: bool) -> Result<FileConfig, Failure> {
+fn read_config(path: &std::path::Path, explicit: bool) -> Result<FileConfig, SettingsError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
@@ -60,10 +75,10 @@ fn read_config(path: &std::path::Path, explicit: bool) -> Result<FileConfig, Fai
 }
 
 /// Where the daemon is and what token to send it.
-#[derive(Debug)]
-pub(crate) struct Settings {
-    pub(crate) server: String,
-    pub(crate) token: Option<Secret>,
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: String,
+    pub token: Option<Secret>,
     /// Where the token came from, for messages.
     token_source: Option<String>,
     config_file: Option<PathBuf>,
@@ -72,11 +87,11 @@ pub(crate) struct Settings {
 impl Settings {
     /// `server` and `token` are what the flags and environment variables
     /// gave, `token_source` which of them gave the token.
-    pub(crate) fn resolve(
+    pub fn resolve(
         server: Option<String>,
         token: Option<Secret>,
         token_source: &str,
-    ) -> Result<Settings, Failure> {
+    ) -> Result<Settings, SettingsError> {
         let server = server.filter(|s| !s.is_empty());
         let token = token.filter(|t| !t.expose().trim().is_empty());
         let config = config_path();
@@ -119,7 +134,7 @@ impl Settings {
     }
 
     /// How to give a (better) token, for when the daemon refused access.
-    pub(crate) fn token_hint(&self) -> String {
+    pub fn token_hint(&self) -> String {
         let config = match &self.config_file {
             Some(path) => format!("`token = \"…\"` in {}", path.display()),
             None => format!("a config file named by {CONFIG_ENV}"),
