@@ -79,6 +79,8 @@ pub enum Action {
     /// Holds the view where it is, or follows again.
     TogglePause,
     ToggleWrap,
+    /// The time column as ages, or as clock times again.
+    ToggleRelativeTimes,
     ToggleDetail,
     ToggleHelp,
     ToggleLevel(Level),

@@ -78,7 +78,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "copy the record as JSON (OSC 52); show it in $PAGER",
     ),
     ("s", "save the query's stored results to a file (NDJSON)"),
-    ("Ctrl-W", "wrap long lines, or cut them at the edge"),
+    (
+        "Ctrl-W  T",
+        "wrap long lines or cut them; times as ages (5m ago)",
+    ),
     ("/", "search the view (message text, any case); Enter finds"),
     ("n  N", "next (newer) / previous (older) match"),
     (
@@ -170,6 +173,7 @@ fn key_action(state: &State, key: &KeyEvent) -> Option<Action> {
         KeyCode::Enter => Action::Submit,
         KeyCode::Char('d') => Action::ToggleDetail,
         KeyCode::Char('w') if ctrl => Action::ToggleWrap,
+        KeyCode::Char('T') => Action::ToggleRelativeTimes,
         KeyCode::Char(c @ ('e' | 'E' | 'w' | 'W')) => Action::SeekLevel {
             severity: if c.eq_ignore_ascii_case(&'e') {
                 Severity::Errors

@@ -237,6 +237,11 @@ pub struct State {
     /// Events from the daemon that were not records lstui could read.
     pub undecodable: u64,
     pub wrap: bool,
+    /// The time column as ages ("5m ago") instead of clock times.
+    pub relative_times: bool,
+    /// The wall-clock time `clock_ms` counts from: ages are measured from
+    /// it plus the clock, so that a frame depends on the state alone.
+    pub started_at: chrono::DateTime<chrono::Utc>,
     pub detail: bool,
     pub help: bool,
     /// A short message for the status line, such as "search wrapped".
@@ -272,11 +277,19 @@ impl State {
             connection: Connection::Connecting { attempt: 1 },
             received: 0,
             undecodable: 0,
+            relative_times: false,
+            started_at: chrono::Utc::now(),
             detail: false,
             help: false,
             notice: None,
             quit: false,
         }
+    }
+
+    /// Now, as the render clock tells it.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let elapsed = i64::try_from(self.clock_ms).unwrap_or(i64::MAX);
+        self.started_at + chrono::Duration::milliseconds(elapsed)
     }
 
     /// The list on screen: history's in history mode, else the live tail's.

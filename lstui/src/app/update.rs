@@ -109,6 +109,7 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
             Position::Held(_) => state.list_mut().position = Position::Follow,
         },
         Action::ToggleWrap => state.wrap = !state.wrap,
+        Action::ToggleRelativeTimes => state.relative_times = !state.relative_times,
         Action::ToggleDetail => {
             state.detail = !state.detail;
             clamp_shown(state);

@@ -493,6 +493,30 @@ fn history_title(history: &History, utc: bool) -> Span<'static> {
     Span::styled(text, Style::new().fg(Color::Black).bg(Color::Cyan))
 }
 
+/// How long ago, in its two largest units: "45s ago", "5m 3s ago",
+/// "2d 4h ago"; a time still to come reads "in 5s".
+fn age(ago: chrono::Duration) -> String {
+    let seconds = ago.num_seconds().unsigned_abs();
+    let units = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
+    let mut parts = Vec::new();
+    let mut left = seconds;
+    for (size, name) in units {
+        if left >= size || (parts.is_empty() && size == 1) {
+            parts.push(format!("{}{name}", left / size));
+            left %= size;
+        }
+        if parts.len() == 2 || (!parts.is_empty() && left == 0) {
+            break;
+        }
+    }
+    let text = parts.join(" ");
+    if ago < chrono::Duration::zero() {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
+}
+
 /// A time in UTC or the local zone, as `--utc` chose.
 fn format_time(at: DateTime<Utc>, utc: bool, format: &str) -> String {
     if utc {
@@ -541,6 +565,8 @@ struct RowFormat {
     utc: bool,
     /// Times with their date: the list spans more than a day.
     dated: bool,
+    /// Times as their age ("5m ago") at this instant, when asked for.
+    relative_to: Option<DateTime<Utc>>,
     wrap: bool,
     service_width: usize,
     /// Columns left for the message after time, service and level.
@@ -551,11 +577,18 @@ impl RowFormat {
     fn new(state: &State, columns: u16) -> RowFormat {
         let service_width = state.services.widest.clamp(5, SERVICE_COLUMN_MAX);
         let dated = spans_days(state);
-        // "[MM-DD ]HH:MM:SS.mmm " + service + " " + "LEVEL "
-        let prefix = if dated { 19 } else { 13 } + service_width + 1 + 6;
+        let relative_to = state.relative_times.then(|| state.now());
+        // "[MM-DD ]HH:MM:SS.mmm " or "  2d 4h ago " + service + " " + "LEVEL "
+        let time_width = match (relative_to, dated) {
+            (Some(_), _) => 13,
+            (None, true) => 19,
+            (None, false) => 13,
+        };
+        let prefix = time_width + service_width + 1 + 6;
         RowFormat {
             utc: state.options.utc,
             dated,
+            relative_to,
             wrap: state.wrap,
             service_width,
             message_width: usize::from(columns).saturating_sub(prefix).max(10),
@@ -563,6 +596,9 @@ impl RowFormat {
     }
 
     fn time(&self, at: DateTime<Utc>) -> String {
+        if let Some(now) = self.relative_to {
+            return format!("{:>12}", age(now - at));
+        }
         let format = if self.dated {
             "%m-%d %H:%M:%S%.3f"
         } else {
@@ -1048,6 +1084,17 @@ mod tests {
     fn control_characters_are_shown_not_sent() {
         assert_eq!(clean("a\x1b[2Jb\tc\nd"), "a\u{fffd}[2Jb c⏎d");
         assert!(matches!(clean("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn ages_read_in_their_two_largest_units() {
+        let ago = |s: i64| age(chrono::Duration::seconds(s));
+        assert_eq!(ago(0), "0s ago");
+        assert_eq!(ago(45), "45s ago");
+        assert_eq!(ago(303), "5m 3s ago");
+        assert_eq!(ago(7_200), "2h ago");
+        assert_eq!(ago(2 * 86_400 + 4 * 3_600 + 5), "2d 4h ago");
+        assert_eq!(ago(-5), "in 5s");
     }
 
     #[test]

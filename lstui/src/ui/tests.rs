@@ -324,3 +324,16 @@ fn a_table_in_place_of_the_records() {
     apply(&mut state, Action::Table(answer));
     insta::assert_snapshot!(render(&state).backend());
 }
+
+#[test]
+fn times_as_ages_on_request() {
+    let mut state = busy();
+    state.started_at =
+        chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 14, 15, 12, 0).unwrap();
+    apply(&mut state, Action::ToggleRelativeTimes);
+    let screen = format!("{:?}", render(&state).backend());
+    // The newest record (15:11:31.500) is 38 s old at 15:12:00 plus the clock's 10 s.
+    assert!(screen.contains("38s ago"), "{screen}");
+    apply(&mut state, Action::ToggleRelativeTimes);
+    assert!(!format!("{:?}", render(&state).backend()).contains(" ago"));
+}
