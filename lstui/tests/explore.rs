@@ -7,7 +7,7 @@ mod common;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use common::{Tmux, log_rows, record_numbers, send};
-use logstream_testkit::{TestDaemon, binary};
+use logstream_testkit::TestDaemon;
 
 /// Records over three days, one every 90 s (the timeline shows 2,880).
 const RECORDS: u32 = 2_880;
@@ -35,6 +35,16 @@ fn stored_lines(start: DateTime<Utc>) -> (Vec<String>, Vec<String>) {
     (shop, pay)
 }
 
+/// A daemon holding the three days of records; and when they start.
+fn stored_daemon() -> (TestDaemon, DateTime<Utc>) {
+    let daemon = TestDaemon::start();
+    let start = Utc::now() - Duration::days(3);
+    let (shop, pay) = stored_lines(start);
+    send(&daemon, "shop", &as_str(&shop));
+    send(&daemon, "pay", &as_str(&pay));
+    (daemon, start)
+}
+
 fn as_str(lines: &[String]) -> Vec<&str> {
     lines.iter().map(String::as_str).collect()
 }
@@ -49,20 +59,10 @@ fn detail_message(screen: &str) -> Option<String> {
 #[test]
 fn history_finds_an_error_days_back_in_context_and_narrows_with_a_facet() {
     let config = tempfile::tempdir().unwrap();
-    let daemon = TestDaemon::start();
-    let start = Utc::now() - Duration::days(3);
-    let (shop, pay) = stored_lines(start);
-    send(&daemon, "shop", &as_str(&shop));
-    send(&daemon, "pay", &as_str(&pay));
+    let (daemon, start) = stored_daemon();
 
     let tmux = Tmux::start(config.path());
-    let command = format!(
-        "env -u LOGSTREAM_TOKEN -u LOGSTREAM_URL {} --server {} --utc --from 4d",
-        binary("lstui").display(),
-        daemon.url
-    );
-    tmux.type_text(&command);
-    tmux.keys(&["Enter"]);
+    tmux.launch_lstui(&daemon.url, "--from 4d");
     // The timeline counts the whole range, from the daemon, not what is loaded.
     let screen = tmux.wait_for("history with its timeline and facets", |s| {
         s.contains("timeline 2,880 records")
@@ -111,13 +111,11 @@ fn history_finds_an_error_days_back_in_context_and_narrows_with_a_facet() {
     tmux.keys(&["t"]);
     tmux.type_text(&at.format("%Y-%m-%d %H:%M:%S").to_string());
     tmux.keys(&["Enter", "d"]);
-    let screen = tmux.wait_for("the record at the typed time", |s| {
+    // The page before it arrives after the record itself: context above.
+    tmux.wait_for("the record at the typed time, with context above", |s| {
         detail_message(s).is_some_and(|m| m.starts_with("rec 00700"))
+            && record_numbers(s).contains(&699)
     });
-    assert!(
-        record_numbers(&screen).contains(&699),
-        "context above: {screen}"
-    );
     tmux.keys(&["Escape"]);
 
     // The facet `pay` (the second service, by count) narrows the view to
@@ -134,24 +132,15 @@ fn history_finds_an_error_days_back_in_context_and_narrows_with_a_facet() {
 fn marks_context_copy_pager_and_save_work_on_stored_records() {
     let config = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let daemon = TestDaemon::start();
-    let start = Utc::now() - Duration::days(3);
-    let (shop, pay) = stored_lines(start);
-    send(&daemon, "shop", &as_str(&shop));
-    send(&daemon, "pay", &as_str(&pay));
+    let (daemon, _) = stored_daemon();
 
     let tmux = Tmux::start(config.path());
     // OSC 52 from lstui becomes a tmux paste buffer.
     tmux.run(&["set-option", "-g", "set-clipboard", "on"]);
     let paged = out.path().join("paged.json");
-    let command = format!(
-        "env -u LOGSTREAM_TOKEN -u LOGSTREAM_URL 'PAGER=cat > {}' {} --server {} --utc --from 4d",
-        paged.display(),
-        binary("lstui").display(),
-        daemon.url
-    );
-    tmux.type_text(&command);
+    tmux.type_text(&format!("export 'PAGER=cat > {}'", paged.display()));
     tmux.keys(&["Enter"]);
+    tmux.launch_lstui(&daemon.url, "--from 4d");
     tmux.wait_for("history", |s| s.contains("timeline 2,880 records"));
 
     // Mark the newest error, go to the oldest record, and back to the mark.

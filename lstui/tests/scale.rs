@@ -104,13 +104,7 @@ fn a_million_records_over_a_week_page_jump_narrow_and_go_live() {
     );
 
     let tmux = Tmux::start(config.path());
-    let command = format!(
-        "env -u LOGSTREAM_TOKEN -u LOGSTREAM_URL {} --server {} --utc --from 8d",
-        binary("lstui").display(),
-        daemon.url
-    );
-    tmux.type_text(&command);
-    tmux.keys(&["Enter"]);
+    tmux.launch_lstui(&daemon.url, "--from 8d");
     tmux.wait_for("history of the whole week", |s| {
         s.contains("timeline 1,000,000 records") && numbers(s).last() == Some(&(RECORDS - 1))
     });

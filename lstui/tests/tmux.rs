@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{PATIENCE, Tmux, log_rows, record_numbers, send};
-use logstream_testkit::{TestDaemon, binary};
+use logstream_testkit::TestDaemon;
 
 #[test]
 fn tail_filter_pause_and_quit() {
@@ -154,13 +154,7 @@ fn history_pages_through_stored_days_without_gap_or_duplicate() {
     send(&daemon, "hist", &lines);
 
     let tmux = Tmux::start(config.path());
-    let command = format!(
-        "env -u LOGSTREAM_TOKEN -u LOGSTREAM_URL {} --server {} --utc --from 4d",
-        binary("lstui").display(),
-        daemon.url
-    );
-    tmux.type_text(&command);
-    tmux.keys(&["Enter"]);
+    tmux.launch_lstui(&daemon.url, "--from 4d");
     let screen = tmux.wait_for("history at the newest record", |s| {
         s.contains("HISTORY") && s.contains(&format!("rec {:05}", RECORDS - 1))
     });

@@ -19,16 +19,21 @@ pub(super) fn stored(first: u64, count: u64) -> Vec<LogRecord> {
 /// The one page request `update` made since the last call (timelines and
 /// facets asked for with it are dropped).
 pub(super) fn take_request(state: &mut State) -> PageRequest {
-    let effects = std::mem::take(&mut state.effects);
-    let mut pages: Vec<PageRequest> = effects
+    take_one(state, |effect| match effect {
+        Effect::Ask(Ask::Page(request)) => Some(request),
+        _ => None,
+    })
+}
+
+/// The one effect that `pick` takes among those `update` asked for since
+/// the last call; the others are dropped.
+pub(super) fn take_one<T: std::fmt::Debug>(state: &mut State, pick: fn(Effect) -> Option<T>) -> T {
+    let mut picked: Vec<T> = std::mem::take(&mut state.effects)
         .into_iter()
-        .filter_map(|effect| match effect {
-            Effect::Ask(Ask::Page(request)) => Some(request),
-            _ => None,
-        })
+        .filter_map(pick)
         .collect();
-    assert_eq!(pages.len(), 1, "one page asked for: {pages:?}");
-    pages.pop().unwrap()
+    assert_eq!(picked.len(), 1, "one asked for: {picked:?}");
+    picked.pop().unwrap()
 }
 
 /// Answers a request with records in the order the daemon sends them.

@@ -8,7 +8,7 @@ use logstream_shared::{Cursor, Level, LogRecord};
 use super::effect::Ask;
 use super::facets::{FacetsAnswer, FacetsRequest, Section};
 use super::history::{Fetch, FindAnswer, FindRequest, Seek, Severity};
-use super::history_tests::{answer, selected_message, stored, take_request};
+use super::history_tests::{answer, selected_message, stored, take_one, take_request};
 use super::state::Mode;
 use super::tests::{feed, record, state};
 use super::timeline::{Buckets, TimelineAnswer, TimelineRequest};
@@ -17,16 +17,10 @@ use super::{Action, Edit, Effect, State, apply};
 /// The one find request `update` made since the last call (timelines and
 /// facets asked for with it are dropped).
 fn take_find(state: &mut State) -> FindRequest {
-    let effects = std::mem::take(&mut state.effects);
-    let mut finds: Vec<FindRequest> = effects
-        .into_iter()
-        .filter_map(|effect| match effect {
-            Effect::Ask(Ask::Find(request)) => Some(request),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(finds.len(), 1, "one find asked for: {finds:?}");
-    finds.pop().unwrap()
+    take_one(state, |effect| match effect {
+        Effect::Ask(Ask::Find(request)) => Some(request),
+        _ => None,
+    })
 }
 
 fn found(state: &mut State, request: &FindRequest, record: Option<LogRecord>) {

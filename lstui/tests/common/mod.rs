@@ -104,13 +104,19 @@ impl Tmux {
 
     /// Starts lstui in the shell and waits until it is connected.
     pub(crate) fn start_lstui(&self, server: &str) {
+        self.launch_lstui(server, "");
+        self.wait_for("lstui to connect", |screen| screen.contains("● live"));
+    }
+
+    /// Types the command that starts lstui on `server` with `args` (and
+    /// times in UTC, without the caller's token or URL), and Enter.
+    pub(crate) fn launch_lstui(&self, server: &str, args: &str) {
         let command = format!(
-            "env -u LOGSTREAM_TOKEN -u LOGSTREAM_URL {} --server {server} --utc",
+            "env -u LOGSTREAM_TOKEN -u LOGSTREAM_URL {} --server {server} --utc {args}",
             binary("lstui").display()
         );
         self.type_text(&command);
         self.keys(&["Enter"]);
-        self.wait_for("lstui to connect", |screen| screen.contains("● live"));
     }
 }
 
