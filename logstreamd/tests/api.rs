@@ -812,6 +812,40 @@ async fn content_encoding_names_are_case_insensitive() {
     assert_eq!(got, ["deflate", "mixed case", "upper"]);
 }
 
+/// `Content-Encoding` may list codings (RFC 9110): `identity` in the list
+/// changes nothing, so `gzip, identity` is gzip; two real codings are not
+/// taken and the 415 says which are.
+#[tokio::test]
+async fn content_encoding_lists_with_identity_are_decoded() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    for (encoding, message) in [("gzip, identity", "listed"), ("Identity ,GZIP", "reversed")] {
+        let body = gzip(format!("{{\"service\":\"api\",\"message\":\"{message}\"}}").as_bytes());
+        let ndjson = ("application/x-ndjson", encoding);
+        let response = post_encoded(&client, &daemon, "/api/ingest", ndjson, body).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "{encoding}");
+    }
+    let body = b"{\"service\":\"api\",\"message\":\"plain\"}".to_vec();
+    let plain = ("application/json", "identity, identity");
+    let response = post_encoded(&client, &daemon, "/api/ingest", plain, body).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    let twice = ("application/x-ndjson", "gzip, zstd");
+    let response = post_encoded(&client, &daemon, "/api/ingest", twice, gzip(b"{}")).await;
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: ErrorBody = response.json().await.unwrap();
+    assert!(body.error.contains("\"gzip, zstd\""), "{}", body.error);
+    assert!(body.error.contains("accepted: gzip"), "{}", body.error);
+
+    let mut got: Vec<String> = fetch_all(&client, &daemon, "")
+        .await
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    got.sort();
+    assert_eq!(got, ["listed", "plain", "reversed"]);
+}
+
 /// Concatenated gzip members (`cat a.gz b.gz`, valid gzip) got 400.
 #[tokio::test]
 async fn concatenated_gzip_members_are_one_body() {

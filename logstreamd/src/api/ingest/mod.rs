@@ -194,8 +194,9 @@ struct IngestBody {
 /// time to arrive, memory budget). Gzip is decoded here; a
 /// `Content-Encoding` that the decompression layer left (it decodes and
 /// removes deflate and zstd) is refused unless it is one of
-/// `own_encodings`, which the caller decodes. Encodings are
-/// case-insensitive (RFC 9110).
+/// `own_encodings`, which the caller decodes. The router has made the
+/// header lowercase and left `identity` out (see
+/// `api::normalize_content_encoding`).
 async fn read_body(
     state: &AppState,
     headers: &HeaderMap,
@@ -204,9 +205,7 @@ async fn read_body(
 ) -> Result<IngestBody, ApiError> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .filter(|v| !v.is_empty() && v != "identity");
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let gzip = matches!(encoding.as_deref(), Some("gzip" | "x-gzip"));
     if let Some(encoding) = encoding.filter(|e| !gzip && !own_encodings.contains(&e.as_str())) {
         return Err(ApiError::UnsupportedMediaType(format!(
