@@ -233,7 +233,7 @@ async fn submit(
     body: &[u8],
     records: Vec<LogRecord>,
 ) -> Result<Submitted, ApiError> {
-    let key = idempotency_key(headers, body)?;
+    let key = idempotency_key(headers, body, &records)?;
     let count = records.len() as u64;
     let submitted = state.sink.submit(records, key).await.inspect_err(|e| {
         if matches!(e, SinkError::DiskFull) {
@@ -263,8 +263,13 @@ fn media_type(headers: &HeaderMap) -> String {
 /// The longest accepted `Idempotency-Key`.
 const MAX_KEY_LEN: usize = 200;
 
-/// The request's `Idempotency-Key` with a digest of its (decompressed) body.
-fn idempotency_key(headers: &HeaderMap, body: &[u8]) -> Result<Option<IdempotencyKey>, ApiError> {
+/// The request's `Idempotency-Key` with a digest of its (decompressed) body
+/// and the ids of its `records`.
+fn idempotency_key(
+    headers: &HeaderMap,
+    body: &[u8],
+    records: &[LogRecord],
+) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -282,6 +287,7 @@ fn idempotency_key(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotenc
     Ok(Some(IdempotencyKey {
         key: key.to_string(),
         fingerprint,
+        ids: records.iter().map(|r| r.id.clone()).collect(),
     }))
 }
 

@@ -136,7 +136,13 @@ async fn ingest(
 
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
     let submitted = submit(&state, &headers, &body.bytes, records).await?;
-    let replayed = submitted == Submitted::AlreadyStored;
+    let replayed = matches!(submitted, Submitted::AlreadyStored(_));
+    // A replay's records that give no id were given new ones: the answer
+    // names those stored the first time.
+    let ids = match submitted {
+        Submitted::AlreadyStored(stored) => stored,
+        Submitted::Stored => ids,
+    };
     let accepted = IngestAccepted {
         status: "queued".into(),
         id: single.then(|| ids[0].clone()),
