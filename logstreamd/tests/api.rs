@@ -1147,3 +1147,40 @@ async fn context_is_the_neighbours_from_the_same_service_and_host() {
         assert!(body.error.contains(needle), "{path}: {}", body.error);
     }
 }
+
+/// Integer attributes past what an f64 holds exactly (9007199254740993,
+/// 12345678901234567890, larger than any u64) came back altered: every
+/// number keeps the JSON text it was sent as, top-level or nested.
+#[tokio::test]
+async fn large_numbers_in_attributes_keep_their_text() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    let numbers = [
+        "9007199254740993",
+        "12345678901234567890",
+        "-9223372036854775809",
+        "123456789012345678901234567890",
+        "0.10000000000000000555",
+        "1.50",
+        "1e3",
+    ];
+    let attributes: Vec<String> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("\"n{i}\": {n}"))
+        .collect();
+    let body = format!(
+        "{{\"service\": \"api\", \"message\": \"m\", \"top\": 18446744073709551616, \
+          \"attributes\": {{{}, \"nested\": {{\"ids\": [36893488147419103232]}}}}}}",
+        attributes.join(", ")
+    );
+    let response = post_raw(&client, &daemon, "application/json", body).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let stored = fetch_all(&client, &daemon, "").await;
+    let got = &stored[0].attributes;
+    for (i, n) in numbers.iter().enumerate() {
+        assert_eq!(got[&format!("n{i}")], *n);
+    }
+    assert_eq!(got["top"], "18446744073709551616");
+    assert_eq!(got["nested"], r#"{"ids":[36893488147419103232]}"#);
+}
