@@ -812,6 +812,40 @@ async fn content_encoding_names_are_case_insensitive() {
     assert_eq!(got, ["deflate", "mixed case", "upper"]);
 }
 
+/// `Content-Encoding` may list codings (RFC 9110): `identity` in the list
+/// changes nothing, so `gzip, identity` is gzip; two real codings are not
+/// taken and the 415 says which are.
+#[tokio::test]
+async fn content_encoding_lists_with_identity_are_decoded() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    for (encoding, message) in [("gzip, identity", "listed"), ("Identity ,GZIP", "reversed")] {
+        let body = gzip(format!("{{\"service\":\"api\",\"message\":\"{message}\"}}").as_bytes());
+        let ndjson = ("application/x-ndjson", encoding);
+        let response = post_encoded(&client, &daemon, "/api/ingest", ndjson, body).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "{encoding}");
+    }
+    let body = b"{\"service\":\"api\",\"message\":\"plain\"}".to_vec();
+    let plain = ("application/json", "identity, identity");
+    let response = post_encoded(&client, &daemon, "/api/ingest", plain, body).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    let twice = ("application/x-ndjson", "gzip, zstd");
+    let response = post_encoded(&client, &daemon, "/api/ingest", twice, gzip(b"{}")).await;
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: ErrorBody = response.json().await.unwrap();
+    assert!(body.error.contains("\"gzip, zstd\""), "{}", body.error);
+    assert!(body.error.contains("accepted: gzip"), "{}", body.error);
+
+    let mut got: Vec<String> = fetch_all(&client, &daemon, "")
+        .await
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    got.sort();
+    assert_eq!(got, ["listed", "plain", "reversed"]);
+}
+
 /// Concatenated gzip members (`cat a.gz b.gz`, valid gzip) got 400.
 #[tokio::test]
 async fn concatenated_gzip_members_are_one_body() {
@@ -1112,4 +1146,41 @@ async fn context_is_the_neighbours_from_the_same_service_and_host() {
         let body: ErrorBody = response.json().await.unwrap();
         assert!(body.error.contains(needle), "{path}: {}", body.error);
     }
+}
+
+/// Integer attributes past what an f64 holds exactly (9007199254740993,
+/// 12345678901234567890, larger than any u64) came back altered: every
+/// number keeps the JSON text it was sent as, top-level or nested.
+#[tokio::test]
+async fn large_numbers_in_attributes_keep_their_text() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    let numbers = [
+        "9007199254740993",
+        "12345678901234567890",
+        "-9223372036854775809",
+        "123456789012345678901234567890",
+        "0.10000000000000000555",
+        "1.50",
+        "1e3",
+    ];
+    let attributes: Vec<String> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("\"n{i}\": {n}"))
+        .collect();
+    let body = format!(
+        "{{\"service\": \"api\", \"message\": \"m\", \"top\": 18446744073709551616, \
+          \"attributes\": {{{}, \"nested\": {{\"ids\": [36893488147419103232]}}}}}}",
+        attributes.join(", ")
+    );
+    let response = post_raw(&client, &daemon, "application/json", body).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let stored = fetch_all(&client, &daemon, "").await;
+    let got = &stored[0].attributes;
+    for (i, n) in numbers.iter().enumerate() {
+        assert_eq!(got[&format!("n{i}")], *n);
+    }
+    assert_eq!(got["top"], "18446744073709551616");
+    assert_eq!(got["nested"], r#"{"ids":[36893488147419103232]}"#);
 }

@@ -92,3 +92,74 @@ async fn concurrent_copies_of_one_request_are_stored_once() {
     let stored = fetch_all(&client, &daemon, "service:idem").await;
     assert_eq!(stored.len(), 3);
 }
+
+fn stored_ids(accepted: &Value) -> Vec<String> {
+    let ids = match &accepted["id"] {
+        Value::String(id) => vec![id.clone()],
+        _ => serde_json::from_value(accepted["ids"].clone()).unwrap(),
+    };
+    assert!(!ids.is_empty(), "{accepted}");
+    ids
+}
+
+/// A replay answered 202 with ids made up anew for records that give none,
+/// ids that were never stored: it answers with the ids stored the first
+/// time, across a restart and for concurrent copies too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replay_answers_with_the_ids_stored_the_first_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = TestDaemon::start_in(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let single = json!({"service": "idem", "message": "one"});
+    let batch =
+        json!([{"service": "idem", "message": "two"}, {"service": "idem", "message": "three"}]);
+    let mut first = Vec::new();
+    for (key, body) in [("single", &single), ("batch", &batch)] {
+        let response = post(&daemon, key, body).await;
+        assert_eq!(response.status(), 202);
+        first.push(stored_ids(&response.json().await.unwrap()));
+    }
+    let mut stored: Vec<String> = fetch_all(&client, &daemon, "service:idem")
+        .await
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    stored.sort();
+    let mut all = first.concat();
+    all.sort();
+    assert_eq!(stored, all);
+
+    for restarted in [false, true] {
+        for ((key, body), ids) in [("single", &single), ("batch", &batch)]
+            .into_iter()
+            .zip(&first)
+        {
+            let again = post(&daemon, key, body).await;
+            assert_eq!(replayed(&again), "true");
+            assert_eq!(
+                &stored_ids(&again.json().await.unwrap()),
+                ids,
+                "restarted: {restarted}"
+            );
+        }
+        daemon.kill();
+        daemon = TestDaemon::start_in(dir.path(), &[]);
+    }
+
+    let body = json!([{"service": "idem", "message": "copy"}]);
+    let copies: Vec<_> = (0..6).map(|_| post(&daemon, "copies", &body)).collect();
+    let mut answers = Vec::new();
+    for response in futures::future::join_all(copies).await {
+        assert_eq!(response.status(), 202);
+        answers.push(stored_ids(&response.json().await.unwrap()));
+    }
+    let copy: Vec<String> = fetch_all(&client, &daemon, "service:idem copy")
+        .await
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert!(
+        answers.iter().all(|ids| *ids == copy),
+        "{answers:?} {copy:?}"
+    );
+}

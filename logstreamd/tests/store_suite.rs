@@ -555,6 +555,46 @@ mod duckdb {
     }
 
     store_suite!(open().await);
+
+    /// A database from before `ingest_keys` had ids opens with them added:
+    /// its keys are known without ids, new ones with theirs.
+    #[tokio::test]
+    async fn idempotency_keys_from_before_their_ids_are_still_known() {
+        use chrono::Utc;
+        use logstreamd::store::{IdempotencyKey, KnownKey};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.duckdb");
+        let now = Utc::now().timestamp_nanos_opt().unwrap();
+        duckdb::Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!(
+                "CREATE TABLE ingest_keys (key VARCHAR PRIMARY KEY, fingerprint VARCHAR NOT NULL, \
+                 stored_at BIGINT NOT NULL); INSERT INTO ingest_keys VALUES ('old', 'f1', {now})"
+            ))
+            .unwrap();
+        let url = format!("duckdb://{}", path.display());
+        let store = logstreamd::store::open(&url).await.unwrap();
+        let new = IdempotencyKey {
+            key: "new".into(),
+            fingerprint: "f2".into(),
+            ids: vec!["a".into(), "b".into()],
+        };
+        store.insert_keyed(&[], &[new]).await.unwrap();
+        let known = store
+            .known_keys(&["old".into(), "new".into(), "none".into()])
+            .await
+            .unwrap();
+        assert_eq!(known.len(), 2);
+        let old = KnownKey {
+            fingerprint: "f1".into(),
+            ids: None,
+        };
+        assert_eq!(known["old"], old);
+        assert_eq!(
+            known["new"].ids,
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+    }
 }
 
 mod clickhouse {

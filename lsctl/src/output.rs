@@ -281,7 +281,8 @@ impl<W: Write> Printer<W> {
                 writeln!(self.out, "{line}")?;
             }
             OutputFormat::Raw => {
-                self.out.write_all(record.message.as_bytes())?;
+                let message = printable_keeping_tabs(&record.message);
+                self.out.write_all(message.as_bytes())?;
                 self.out.write_all(b"\n")?;
             }
         }
@@ -306,7 +307,7 @@ impl<W: Write> Printer<W> {
             .has_headers(false)
             .buffer_capacity(1024)
             .from_writer(Vec::with_capacity(256));
-        let values: Vec<Cow<'a, str>> = values.collect();
+        let values: Vec<String> = values.map(|v| printable(&v).into_owned()).collect();
         row.write_record(values.iter().map(|v| v.as_bytes()))
             .map_err(io::Error::other)?;
         let row = row.into_inner().map_err(|e| e.into_error())?;
@@ -519,14 +520,27 @@ pub(crate) fn logfmt_value(line: &mut String, value: &str) {
 }
 
 /// The text with control characters (escape sequences, newlines) shown as
-/// escapes, so a log line cannot drive the terminal or break the alignment.
-fn printable(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+/// Rust escapes (`\n`, `\u{1b}`), so a log line cannot drive the terminal
+/// or break a line or the alignment. Every output but JSON (which escapes
+/// them itself) prints values through this: text, CSV, logfmt (its own
+/// escapes) and raw (which keeps tabs, see [`printable_keeping_tabs`]).
+pub(crate) fn printable(text: &str) -> Cow<'_, str> {
+    escape_controls(text, |_| false)
+}
+
+/// [`printable`], but tabs stay tabs: `-o raw` is for tools that split on them.
+pub(crate) fn printable_keeping_tabs(text: &str) -> Cow<'_, str> {
+    escape_controls(text, |c| c == '\t')
+}
+
+fn escape_controls(text: &str, kept: impl Fn(char) -> bool) -> Cow<'_, str> {
+    let escaped = |c: char| c.is_control() && !kept(c);
+    if !text.chars().any(escaped) {
         return text.into();
     }
     text.chars()
         .map(|c| {
-            if c.is_control() {
+            if escaped(c) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()

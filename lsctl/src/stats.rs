@@ -11,6 +11,7 @@ use logstream_shared::api::{FacetParams, FacetValue, Facets, Histogram, Histogra
 use crate::Failure;
 use crate::cli::{StatsArgs, StatsFormat};
 use crate::client::Client;
+use crate::output::printable;
 use crate::query::{DIM, column_width, parse_arguments, time_bound};
 
 /// Columns of the rate chart, at most: wider histograms are summed down.
@@ -114,15 +115,12 @@ fn top_list(out: &mut impl Write, field: &str, values: &[FacetValue]) -> std::io
     if values.is_empty() {
         return writeln!(out, "  {DIM}(none){DIM:#}");
     }
-    let width = column_width(values.iter().map(|v| v.value.as_str()), 32);
+    let shown: Vec<_> = values.iter().map(|v| printable(&v.value)).collect();
+    let width = column_width(shown.iter().map(|v| v.as_ref()), 32);
     let max = values.iter().map(|v| v.count).max().unwrap_or(1).max(1);
-    for v in values {
+    for (v, value) in values.iter().zip(&shown) {
         let bar = "█".repeat(((v.count * 30).div_ceil(max)) as usize);
-        writeln!(
-            out,
-            "  {:<width$} {:>10} {DIM}{bar}{DIM:#}",
-            v.value, v.count
-        )?;
+        writeln!(out, "  {:<width$} {:>10} {DIM}{bar}{DIM:#}", value, v.count)?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Printing the table a query with `stats`, `top` or `fields` answers with:
-//! aligned for people, JSON, NDJSON, CSV or logfmt for scripts.
+//! aligned for people, JSON, NDJSON, CSV or logfmt for scripts; control
+//! characters escaped in all but JSON (see `output::printable`).
 
 use std::io::{self, Write};
 
@@ -8,7 +9,9 @@ use logstream_shared::query::ColumnKind;
 use serde_json::Value;
 
 use crate::cli::OutputFormat;
-use crate::output::{DIM, column_width, logfmt_key, logfmt_value};
+use crate::output::{
+    DIM, column_width, logfmt_key, logfmt_value, printable, printable_keeping_tabs,
+};
 
 /// The widest a text column gets before its values are cut.
 const MAX_TEXT_WIDTH: usize = 60;
@@ -43,10 +46,10 @@ pub(crate) fn print(
             writeln!(out, "{line}")
         }),
         // The first column's values, one a line.
-        OutputFormat::Raw => table
-            .rows
-            .iter()
-            .try_for_each(|row| writeln!(out, "{}", row.first().map(plain).unwrap_or_default())),
+        OutputFormat::Raw => table.rows.iter().try_for_each(|row| {
+            let value = row.first().map(plain).unwrap_or_default();
+            writeln!(out, "{}", printable_keeping_tabs(&value))
+        }),
     }
 }
 
@@ -105,7 +108,11 @@ fn text(out: &mut impl Write, table: &TablePage) -> io::Result<()> {
             .collect();
         parts.join("  ").trim_end().to_string()
     };
-    let header: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+    let header: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| printable(&c.name).into_owned())
+        .collect();
     writeln!(out, "{DIM}{}{DIM:#}", line(&header))?;
     for row in &cells {
         writeln!(out, "{}", line(row))?;
@@ -122,7 +129,7 @@ fn display(value: &Value) -> String {
             let text = format!("{x:.3}");
             text.trim_end_matches('0').trim_end_matches('.').to_string()
         }
-        other => plain(other),
+        other => printable(&plain(other)).into_owned(),
     }
 }
 
@@ -138,11 +145,19 @@ fn cut(text: &str, width: usize) -> String {
 fn csv(out: &mut impl Write, table: &TablePage) -> io::Result<()> {
     let mut writer = csv::Writer::from_writer(out);
     writer
-        .write_record(table.columns.iter().map(|c| c.name.as_str()))
+        .write_record(
+            table
+                .columns
+                .iter()
+                .map(|c| printable(&c.name))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|c| c.as_bytes()),
+        )
         .map_err(io::Error::other)?;
     for row in &table.rows {
         writer
-            .write_record(row.iter().map(plain))
+            .write_record(row.iter().map(|v| printable(&plain(v)).into_owned()))
             .map_err(io::Error::other)?;
     }
     writer.flush()

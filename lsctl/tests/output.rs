@@ -120,6 +120,19 @@ fn csv_rows(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
     (headers, rows)
 }
 
+/// `text` with its control characters as Rust escapes, as lsctl prints them.
+fn escaped(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Three records whose messages and attributes need quoting in every format.
 fn awkward_records() -> Vec<Value> {
     vec![
@@ -176,7 +189,7 @@ fn every_format_parses_back_and_fields_choose_columns() {
         assert_eq!(row[1], record.level.as_str());
         assert_eq!(row[2], record.service);
         assert_eq!(row[3], record.host.clone().unwrap_or_default());
-        assert_eq!(row[4], record.message);
+        assert_eq!(row[4], escaped(&record.message));
         assert_eq!(row[5], record.trace_id.clone().unwrap_or_default());
         assert_eq!(row[7], record.id);
         let attributes: BTreeMap<String, String> = serde_json::from_str(&row[8]).unwrap();
@@ -205,7 +218,7 @@ fn every_format_parses_back_and_fields_choose_columns() {
     );
     assert_eq!(
         rows[0][1..],
-        ["WARN", "api", messages[0], "", "42"].map(String::from)
+        ["WARN", "api", &escaped(messages[0]), "", "42"].map(String::from)
     );
     assert_eq!(
         rows[1][1..],
@@ -276,10 +289,13 @@ fn every_format_parses_back_and_fields_choose_columns() {
         json!({"message": messages[1], "attributes": {"region": "eu west"}})
     );
 
-    // raw: the messages as stored, nothing else.
+    // raw: the messages, one a line (control characters but tabs escaped).
     assert_eq!(
         run(&daemon, &["query", "-o", "raw"]),
-        format!("{}\n{}\n{}\n", messages[0], messages[1], messages[2])
+        format!(
+            "slow\\nsecond line\tand a \\ backslash\n{}\n{}\n",
+            messages[1], messages[2]
+        )
     );
     // Text with chosen columns: control characters escaped, absent values "-".
     assert_eq!(
@@ -571,4 +587,44 @@ fn tail_into_a_closed_pipe_exits_0_quietly() {
         assert!(status.success(), "-o {format}: {status:?} {stderr}");
         assert!(stderr.is_empty(), "-o {format}: {stderr}");
     }
+}
+
+/// `-o csv` and `-o raw` printed a message's or an attribute value's escape
+/// sequences to the terminal as they were: every output but JSON escapes
+/// control characters (raw keeps tabs), tables and facets too.
+#[test]
+fn control_characters_are_escaped_in_every_text_output() {
+    let daemon = TestDaemon::start();
+    ingest(
+        &daemon,
+        &[
+            json!({"service": "api", "message": "clear\u{1b}[2J\ttab\rback\u{7}",
+                 "attributes": {"k": "v\u{1b}]0;title\u{7}"}}),
+        ],
+    );
+    let raw_controls = |text: &str| {
+        text.chars()
+            .filter(|c| c.is_control() && *c != '\n')
+            .count()
+    };
+    for args in [
+        &["query"][..],
+        &["query", "-o", "csv"],
+        &["query", "-o", "logfmt"],
+        &["query", "--fields", "message,attr.k"],
+        &["query", "-o", "csv", "--fields", "message,attributes"],
+        &["query", "| top k"],
+        &["query", "-o", "csv", "| top k"],
+        &["query", "-o", "raw", "| top k"],
+    ] {
+        // Not a terminal: lsctl adds no styles of its own.
+        let out = run(&daemon, args);
+        assert!(
+            out.contains("\\u{1b}") || out.contains("\\u001b"),
+            "{args:?}: {out:?}"
+        );
+        assert_eq!(raw_controls(&out), 0, "{args:?}: {out:?}");
+    }
+    let raw = run(&daemon, &["query", "-o", "raw"]);
+    assert_eq!(raw, "clear\\u{1b}[2J\ttab\\rback\\u{7}\n");
 }

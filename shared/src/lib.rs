@@ -12,7 +12,7 @@ pub mod time;
 pub use cursor::Cursor;
 pub use level::{Level, UnknownLevel};
 pub use query::{Query, QueryError};
-pub use record::{FieldError, LogRecord, record_from_json, validate};
+pub use record::{FieldError, JsonObject, LogRecord, json_object, record_from_json, validate};
 pub use secret::Secret;
 
 /// The daemon's default address (the seed's port).

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::Level;
@@ -78,23 +79,33 @@ impl std::fmt::Display for FieldError {
     }
 }
 
-/// Turns one ingested JSON value into a record, or lists every problem with it.
+/// A JSON object whose members keep the text they were sent as: a
+/// `serde_json::Value` reads every number that is not a 64-bit integer as
+/// an f64, so `123456789012345678901` or `0.10000000000000000555` would
+/// come back altered as attributes.
+pub type JsonObject = BTreeMap<String, Box<RawValue>>;
+
+/// The members of one ingested JSON value, which must be an object.
+pub fn json_object(value: &RawValue) -> Result<JsonObject, Vec<FieldError>> {
+    serde_json::from_str(value.get()).map_err(|_| {
+        vec![FieldError::new(
+            "",
+            format!("expected a JSON object, got {}", json_type(&parsed(value))),
+        )]
+    })
+}
+
+/// Turns one ingested JSON object into a record, or lists every problem with it.
 ///
 /// Accepted fields: `service` and `message` (required), `level` (default INFO),
 /// `timestamp` (RFC 3339 string or epoch number; default `received`), `id`,
 /// `host`, `trace_id`/`traceId`, `span_id`/`spanId`, and `attributes` or the
 /// seed's `metadata` (objects). Any other top-level field becomes an attribute.
-/// Non-string attribute values keep their JSON text.
+/// Non-string attribute values keep their JSON text (see [`attribute_text`]).
 pub fn record_from_json(
-    value: Value,
+    object: JsonObject,
     received: DateTime<Utc>,
 ) -> Result<LogRecord, Vec<FieldError>> {
-    let Value::Object(object) = value else {
-        return Err(vec![FieldError::new(
-            "",
-            format!("expected a JSON object, got {}", json_type(&value)),
-        )]);
-    };
     let mut errors = Vec::new();
     let mut service = None;
     let mut message = None;
@@ -106,11 +117,12 @@ pub fn record_from_json(
     let mut span_id = None;
     let mut attributes = BTreeMap::new();
 
-    for (key, value) in object {
+    for (key, raw) in object {
+        let value = || parsed(&raw);
         match key.as_str() {
-            "service" => service = string_field(&key, value, &mut errors),
-            "message" => message = string_field(&key, value, &mut errors),
-            "level" => match value {
+            "service" => service = string_field(&key, value(), &mut errors),
+            "message" => message = string_field(&key, value(), &mut errors),
+            "level" => match value() {
                 Value::String(s) => match s.parse() {
                     Ok(parsed) => level = parsed,
                     Err(e) => errors.push(FieldError::new("level", e.to_string())),
@@ -123,31 +135,32 @@ pub fn record_from_json(
                     ),
                 )),
             },
-            "timestamp" => match parse_timestamp(&value) {
+            "timestamp" => match parse_timestamp(&value()) {
                 Ok(t) => timestamp = t,
                 Err(e) => errors.push(FieldError::new("timestamp", e)),
             },
-            "id" => id = string_field(&key, value, &mut errors),
-            "host" => host = string_field(&key, value, &mut errors),
-            "trace_id" | "traceId" => trace_id = string_field("trace_id", value, &mut errors),
-            "span_id" | "spanId" => span_id = string_field("span_id", value, &mut errors),
-            "attributes" | "metadata" => match value {
-                Value::Object(map) => {
-                    for (k, v) in map {
-                        attributes.insert(k, attribute_text(v));
+            "id" => id = string_field(&key, value(), &mut errors),
+            "host" => host = string_field(&key, value(), &mut errors),
+            "trace_id" | "traceId" => trace_id = string_field("trace_id", value(), &mut errors),
+            "span_id" | "spanId" => span_id = string_field("span_id", value(), &mut errors),
+            "attributes" | "metadata" => {
+                match serde_json::from_str::<Option<JsonObject>>(raw.get()) {
+                    Ok(map) => {
+                        for (k, v) in map.unwrap_or_default() {
+                            attributes.insert(k, attribute_text(&v));
+                        }
                     }
+                    Err(_) => errors.push(FieldError::new(
+                        &key,
+                        format!(
+                            "expected an object of key/value pairs, got {}",
+                            json_type(&value())
+                        ),
+                    )),
                 }
-                Value::Null => {}
-                other => errors.push(FieldError::new(
-                    &key,
-                    format!(
-                        "expected an object of key/value pairs, got {}",
-                        json_type(&other)
-                    ),
-                )),
-            },
+            }
             _ => {
-                attributes.insert(key, attribute_text(value));
+                attributes.insert(key, attribute_text(&raw));
             }
         }
     }
@@ -410,11 +423,35 @@ fn string_field(field: &str, value: Value, errors: &mut Vec<FieldError>) -> Opti
     }
 }
 
-fn attribute_text(value: Value) -> String {
-    match value {
-        Value::String(s) => s,
-        other => other.to_string(),
+/// A member's value as read by `serde_json` (where only numbers may change).
+fn parsed(raw: &RawValue) -> Value {
+    // The text was checked to be JSON when it was read.
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
+/// An attribute's text: a string as it is, any other value as the JSON it
+/// was sent as, without the spaces between its tokens (numbers keep every
+/// digit; objects keep their members' order).
+fn attribute_text(raw: &RawValue) -> String {
+    let text = raw.get().trim();
+    if text.starts_with('"') {
+        return serde_json::from_str(text).unwrap_or_default();
     }
+    let mut compact = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_string {
+            in_string = escaped || c != '"';
+            escaped = !escaped && c == '\\';
+        } else if c.is_ascii_whitespace() {
+            continue;
+        } else {
+            in_string = c == '"';
+        }
+        compact.push(c);
+    }
+    compact
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -523,9 +560,42 @@ mod tests {
         "2024-01-02T03:04:05Z".parse().unwrap()
     }
 
+    fn record_from_value(
+        value: Value,
+        received: DateTime<Utc>,
+    ) -> Result<LogRecord, Vec<FieldError>> {
+        record_from_text(&value.to_string(), received)
+    }
+
+    fn record_from_text(text: &str, received: DateTime<Utc>) -> Result<LogRecord, Vec<FieldError>> {
+        let raw: Box<RawValue> = serde_json::from_str(text).unwrap();
+        record_from_json(json_object(&raw)?, received)
+    }
+
+    #[test]
+    fn attributes_keep_the_json_text_of_numbers_and_nested_values() {
+        let r = record_from_text(
+            r#"{"service": "s", "message": "m", "big": 123456789012345678901,
+                "attributes": {"f": 0.10000000000000000555, "e": 1E3, "neg": -9223372036854775809,
+                               "nested": { "b" : [1.50, "a \" b",  true], "a": null },
+                               "text": "plain \u00e9"}}"#,
+            received(),
+        )
+        .unwrap();
+        assert_eq!(r.attributes["big"], "123456789012345678901");
+        assert_eq!(r.attributes["f"], "0.10000000000000000555");
+        assert_eq!(r.attributes["e"], "1E3");
+        assert_eq!(r.attributes["neg"], "-9223372036854775809");
+        assert_eq!(
+            r.attributes["nested"],
+            r#"{"b":[1.50,"a \" b",true],"a":null}"#
+        );
+        assert_eq!(r.attributes["text"], "plain é");
+    }
+
     #[test]
     fn seed_record_gets_id_and_receive_time() {
-        let r = record_from_json(
+        let r = record_from_value(
             json!({"service": "user-service", "level": "INFO", "message": "User login successful"}),
             received(),
         )
@@ -538,7 +608,7 @@ mod tests {
 
     #[test]
     fn metadata_and_unknown_fields_become_attributes() {
-        let r = record_from_json(
+        let r = record_from_value(
             json!({"service": "api", "message": "m", "metadata": {"user_id": 42, "ok": true, "name": "ann"},
                    "region": "eu", "traceId": "t1"}),
             received(),
@@ -553,7 +623,7 @@ mod tests {
 
     #[test]
     fn every_bad_field_is_reported() {
-        let errors = record_from_json(
+        let errors = record_from_value(
             json!({"service": "", "level": "loud", "timestamp": "yesterday"}),
             received(),
         )
@@ -572,7 +642,7 @@ mod tests {
         let attrs: Map<String, Value> = (0..=MAX_ATTRIBUTES)
             .map(|i| (format!("k{i}"), json!("v")))
             .collect();
-        let errors = record_from_json(
+        let errors = record_from_value(
             json!({"service": "s", "message": "x".repeat(MAX_MESSAGE_LEN + 1), "attributes": attrs}),
             received(),
         )
@@ -591,7 +661,7 @@ mod tests {
 
     #[test]
     fn non_objects_are_rejected() {
-        let errors = record_from_json(json!([1, 2]), received()).unwrap_err();
+        let errors = record_from_value(json!([1, 2]), received()).unwrap_err();
         assert!(
             errors[0]
                 .message
@@ -643,7 +713,7 @@ mod tests {
 
     #[test]
     fn nanosecond_precision_survives_json() {
-        let r = record_from_json(
+        let r = record_from_value(
             json!({"service": "s", "message": "m", "timestamp": "2024-05-01T12:00:00.123456789Z"}),
             received(),
         )
@@ -658,7 +728,7 @@ mod tests {
     /// raw through `lsctl -o csv` and `-o raw`.
     #[test]
     fn control_characters_in_service_and_attribute_keys_are_refused() {
-        let errors = record_from_json(
+        let errors = record_from_value(
             json!({"service": "api\u{1b}[2J", "message": "m", "attributes": {"a\u{7}b": "v"}}),
             received(),
         )
@@ -676,13 +746,13 @@ mod tests {
         assert_eq!(errors.len(), 2, "{errors:?}");
         // Messages and attribute values may hold newlines and tabs.
         let fine = json!({"service": "api", "message": "a\n\tb", "attributes": {"k": "x\ny"}});
-        assert!(record_from_json(fine, received()).is_ok());
+        assert!(record_from_value(fine, received()).is_ok());
     }
 
     #[test]
     fn fit_to_limits_takes_control_characters_out_of_service_and_keys() {
         let mut record =
-            record_from_json(json!({"service": "s", "message": "m"}), received()).unwrap();
+            record_from_value(json!({"service": "s", "message": "m"}), received()).unwrap();
         record.service = "we\u{1b}b".into();
         record.attributes.insert("k\u{0}ey".into(), "1".into());
         record.attributes.insert("key".into(), "2".into());
@@ -703,7 +773,7 @@ mod tests {
     #[test]
     fn fit_to_limits_cuts_and_notes_instead_of_refusing() {
         let mut record =
-            record_from_json(json!({"service": "s", "message": "m"}), received()).unwrap();
+            record_from_value(json!({"service": "s", "message": "m"}), received()).unwrap();
         record.service = String::new();
         record.message = "é".repeat(MAX_MESSAGE_LEN);
         record.host = Some("h\u{0}ost".into());
@@ -730,7 +800,7 @@ mod tests {
 
     #[test]
     fn fit_to_limits_leaves_a_valid_record_alone() {
-        let record = record_from_json(
+        let record = record_from_value(
             json!({"service": "s", "message": "m", "attributes": {"a": "b"}}),
             received(),
         )

@@ -233,23 +233,35 @@ pub fn router(state: AppState) -> Router {
                 .no_gzip()
                 .pass_through_unaccepted(true),
         )
-        .layer(map_request(lowercase_content_encoding))
+        .layer(map_request(normalize_content_encoding))
         .layer(middleware::from_fn(elastic_product_header));
     outer_layers(routes)
 }
 
-/// `Content-Encoding` is case-insensitive (RFC 9110), but the decompression
-/// layer knows only the lowercase names: `ZSTD` would pass it undecoded.
-async fn lowercase_content_encoding(mut request: Request) -> Request {
-    if let Some(value) = request.headers().get(header::CONTENT_ENCODING) {
-        let lowercase = value.as_bytes().trim_ascii().to_ascii_lowercase();
-        if lowercase != value.as_bytes()
-            && let Ok(lowercase) = HeaderValue::from_bytes(&lowercase)
-        {
-            request
-                .headers_mut()
-                .insert(header::CONTENT_ENCODING, lowercase);
-        }
+/// `Content-Encoding` is case-insensitive and may list codings (RFC 9110),
+/// but the decompression layer and the ingest front know only one
+/// lowercase name: `ZSTD` would pass undecoded, `gzip, identity` be
+/// refused. `identity` changes nothing, so it is left out of the list; a
+/// header that lists only it is removed.
+async fn normalize_content_encoding(mut request: Request) -> Request {
+    let Some(value) = request.headers().get(header::CONTENT_ENCODING) else {
+        return request;
+    };
+    let lowercase = value.as_bytes().to_ascii_lowercase();
+    let codings: Vec<&[u8]> = lowercase
+        .split(|b| *b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|coding| !coding.is_empty() && *coding != b"identity")
+        .collect();
+    let normalized = codings.join(&b", "[..]);
+    if normalized.is_empty() {
+        request.headers_mut().remove(header::CONTENT_ENCODING);
+    } else if normalized != value.as_bytes()
+        && let Ok(normalized) = HeaderValue::from_bytes(&normalized)
+    {
+        request
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, normalized);
     }
     request
 }

@@ -190,7 +190,10 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
         }
     };
     for (repeat, leader) in repeats {
-        let outcome = outcomes[leader].clone().map(|_| Submitted::AlreadyStored);
+        let ids = jobs[leader].key.as_ref().map(|k| k.ids.clone());
+        let outcome = outcomes[leader]
+            .clone()
+            .map(|_| Submitted::AlreadyStored(ids.unwrap_or_default()));
         let _ = repeat.done.send(outcome);
     }
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
@@ -247,9 +250,12 @@ async fn group_by_key(
         let reused = || SinkError::KeyReused {
             key: key.key.clone(),
         };
-        let answer = if let Some(fingerprint) = stored.get(&key.key) {
-            if *fingerprint == key.fingerprint {
-                Ok(Submitted::AlreadyStored)
+        let answer = if let Some(known) = stored.get(&key.key) {
+            if known.fingerprint == key.fingerprint {
+                // A key stored before its ids were (at most a day after an
+                // upgrade) answers with the retry's own.
+                let ids = known.ids.clone().unwrap_or_else(|| key.ids.clone());
+                Ok(Submitted::AlreadyStored(ids))
             } else {
                 Err(reused())
             }

@@ -73,12 +73,12 @@ impl SinkError {
 }
 
 /// What became of submitted records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Submitted {
     Stored,
     /// A request with the same idempotency key and body was stored before:
-    /// nothing was stored again.
-    AlreadyStored,
+    /// nothing was stored again. The ids its records were stored with.
+    AlreadyStored(Vec<String>),
 }
 
 #[async_trait]

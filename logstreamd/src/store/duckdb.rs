@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use arrow::array::{ArrayRef, Int64Array, Int64Builder, ListBuilder, StringBuilder, UInt8Builder};
+use arrow::array::{
+    ArrayRef, Int64Array, Int64Builder, ListBuilder, StringArray, StringBuilder, UInt8Builder,
+};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -22,8 +24,8 @@ use prometheus_client::metrics::counter::Counter;
 use super::space::DiskSpace;
 use super::sql::{self, ColumnRead, Dialect, Param};
 use super::{
-    FacetCount, IdempotencyKey, Result, SearchPage, SearchRequest, Selection, Store, StoreCounter,
-    StoreError, TableRequest,
+    FacetCount, IdempotencyKey, KnownKey, Result, SearchPage, SearchRequest, Selection, Store,
+    StoreCounter, StoreError, TableRequest,
 };
 use crate::tail::Tail;
 use crate::tail::embedded::EmbeddedTail;
@@ -56,8 +58,10 @@ CREATE TABLE IF NOT EXISTS meta (
 CREATE TABLE IF NOT EXISTS ingest_keys (
     key         VARCHAR PRIMARY KEY,
     fingerprint VARCHAR NOT NULL,
-    stored_at   BIGINT  NOT NULL
-);";
+    stored_at   BIGINT  NOT NULL,
+    ids         VARCHAR[]
+);
+ALTER TABLE ingest_keys ADD COLUMN IF NOT EXISTS ids VARCHAR[];";
 
 /// How long an idempotency key is remembered: far longer than any client
 /// retries one request.
@@ -401,15 +405,12 @@ impl Database {
         }
         if !keys.is_empty() {
             let now = Utc::now();
-            let mut remember = tx.prepare_cached("INSERT INTO ingest_keys VALUES (?, ?, ?)")?;
-            for key in keys {
-                remember.execute(duckdb::params![
-                    key.key,
-                    key.fingerprint,
-                    now.timestamp_nanos_opt()
-                ])?;
+            {
+                // An appender, since DuckDB binds no list parameter.
+                let mut remember = tx.appender("ingest_keys")?;
+                remember.append_record_batch(key_columns(keys, now.timestamp_nanos_opt())?)?;
+                remember.flush()?;
             }
-            drop(remember);
             let forget_before = (now - KEY_MEMORY).timestamp_nanos_opt();
             tx.execute(
                 "DELETE FROM ingest_keys WHERE stored_at < ?",
@@ -584,6 +585,35 @@ fn string_list(value: Value) -> Result<Vec<String>> {
         .collect()
 }
 
+/// The keys as a batch in `ingest_keys`'s column order, stored at `now`.
+fn key_columns(keys: &[IdempotencyKey], now: Option<i64>) -> Result<RecordBatch> {
+    let mut ids = ListBuilder::new(StringBuilder::new());
+    for key in keys {
+        for id in &key.ids {
+            ids.values().append_value(id);
+        }
+        ids.append(true);
+    }
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        (
+            "key",
+            Arc::new(StringArray::from_iter_values(keys.iter().map(|k| &k.key))),
+        ),
+        (
+            "fingerprint",
+            Arc::new(StringArray::from_iter_values(
+                keys.iter().map(|k| &k.fingerprint),
+            )),
+        ),
+        (
+            "stored_at",
+            Arc::new(Int64Array::from_iter(keys.iter().map(|_| now))),
+        ),
+        ("ids", Arc::new(ids.finish())),
+    ];
+    Ok(RecordBatch::try_from_iter(columns)?)
+}
+
 /// The records as Arrow columns in the table's column order (but `seq`,
 /// which the writer adds): the appender copies whole columns, far faster
 /// than row by row.
@@ -656,7 +686,7 @@ impl Store for DuckDbStore {
             .await
     }
 
-    async fn known_keys(&self, keys: &[String]) -> Result<HashMap<String, String>> {
+    async fn known_keys(&self, keys: &[String]) -> Result<HashMap<String, KnownKey>> {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
@@ -665,14 +695,27 @@ impl Store for DuckDbStore {
         self.blocking(move |store| {
             store.with_reader(|conn| {
                 let sql = format!(
-                    "SELECT key, fingerprint FROM ingest_keys WHERE key IN ({})",
+                    "SELECT key, fingerprint, ids FROM ingest_keys WHERE key IN ({})",
                     sql::placeholders(keys.len())
                 );
                 let mut statement = conn.prepare(&sql)?;
                 let rows = statement.query_map(params_from_iter(keys.iter()), |row| {
-                    Ok((row.get(0)?, row.get(1)?))
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get(1)?,
+                        row.get::<_, Value>(2)?,
+                    ))
                 })?;
-                Ok(rows.collect::<std::result::Result<_, _>>()?)
+                let mut known = HashMap::new();
+                for row in rows {
+                    let (key, fingerprint, ids) = row?;
+                    let ids = match ids {
+                        Value::Null => None,
+                        list => Some(string_list(list)?),
+                    };
+                    known.insert(key, KnownKey { fingerprint, ids });
+                }
+                Ok(known)
             })
         })
         .await

@@ -91,12 +91,23 @@ pub struct StoreCounter {
     pub counter: prometheus_client::metrics::counter::Counter,
 }
 
-/// A client's name for one ingest request (`Idempotency-Key`) and a digest of
-/// its body: a retry of the request is recognised and not stored twice.
+/// A client's name for one ingest request (`Idempotency-Key`), a digest of
+/// its body, and the ids its records were given: a retry of the request is
+/// recognised, not stored twice, and answered with the ids stored the first
+/// time (a retry's records that give no id get new ones as they are read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey {
     pub key: String,
     pub fingerprint: String,
+    pub ids: Vec<String>,
+}
+
+/// A key as [`Store::known_keys`] finds it stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownKey {
+    pub fingerprint: String,
+    /// `None` for a key stored before its ids were.
+    pub ids: Option<Vec<String>>,
 }
 
 /// Which records a request is about: the query's matches in a time range.
@@ -209,8 +220,8 @@ pub trait Store: Send + Sync + Debug {
         self.insert(records).await
     }
 
-    /// Of `keys`, those stored before, with their fingerprints.
-    async fn known_keys(&self, keys: &[String]) -> Result<HashMap<String, String>> {
+    /// Of `keys`, those stored before, with their fingerprints and ids.
+    async fn known_keys(&self, keys: &[String]) -> Result<HashMap<String, KnownKey>> {
         let _ = keys;
         Ok(HashMap::new())
     }

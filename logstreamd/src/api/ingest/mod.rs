@@ -194,8 +194,9 @@ struct IngestBody {
 /// time to arrive, memory budget). Gzip is decoded here; a
 /// `Content-Encoding` that the decompression layer left (it decodes and
 /// removes deflate and zstd) is refused unless it is one of
-/// `own_encodings`, which the caller decodes. Encodings are
-/// case-insensitive (RFC 9110).
+/// `own_encodings`, which the caller decodes. The router has made the
+/// header lowercase and left `identity` out (see
+/// `api::normalize_content_encoding`).
 async fn read_body(
     state: &AppState,
     headers: &HeaderMap,
@@ -204,9 +205,7 @@ async fn read_body(
 ) -> Result<IngestBody, ApiError> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .filter(|v| !v.is_empty() && v != "identity");
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let gzip = matches!(encoding.as_deref(), Some("gzip" | "x-gzip"));
     if let Some(encoding) = encoding.filter(|e| !gzip && !own_encodings.contains(&e.as_str())) {
         return Err(ApiError::UnsupportedMediaType(format!(
@@ -234,7 +233,7 @@ async fn submit(
     body: &[u8],
     records: Vec<LogRecord>,
 ) -> Result<Submitted, ApiError> {
-    let key = idempotency_key(headers, body)?;
+    let key = idempotency_key(headers, body, &records)?;
     let count = records.len() as u64;
     let submitted = state.sink.submit(records, key).await.inspect_err(|e| {
         if matches!(e, SinkError::DiskFull) {
@@ -264,8 +263,13 @@ fn media_type(headers: &HeaderMap) -> String {
 /// The longest accepted `Idempotency-Key`.
 const MAX_KEY_LEN: usize = 200;
 
-/// The request's `Idempotency-Key` with a digest of its (decompressed) body.
-fn idempotency_key(headers: &HeaderMap, body: &[u8]) -> Result<Option<IdempotencyKey>, ApiError> {
+/// The request's `Idempotency-Key` with a digest of its (decompressed) body
+/// and the ids of its `records`.
+fn idempotency_key(
+    headers: &HeaderMap,
+    body: &[u8],
+    records: &[LogRecord],
+) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -283,6 +287,7 @@ fn idempotency_key(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotenc
     Ok(Some(IdempotencyKey {
         key: key.to_string(),
         fingerprint,
+        ids: records.iter().map(|r| r.id.clone()).collect(),
     }))
 }
 

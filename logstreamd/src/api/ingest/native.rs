@@ -19,9 +19,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
 use logstream_shared::api::{IngestAccepted, MAX_BATCH_RECORDS};
-use logstream_shared::{FieldError, record_from_json};
+use logstream_shared::{FieldError, JsonObject, json_object, record_from_json};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 
 use super::{ApiError, AppState, Details, media_type, read_body, submit};
 use crate::api::query_params;
@@ -38,17 +38,17 @@ const SHOWN_IN_ERROR: usize = 10;
 
 /// Whether a record (with the request's field names applied) gives its
 /// level and time, or leaves them to the defaults (or `--detect-layouts`).
-fn given(value: &Value) -> Given {
+fn given(object: &JsonObject) -> Given {
     Given {
-        level: value.get("level").is_some(),
-        time: value.get("timestamp").is_some(),
+        level: object.contains_key("level"),
+        time: object.contains_key("timestamp"),
     }
 }
 
-/// What the body held.
+/// What the body held: JSON values as sent (see [`JsonObject`]).
 enum Body {
-    Single(Value),
-    Batch(Vec<Value>),
+    Single(Box<RawValue>),
+    Batch(Vec<Box<RawValue>>),
 }
 
 async fn ingest(
@@ -85,14 +85,15 @@ async fn ingest(
 
     let mut records = Vec::with_capacity(values.len());
     let mut details = Details::default();
-    for (index, mut value) in values.into_iter().enumerate() {
-        if let Value::Object(object) = &mut value {
-            names.apply(object);
-        }
-        let given = given(&value);
-        match record_from_json(value, received) {
+    for (index, value) in values.into_iter().enumerate() {
+        let parsed = json_object(&value).and_then(|mut object| {
+            names.apply(&mut object);
+            let given = given(&object);
+            record_from_json(object, received).map(|record| (record, given))
+        });
+        match parsed {
             // A batch with a bad record is refused: the rest need not be kept.
-            Ok(mut record) if details.is_empty() => {
+            Ok((mut record, given)) if details.is_empty() => {
                 if state.detect_layouts {
                     layouts::complete(&mut record, given);
                 }
@@ -136,7 +137,13 @@ async fn ingest(
 
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
     let submitted = submit(&state, &headers, &body.bytes, records).await?;
-    let replayed = submitted == Submitted::AlreadyStored;
+    let replayed = matches!(submitted, Submitted::AlreadyStored(_));
+    // A replay's records that give no id were given new ones: the answer
+    // names those stored the first time.
+    let ids = match submitted {
+        Submitted::AlreadyStored(stored) => stored,
+        Submitted::Stored => ids,
+    };
     let accepted = IngestAccepted {
         status: "queued".into(),
         id: single.then(|| ids[0].clone()),
@@ -193,7 +200,7 @@ impl FieldNames {
     /// with the field it stands for, so that nothing the record held is
     /// lost (with `message_field=log`, a `message` becomes the attribute
     /// `log`).
-    fn apply(&self, record: &mut Map<String, Value>) {
+    fn apply(&self, record: &mut JsonObject) {
         for (target, source) in [
             ("message", &self.message_field),
             ("timestamp", &self.time_field),
@@ -210,9 +217,12 @@ impl FieldNames {
             }
         }
         if let Some(service) = &self.service
-            && record.get("service").is_none_or(|s| s.is_null() || s == "")
+            && record
+                .get("service")
+                .is_none_or(|s| matches!(s.get(), "null" | "\"\""))
+            && let Ok(service) = serde_json::value::to_raw_value(service)
         {
-            record.insert("service".into(), Value::String(service.clone()));
+            record.insert("service".into(), service);
         }
     }
 }
@@ -235,15 +245,21 @@ fn parse_json(body: &[u8]) -> Result<Body, ApiError> {
             "request body is empty; send a JSON object, a JSON array of objects, or NDJSON",
         ));
     }
-    match serde_json::from_slice(body) {
-        Ok(Value::Array(values)) if values.is_empty() => {
+    let parsed = serde_json::from_slice::<Box<RawValue>>(body).and_then(|value| {
+        if value.get().starts_with('[') {
+            serde_json::from_str(value.get()).map(Body::Batch)
+        } else {
+            Ok(Body::Single(value))
+        }
+    });
+    match parsed {
+        Ok(Body::Batch(values)) if values.is_empty() => {
             Err(ApiError::bad_request("batch is empty"))
         }
-        Ok(Value::Array(values)) => Ok(Body::Batch(values)),
-        Ok(value @ Value::Object(_)) => Ok(Body::Single(value)),
-        Ok(_) => Err(ApiError::bad_request(
+        Ok(Body::Single(value)) if !value.get().starts_with('{') => Err(ApiError::bad_request(
             "expected a JSON object or a JSON array of objects",
         )),
+        Ok(body) => Ok(body),
         Err(e) => {
             // Several objects one after another are NDJSON sent as JSON.
             let hint = if e.to_string().starts_with("trailing characters") {
@@ -309,15 +325,23 @@ mod tests {
             service: Some("fluent".into()),
             ..FieldNames::default()
         };
-        let mut record = json!({"log": "hello", "date": 1.5, "message": "other"});
-        names.apply(record.as_object_mut().unwrap());
+        let applied = |record: serde_json::Value| {
+            let mut object: JsonObject = serde_json::from_value(record).unwrap();
+            names.apply(&mut object);
+            serde_json::to_value(object).unwrap()
+        };
         assert_eq!(
-            record,
+            applied(json!({"log": "hello", "date": 1.5, "message": "other"})),
             json!({"message": "hello", "timestamp": 1.5, "log": "other", "service": "fluent"})
         );
-        let mut named = json!({"log": "x", "service": "own"});
-        names.apply(named.as_object_mut().unwrap());
-        assert_eq!(named["service"], "own");
+        assert_eq!(
+            applied(json!({"log": "x", "service": "own"}))["service"],
+            "own"
+        );
+        assert_eq!(
+            applied(json!({"log": "x", "service": ""}))["service"],
+            "fluent"
+        );
     }
 
     #[test]
