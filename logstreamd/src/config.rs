@@ -95,6 +95,13 @@ pub struct Config {
     #[arg(long, env = "LOGSTREAM_BATCH_WAIT", default_value = "1s", value_parser = humantime::parse_duration)]
     pub batch_wait: Duration,
 
+    /// Memory the embedded store (DuckDB) may use for its cache and its
+    /// queries (e.g. 512MiB, 2GiB); past it, large queries spill to disk
+    /// beside the database. The daemon's own buffers come on top (see
+    /// --max-ingest-memory). Not used with ClickHouse.
+    #[arg(long, env = "LOGSTREAM_MEMORY_LIMIT", default_value = "1GiB", value_parser = parse_bytes)]
+    pub memory_limit: u64,
+
     /// Keep this much history, in whole UTC days (e.g. 30d); older days are
     /// dropped hourly. Off by default.
     #[arg(long, env = "LOGSTREAM_RETENTION", value_parser = parse_days)]
@@ -254,6 +261,13 @@ impl Config {
         })
     }
 
+    /// How the store is opened, beyond its URL.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            memory_limit: Some(self.memory_limit),
+        }
+    }
+
     pub fn store_url(&self) -> String {
         self.store.clone().unwrap_or_else(|| {
             format!("duckdb://{}", self.data_dir().join("logs.duckdb").display())
@@ -261,9 +275,25 @@ impl Config {
     }
 }
 
+/// A size such as `512MiB`, `2GB` or `1073741824`, in bytes.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let size: bytesize::ByteSize = text.trim().parse().map_err(|e| {
+        format!("\"{text}\" is not a size ({e}); expected a number of bytes with a unit, like 512MiB or 2GB")
+    })?;
+    Ok(size.as_u64())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_limits_read_units() {
+        assert_eq!(parse_bytes("512MiB"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_bytes("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("lots").unwrap_err().contains("512MiB"));
+    }
 
     #[test]
     fn connection_limits_have_defaults_and_flags() {

@@ -81,10 +81,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut signals = count_stop_signals().context("installing signal handlers")?;
 
     let store_url = config.store_url();
-    let store = store::open(&store_url)
+    let store = store::open_with(&store_url, &config.store_options())
         .await
         .with_context(|| format!("cannot open the store {store_url}"))?;
     let metrics = Arc::new(Metrics::of_store(store.as_ref()));
+    if store_url.starts_with("duckdb://") {
+        metrics
+            .memory_limit
+            .set(i64::try_from(config.memory_limit).unwrap_or(i64::MAX));
+    }
     let sink = match config.role {
         Role::Worker => None,
         Role::Api | Role::All => Some(start_sink(&config, &store).await?),

@@ -2,6 +2,7 @@
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -39,6 +40,10 @@ pub struct Metrics {
     pub store_retries: Counter,
     /// Seconds from a batch's first message to its offsets being committed.
     pub worker_batch_seconds: Histogram,
+    /// The embedded store's memory limit (`--memory-limit`), 0 with ClickHouse.
+    pub memory_limit: Gauge,
+    /// The daemon's resident memory, read when the metrics are.
+    resident_memory: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -63,6 +68,8 @@ impl Default for Metrics {
             dead_letters: Counter::default(),
             store_retries: Counter::default(),
             worker_batch_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 12)),
+            memory_limit: Gauge::default(),
+            resident_memory: Gauge::default(),
             registry: Registry::default(),
         };
         let counters = [
@@ -126,6 +133,16 @@ impl Default for Metrics {
             registry.register(name, help, counter.clone());
         }
         registry.register(
+            "store_memory_limit_bytes",
+            "Memory the embedded store may use (--memory-limit); 0 with ClickHouse",
+            metrics.memory_limit.clone(),
+        );
+        registry.register(
+            "resident_memory_bytes",
+            "The daemon's resident memory (VmRSS), as of this scrape",
+            metrics.resident_memory.clone(),
+        );
+        registry.register(
             "worker_batch_seconds",
             "Seconds from a batch's first message to its offsets being committed",
             metrics.worker_batch_seconds.clone(),
@@ -154,8 +171,17 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        self.resident_memory.set(resident_bytes().unwrap_or(0));
         let mut text = String::new();
         encode(&mut text, &self.registry).expect("writing to a String cannot fail");
         text
     }
+}
+
+/// The process's resident memory in bytes (Linux: `VmRSS` of /proc/self/status).
+fn resident_bytes() -> Option<i64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -1184,3 +1184,41 @@ async fn large_numbers_in_attributes_keep_their_text() {
     assert_eq!(got["top"], "18446744073709551616");
     assert_eq!(got["nested"], r#"{"ids":[36893488147419103232]}"#);
 }
+
+/// `--memory-limit` reaches DuckDB and `/metrics` reports it beside the
+/// daemon's resident memory.
+#[tokio::test]
+async fn the_memory_limit_is_reported_in_metrics() {
+    let daemon = TestDaemon::start_with(&["--memory-limit", "256MiB"]);
+    let text = reqwest::get(daemon.at("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> i64 {
+        let line = text
+            .lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(
+        value("logstream_store_memory_limit_bytes "),
+        256 * 1024 * 1024
+    );
+    let resident = value("logstream_resident_memory_bytes ");
+    assert!(resident > 1024 * 1024, "{resident}");
+}
+
+/// A size that is not one stops the daemon with the reason, before it listens.
+#[test]
+fn a_memory_limit_without_a_unit_it_knows_is_refused() {
+    let output = Command::new(logstream_testkit::binary("logstreamd"))
+        .args(["--memory-limit", "lots", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("512MiB"), "{stderr}");
+}

@@ -25,7 +25,7 @@ use super::space::DiskSpace;
 use super::sql::{self, ColumnRead, Dialect, Param};
 use super::{
     FacetCount, IdempotencyKey, KnownKey, Result, SearchPage, SearchRequest, Selection, Store,
-    StoreCounter, StoreError, TableRequest,
+    StoreCounter, StoreError, StoreOptions, TableRequest,
 };
 use crate::tail::Tail;
 use crate::tail::embedded::EmbeddedTail;
@@ -88,6 +88,8 @@ const MAX_CONCURRENT_SEARCHES: usize = 4;
 #[derive(Debug, Clone)]
 pub struct DuckDbStore {
     path: PathBuf,
+    /// How the file is opened, again on every reopen.
+    options: StoreOptions,
     database: Arc<RwLock<Opened>>,
     /// Makes writes one at a time (so batches are also published in
     /// commit order); holds the `seq` of the last record committed.
@@ -130,6 +132,16 @@ enum Mark<'a> {
     Key(&'a str),
 }
 
+/// Opens the database file with the options' settings.
+fn connect(path: &Path, options: &StoreOptions) -> Result<Connection> {
+    let mut config = duckdb::Config::default();
+    if let Some(bytes) = options.memory_limit {
+        // DuckDB reads sizes with units; whole KiB are exact enough.
+        config = config.max_memory(&format!("{}KiB", (bytes / 1024).max(1)))?;
+    }
+    Ok(Connection::open_with_flags(path, config)?)
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves the connection usable: DuckDB
     // rolls back an unfinished transaction.
@@ -141,17 +153,22 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl DuckDbStore {
     /// Opens (creating if needed) the database file and its table.
     pub fn open(path: &Path) -> Result<DuckDbStore> {
+        DuckDbStore::open_with(path, StoreOptions::default())
+    }
+
+    pub fn open_with(path: &Path, options: StoreOptions) -> Result<DuckDbStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::BadUrl {
                 url: format!("duckdb://{}", path.display()),
                 reason: format!("cannot create directory \"{}\": {e}", dir.display()),
             })?;
         }
-        let conn = Connection::open(path)?;
+        let conn = connect(path, &options)?;
         conn.execute_batch(SCHEMA)?;
         let last_seq = last_seq_of(&conn)?;
         Ok(DuckDbStore {
             path: path.to_path_buf(),
+            options,
             database: Arc::new(RwLock::new(Opened {
                 database: Some(Database::of(conn)),
                 times: 1,
@@ -286,8 +303,8 @@ impl DuckDbStore {
         // write lock no search holds one, so dropping the database closes it.
         opened.database = None;
         opened.times += 1;
-        let conn =
-            Connection::open(&self.path).map_err(|e| StoreError::NotReopened(e.to_string()))?;
+        let conn = connect(&self.path, &self.options)
+            .map_err(|e| StoreError::NotReopened(e.to_string()))?;
         opened.database = Some(Database::of(conn));
         self.reopens.inc();
         tracing::warn!(error = %why, "DuckDB invalidated the database after a fatal error; opened it again");
@@ -813,5 +830,25 @@ impl Store for DuckDbStore {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_limit_is_duckdbs() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            memory_limit: Some(256 * 1024 * 1024),
+        };
+        let conn = connect(&dir.path().join("m.duckdb"), &options).unwrap();
+        let limit: String = conn
+            .query_row("SELECT current_setting('memory_limit')", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(limit, "256.0 MiB");
     }
 }

@@ -283,9 +283,22 @@ fn level_cell(number: Option<i64>) -> Result<Cell> {
     }
 }
 
+/// How a store is opened, beyond its URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The bytes the embedded database may use (DuckDB's `memory_limit`;
+    /// `None`: DuckDB's default, 80% of the machine's memory).
+    pub memory_limit: Option<u64>,
+}
+
+/// Opens the store a URL names with DuckDB's defaults (see [`open_with`]).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    open_with(url, &StoreOptions::default()).await
+}
+
 /// Opens the store a URL names: `duckdb://PATH` (a relative or, with a third
 /// slash, absolute file path) or `clickhouse://USER:PASS@HOST:PORT/DB`.
-pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
     let bad = |reason: &str| StoreError::BadUrl {
         url: url.to_string(),
         reason: reason.to_string(),
@@ -301,7 +314,9 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
                 ));
             }
             let path = Path::new(rest).to_path_buf();
-            let store = tokio::task::spawn_blocking(move || DuckDbStore::open(&path)).await??;
+            let options = options.clone();
+            let store = tokio::task::spawn_blocking(move || DuckDbStore::open_with(&path, options))
+                .await??;
             Ok(Arc::new(store))
         }
         "clickhouse" => Ok(Arc::new(ClickHouseStore::open(url).await?)),
