@@ -5,9 +5,10 @@
 //! The records are made and stored in-process in chunks, so that 10M of them
 //! never sit in memory at once: ~20 services, skewed levels, ~200 message
 //! templates, five attributes, over the 7 days before now. The daemon is
-//! then started on the file; after its figures it stops, and the raw SQL
-//! runs on a plain DuckDB connection with DuckDB's defaults (the daemon sets
-//! none of its own), so the two never share the file's lock or the cores.
+//! then started on the file (its default `--memory-limit`); its resident
+//! memory is sampled from `/metrics` while it answers. After its figures it
+//! stops, and the raw SQL runs on a plain DuckDB connection with the same
+//! memory limit, so the two never share the file's lock or the cores.
 
 use std::io::Write;
 use std::time::Instant;
@@ -156,13 +157,16 @@ pub(crate) async fn run(records: usize, runs: usize) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     let mut daemon = TestDaemon::start_in(dir.path(), &[]);
+    let sampler = MemorySampler::start(&daemon);
     let mut through_daemon = Vec::new();
     for case in &CASES {
         through_daemon.push(daemon_latency(&daemon, case, now_ns, runs).await);
     }
+    let (peak, limit) = sampler.stop().await;
     daemon.terminate();
 
     let conn = duckdb::Connection::open(&file)?;
+    conn.execute_batch(&format!("SET memory_limit = '{}KiB'", limit / 1024))?;
     let mut out = std::io::stdout().lock();
     writeln!(out)?;
     writeln!(
@@ -195,7 +199,55 @@ pub(crate) async fn run(records: usize, runs: usize) -> anyhow::Result<()> {
             daemon.p50.as_secs_f64() / raw.p50.as_secs_f64()
         )?;
     }
+    let mib = |bytes: i64| bytes as f64 / (1024.0 * 1024.0);
+    writeln!(
+        out,
+        "daemon memory while answering: peak resident {:.0} MiB, --memory-limit {:.0} MiB ({:.2}x of it)",
+        mib(peak),
+        mib(limit),
+        peak as f64 / limit.max(1) as f64
+    )?;
     Ok(())
+}
+
+/// Polls the daemon's `/metrics` for its resident memory, keeping the peak.
+struct MemorySampler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<(i64, i64)>,
+}
+
+impl MemorySampler {
+    fn start(daemon: &TestDaemon) -> MemorySampler {
+        let url = daemon.at("/metrics");
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let (mut peak, mut limit) = (0, 0);
+            loop {
+                if let Ok(text) = async { reqwest::get(&url).await?.text().await }.await {
+                    peak = peak.max(gauge(&text, "logstream_resident_memory_bytes"));
+                    limit = gauge(&text, "logstream_store_memory_limit_bytes");
+                }
+                tokio::select! {
+                    _ = &mut stopped => return (peak, limit),
+                    () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+                }
+            }
+        });
+        MemorySampler { stop, task }
+    }
+
+    /// The peak resident memory and the memory limit, in bytes.
+    async fn stop(self) -> (i64, i64) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// A gauge's value in the Prometheus text, 0 if absent.
+fn gauge(text: &str, name: &str) -> i64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
 }
 
 async fn daemon_latency(daemon: &TestDaemon, case: &Case, now_ns: i64, runs: usize) -> Latency {
