@@ -113,11 +113,20 @@ impl Topic<'_> {
                 .iter()
                 .map(|&p| Ok((p, self.end_offset(p)?)))
                 .collect(),
-            TailStart::Since(_) => Ok(partitions.iter().map(|&p| (p, 0)).collect()),
-            TailStart::After(cursor) => {
-                // A partition the cursor does not name is read from its start.
-                let mut positions: Positions = partitions.iter().map(|&p| (p, 0)).collect();
-                positions.extend(self.resumed_positions(&partitions, cursor)?);
+            TailStart::Since(since) => self.offsets_since(&partitions, *since),
+            TailStart::After { cursor, since } => {
+                let resumed = self.resumed_positions(&partitions, cursor)?;
+                // A partition the cursor does not name (one added since) is
+                // read from where `since` starts in it, else from its start.
+                let unnamed: Vec<i32> = partitions
+                    .into_iter()
+                    .filter(|p| !resumed.contains_key(p))
+                    .collect();
+                let mut positions = match since {
+                    Some(since) if !unnamed.is_empty() => self.offsets_since(&unnamed, *since)?,
+                    _ => unnamed.iter().map(|&p| (p, 0)).collect(),
+                };
+                positions.extend(resumed);
                 Ok(positions)
             }
         }
@@ -142,6 +151,40 @@ impl Topic<'_> {
             .fetch_watermarks(self.name, partition, LOOKUP_TIMEOUT)
             .map_err(unavailable)?;
         Ok(high)
+    }
+
+    /// Per partition, the first message Kafka timestamped at or after
+    /// `since_ns` (the end where there is none), so that a tail with
+    /// `since` does not read the whole topic to skip the older part. Kafka's
+    /// timestamp is when the API produced the message; the tail still
+    /// selects by the record's own time.
+    fn offsets_since(&self, partitions: &[i32], since_ns: i64) -> Result<Positions, TailError> {
+        let mut times = TopicPartitionList::new();
+        for &partition in partitions {
+            times
+                .add_partition_offset(
+                    self.name,
+                    partition,
+                    Offset::Offset(since_ns.div_euclid(1_000_000)),
+                )
+                .map_err(unavailable)?;
+        }
+        let found = self
+            .consumer
+            .offsets_for_times(times, LOOKUP_TIMEOUT)
+            .map_err(unavailable)?;
+        found
+            .elements_for_topic(self.name)
+            .iter()
+            .map(|element| {
+                let offset = match element.offset() {
+                    Offset::Offset(offset) => offset,
+                    // Nothing produced that late yet.
+                    _ => self.end_offset(element.partition())?,
+                };
+                Ok((element.partition(), offset))
+            })
+            .collect()
     }
 
     /// The positions a cursor names. One that names a partition the topic
@@ -214,10 +257,7 @@ impl Tail for KafkaTail {
         };
         let selection = Selection {
             query,
-            since_ns: match start {
-                TailStart::Since(since) => Some(since),
-                _ => None,
-            },
+            since_ns: start.since_ns(),
             until_ns: None,
         };
         let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
