@@ -33,6 +33,9 @@ pub struct Metrics {
     pub worker_batches: Counter,
     /// Records a worker inserted.
     pub worker_records: Counter,
+    /// Records a worker did not store because the store had them from an
+    /// earlier copy of their request (the same `Idempotency-Key` and body).
+    pub worker_duplicates: Counter,
     /// Messages a worker could not decode and sent to the dead-letter topic.
     pub dead_letters: Counter,
     /// Store inserts that failed and were retried.
@@ -60,6 +63,7 @@ impl Default for Metrics {
             worker_consumed_records: Counter::default(),
             worker_batches: Counter::default(),
             worker_records: Counter::default(),
+            worker_duplicates: Counter::default(),
             dead_letters: Counter::default(),
             store_retries: Counter::default(),
             worker_batch_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 12)),
@@ -110,6 +114,11 @@ impl Default for Metrics {
                 "worker_records",
                 "Records a worker stored",
                 &metrics.worker_records,
+            ),
+            (
+                "worker_duplicates",
+                "Records a worker left out because the store had them from an earlier copy of their request (same Idempotency-Key and body)",
+                &metrics.worker_duplicates,
             ),
             (
                 "dead_letters",

@@ -8,7 +8,7 @@
 //! the reason, and only then counts as handled. Workers of one group share
 //! the topic's partitions, so adding workers adds throughput.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,9 +23,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::health::{WorkerHealth, WorkerStatus};
-use super::kafka::{self, KafkaTarget, client_config, decode};
+use super::kafka::{self, KafkaTarget, RequestMark, client_config, decode};
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{IdempotencyKey, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -122,6 +122,12 @@ impl DeadLetter {
 #[derive(Default)]
 struct Batch {
     records: Vec<LogRecord>,
+    /// The keys of the records that came from a request with an
+    /// `Idempotency-Key`, by their index in `records`.
+    keys: Vec<(usize, IdempotencyKey)>,
+    /// Records left out once stored: the store had them from an earlier
+    /// copy of their request.
+    copies: usize,
     dead_letters: Vec<DeadLetter>,
     bytes: usize,
     /// The next offset to read, per partition: what gets committed.
@@ -271,7 +277,10 @@ fn finish(
     }
     commit(consumer, topic, &batch);
     metrics.worker_batches.inc();
-    metrics.worker_records.inc_by(batch.records.len() as u64);
+    metrics
+        .worker_records
+        .inc_by((batch.records.len() - batch.copies) as u64);
+    metrics.worker_duplicates.inc_by(batch.copies as u64);
     if let Some(started) = batch.started {
         metrics
             .worker_batch_seconds
@@ -336,7 +345,13 @@ async fn gather(
             .next_offsets
             .insert(message.partition(), message.offset() + 1);
         match decode(payload) {
-            Ok(record) => batch.records.push(record),
+            Ok(record) => {
+                if let Some(mark) = RequestMark::of(message.headers()) {
+                    let key = mark.stored_key(&record.id);
+                    batch.keys.push((batch.records.len(), key));
+                }
+                batch.records.push(record);
+            }
             Err(reason) => batch.dead_letters.push(
                 DeadLetter {
                     key: message.key().map(<[u8]>::to_vec),
@@ -410,12 +425,15 @@ struct Storage {
 impl Storage {
     /// Sends the dead letters and inserts the records, retrying with backoff
     /// until both succeed; false if the worker was asked to stop first.
-    async fn store(mut self, batch: Batch) -> (Batch, bool) {
+    async fn store(mut self, mut batch: Batch) -> (Batch, bool) {
         let stored = self.store_batch(&batch).await;
-        (batch, stored)
+        batch.copies = stored.unwrap_or(0);
+        (batch, stored.is_some())
     }
 
-    async fn store_batch(&mut self, batch: &Batch) -> bool {
+    /// How many records were left out as copies, once stored; `None` if the
+    /// worker was asked to stop first.
+    async fn store_batch(&mut self, batch: &Batch) -> Option<usize> {
         let mut backoff = Backoff::default();
         for letter in &batch.dead_letters {
             let mut letter = letter.clone();
@@ -438,26 +456,65 @@ impl Storage {
                         tracing::error!(error = %e, "cannot send to the dead-letter topic; retrying with a new producer");
                         self.dead_letters.replace();
                         if !backoff.wait(&mut self.stop).await {
-                            return false;
+                            return None;
                         }
                     }
                 }
             }
         }
         loop {
-            match self.store.insert(&batch.records).await {
-                Ok(()) => return true,
+            match self.insert_first_copies(batch).await {
+                Ok(copies) => return Some(copies),
                 Err(e) => {
                     self.metrics.store_retries.inc();
                     tracing::error!(error = %e, records = batch.records.len(), retry_in = ?backoff.next, "store insert failed; retrying");
                     if !backoff.wait(&mut self.stop).await {
-                        return false;
+                        return None;
                     }
                 }
             }
         }
     }
+
+    /// Inserts the batch's records but those the store has from an earlier
+    /// copy of their request (or that repeat a record before them in the
+    /// batch), remembering the keys of the rest in the same insert; returns
+    /// how many it left out.
+    async fn insert_first_copies(&self, batch: &Batch) -> Result<usize, StoreError> {
+        if batch.keys.is_empty() {
+            return self.store.insert(&batch.records).await.map(|()| 0);
+        }
+        let mut known = HashMap::new();
+        // A batch may hold many keys; one look-up each would be slow, one
+        // for all a statement too large.
+        for chunk in batch.keys.chunks(KEYS_PER_LOOKUP) {
+            let names: Vec<String> = chunk.iter().map(|(_, k)| k.key.clone()).collect();
+            known.extend(self.store.known_keys(&names).await?);
+        }
+        let mut seen = HashSet::new();
+        let mut copies = HashSet::new();
+        let mut keys = Vec::new();
+        for (index, key) in &batch.keys {
+            if known.contains_key(&key.key) || !seen.insert(&key.key) {
+                copies.insert(*index);
+            } else {
+                keys.push(key.clone());
+            }
+        }
+        let records: Vec<LogRecord> = batch
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| !copies.contains(index))
+            .map(|(_, record)| record.clone())
+            .collect();
+        self.store.insert_keyed(&records, &keys).await?;
+        Ok(copies.len())
+    }
 }
+
+/// Keys looked up in the store at once.
+const KEYS_PER_LOOKUP: usize = 1000;
 
 async fn send_dead_letter(
     producer: &FutureProducer,
