@@ -40,6 +40,10 @@ pub struct Metrics {
     pub dead_letters: Counter,
     /// Store inserts that failed and were retried.
     pub store_retries: Counter,
+    /// Batches a worker split because the store kept refusing them.
+    pub worker_split_batches: Counter,
+    /// Records the store refused on their own, sent to the dead-letter topic.
+    pub store_refused_records: Counter,
     /// Seconds from a batch's first message to its offsets being committed.
     pub worker_batch_seconds: Histogram,
 }
@@ -66,6 +70,8 @@ impl Default for Metrics {
             worker_duplicates: Counter::default(),
             dead_letters: Counter::default(),
             store_retries: Counter::default(),
+            worker_split_batches: Counter::default(),
+            store_refused_records: Counter::default(),
             worker_batch_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 12)),
             registry: Registry::default(),
         };
@@ -129,6 +135,16 @@ impl Default for Metrics {
                 "store_retries",
                 "Store inserts that failed and were retried",
                 &metrics.store_retries,
+            ),
+            (
+                "worker_split_batches",
+                "Batches a worker split because the store kept refusing them while healthy",
+                &metrics.worker_split_batches,
+            ),
+            (
+                "store_refused_records",
+                "Records the store refused on their own, which a worker sent to the dead-letter topic",
+                &metrics.store_refused_records,
             ),
         ];
         for (name, help, counter) in counters {
