@@ -34,10 +34,17 @@ pub struct Metrics {
     pub worker_batches: Counter,
     /// Records a worker inserted.
     pub worker_records: Counter,
+    /// Records a worker did not store because the store had them from an
+    /// earlier copy of their request (the same `Idempotency-Key` and body).
+    pub worker_duplicates: Counter,
     /// Messages a worker could not decode and sent to the dead-letter topic.
     pub dead_letters: Counter,
     /// Store inserts that failed and were retried.
     pub store_retries: Counter,
+    /// Batches a worker split because the store kept refusing them.
+    pub worker_split_batches: Counter,
+    /// Records the store refused on their own, sent to the dead-letter topic.
+    pub store_refused_records: Counter,
     /// Seconds from a batch's first message to its offsets being committed.
     pub worker_batch_seconds: Histogram,
     /// The embedded store's memory limit (`--memory-limit`), 0 with ClickHouse.
@@ -65,8 +72,11 @@ impl Default for Metrics {
             worker_consumed_records: Counter::default(),
             worker_batches: Counter::default(),
             worker_records: Counter::default(),
+            worker_duplicates: Counter::default(),
             dead_letters: Counter::default(),
             store_retries: Counter::default(),
+            worker_split_batches: Counter::default(),
+            store_refused_records: Counter::default(),
             worker_batch_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 12)),
             memory_limit: Gauge::default(),
             resident_memory: Gauge::default(),
@@ -119,6 +129,11 @@ impl Default for Metrics {
                 &metrics.worker_records,
             ),
             (
+                "worker_duplicates",
+                "Records a worker left out because the store had them from an earlier copy of their request (same Idempotency-Key and body)",
+                &metrics.worker_duplicates,
+            ),
+            (
                 "dead_letters",
                 "Messages a worker could not decode, sent to the dead-letter topic",
                 &metrics.dead_letters,
@@ -127,6 +142,16 @@ impl Default for Metrics {
                 "store_retries",
                 "Store inserts that failed and were retried",
                 &metrics.store_retries,
+            ),
+            (
+                "worker_split_batches",
+                "Batches a worker split because the store kept refusing them while healthy",
+                &metrics.worker_split_batches,
+            ),
+            (
+                "store_refused_records",
+                "Records the store refused on their own, which a worker sent to the dead-letter topic",
+                &metrics.store_refused_records,
             ),
         ];
         for (name, help, counter) in counters {

@@ -699,3 +699,79 @@ async fn shipper_protocols_go_through_kafka_like_native_ingest() {
         ]
     );
 }
+
+/// Issue 14: a batch the store keeps refusing (not an outage: the store is
+/// healthy, it refuses some records) held its partitions forever, retried
+/// without end. The worker splits it to find the records the store refuses
+/// on their own, dead-letters those and stores the rest. The refusal here
+/// is a CHECK constraint an operator put on the embedded store's table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs Kafka: scripts/test starts it"]
+async fn records_the_store_keeps_refusing_are_dead_lettered_and_the_rest_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.duckdb");
+    duckdb::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE logs (
+                ts BIGINT NOT NULL, id VARCHAR NOT NULL, service VARCHAR NOT NULL,
+                level UTINYINT NOT NULL, message VARCHAR NOT NULL CHECK (message NOT LIKE '%poison%'),
+                host VARCHAR, trace_id VARCHAR, span_id VARCHAR,
+                attr_keys VARCHAR[] NOT NULL, attr_values VARCHAR[] NOT NULL, seq BIGINT)",
+        )
+        .unwrap();
+    let (broker, topic) = (services::kafka(), services::unique("refused"));
+    let store = format!("duckdb://{}", path.display());
+    let daemon = start(
+        "all",
+        &pipeline_args(&broker, &topic, &services::unique("group"), &store),
+    );
+    let mut records = batch("r", 40);
+    for poisoned in [7, 23] {
+        records[poisoned]["message"] = json!(format!("poison {poisoned}"));
+    }
+    let client = reqwest::Client::new();
+    let acked = post(&client, &daemon.url, &records).await.unwrap();
+    let good: Vec<String> = acked
+        .iter()
+        .filter(|id| *id != "r-7" && *id != "r-23")
+        .cloned()
+        .collect();
+    assert_eq!(
+        wait_until_stored(&daemon, &good, Duration::from_secs(60)).await,
+        0
+    );
+    assert_eq!(fetch_all(&client, &daemon, "").await.len(), good.len());
+
+    let consumer = dead_letter_reader(&broker, &topic);
+    let mut refused = Vec::new();
+    while refused.len() < 2 {
+        let message = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .expect("dead letters arrive")
+            .unwrap();
+        let record: Value = serde_json::from_slice(message.payload().unwrap()).unwrap();
+        let header = |key: &str| {
+            message
+                .headers()
+                .and_then(|h| h.iter().find(|h| h.key == key))
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).to_string())
+                .unwrap_or_default()
+        };
+        assert!(
+            header("logstream-error").contains("store refused"),
+            "{}",
+            header("logstream-error")
+        );
+        assert!(header("logstream-source").starts_with(&topic));
+        refused.push(record["id"].as_str().unwrap().to_string());
+    }
+    refused.sort();
+    assert_eq!(refused, ["r-23", "r-7"]);
+    assert_eq!(
+        metric(&daemon, "logstream_store_refused_records_total").await,
+        2.0
+    );
+    assert!(metric(&daemon, "logstream_worker_split_batches_total").await >= 1.0);
+}

@@ -9,8 +9,8 @@ use logstream_shared::api::Direction;
 use logstream_shared::query::{Field, Name};
 use logstream_shared::{Level, LogRecord};
 use logstreamd::store::{
-    Cursor, FacetCount, FacetRequest, HistogramCount, HistogramRequest, SearchRequest, Selection,
-    Store, counts,
+    Cursor, FacetCount, FacetRequest, HistogramCount, HistogramRequest, IdempotencyKey, KnownKey,
+    SearchRequest, Selection, Store, counts,
 };
 
 /// A store under test and whatever must outlive it (a temp dir, a server).
@@ -486,6 +486,36 @@ async fn retention_drops_whole_old_days(t: TestStore) {
     assert_eq!(ids(s, search("")).await, ["today", "one-early"]);
 }
 
+/// What the ingest pipelines store one copy of a retried request by: the
+/// records and their keys stored together, the keys found again after.
+async fn idempotency_keys_are_remembered_with_their_records(t: TestStore) {
+    let s = &*t.store;
+    let key = |name: &str, ids: &[&str]| IdempotencyKey {
+        key: name.into(),
+        fingerprint: format!("digest of {name}"),
+        ids: ids.iter().map(|id| id.to_string()).collect(),
+    };
+    let records = [
+        record("k1", 1, "api", Level::Info, "one"),
+        record("k2", 2, "api", Level::Info, "two"),
+    ];
+    s.insert_keyed(&records, &[key("first", &["k1", "k2"]), key("second", &[])])
+        .await
+        .unwrap();
+    assert_eq!(ids(s, search("")).await, ["k2", "k1"]);
+    let known = s
+        .known_keys(&["first".into(), "second".into(), "never".into()])
+        .await
+        .unwrap();
+    assert_eq!(known.len(), 2, "{known:?}");
+    let first = KnownKey {
+        fingerprint: "digest of first".into(),
+        ids: Some(vec!["k1".into(), "k2".into()]),
+    };
+    assert_eq!(known["first"], first);
+    assert_eq!(known["second"].ids, Some(vec![]));
+}
+
 macro_rules! store_suite {
     ($open:expr $(, #[$attr:meta])* $(,)?) => {
         #[tokio::test]
@@ -532,6 +562,11 @@ macro_rules! store_suite {
         $(#[$attr])*
         async fn large_batches_are_stored_whole() {
             super::large_batches_are_stored_whole($open).await
+        }
+        #[tokio::test]
+        $(#[$attr])*
+        async fn idempotency_keys_are_remembered_with_their_records() {
+            super::idempotency_keys_are_remembered_with_their_records($open).await
         }
         #[tokio::test]
         $(#[$attr])*

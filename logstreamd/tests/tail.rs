@@ -246,6 +246,156 @@ async fn shutdown_ends_open_tails() {
     );
 }
 
+/// A daemon in Kafka mode with the embedded store (its worker in-process),
+/// on a topic of its own with three partitions.
+fn kafka_daemon(prefix: &str, extra: &[&str]) -> (TestDaemon, String) {
+    let topic = services::unique(prefix);
+    let queue = format!("kafka://{}/{topic}", services::kafka());
+    let group = services::unique("group");
+    let mut args = vec![
+        "--queue",
+        &queue,
+        "--kafka-group",
+        &group,
+        "--kafka-partitions",
+        "3",
+    ];
+    args.extend_from_slice(extra);
+    (TestDaemon::start_with(&args), topic)
+}
+
+/// The JSON error of a tail request that must be refused.
+async fn refused_tail(
+    daemon: &TestDaemon,
+    params: &[(&str, &str)],
+    last_event_id: Option<&str>,
+) -> Value {
+    let mut request = reqwest::Client::new()
+        .get(daemon.at("/api/tail"))
+        .query(params);
+    if let Some(id) = last_event_id {
+        request = request.header("Last-Event-ID", id);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    response.json().await.unwrap()
+}
+
+/// Issue 14: a cursor naming offsets past a partition's end (from another
+/// topic, or a topic made anew) replayed the whole topic from offset 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Kafka: scripts/test starts it"]
+async fn kafka_cursor_past_the_end_is_refused_not_replayed() {
+    let (daemon, _) = kafka_daemon("past_end", &[]);
+    post(&daemon, &batch("p", 3, "past")).await;
+    for cursor in ["k0:1000000,1:0,2:0", "k0:0,1:0,2:0,7:0"] {
+        for (params, header) in [(vec![("cursor", cursor)], None), (vec![], Some(cursor))] {
+            let body = refused_tail(&daemon, &params, header).await;
+            assert_eq!(body["details"][0]["field"], "cursor", "{body}");
+            let message = body["details"][0]["message"].as_str().unwrap();
+            assert!(message.contains(cursor), "{body}");
+        }
+    }
+    // A cursor within every partition is good: it reads on from there.
+    let mut tail = TailStream::open(&daemon, &[("cursor", "k0:0,1:0,2:0")], None).await;
+    assert_eq!(tail.records(3).await.len(), 3);
+}
+
+/// Posts records dated long ago and now; a `since` tail gets only the recent
+/// ones, and so does the same tail resumed from its last id.
+async fn since_survives_a_resume(daemon: &TestDaemon) {
+    let old = |prefix: &str| -> Vec<Value> {
+        (0..2)
+            .map(|i| json!({"id": format!("{prefix}-{i}"), "service": "keep", "timestamp": "2024-05-01T12:00:00Z", "message": "old"}))
+            .collect()
+    };
+    post(daemon, &old("old")).await;
+    let params = [("q", "service:keep"), ("since", "1h")];
+    let mut tail = TailStream::open(daemon, &params, None).await;
+    post(daemon, &batch("new", 2, "keep")).await;
+    let first = tail.records(2).await;
+    assert_eq!(ids(&first), expected(&[("new", 2)]));
+    drop(tail);
+    post(daemon, &old("older")).await;
+    post(daemon, &batch("later", 2, "keep")).await;
+    let mut tail = TailStream::open(daemon, &params, Some(&first[1].0)).await;
+    assert_eq!(ids(&tail.records(2).await), expected(&[("later", 2)]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_tail_keeps_its_since() {
+    since_survives_a_resume(&TestDaemon::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Kafka: scripts/test starts it"]
+async fn kafka_a_resumed_tail_keeps_its_since() {
+    let (daemon, _) = kafka_daemon("since_resume", &[]);
+    since_survives_a_resume(&daemon).await;
+}
+
+/// Issue 14: `since` read every partition from offset 0 and filtered. It
+/// seeks by time instead (`offsets_for_times`): a message Kafka dates before
+/// `since` is not read, whatever its record says.
+///
+/// tansu 0.6, the broker of `scripts/services`, answers every time look-up
+/// with offset 0 (Apache Kafka does not): there the test checks that the
+/// tail still selects by time, and says that the seek went unchecked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Kafka: scripts/test starts it"]
+async fn kafka_since_seeks_by_time_instead_of_reading_from_offset_zero() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use rdkafka::{Offset, TopicPartitionList};
+    let (daemon, topic) = kafka_daemon("since_seek", &[]);
+    let config = || {
+        let mut config = rdkafka::ClientConfig::new();
+        config
+            .set("bootstrap.servers", services::kafka())
+            .set("group.id", services::unique("probe"));
+        config
+    };
+    let producer: FutureProducer = config().create().unwrap();
+    // Kafka's own time says two hours ago; the record says now.
+    let now = chrono::Utc::now();
+    let record = json!({"id": "produced-early", "service": "seek", "timestamp": now, "level": "INFO", "message": "early"}).to_string();
+    let partition = producer
+        .send(
+            FutureRecord::to(&topic)
+                .key("seek")
+                .payload(&record)
+                .timestamp(now.timestamp_millis() - 2 * 3600 * 1000),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap()
+        .partition;
+    post(&daemon, &batch("recent", 2, "seek")).await;
+
+    let mut hour_ago = TopicPartitionList::new();
+    hour_ago
+        .add_partition_offset(
+            &topic,
+            partition,
+            Offset::Offset(now.timestamp_millis() - 3600 * 1000),
+        )
+        .unwrap();
+    let consumer: BaseConsumer = config().create().unwrap();
+    let found = consumer
+        .offsets_for_times(hour_ago, Duration::from_secs(5))
+        .unwrap();
+    let broker_seeks = found.elements()[0].offset() == Offset::Offset(1);
+
+    let mut tail = TailStream::open(&daemon, &[("q", "service:seek"), ("since", "1h")], None).await;
+    let got = ids(&tail.records(2).await);
+    if broker_seeks {
+        assert_eq!(got, expected(&[("recent", 2)]));
+    } else {
+        eprintln!("this broker cannot look offsets up by time: the seek is unchecked");
+        assert_eq!(got, ["produced-early", "recent-0000"]);
+    }
+}
+
 /// Kafka mode: the API reads the topic itself, so records show in the tail
 /// although the worker has not stored them yet (it waits a minute to fill
 /// its batch), and resuming by cursor works across partitions.

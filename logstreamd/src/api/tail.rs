@@ -48,7 +48,7 @@ async fn tail(
         .map_err(|_| invalid_params(invalid("Last-Event-ID", "must be text")))?
         .or(params.cursor);
     let start = match (resume, selected.since_ns) {
-        (Some(cursor), _) => TailStart::After(cursor),
+        (Some(cursor), since) => TailStart::After { cursor, since },
         (None, Some(since)) => TailStart::Since(since),
         (None, None) => TailStart::Now,
     };

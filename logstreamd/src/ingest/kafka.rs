@@ -19,6 +19,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedHeaders, Header, Headers as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
 use super::{IdempotencyKey, PendingLimit, Sink, SinkError, Submitted};
@@ -172,6 +173,68 @@ pub fn decode(payload: Option<&[u8]>) -> Result<LogRecord, String> {
     }
 }
 
+/// Where a record of a request sent with an `Idempotency-Key` came from:
+/// the key, the digest of the request's body and the record's place in it.
+/// It travels in the record's message headers, so that workers store one
+/// copy of a request sent again. Records of one request spread over
+/// partitions and batches, so each record is remembered on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RequestMark {
+    pub key: String,
+    pub fingerprint: String,
+    pub index: usize,
+}
+
+const KEY_HEADER: &str = "logstream-idempotency-key";
+const FINGERPRINT_HEADER: &str = "logstream-request-digest";
+const INDEX_HEADER: &str = "logstream-request-index";
+
+impl RequestMark {
+    fn headers(&self) -> OwnedHeaders {
+        let index = self.index.to_string();
+        [
+            (KEY_HEADER, self.key.as_str()),
+            (FINGERPRINT_HEADER, self.fingerprint.as_str()),
+            (INDEX_HEADER, index.as_str()),
+        ]
+        .into_iter()
+        .fold(OwnedHeaders::new(), |headers, (key, value)| {
+            headers.insert(Header {
+                key,
+                value: Some(value),
+            })
+        })
+    }
+
+    /// The mark a message carries, if it has all of it.
+    pub(crate) fn of(headers: Option<&BorrowedHeaders>) -> Option<RequestMark> {
+        let headers = headers?;
+        let value = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h.key == name)
+                .and_then(|h| std::str::from_utf8(h.value?).ok())
+        };
+        Some(RequestMark {
+            key: value(KEY_HEADER)?.to_string(),
+            fingerprint: value(FINGERPRINT_HEADER)?.to_string(),
+            index: value(INDEX_HEADER)?.parse().ok()?,
+        })
+    }
+
+    /// The key the store remembers for this one record. The digest is part
+    /// of it: a key reused for another body names other records, which
+    /// the API acknowledged and so are stored too. A header value holds no
+    /// newline, so the parts cannot run into each other.
+    pub(crate) fn stored_key(&self, record_id: &str) -> IdempotencyKey {
+        IdempotencyKey {
+            key: format!("{}\n{}\n{}", self.key, self.fingerprint, self.index),
+            fingerprint: self.fingerprint.clone(),
+            ids: vec![record_id.to_string()],
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct KafkaSinkConfig {
     pub target: KafkaTarget,
@@ -276,12 +339,14 @@ impl KafkaSink {
 
 #[async_trait]
 impl Sink for KafkaSink {
-    /// Idempotency keys are not checked here: a retried request may be
-    /// produced twice (the workers store both copies).
+    /// A request with an idempotency key is produced again when it is sent
+    /// again: whether its first copy was stored is for the workers to find
+    /// out, later. Each record carries its `RequestMark`, and the workers
+    /// store one copy.
     async fn submit(
         &self,
         records: Vec<LogRecord>,
-        _key: Option<IdempotencyKey>,
+        key: Option<IdempotencyKey>,
     ) -> Result<Submitted, SinkError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(SinkError::Closed);
@@ -306,10 +371,18 @@ impl Sink for KafkaSink {
             });
         }
         let mut deliveries = Vec::with_capacity(records.len());
-        for (record, payload) in records.iter().zip(&payloads) {
-            let message = FutureRecord::to(topic)
+        for (index, (record, payload)) in records.iter().zip(&payloads).enumerate() {
+            let mut message = FutureRecord::to(topic)
                 .key(record.service.as_bytes())
                 .payload(payload);
+            if let Some(key) = &key {
+                let mark = RequestMark {
+                    key: key.key.clone(),
+                    fingerprint: key.fingerprint.clone(),
+                    index,
+                };
+                message = message.headers(mark.headers());
+            }
             match producer.send_result(message) {
                 Ok(delivery) => deliveries.push(delivery),
                 // librdkafka's own queue is full: Kafka is slower than ingest.

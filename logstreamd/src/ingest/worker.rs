@@ -5,10 +5,13 @@
 //! anywhere before that replays the batch (a bounded duplicate, never a
 //! loss). Store failures are retried with backoff while nothing is committed.
 //! A message that is not a valid record goes to the dead-letter topic with
-//! the reason, and only then counts as handled. Workers of one group share
-//! the topic's partitions, so adding workers adds throughput.
+//! the reason, and only then counts as handled; so does a record the store
+//! refuses on its own, found by splitting a batch the store keeps refusing
+//! while healthy (one bad record must not hold its partitions forever).
+//! Workers of one group share the topic's partitions, so adding workers
+//! adds throughput.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,9 +26,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::health::{WorkerHealth, WorkerStatus};
-use super::kafka::{self, KafkaTarget, client_config, decode};
+use super::kafka::{self, KafkaTarget, RequestMark, client_config, decode};
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{IdempotencyKey, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -122,11 +125,24 @@ impl DeadLetter {
 #[derive(Default)]
 struct Batch {
     records: Vec<LogRecord>,
+    /// Where each of `records` came from, in the same order.
+    origins: Vec<Origin>,
+    /// Records left out once stored: the store had them from an earlier
+    /// copy of their request.
+    copies: usize,
     dead_letters: Vec<DeadLetter>,
     bytes: usize,
     /// The next offset to read, per partition: what gets committed.
     next_offsets: BTreeMap<i32, i64>,
     started: Option<Instant>,
+}
+
+/// A record's message, and its key if it came from a request with an
+/// `Idempotency-Key`.
+struct Origin {
+    partition: i32,
+    offset: i64,
+    key: Option<IdempotencyKey>,
 }
 
 impl Batch {
@@ -228,6 +244,7 @@ async fn run(
         if !batch.is_empty() {
             let storage = Storage {
                 store: Arc::clone(&store),
+                topic: config.target.topic.clone(),
                 dead_letters: Arc::clone(&dead_letters),
                 dead_letter_topic: config.dead_letter_topic.clone(),
                 metrics: Arc::clone(&metrics),
@@ -271,7 +288,10 @@ fn finish(
     }
     commit(consumer, topic, &batch);
     metrics.worker_batches.inc();
-    metrics.worker_records.inc_by(batch.records.len() as u64);
+    metrics
+        .worker_records
+        .inc_by((batch.records.len() - batch.copies) as u64);
+    metrics.worker_duplicates.inc_by(batch.copies as u64);
     if let Some(started) = batch.started {
         metrics
             .worker_batch_seconds
@@ -336,7 +356,14 @@ async fn gather(
             .next_offsets
             .insert(message.partition(), message.offset() + 1);
         match decode(payload) {
-            Ok(record) => batch.records.push(record),
+            Ok(record) => {
+                batch.origins.push(Origin {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: RequestMark::of(message.headers()).map(|m| m.stored_key(&record.id)),
+                });
+                batch.records.push(record);
+            }
             Err(reason) => batch.dead_letters.push(
                 DeadLetter {
                     key: message.key().map(<[u8]>::to_vec),
@@ -401,6 +428,8 @@ impl DeadLetterProducer {
 
 struct Storage {
     store: Arc<dyn Store>,
+    /// The topic the batches are read from.
+    topic: String,
     dead_letters: Arc<DeadLetterProducer>,
     dead_letter_topic: String,
     metrics: Arc<Metrics>,
@@ -410,46 +439,96 @@ struct Storage {
 impl Storage {
     /// Sends the dead letters and inserts the records, retrying with backoff
     /// until both succeed; false if the worker was asked to stop first.
-    async fn store(mut self, batch: Batch) -> (Batch, bool) {
+    async fn store(mut self, mut batch: Batch) -> (Batch, bool) {
         let stored = self.store_batch(&batch).await;
-        (batch, stored)
+        batch.copies = stored.unwrap_or(0);
+        (batch, stored.is_some())
     }
 
-    async fn store_batch(&mut self, batch: &Batch) -> bool {
+    /// How many records were left out as copies, once stored; `None` if the
+    /// worker was asked to stop first.
+    async fn store_batch(&mut self, batch: &Batch) -> Option<usize> {
         let mut backoff = Backoff::default();
         for letter in &batch.dead_letters {
-            let mut letter = letter.clone();
-            loop {
-                let producer = self.dead_letters.current();
-                match send_dead_letter(&producer, &self.dead_letter_topic, &letter).await {
-                    Ok(()) => {
-                        self.metrics.dead_letters.inc();
-                        tracing::warn!(source = %letter.source, reason = %letter.reason, topic = %self.dead_letter_topic, "undecodable message sent to the dead-letter topic");
-                        break;
+            if !self.send_dead_letter(letter.clone(), &mut backoff).await {
+                return None;
+            }
+            self.metrics.dead_letters.inc();
+        }
+        // Parts of the batch still to store, the next one last. A part the
+        // store keeps refusing is halved, down to the records it refuses
+        // on their own, which are dead-lettered.
+        let mut parts = vec![(0..batch.records.len()).collect::<Vec<usize>>()];
+        let mut copies = 0;
+        while let Some(part) = parts.pop() {
+            match self.insert_until_refused(batch, &part).await {
+                Attempt::Stored(left_out) => copies += left_out,
+                Attempt::Stopped => return None,
+                Attempt::Refused(e) if part.len() == 1 => {
+                    if !self.dead_letter_refused(batch, part[0], &e).await {
+                        return None;
                     }
-                    Err(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge))
-                        if letter.payload.as_ref().map_or(0, Vec::len)
-                            > SMALL_DEAD_LETTER_BYTES =>
-                    {
-                        tracing::warn!(source = %letter.source, "the dead-letter topic refuses the message's size; cutting it");
-                        letter = letter.cut(SMALL_DEAD_LETTER_BYTES);
+                }
+                Attempt::Refused(e) => {
+                    if part.len() == batch.records.len() {
+                        self.metrics.worker_split_batches.inc();
+                        tracing::warn!(error = %e, records = part.len(), "the store keeps refusing the batch; splitting it to find the records it refuses");
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot send to the dead-letter topic; retrying with a new producer");
-                        self.dead_letters.replace();
-                        if !backoff.wait(&mut self.stop).await {
-                            return false;
-                        }
-                    }
+                    let (first, second) = part.split_at(part.len() / 2);
+                    parts.push(second.to_vec());
+                    parts.push(first.to_vec());
                 }
             }
         }
+        Some(copies)
+    }
+
+    /// Inserts the records of `part` (indices into the batch), retrying with
+    /// backoff while the store is down; gives up once the store failed
+    /// `REFUSALS` times in a row while healthy: it refuses these records.
+    async fn insert_until_refused(&mut self, batch: &Batch, part: &[usize]) -> Attempt {
+        let mut backoff = Backoff::default();
+        let mut refusals = 0;
         loop {
-            match self.store.insert(&batch.records).await {
-                Ok(()) => return true,
+            let error = match self.insert_first_copies(batch, part).await {
+                Ok(left_out) => return Attempt::Stored(left_out),
+                Err(e) => e,
+            };
+            self.metrics.store_retries.inc();
+            if self.store.health().await.is_ok() {
+                refusals += 1;
+            } else {
+                refusals = 0;
+            }
+            if refusals >= REFUSALS {
+                return Attempt::Refused(error);
+            }
+            tracing::error!(error = %error, records = part.len(), retry_in = ?backoff.next, "store insert failed; retrying");
+            if !backoff.wait(&mut self.stop).await {
+                return Attempt::Stopped;
+            }
+        }
+    }
+
+    /// Sends a dead letter, retrying with backoff (and cutting it when the
+    /// topic refuses its size); false if the worker was asked to stop first.
+    async fn send_dead_letter(&mut self, mut letter: DeadLetter, backoff: &mut Backoff) -> bool {
+        loop {
+            let producer = self.dead_letters.current();
+            match send_dead_letter(&producer, &self.dead_letter_topic, &letter).await {
+                Ok(()) => {
+                    tracing::warn!(source = %letter.source, reason = %letter.reason, topic = %self.dead_letter_topic, "message sent to the dead-letter topic");
+                    return true;
+                }
+                Err(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge))
+                    if letter.payload.as_ref().map_or(0, Vec::len) > SMALL_DEAD_LETTER_BYTES =>
+                {
+                    tracing::warn!(source = %letter.source, "the dead-letter topic refuses the message's size; cutting it");
+                    letter = letter.cut(SMALL_DEAD_LETTER_BYTES);
+                }
                 Err(e) => {
-                    self.metrics.store_retries.inc();
-                    tracing::error!(error = %e, records = batch.records.len(), retry_in = ?backoff.next, "store insert failed; retrying");
+                    tracing::error!(error = %e, "cannot send to the dead-letter topic; retrying with a new producer");
+                    self.dead_letters.replace();
                     if !backoff.wait(&mut self.stop).await {
                         return false;
                     }
@@ -457,7 +536,88 @@ impl Storage {
             }
         }
     }
+
+    /// Dead-letters a record the store refuses on its own, as its JSON
+    /// (the API's form, which it was produced in), with the store's reason.
+    async fn dead_letter_refused(
+        &mut self,
+        batch: &Batch,
+        index: usize,
+        error: &StoreError,
+    ) -> bool {
+        let (record, origin) = (&batch.records[index], &batch.origins[index]);
+        let letter = DeadLetter {
+            key: Some(record.service.as_bytes().to_vec()),
+            payload: Some(kafka::encode(record)),
+            reason: format!("the store refused the record: {error}"),
+            source: format!("{}/{}/{}", self.topic, origin.partition, origin.offset),
+            cut_from: None,
+        }
+        .cut(MAX_DEAD_LETTER_BYTES);
+        let sent = self.send_dead_letter(letter, &mut Backoff::default()).await;
+        if sent {
+            self.metrics.store_refused_records.inc();
+        }
+        sent
+    }
+
+    /// Inserts the records of `part` but those the store has from an
+    /// earlier copy of their request (or that repeat a record before them),
+    /// remembering the keys of the rest in the same insert; returns how
+    /// many it left out.
+    async fn insert_first_copies(
+        &self,
+        batch: &Batch,
+        part: &[usize],
+    ) -> Result<usize, StoreError> {
+        let keys: Vec<&IdempotencyKey> = part
+            .iter()
+            .filter_map(|&i| batch.origins[i].key.as_ref())
+            .collect();
+        if keys.is_empty() && part.len() == batch.records.len() {
+            return self.store.insert(&batch.records).await.map(|()| 0);
+        }
+        let mut known = HashMap::new();
+        // A batch may hold many keys; one look-up each would be slow, one
+        // for all a statement too large.
+        for chunk in keys.chunks(KEYS_PER_LOOKUP) {
+            let names: Vec<String> = chunk.iter().map(|k| k.key.clone()).collect();
+            known.extend(self.store.known_keys(&names).await?);
+        }
+        let mut seen = HashSet::new();
+        let (mut records, mut first_keys, mut left_out) = (Vec::new(), Vec::new(), 0);
+        for &i in part {
+            match &batch.origins[i].key {
+                Some(key) if known.contains_key(&key.key) || !seen.insert(&key.key) => {
+                    left_out += 1;
+                }
+                key => {
+                    records.push(batch.records[i].clone());
+                    first_keys.extend(key.clone());
+                }
+            }
+        }
+        self.store.insert_keyed(&records, &first_keys).await?;
+        Ok(left_out)
+    }
 }
+
+/// What became of a part of a batch.
+enum Attempt {
+    /// Stored, but for this many copies left out.
+    Stored(usize),
+    /// The store kept refusing it while healthy.
+    Refused(StoreError),
+    /// The worker was asked to stop.
+    Stopped,
+}
+
+/// Failures in a row, with the store healthy after each, after which the
+/// store counts as refusing the records rather than being down.
+const REFUSALS: u32 = 3;
+
+/// Keys looked up in the store at once.
+const KEYS_PER_LOOKUP: usize = 1000;
 
 async fn send_dead_letter(
     producer: &FutureProducer,

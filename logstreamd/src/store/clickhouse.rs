@@ -13,7 +13,7 @@
 //!   scan small columns (LowCardinality and Enum8) instead of leading the key,
 //!   because most searches are not for one service.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use super::sql::{self, ColumnRead, Dialect, Param};
 use super::{
-    FacetCount, Result, SearchPage, SearchRequest, Selection, Store, StoreError, TableRequest,
+    FacetCount, IdempotencyKey, KnownKey, Result, SearchPage, SearchRequest, Selection, Store,
+    StoreError, TableRequest,
 };
 
 /// The level enum, in the order of `Level::as_u8`.
@@ -110,6 +111,37 @@ struct InsertRow<'a> {
     span_id: Option<&'a str>,
     attr_keys: Vec<&'a str>,
     attr_values: Vec<&'a str>,
+}
+
+/// Idempotency keys, in a table of their own partitioned by the day they
+/// were stored, so that forgetting them drops whole days as retention does.
+/// The same DDL serves every server.
+const KEYS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS ingest_keys (
+    day         Date,
+    key         String,
+    fingerprint String,
+    ids         Array(String)
+) ENGINE = MergeTree PARTITION BY day ORDER BY key";
+
+const KEYS_TABLE: &str = "ingest_keys";
+
+/// Days of keys kept besides today's: a key is remembered for at least 24
+/// hours, as the embedded store remembers it.
+const KEY_DAYS: u64 = 1;
+
+#[derive(Debug, Row, Serialize)]
+struct KeyRow<'a> {
+    day: u16,
+    key: &'a str,
+    fingerprint: &'a str,
+    ids: Vec<&'a str>,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct KnownKeyRow {
+    key: String,
+    fingerprint: String,
+    ids: Vec<String>,
 }
 
 /// A record as searches read it (`sql::RECORD_COLUMNS`).
@@ -231,6 +263,11 @@ impl ClickHouseStore {
         let client = server.with_database(database);
         let (schema, dialect) = schema_for_version(&version);
         client.query(&schema).execute().await.map_err(unreachable)?;
+        client
+            .query(KEYS_SCHEMA)
+            .execute()
+            .await
+            .map_err(unreachable)?;
         tracing::info!(%version, ?dialect, "ClickHouse store ready");
         Ok(ClickHouseStore {
             client,
@@ -263,6 +300,46 @@ impl ClickHouseStore {
             .collect()
     }
 
+    /// Drops the day partitions of `table` before `first_kept`; returns them.
+    async fn drop_partitions_before(
+        &self,
+        table: &str,
+        first_kept: NaiveDate,
+    ) -> Result<Vec<String>> {
+        let old: Vec<String> = self
+            .statement(partitions_before(table, first_kept))
+            .fetch_all()
+            .await?;
+        for partition in &old {
+            self.statement(drop_partition(table, partition))
+                .execute()
+                .await?;
+        }
+        Ok(old)
+    }
+
+    /// Remembers the keys (stored today) and forgets those of the days
+    /// before `KEY_DAYS`.
+    async fn remember_keys(&self, keys: &[IdempotencyKey]) -> Result<()> {
+        let now = Utc::now();
+        let today = day_of(now.timestamp_nanos_opt().unwrap_or(0));
+        let mut insert = self.client.insert::<KeyRow<'_>>(KEYS_TABLE).await?;
+        for key in keys {
+            insert
+                .write(&KeyRow {
+                    day: today,
+                    key: &key.key,
+                    fingerprint: &key.fingerprint,
+                    ids: key.ids.iter().map(String::as_str).collect(),
+                })
+                .await?;
+        }
+        insert.end().await?;
+        let first_kept = now.date_naive() - chrono::Days::new(KEY_DAYS);
+        self.drop_partitions_before(KEYS_TABLE, first_kept).await?;
+        Ok(())
+    }
+
     fn statement(&self, compiled: (String, Vec<Param>)) -> clickhouse::query::Query {
         bind(&self.client, compiled)
     }
@@ -282,19 +359,23 @@ fn bind(client: &Client, (sql, params): (String, Vec<Param>)) -> clickhouse::que
 
 /// The day partitions before `first_kept`, oldest first. Partition ids are
 /// the days as YYYYMMDD, so text order is day order.
-fn partitions_before(first_kept: NaiveDate) -> (String, Vec<Param>) {
+fn partitions_before(table: &str, first_kept: NaiveDate) -> (String, Vec<Param>) {
     let sql = "SELECT DISTINCT partition_id FROM system.parts \
-               WHERE database = currentDatabase() AND table = 'logs' AND active AND partition_id < ? \
+               WHERE database = currentDatabase() AND table = ? AND active AND partition_id < ? \
                ORDER BY partition_id";
     (
         sql.into(),
-        vec![Param::Text(first_kept.format("%Y%m%d").to_string())],
+        vec![
+            Param::Text(table.into()),
+            Param::Text(first_kept.format("%Y%m%d").to_string()),
+        ],
     )
 }
 
-fn drop_partition(partition_id: &str) -> (String, Vec<Param>) {
+/// `table` is one of this module's own names, never the user's.
+fn drop_partition(table: &str, partition_id: &str) -> (String, Vec<Param>) {
     (
-        "ALTER TABLE logs DROP PARTITION ID ?".into(),
+        format!("ALTER TABLE {table} DROP PARTITION ID ?"),
         vec![Param::Text(partition_id.into())],
     )
 }
@@ -362,12 +443,12 @@ impl SqlFor {
 
     /// Retention's first step: which day partitions are older.
     pub fn partitions_before(&self, first_kept: NaiveDate) -> String {
-        self.display(partitions_before(first_kept))
+        self.display(partitions_before("logs", first_kept))
     }
 
     /// Retention's second step, for each of those.
     pub fn drop_partition(&self, partition_id: &str) -> String {
-        self.display(drop_partition(partition_id))
+        self.display(drop_partition("logs", partition_id))
     }
 
     fn display(&self, compiled: (String, Vec<Param>)) -> String {
@@ -504,6 +585,40 @@ impl Store for ClickHouseStore {
         Ok(())
     }
 
+    /// The records first, then their keys: ClickHouse has no transaction
+    /// over both, and should the second insert fail, the retry stores the
+    /// records again (a duplicate) where the other order would leave keys
+    /// of records never stored (a loss).
+    async fn insert_keyed(&self, records: &[LogRecord], keys: &[IdempotencyKey]) -> Result<()> {
+        self.insert(records).await?;
+        if !keys.is_empty() {
+            self.remember_keys(keys).await?;
+        }
+        Ok(())
+    }
+
+    async fn known_keys(&self, keys: &[String]) -> Result<HashMap<String, KnownKey>> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT key, fingerprint, ids FROM {KEYS_TABLE} WHERE key IN ({})",
+            sql::placeholders(keys.len())
+        );
+        let params = keys.iter().cloned().map(Param::Text).collect();
+        let rows: Vec<KnownKeyRow> = self.statement((sql, params)).fetch_all().await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let known = KnownKey {
+                    fingerprint: row.fingerprint,
+                    ids: Some(row.ids),
+                };
+                (row.key, known)
+            })
+            .collect())
+    }
+
     async fn search(&self, request: SearchRequest) -> Result<SearchPage> {
         let records = self
             .records(sql::search_sql(self.dialect, &request))
@@ -534,12 +649,7 @@ impl Store for ClickHouseStore {
     }
 
     async fn drop_days_before(&self, first_kept: NaiveDate) -> Result<()> {
-        let old: Vec<String> = self
-            .statement(partitions_before(first_kept))
-            .fetch_all()
-            .await?;
-        for partition in old {
-            self.statement(drop_partition(&partition)).execute().await?;
+        for partition in self.drop_partitions_before("logs", first_kept).await? {
             tracing::info!(day = %partition, "retention: dropped a day of logs");
         }
         Ok(())

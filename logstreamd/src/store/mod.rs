@@ -213,8 +213,11 @@ pub trait Store: Send + Sync + Debug {
     /// Stores all records durably, or none of them.
     async fn insert(&self, records: &[LogRecord]) -> Result<()>;
 
-    /// As `insert`, also remembering the requests' idempotency keys in the
-    /// same transaction. Stores without one (ClickHouse) only insert.
+    /// As `insert`, also remembering the requests' idempotency keys: in the
+    /// same transaction where the store has one (DuckDB), else right after
+    /// the records (ClickHouse), so that a failure in between can store
+    /// records twice but never remember a key of records not stored. Stores
+    /// that keep no keys only insert.
     async fn insert_keyed(&self, records: &[LogRecord], keys: &[IdempotencyKey]) -> Result<()> {
         let _ = keys;
         self.insert(records).await

@@ -47,23 +47,20 @@ impl Tail for EmbeddedTail {
         query: Query,
         start: TailStart,
     ) -> Result<BoxStream<'static, TailItem>, TailError> {
-        let (after, since_ns) = match &start {
-            TailStart::Now => (self.store.last_seq(), None),
-            TailStart::Since(since) => (0, Some(*since)),
+        let after = match &start {
+            TailStart::Now => self.store.last_seq(),
+            TailStart::Since(_) => 0,
             // A number not given out yet is from another database.
-            TailStart::After(text) => (
-                parse_cursor(text)
-                    .filter(|seq| *seq <= self.store.last_seq())
-                    .ok_or_else(|| TailError::BadCursor(text.clone()))?,
-                None,
-            ),
+            TailStart::After { cursor, .. } => parse_cursor(cursor)
+                .filter(|seq| *seq <= self.store.last_seq())
+                .ok_or_else(|| TailError::BadCursor(cursor.clone()))?,
         };
         // Subscribed before history is read: see the module comment.
         let live = self.store.subscribe();
         let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
         let selection = Selection {
             query,
-            since_ns,
+            since_ns: start.since_ns(),
             until_ns: None,
         };
         tokio::spawn(feed(self.store.clone(), selection, after, live, tx));

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use logstream_shared::Query;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -58,11 +59,16 @@ fn parse_cursor(text: &str) -> Option<Positions> {
         .collect()
 }
 
+/// How long the tail waits for metadata, watermarks and offset look-ups.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn unavailable(e: KafkaError) -> TailError {
+    TailError::Unavailable(format!("Kafka: {e}"))
+}
+
 impl KafkaTail {
     /// A consumer positioned where the tail starts, and those positions.
     fn consumer_at(&self, start: &TailStart) -> Result<(StreamConsumer, Positions), TailError> {
-        let unavailable =
-            |e: rdkafka::error::KafkaError| TailError::Unavailable(format!("Kafka: {e}"));
         let defaults = [
             // Required by librdkafka, unused: partitions are assigned by hand
             // and nothing is committed.
@@ -74,45 +80,163 @@ impl KafkaTail {
             client_config(&self.target.brokers, &self.options, &defaults)
                 .create()
                 .map_err(unavailable)?;
-        let topic = &self.target.topic;
-        let timeout = Duration::from_secs(5);
-        let metadata = consumer
-            .fetch_metadata(Some(topic), timeout)
-            .map_err(unavailable)?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
-        let resumed = match start {
-            TailStart::After(text) => {
-                Some(parse_cursor(text).ok_or_else(|| TailError::BadCursor(text.clone()))?)
-            }
-            _ => None,
+        let topic = Topic {
+            tail: self,
+            consumer: &consumer,
+            name: &self.target.topic,
         };
-        let mut positions = Positions::new();
-        for partition in partitions {
-            let offset = match (start, &resumed) {
-                (TailStart::Now, _) => {
-                    consumer
-                        .fetch_watermarks(topic, partition, timeout)
-                        .map_err(unavailable)?
-                        .1
-                }
-                // A partition the cursor does not name is read from its start.
-                (_, Some(resumed)) => resumed.get(&partition).copied().unwrap_or(0),
-                (_, None) => 0,
-            };
-            positions.insert(partition, offset);
-        }
+        let positions = topic.start_positions(start)?;
         let mut assignment = TopicPartitionList::new();
         for (&partition, &offset) in &positions {
             assignment
-                .add_partition_offset(topic, partition, Offset::Offset(offset))
+                .add_partition_offset(topic.name, partition, Offset::Offset(offset))
                 .map_err(unavailable)?;
         }
         consumer.assign(&assignment).map_err(unavailable)?;
         Ok((consumer, positions))
+    }
+}
+
+/// The tail's topic, looked up through its consumer (blocking calls).
+struct Topic<'a> {
+    tail: &'a KafkaTail,
+    consumer: &'a StreamConsumer,
+    name: &'a str,
+}
+
+impl Topic<'_> {
+    /// Where each partition is read from for a tail that starts at `start`.
+    fn start_positions(&self, start: &TailStart) -> Result<Positions, TailError> {
+        let partitions = self.partitions()?;
+        match start {
+            TailStart::Now => partitions
+                .iter()
+                .map(|&p| Ok((p, self.end_offset(p)?)))
+                .collect(),
+            TailStart::Since(since) => self.offsets_since(&partitions, *since),
+            TailStart::After { cursor, since } => {
+                let resumed = self.resumed_positions(&partitions, cursor)?;
+                // A partition the cursor does not name (one added since) is
+                // read from where `since` starts in it, else from its start.
+                let unnamed: Vec<i32> = partitions
+                    .into_iter()
+                    .filter(|p| !resumed.contains_key(p))
+                    .collect();
+                let mut positions = match since {
+                    Some(since) if !unnamed.is_empty() => self.offsets_since(&unnamed, *since)?,
+                    _ => unnamed.iter().map(|&p| (p, 0)).collect(),
+                };
+                positions.extend(resumed);
+                Ok(positions)
+            }
+        }
+    }
+
+    fn partitions(&self) -> Result<Vec<i32>, TailError> {
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(self.name), LOOKUP_TIMEOUT)
+            .map_err(unavailable)?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect())
+    }
+
+    /// The offset the next message of `partition` will get.
+    fn end_offset(&self, partition: i32) -> Result<i64, TailError> {
+        let (_, high) = self
+            .consumer
+            .fetch_watermarks(self.name, partition, LOOKUP_TIMEOUT)
+            .map_err(unavailable)?;
+        Ok(high)
+    }
+
+    /// Per partition, the first message Kafka timestamped at or after
+    /// `since_ns` (the end where there is none), so that a tail with
+    /// `since` does not read the whole topic to skip the older part. Kafka's
+    /// timestamp is when the API produced the message; the tail still
+    /// selects by the record's own time.
+    fn offsets_since(&self, partitions: &[i32], since_ns: i64) -> Result<Positions, TailError> {
+        let mut times = TopicPartitionList::new();
+        for &partition in partitions {
+            times
+                .add_partition_offset(
+                    self.name,
+                    partition,
+                    Offset::Offset(since_ns.div_euclid(1_000_000)),
+                )
+                .map_err(unavailable)?;
+        }
+        let found = self
+            .consumer
+            .offsets_for_times(times, LOOKUP_TIMEOUT)
+            .map_err(unavailable)?;
+        found
+            .elements_for_topic(self.name)
+            .iter()
+            .map(|element| {
+                let offset = match element.offset() {
+                    Offset::Offset(offset) => offset,
+                    // Nothing produced that late yet.
+                    _ => self.end_offset(element.partition())?,
+                };
+                Ok((element.partition(), offset))
+            })
+            .collect()
+    }
+
+    /// The positions a cursor names. One that names a partition the topic
+    /// lacks, or an offset past a partition's end, was not given out for
+    /// this topic (another topic's, or this one's before it was made anew):
+    /// it is refused, because librdkafka would answer such an offset by
+    /// reading the partition again from its start.
+    fn resumed_positions(&self, partitions: &[i32], text: &str) -> Result<Positions, TailError> {
+        let bad = || TailError::BadCursor(text.to_string());
+        let positions = parse_cursor(text).ok_or_else(bad)?;
+        for (&partition, &offset) in &positions {
+            let within = partitions.contains(&partition)
+                && (offset <= self.end_offset(partition)? || self.holds(partition, offset - 1)?);
+            if !within {
+                return Err(bad());
+            }
+        }
+        Ok(positions)
+    }
+
+    /// Whether `partition` has a message at `offset`, by reading it. Asked
+    /// only when the broker says the partition ends before: some
+    /// Kafka-compatible brokers (tansu 0.6) report the end as the first
+    /// offset of the last batch plus one.
+    fn holds(&self, partition: i32, offset: i64) -> Result<bool, TailError> {
+        let defaults = [
+            ("group.id", "logstream-tail".to_string()),
+            ("enable.auto.commit", "false".to_string()),
+            // An offset past the end is an error, not a read from the start.
+            ("auto.offset.reset", "error".to_string()),
+        ];
+        let probe: BaseConsumer =
+            client_config(&self.tail.target.brokers, &self.tail.options, &defaults)
+                .create()
+                .map_err(unavailable)?;
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(self.name, partition, Offset::Offset(offset))
+            .map_err(unavailable)?;
+        probe.assign(&assignment).map_err(unavailable)?;
+        let deadline = std::time::Instant::now() + LOOKUP_TIMEOUT;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match probe.poll(left) {
+                Some(Ok(message)) => return Ok(message.offset() == offset),
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, partition, offset, "live tail: no message at the cursor");
+                    return Ok(false);
+                }
+                None => {}
+            }
+        }
+        Ok(false)
     }
 }
 
@@ -133,10 +257,7 @@ impl Tail for KafkaTail {
         };
         let selection = Selection {
             query,
-            since_ns: match start {
-                TailStart::Since(since) => Some(since),
-                _ => None,
-            },
+            since_ns: start.since_ns(),
             until_ns: None,
         };
         let (tx, rx) = mpsc::channel(CLIENT_BUFFER);

@@ -23,8 +23,21 @@ pub enum TailStart {
     /// With the stored records whose timestamp is at or after this (ns), then
     /// everything stored from then on.
     Since(i64),
-    /// Right after the record this cursor was sent with.
-    After(String),
+    /// Right after the record this cursor was sent with, still selecting
+    /// only records at or after `since` (ns) if the tail was opened with it:
+    /// a client that reconnects asks for the same records as before.
+    After { cursor: String, since: Option<i64> },
+}
+
+impl TailStart {
+    /// The lower time bound of the records the tail selects.
+    pub fn since_ns(&self) -> Option<i64> {
+        match self {
+            TailStart::Now => None,
+            TailStart::Since(since) => Some(*since),
+            TailStart::After { since, .. } => *since,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
