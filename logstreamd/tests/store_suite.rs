@@ -591,8 +591,9 @@ mod duckdb {
 
     store_suite!(open().await);
 
-    /// A database from before `ingest_keys` had ids opens with them added:
-    /// its keys are known without ids, new ones with theirs.
+    /// A database from before `ingest_keys` found its records' ids opens
+    /// with that added: its keys are known without ids, new ones with theirs
+    /// (found again from the records by their `seq` range).
     #[tokio::test]
     async fn idempotency_keys_from_before_their_ids_are_still_known() {
         use chrono::Utc;
@@ -614,7 +615,11 @@ mod duckdb {
             fingerprint: "f2".into(),
             ids: vec!["a".into(), "b".into()],
         };
-        store.insert_keyed(&[], &[new]).await.unwrap();
+        let records = [
+            super::record("a", 1, "api", logstream_shared::Level::Info, "first"),
+            super::record("b", 2, "api", logstream_shared::Level::Info, "second"),
+        ];
+        store.insert_keyed(&records, &[new]).await.unwrap();
         let known = store
             .known_keys(&["old".into(), "new".into(), "none".into()])
             .await

@@ -5,7 +5,7 @@
 //! a second without any index. A commit costs 1–4 ms whatever its size (it
 //! syncs the WAL), so writers must hand it large batches: see `ingest::direct`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -59,9 +59,11 @@ CREATE TABLE IF NOT EXISTS ingest_keys (
     key         VARCHAR PRIMARY KEY,
     fingerprint VARCHAR NOT NULL,
     stored_at   BIGINT  NOT NULL,
-    ids         VARCHAR[]
+    first_seq   BIGINT,
+    records     BIGINT
 );
-ALTER TABLE ingest_keys ADD COLUMN IF NOT EXISTS ids VARCHAR[];";
+ALTER TABLE ingest_keys ADD COLUMN IF NOT EXISTS first_seq BIGINT;
+ALTER TABLE ingest_keys ADD COLUMN IF NOT EXISTS records BIGINT;";
 
 /// How long an idempotency key is remembered: far longer than any client
 /// retries one request.
@@ -422,12 +424,23 @@ impl Database {
         }
         if !keys.is_empty() {
             let now = Utc::now();
-            {
-                // An appender, since DuckDB binds no list parameter.
-                let mut remember = tx.appender("ingest_keys")?;
-                remember.append_record_batch(key_columns(keys, now.timestamp_nanos_opt())?)?;
-                remember.flush()?;
+            // A key's records are found again by their `seq` range: storing
+            // their ids beside the key would write every id twice.
+            let mut remember = tx.prepare_cached(
+                "INSERT INTO ingest_keys (key, fingerprint, stored_at, first_seq, records) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )?;
+            for (key, first_seq) in keys.iter().zip(first_seqs(batch, keys)) {
+                let records = i64::try_from(key.ids.len()).unwrap_or(i64::MAX);
+                remember.execute(duckdb::params![
+                    key.key,
+                    key.fingerprint,
+                    now.timestamp_nanos_opt(),
+                    first_seq,
+                    records
+                ])?;
             }
+            drop(remember);
             let forget_before = (now - KEY_MEMORY).timestamp_nanos_opt();
             tx.execute(
                 "DELETE FROM ingest_keys WHERE stored_at < ?",
@@ -488,6 +501,19 @@ fn holds(conn: &Connection, mark: &Mark) -> Result<bool> {
         )?,
     };
     Ok(count > 0)
+}
+
+/// The ids of the `records` records from `first_seq` on, in order; `None`
+/// if some are gone (dropped by retention since).
+fn ids_of_seqs(conn: &Connection, first_seq: i64, records: i64) -> Result<Option<Vec<String>>> {
+    let mut statement =
+        conn.prepare_cached("SELECT id FROM logs WHERE seq >= ? AND seq < ? ORDER BY seq")?;
+    let ids = statement
+        .query_map([first_seq, first_seq.saturating_add(records)], |row| {
+            row.get(0)
+        })?
+        .collect::<duckdb::Result<Vec<String>>>()?;
+    Ok((ids.len() as i64 == records).then_some(ids))
 }
 
 /// Runs a compiled statement and maps each row.
@@ -602,33 +628,30 @@ fn string_list(value: Value) -> Result<Vec<String>> {
         .collect()
 }
 
-/// The keys as a batch in `ingest_keys`'s column order, stored at `now`.
-fn key_columns(keys: &[IdempotencyKey], now: Option<i64>) -> Result<RecordBatch> {
-    let mut ids = ListBuilder::new(StringBuilder::new());
-    for key in keys {
-        for id in &key.ids {
-            ids.values().append_value(id);
+/// Where each key's records start in the batch's `seq` numbers (a
+/// request's records are committed together, in order); `None` for a key
+/// of no records.
+fn first_seqs(batch: &RecordBatch, keys: &[IdempotencyKey]) -> Vec<Option<i64>> {
+    let column = |name: &str| batch.column_by_name(name).map(|c| c.as_any());
+    let ids = column("id").and_then(|c| c.downcast_ref::<StringArray>());
+    let seqs = column("seq").and_then(|c| c.downcast_ref::<Int64Array>());
+    let (Some(ids), Some(seqs)) = (ids, seqs) else {
+        return vec![None; keys.len()];
+    };
+    let firsts: HashSet<&str> = keys
+        .iter()
+        .filter_map(|key| key.ids.first())
+        .map(String::as_str)
+        .collect();
+    let mut at: HashMap<&str, i64> = HashMap::with_capacity(firsts.len());
+    for (row, id) in ids.iter().enumerate() {
+        if let Some(id) = id.filter(|id| firsts.contains(id)) {
+            at.insert(id, seqs.value(row));
         }
-        ids.append(true);
     }
-    let columns: Vec<(&str, ArrayRef)> = vec![
-        (
-            "key",
-            Arc::new(StringArray::from_iter_values(keys.iter().map(|k| &k.key))),
-        ),
-        (
-            "fingerprint",
-            Arc::new(StringArray::from_iter_values(
-                keys.iter().map(|k| &k.fingerprint),
-            )),
-        ),
-        (
-            "stored_at",
-            Arc::new(Int64Array::from_iter(keys.iter().map(|_| now))),
-        ),
-        ("ids", Arc::new(ids.finish())),
-    ];
-    Ok(RecordBatch::try_from_iter(columns)?)
+    keys.iter()
+        .map(|key| key.ids.first().and_then(|id| at.get(id.as_str()).copied()))
+        .collect()
 }
 
 /// The records as Arrow columns in the table's column order (but `seq`,
@@ -712,23 +735,25 @@ impl Store for DuckDbStore {
         self.blocking(move |store| {
             store.with_reader(|conn| {
                 let sql = format!(
-                    "SELECT key, fingerprint, ids FROM ingest_keys WHERE key IN ({})",
+                    "SELECT key, fingerprint, first_seq, records FROM ingest_keys WHERE key IN ({})",
                     sql::placeholders(keys.len())
                 );
                 let mut statement = conn.prepare(&sql)?;
                 let rows = statement.query_map(params_from_iter(keys.iter()), |row| {
                     Ok((
                         row.get::<_, String>(0)?,
-                        row.get(1)?,
-                        row.get::<_, Value>(2)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<i64>>(2)?,
+                        row.get::<_, Option<i64>>(3)?,
                     ))
                 })?;
                 let mut known = HashMap::new();
                 for row in rows {
-                    let (key, fingerprint, ids) = row?;
-                    let ids = match ids {
-                        Value::Null => None,
-                        list => Some(string_list(list)?),
+                    let (key, fingerprint, first_seq, records) = row?;
+                    let ids = match (first_seq, records) {
+                        (_, Some(0)) => Some(Vec::new()),
+                        (Some(first), Some(records)) => ids_of_seqs(conn, first, records)?,
+                        _ => None,
                     };
                     known.insert(key, KnownKey { fingerprint, ids });
                 }
