@@ -803,12 +803,7 @@ async fn content_encoding_names_are_case_insensitive() {
     let response = post_encoded(&client, &daemon, "/loki/api/v1/push", loki, body).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 
-    let mut got: Vec<String> = fetch_all(&client, &daemon, "")
-        .await
-        .into_iter()
-        .map(|r| r.message)
-        .collect();
-    got.sort();
+    let got = stored_messages(&client, &daemon).await;
     assert_eq!(got, ["deflate", "mixed case", "upper"]);
 }
 
@@ -837,12 +832,7 @@ async fn content_encoding_lists_with_identity_are_decoded() {
     assert!(body.error.contains("\"gzip, zstd\""), "{}", body.error);
     assert!(body.error.contains("accepted: gzip"), "{}", body.error);
 
-    let mut got: Vec<String> = fetch_all(&client, &daemon, "")
-        .await
-        .into_iter()
-        .map(|r| r.message)
-        .collect();
-    got.sort();
+    let got = stored_messages(&client, &daemon).await;
     assert_eq!(got, ["listed", "plain", "reversed"]);
 }
 
@@ -896,12 +886,7 @@ async fn concatenated_gzip_members_are_one_body() {
         assert!(body.error.contains("not valid gzip"), "{}", body.error);
     }
 
-    let mut got: Vec<String> = fetch_all(&client, &daemon, "")
-        .await
-        .into_iter()
-        .map(|r| r.message)
-        .collect();
-    got.sort();
+    let got = stored_messages(&client, &daemon).await;
     assert_eq!(
         got,
         ["first member", "second member", "split across members"]
@@ -1221,4 +1206,15 @@ fn a_memory_limit_without_a_unit_it_knows_is_refused() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("512MiB"), "{stderr}");
+}
+
+/// Every stored record's message, sorted.
+async fn stored_messages(client: &reqwest::Client, daemon: &TestDaemon) -> Vec<String> {
+    let mut messages: Vec<String> = fetch_all(client, daemon, "")
+        .await
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    messages.sort();
+    messages
 }

@@ -26,13 +26,7 @@ impl TailStream {
         params: &[(&str, &str)],
         last_event_id: Option<&str>,
     ) -> TailStream {
-        let mut request = reqwest::Client::new()
-            .get(daemon.at("/api/tail"))
-            .query(params);
-        if let Some(id) = last_event_id {
-            request = request.header("Last-Event-ID", id);
-        }
-        let response = request.send().await.unwrap();
+        let response = tail_request(daemon, params, last_event_id).await;
         assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         TailStream {
@@ -270,15 +264,24 @@ async fn refused_tail(
     params: &[(&str, &str)],
     last_event_id: Option<&str>,
 ) -> Value {
+    let response = tail_request(daemon, params, last_event_id).await;
+    assert_eq!(response.status(), 400);
+    response.json().await.unwrap()
+}
+
+/// `GET /api/tail` with `params`, resuming after `last_event_id`.
+async fn tail_request(
+    daemon: &TestDaemon,
+    params: &[(&str, &str)],
+    last_event_id: Option<&str>,
+) -> reqwest::Response {
     let mut request = reqwest::Client::new()
         .get(daemon.at("/api/tail"))
         .query(params);
     if let Some(id) = last_event_id {
         request = request.header("Last-Event-ID", id);
     }
-    let response = request.send().await.unwrap();
-    assert_eq!(response.status(), 400);
-    response.json().await.unwrap()
+    request.send().await.unwrap()
 }
 
 /// Issue 14: a cursor naming offsets past a partition's end (from another
