@@ -218,7 +218,12 @@ async fn a_full_disk_under_load_loses_nothing_and_ingest_resumes_once_freed() {
 
     assert_reports_disk_full(&client, &daemon).await;
     let (status, body) = status_of(&client, &daemon.at("/api/logs?q=service:disk&limit=5")).await;
-    assert_eq!(status, 200, "a query while the disk is full: {body}");
+    assert_eq!(
+        status,
+        200,
+        "a query while the disk is full: {body}; the daemon's log:\n{}",
+        daemon.log()
+    );
     assert!(metric(&daemon, "logstream_disk_full_records_total").await > 0.0);
     assert!(
         metric(&daemon, "logstream_store_reopens_total").await >= 1.0,

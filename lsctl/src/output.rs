@@ -617,7 +617,8 @@ mod tests {
     fn csv_has_a_header_and_quotes() {
         assert_eq!(
             print(OutputFormat::Csv, &["time", "message", "attr.user id"]),
-            "time,message,attr.user id\n2024-05-01T12:00:01.500Z,\"say \"\"hi\"\", a=b\nnext\",\n"
+            // The newline is escaped: control characters never reach a terminal raw.
+            "time,message,attr.user id\n2024-05-01T12:00:01.500Z,\"say \"\"hi\"\", a=b\\nnext\",\n"
         );
     }
 

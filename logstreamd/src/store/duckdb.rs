@@ -69,6 +69,9 @@ ALTER TABLE ingest_keys ADD COLUMN IF NOT EXISTS records BIGINT;";
 /// retries one request.
 const KEY_MEMORY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
+/// Reopens one piece of work may meet before its error is answered.
+const REOPEN_TRIES: usize = 3;
+
 /// Committed batches the live feed keeps for subscribers that are behind;
 /// one further behind is told so (see `tail::embedded`).
 const LIVE_FEED_BATCHES: usize = 64;
@@ -277,14 +280,16 @@ impl DuckDbStore {
     /// database, opens it again and runs `work` once more. Only for work
     /// that can run twice: reads, and writes that change nothing twice.
     fn on_database<T>(&self, mut work: impl FnMut(&Database) -> Result<T>) -> Result<T> {
-        let (result, opened) = self.on_open(&mut work);
-        match result {
-            Err(e) if e.invalidates() => {
-                self.reopen(opened, &e)?;
-                self.on_open(work).0
+        // Under load on a full disk, another commit's failed checkpoint may
+        // invalidate the reopened database before `work` runs: try again.
+        for _ in 0..REOPEN_TRIES {
+            let (result, opened) = self.on_open(&mut work);
+            match result {
+                Err(e) if e.invalidates() => self.reopen(opened, &e)?,
+                result => return result,
             }
-            result => result,
         }
+        self.on_open(work).0
     }
 
     /// Closes the database that DuckDB invalidated (at its opening number
