@@ -892,6 +892,12 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect) {
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         )],
     };
+    // In history the mode comes first (the live tail's connection, which
+    // goes on meanwhile, after it).
+    if state.history.is_some() {
+        let mode = Style::new().fg(Color::Black).bg(Color::Cyan);
+        spans.insert(0, Span::styled(" HISTORY ", mode));
+    }
     spans.push(Span::styled(
         format!("{} ", state.options.server),
         theme::DIM,
