@@ -1,6 +1,7 @@
 //! Drawing: `draw(&State, &mut Frame)` reads the state and never changes it.
 
 mod draw;
+mod explore;
 pub mod layout;
 mod theme;
 
