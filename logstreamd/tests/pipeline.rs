@@ -280,14 +280,7 @@ async fn undecodable_messages_go_to_the_dead_letter_topic() {
             .await
             .expect("dead letters arrive")
             .unwrap();
-        let header = |key: &str| {
-            message
-                .headers()
-                .and_then(|h| h.iter().find(|h| h.key == key))
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).to_string())
-                .unwrap_or_default()
-        };
+        let header = |key: &str| header_of(&message, key);
         letters.push((
             message.payload().unwrap_or_default().to_vec(),
             header("logstream-error"),
@@ -465,6 +458,16 @@ async fn a_broker_outage_answers_503_never_202_and_recovers() {
 
 /// A consumer of `topic`'s dead-letter topic from its start, in a group of
 /// its own.
+/// A header of a Kafka message as text, "" when it has none of that name.
+fn header_of(message: &impl Message, key: &str) -> String {
+    message
+        .headers()
+        .and_then(|h| h.iter().find(|h| h.key == key))
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).to_string())
+        .unwrap_or_default()
+}
+
 fn dead_letter_reader(broker: &str, topic: &str) -> StreamConsumer {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker)
@@ -751,14 +754,7 @@ async fn records_the_store_keeps_refusing_are_dead_lettered_and_the_rest_stored(
             .expect("dead letters arrive")
             .unwrap();
         let record: Value = serde_json::from_slice(message.payload().unwrap()).unwrap();
-        let header = |key: &str| {
-            message
-                .headers()
-                .and_then(|h| h.iter().find(|h| h.key == key))
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).to_string())
-                .unwrap_or_default()
-        };
+        let header = |key: &str| header_of(&message, key);
         assert!(
             header("logstream-error").contains("store refused"),
             "{}",

@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use logstream_shared::LogRecord;
 use logstream_shared::api::{
     ContextPage, ContextParams, Direction, FacetParams, Facets, FieldList, FieldsParams, Histogram,
-    HistogramParams, LogsAnswer, LogsPage, SearchParams,
+    HistogramParams, LogsAnswer, LogsPage,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -19,7 +19,7 @@ use crate::app::Action;
 use crate::app::context::{self, ContextAnswer};
 use crate::app::effect::Ask;
 use crate::app::facets::{self, FacetsAnswer, FacetsRequest, Section};
-use crate::app::history::{FindAnswer, FindRequest, PageAnswer, PageRequest};
+use crate::app::history::{FindAnswer, FindRequest, PageAnswer, PageRequest, Range};
 use crate::app::save::{SaveProgress, SaveRequest, SaveState};
 use crate::app::table::TableAnswer;
 use crate::app::timeline::{Buckets, TimelineAnswer, TimelineRequest, step_for};
@@ -156,13 +156,11 @@ impl Daemon {
         query: &str,
         until: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, String> {
-        let params = SearchParams {
-            q: Some(query.to_string()).filter(|q| !q.trim().is_empty()),
-            until: Some(rfc3339(until)),
-            limit: Some(1),
-            direction: Some(Direction::Forward),
-            ..SearchParams::default()
+        let before = Range {
+            since: None,
+            until: Some(until),
         };
+        let params = before.params(query.to_string(), None, Direction::Forward, 1);
         let page: LogsPage = self.get("/api/logs", &params).await?;
         Ok(page.data.first().map(|record| record.timestamp))
     }

@@ -111,6 +111,14 @@ impl ViewFilter {
             && self.matcher.matches(record)
     }
 
+    /// Shows only the checked services (and `name` too), or takes `name`
+    /// out of them.
+    pub fn toggle_service(&mut self, name: String) {
+        if !self.services.remove(&name) {
+            self.services.insert(name);
+        }
+    }
+
     pub fn shows_level(&self, level: Level) -> bool {
         self.levels[usize::from(level.as_u8())]
     }

@@ -100,10 +100,7 @@ pub fn save(state: &mut State, path: String) {
         state.notice = Some("a save is still running".into());
         return;
     }
-    let range = match &state.history {
-        Some(history) => history.range.clone(),
-        None => state.options.range.clone(),
-    };
+    let range = state.range();
     let params = range.params(state.daemon_query(), None, Direction::Forward, SAVE_PAGE);
     state.save = Some(SaveProgress {
         path: path.clone(),

@@ -304,6 +304,15 @@ impl State {
         }
     }
 
+    /// The range stored records are asked for over: history's, else the
+    /// one lstui was started with.
+    pub fn range(&self) -> Range {
+        match &self.history {
+            Some(history) => history.range.clone(),
+            None => self.options.range.clone(),
+        }
+    }
+
     /// What history asks the daemon for.
     pub fn daemon_query(&self) -> String {
         daemon_query(self.options.tail_query.as_deref(), &self.filter)

@@ -129,10 +129,7 @@ pub fn update(state: &mut State, action: Action) -> Option<Action> {
         Action::ToggleService if state.history.is_some() => toggle_facet(state),
         Action::ToggleService => {
             if let Some(name) = state.services.counts.keys().nth(state.service_cursor) {
-                let name = name.clone();
-                if !state.filter.services.remove(&name) {
-                    state.filter.services.insert(name);
-                }
+                state.filter.toggle_service(name.clone());
                 refilter(state);
             }
         }
@@ -310,10 +307,7 @@ fn set_filter(state: &mut State, text: String, parsed: &Query) {
 
 /// Asks the daemon for the filter bar's table over the range.
 fn ask_table(state: &mut State) {
-    let range = match &state.history {
-        Some(history) => history.range.clone(),
-        None => state.options.range.clone(),
-    };
+    let range = state.range();
     let query = format!("{} {}", state.daemon_query(), state.filter.stages());
     state.tables_asked += 1;
     let generation = state.tables_asked;
@@ -530,9 +524,7 @@ fn toggle_facet(state: &mut State) {
         return;
     };
     if field == "service" {
-        if !state.filter.services.remove(&value) {
-            state.filter.services.insert(value);
-        }
+        state.filter.toggle_service(value);
         return refilter(state);
     }
     let (filter, _) = toggle_clause(state.filter.filter_text(), &clause(&field, &value));
