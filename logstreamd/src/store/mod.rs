@@ -67,15 +67,18 @@ impl StoreError {
         }
     }
 
-    /// Whether DuckDB has invalidated the database: after a fatal error
-    /// (such as a checkpoint that failed for want of space) it refuses
-    /// every statement until the database is opened again.
+    /// Whether DuckDB has invalidated the database: after a fatal or an
+    /// internal error (a checkpoint that failed for want of space; a read of
+    /// a database reopened on a full disk once met "Attempted to access
+    /// index 1 within vector of size 0") it refuses every statement until
+    /// the database is opened again.
     pub(crate) fn invalidates(&self) -> bool {
         match self {
             StoreError::NotReopened(_) => true,
             StoreError::DuckDb(e) => {
                 let message = e.to_string();
                 message.starts_with("FATAL Error")
+                    || message.starts_with("INTERNAL Error")
                     || message.contains("database has been invalidated")
             }
             _ => false,
@@ -363,6 +366,11 @@ mod tests {
         );
         assert!(invalidated.invalidates());
         assert!(!invalidated.is_disk_full());
+
+        let internal =
+            duckdb_error("INTERNAL Error: Attempted to access index 1 within vector of size 0");
+        assert!(internal.invalidates());
+        assert!(!internal.is_disk_full());
 
         let other = duckdb_error("Binder Error: Referenced column \"x\" not found");
         assert!(!other.is_disk_full() && !other.invalidates());
