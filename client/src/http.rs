@@ -102,12 +102,18 @@ impl Client {
     }
 
     /// One attempt to store a batch of NDJSON (sent gzip-compressed), named
-    /// by `key` so that the daemon stores a retried batch once.
-    pub async fn ingest(&self, ndjson: &[u8], key: &str) -> Result<(), ApiFailure> {
+    /// by `key` so that the daemon stores a retried batch once; `order` is
+    /// its `LogStream-Order` place, when several batches are in flight.
+    pub async fn ingest(
+        &self,
+        ndjson: &[u8],
+        key: &str,
+        order: Option<&str>,
+    ) -> Result<(), ApiFailure> {
         let mut body = GzEncoder::new(Vec::new(), Compression::fast());
         body.write_all(ndjson).expect("writing to memory");
         let body = body.finish().expect("writing to memory");
-        let request = self
+        let mut request = self
             .http
             .post(format!("{}/api/ingest", self.server))
             .header("content-type", "application/x-ndjson")
@@ -115,6 +121,9 @@ impl Client {
             .header("idempotency-key", key)
             .timeout(REQUEST_TIMEOUT)
             .body(body);
+        if let Some(order) = order {
+            request = request.header("logstream-order", order);
+        }
         let response = request.send().await.map_err(|e| self.unreachable(e))?;
         self.check(response).await.map(drop)
     }

@@ -142,6 +142,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             stop: signals.clone(),
             worker: worker.is_some().then(|| worker_health.clone()),
             detect_layouts: config.detects_layouts(),
+            order: Arc::default(),
         }),
         None => api::worker_router(WorkerState {
             store: Arc::clone(&store),

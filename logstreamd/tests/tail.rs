@@ -124,6 +124,60 @@ async fn a_reconnecting_client_gets_every_record_once() {
     resume_without_gap_or_duplicate(&daemon).await;
 }
 
+/// Posts `records` as the batch at `place` (`LogStream-Order`); the answer.
+async fn post_in_order(url: String, records: Vec<Value>, place: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .header("LogStream-Order", place)
+        .json(&records)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Batches that say their place among a client's batches are stored in
+/// that order, whichever reaches the daemon first: lsctl, with several in
+/// flight, keeps an input's lines in order in the tail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordered_batches_are_stored_in_their_order_whichever_arrives_first() {
+    let daemon = TestDaemon::start();
+    let url = daemon.at("/api/ingest");
+    let mut tail = TailStream::open(&daemon, &[("q", "service:ordered")], None).await;
+    let second = tokio::spawn(post_in_order(
+        url.clone(),
+        batch("second", 3, "ordered"),
+        "run-1 1 0",
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "batch 1 waits for batch 0");
+    let first = post_in_order(url.clone(), batch("first", 3, "ordered"), "run-1 0 0").await;
+    assert_eq!(first.status(), 202);
+    assert_eq!(second.await.unwrap().status(), 202);
+    // Batch 2 was answered without reaching the pipeline (refused here):
+    // batch 3 does not wait for it.
+    let refused = post_in_order(url.clone(), vec![json!({"message": 1})], "run-1 2 2").await;
+    assert_eq!(refused.status(), 400);
+    let started = std::time::Instant::now();
+    let fourth = post_in_order(url.clone(), batch("fourth", 3, "ordered"), "run-1 3 2").await;
+    assert_eq!(fourth.status(), 202);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        ids(&tail.records(9).await),
+        expected(&[("first", 3), ("second", 3), ("fourth", 3)])
+    );
+    let wrong = post_in_order(url, batch("wrong", 1, "ordered"), "run-1 one 0").await;
+    assert_eq!(wrong.status(), 400);
+    let body: Value = wrong.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("STREAM N OLDEST"),
+        "{body}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn since_starts_from_history_then_continues_live() {
     let daemon = TestDaemon::start();

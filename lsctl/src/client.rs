@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::order::Place;
+
 pub(crate) use logstream_client::{ApiFailure, Client};
 
 /// The first and the longest wait between attempts to send a batch.
@@ -13,18 +15,20 @@ const RETRY_LAST: Duration = Duration::from_secs(5);
 /// `retry_for` has passed, backing off exponentially with jitter and
 /// honouring Retry-After. One key for every attempt: if an answer is lost
 /// after the daemon stored the batch, the retry is recognised and not
-/// stored again. Answers the outcome and the number of retries.
+/// stored again. `place` keeps it in order with the batches in flight
+/// beside it. Answers the outcome and the number of retries.
 pub(crate) async fn ingest_with_retries(
     client: &Client,
-    ndjson: &[u8],
-    key: &str,
+    (ndjson, key): (&[u8], &str),
+    place: Option<&Place>,
     retry_for: Duration,
 ) -> (Result<(), ApiFailure>, u32) {
     let started = Instant::now();
     let mut retries = 0;
     let mut backoff = logstream_client::Backoff::new(RETRY_FIRST, RETRY_LAST);
     loop {
-        match client.ingest(ndjson, key).await {
+        let order = place.map(Place::header);
+        match client.ingest(ndjson, key, order.as_deref()).await {
             Ok(()) => return (Ok(()), retries),
             Err(ApiFailure::Retryable {
                 reason,

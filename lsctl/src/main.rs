@@ -7,6 +7,7 @@ mod context;
 mod follow;
 mod formats;
 mod lines;
+mod order;
 mod output;
 mod query;
 mod send;

@@ -29,6 +29,7 @@ use crate::checkpoint::{Checkpoints, Position};
 use crate::cli::SendArgs;
 use crate::client::{ApiFailure, Client};
 use crate::lines::{Assembler, IDLE_FLUSH, LayoutNote, Settings};
+use crate::order::{Order, Place};
 use crate::spool::{Spool, count_lines};
 
 /// How a send ended.
@@ -89,6 +90,8 @@ struct Sender<'a> {
     progress: Option<ProgressBar>,
     /// Batches sent and not yet answered, oldest first.
     in_flight: VecDeque<InFlight>,
+    /// Numbers the batches sent, for the daemon to keep them in order.
+    order: Order,
 }
 
 /// What became of one batch.
@@ -103,12 +106,13 @@ enum Fate {
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// Batches sent and not yet answered, at most. While the daemon stores one,
-/// lsctl reads and encodes the next. One only: the daemon commits requests
-/// that are in flight together in any order, so a second one could be
-/// stored before the first and the live tail (commit order) would show an
-/// input's lines out of order. Answers are handled oldest first, so
-/// checkpoints and the spool see the batches in the order they were read.
-const IN_FLIGHT: usize = 1;
+/// lsctl reads and encodes the next and the daemon reads the one after, and
+/// the daemon's group commit may take several in one transaction. Each
+/// carries its place in this run (see `crate::order`), so the daemon stores
+/// them in the order they were read and the live tail shows an input's
+/// lines in order. Answers are handled oldest first, so checkpoints and the
+/// spool see the batches in that order too.
+const IN_FLIGHT: usize = 4;
 
 /// A batch on its way to the daemon.
 struct InFlight {
@@ -228,6 +232,7 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
         outcome: SendOutcome::default(),
         progress,
         in_flight: VecDeque::new(),
+        order: Order::new(),
     };
     sender
         .run(&mut rx, readers, batch_size, args.flush_interval)
@@ -411,7 +416,7 @@ impl Sender<'_> {
         let delivery = tokio::spawn(deliver(
             self.client.clone(),
             (Arc::clone(&ndjson), lines),
-            key.clone(),
+            (key.clone(), Some(self.order.place())),
             self.retry_for,
         ));
         self.in_flight.push_back(InFlight {
@@ -582,10 +587,11 @@ impl Sender<'_> {
                 &mut self.signals,
                 &mut self.phase,
                 &self.stop_readers,
+                // One at a time: in order without a place.
                 deliver(
                     self.client.clone(),
                     (ndjson.into(), lines),
-                    batch.key.clone(),
+                    (batch.key.clone(), None),
                     retry_for,
                 ),
             )
@@ -660,11 +666,12 @@ fn encode(batch: Vec<Item>) -> (Vec<u8>, Vec<(String, Position)>) {
 /// Delivers a batch, splitting it when the daemon finds it too large (the
 /// parts are named KEY.1 and KEY.2, so a replay is named the same way). A
 /// refused part is reported and counted; a failure stops at the part that
-/// failed. The batch comes with its number of lines, known to the caller.
+/// failed. The batch comes with its number of lines, known to the caller,
+/// and its place among the batches in flight, if any.
 async fn deliver(
     client: Client,
     (ndjson, lines): (Arc<[u8]>, u64),
-    key: String,
+    (key, place): (String, Option<Place>),
     retry_for: Duration,
 ) -> Delivery {
     let mut delivery = Delivery::default();
@@ -672,7 +679,8 @@ async fn deliver(
     while let Some((range, key, lines)) = parts.pop() {
         let part = &ndjson[range.clone()];
         let (result, retries) =
-            crate::client::ingest_with_retries(&client, part, &key, retry_for).await;
+            crate::client::ingest_with_retries(&client, (part, &key), place.as_ref(), retry_for)
+                .await;
         delivery.retried += u64::from(retries);
         match result {
             Ok(()) => delivery.delivered += lines,

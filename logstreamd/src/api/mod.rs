@@ -34,6 +34,7 @@ use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 
 use self::auth::{Scope, Tokens};
 use crate::ingest::health::WorkerHealth;
+use crate::ingest::order::Sequencer;
 use crate::ingest::{Sink, SinkError};
 use crate::metrics::Metrics;
 use crate::store::{Selection, Store};
@@ -59,6 +60,8 @@ pub struct AppState {
     /// `--detect-layouts`: records without a level or time of their own take
     /// those their message's text carries.
     pub detect_layouts: bool,
+    /// Where each client's ordered batches have come to (`LogStream-Order`).
+    pub order: Arc<Sequencer>,
 }
 
 /// What a worker-only process serves: its health and metrics.
@@ -204,7 +207,7 @@ pub fn router(state: AppState) -> Router {
     // Ingest times out only while reading the body (see `ingest`): once the
     // records are handed to the sink, the answer must say whether they were
     // stored, so it is never cut short by a timeout.
-    let ingest = auth::require_scope(ingest::router(), tokens, ROUTES);
+    let ingest = auth::require_scope(ingest::router(&state), tokens, ROUTES);
     let reads = logs::router()
         .merge(stats::router())
         .merge(metrics::router());

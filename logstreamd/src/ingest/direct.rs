@@ -15,7 +15,7 @@ use logstream_shared::LogRecord;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{IdempotencyKey, PendingLimit, Sink, SinkError, Submitted};
+use super::{IdempotencyKey, PendingLimit, Sink, SinkError, Submitted, Turn};
 use crate::store::{Store, StoreError};
 
 /// How long the writer waits for more requests before a commit, when
@@ -73,6 +73,7 @@ impl Sink for DirectSink {
         &self,
         records: Vec<LogRecord>,
         key: Option<IdempotencyKey>,
+        turn: Turn,
     ) -> Result<Submitted, SinkError> {
         let permit = self.pending.admit(records.len())?;
         let (done, answer) = oneshot::channel();
@@ -87,6 +88,8 @@ impl Sink for DirectSink {
             let queue = queue.as_ref().ok_or(SinkError::Closed)?;
             queue.send(job).map_err(|_| SinkError::Closed)?;
         }
+        // The writer commits jobs in the order they were queued.
+        drop(turn);
         answer
             .await
             .map_err(|_| SinkError::Unavailable("the writer stopped".into()))?

@@ -22,7 +22,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedHeaders, Header, Headers as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
-use super::{IdempotencyKey, PendingLimit, Sink, SinkError, Submitted};
+use super::{IdempotencyKey, PendingLimit, Sink, SinkError, Submitted, Turn};
 
 /// The seed's topic.
 pub const DEFAULT_TOPIC: &str = "app-logs";
@@ -347,6 +347,7 @@ impl Sink for KafkaSink {
         &self,
         records: Vec<LogRecord>,
         key: Option<IdempotencyKey>,
+        turn: Turn,
     ) -> Result<Submitted, SinkError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(SinkError::Closed);
@@ -395,6 +396,8 @@ impl Sink for KafkaSink {
                 Err((e, _)) => return Err(SinkError::Unavailable(format!("Kafka: {e}"))),
             }
         }
+        // The producer keeps a partition's messages in the order they were sent.
+        drop(turn);
         // Every record must be acknowledged. If some are not, the request is
         // answered 503 and its retry may store the acknowledged ones twice:
         // a duplicate, never a loss.

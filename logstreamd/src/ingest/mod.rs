@@ -5,6 +5,7 @@ mod direct;
 pub mod health;
 pub mod kafka;
 pub mod layouts;
+pub mod order;
 pub mod worker;
 
 use std::fmt::Debug;
@@ -19,6 +20,7 @@ pub use crate::store::IdempotencyKey;
 
 pub use self::direct::{DirectSink, DirectSinkConfig};
 pub use self::kafka::{KafkaSink, KafkaTarget};
+pub use self::order::Turn;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SinkError {
@@ -85,11 +87,14 @@ pub enum Submitted {
 pub trait Sink: Send + Sync + Debug {
     /// Resolves once every record is durable, or fails having kept none.
     /// With a `key`, a request already stored under it is not stored again
-    /// (where the sink can tell: the embedded pipeline).
+    /// (where the sink can tell: the embedded pipeline). The `turn` is
+    /// dropped once the records' place in the commit order is fixed, which
+    /// lets the same client's next batch follow (see [`order`]).
     async fn submit(
         &self,
         records: Vec<LogRecord>,
         key: Option<IdempotencyKey>,
+        turn: Turn,
     ) -> Result<Submitted, SinkError>;
 
     /// Stops taking records and finishes what was submitted.

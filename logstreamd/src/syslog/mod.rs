@@ -32,7 +32,7 @@ use tokio::task::JoinSet;
 
 use self::framing::Frame;
 use crate::ingest::layouts::Given;
-use crate::ingest::{Sink, SinkError};
+use crate::ingest::{Sink, SinkError, Turn};
 use crate::metrics::Metrics;
 
 /// A batch is submitted once it has this many records…
@@ -276,7 +276,11 @@ impl Intake {
         let mut slimmed = None;
         while !records.is_empty() {
             tries += 1;
-            let error = match self.sink.submit(records.clone(), None).await {
+            let error = match self
+                .sink
+                .submit(records.clone(), None, Turn::default())
+                .await
+            {
                 Ok(_) => {
                     self.metrics.ingested_records.inc_by(records.len() as u64);
                     return 0;

@@ -162,6 +162,7 @@ impl Sink for ScriptedSink {
         &self,
         records: Vec<LogRecord>,
         _key: Option<IdempotencyKey>,
+        _turn: Turn,
     ) -> Result<Submitted, SinkError> {
         *self.calls.lock().unwrap() += 1;
         if let Some(error) = self.answers.lock().unwrap().pop_front() {

@@ -22,7 +22,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 
 use bytes::BytesMut;
 use http_body_util::BodyExt;
@@ -32,15 +35,31 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{ApiError, AppState, HttpLimits};
-use crate::ingest::{IdempotencyKey, SinkError, Submitted};
+use crate::ingest::order::{self, Place};
+use crate::ingest::{IdempotencyKey, SinkError, Submitted, Turn};
 
 pub(super) use elastic::{add_product_header, is_elastic_path};
 
-pub(super) fn router() -> Router<AppState> {
+pub(super) fn router(state: &AppState) -> Router<AppState> {
     native::router()
         .merge(otlp::router())
         .merge(loki::router())
         .merge(elastic::router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), keep_order))
+}
+
+/// A request that names its place among its client's batches (see
+/// [`order`]) holds it while it is handled: answered in any way, even
+/// refused before it reached the pipeline, it lets the next batch go.
+async fn keep_order(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let held = match order_place(request.headers()) {
+        Ok(Some(place)) => Some(state.order.hold(place)),
+        Ok(None) => None,
+        Err(e) => return e.into_response(),
+    };
+    let response = next.run(request).await;
+    drop(held);
+    response
 }
 
 /// Bytes in lowercase hex: OTLP's trace ids, idempotency fingerprints.
@@ -234,12 +253,21 @@ async fn submit(
     records: Vec<LogRecord>,
 ) -> Result<Submitted, ApiError> {
     let key = idempotency_key(headers, body, &records)?;
+    let place = order_place(headers)?;
     let count = records.len() as u64;
-    let submitted = state.sink.submit(records, key).await.inspect_err(|e| {
-        if matches!(e, SinkError::DiskFull) {
-            state.metrics.disk_full_records.inc_by(count);
-        }
-    })?;
+    let turn = match place {
+        Some(place) => state.order.turn(place).await,
+        None => Turn::default(),
+    };
+    let submitted = state
+        .sink
+        .submit(records, key, turn)
+        .await
+        .inspect_err(|e| {
+            if matches!(e, SinkError::DiskFull) {
+                state.metrics.disk_full_records.inc_by(count);
+            }
+        })?;
     if submitted == Submitted::Stored {
         state.metrics.ingested_records.inc_by(count);
     }
@@ -258,6 +286,18 @@ fn media_type(headers: &HeaderMap) -> String {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase()
+}
+
+/// Where the request stands among its client's batches, if it says so
+/// (`LogStream-Order`, see [`crate::ingest::order`]).
+fn order_place(headers: &HeaderMap) -> Result<Option<Place>, ApiError> {
+    let Some(value) = headers.get(order::HEADER) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| {
+        ApiError::bad_request("LogStream-Order must be visible ASCII characters".to_string())
+    })?;
+    value.parse().map(Some).map_err(ApiError::bad_request)
 }
 
 /// The longest accepted `Idempotency-Key`.
