@@ -1170,6 +1170,40 @@ async fn large_numbers_in_attributes_keep_their_text() {
     assert_eq!(got["nested"], r#"{"ids":[36893488147419103232]}"#);
 }
 
+/// The same through Elasticsearch's `/_bulk`: numbers keep their text in
+/// attributes, in a level kept as an attribute and in nested arrays, and a
+/// query for them finds them.
+#[tokio::test]
+async fn large_numbers_sent_to_bulk_keep_their_text_in_queries() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    let body = concat!(
+        "{\"index\":{}}\n",
+        "{\"message\":\"m\",\"big\":12345678901234567890123,\"frac\":1.0000000000000000000001,",
+        "\"level\":36893488147419103232,\"http\":{\"ids\":[ 18446744073709551616 , 1.50 ]}}\n",
+    );
+    let response = client
+        .post(daemon.at("/logs-app/_bulk"))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let stored = fetch_all(
+        &client,
+        &daemon,
+        "big=12345678901234567890123 frac=1.0000000000000000000001",
+    )
+    .await;
+    assert_eq!(stored.len(), 1, "the query finds the record");
+    let got = &stored[0].attributes;
+    assert_eq!(got["big"], "12345678901234567890123");
+    assert_eq!(got["frac"], "1.0000000000000000000001");
+    assert_eq!(got["level"], "36893488147419103232");
+    assert_eq!(got["http.ids"], "[18446744073709551616,1.50]");
+}
+
 /// `--memory-limit` reaches DuckDB and `/metrics` reports it beside the
 /// daemon's resident memory.
 #[tokio::test]
