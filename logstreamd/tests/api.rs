@@ -1252,3 +1252,31 @@ async fn stored_messages(client: &reqwest::Client, daemon: &TestDaemon) -> Vec<S
     messages.sort();
     messages
 }
+
+/// ClickHouse refuses statements past its `max_query_size` (262,144 bytes
+/// by default) and `max_ast_elements` (50,000): a query of thousands of
+/// words or clauses is the user's to shorten, a 400 that names the limit.
+#[tokio::test]
+#[ignore = "needs ClickHouse: scripts/test starts it"]
+async fn clickhouse_queries_past_its_size_limits_get_400_naming_the_limit() {
+    let store = logstream_testkit::services::clickhouse_store_url(
+        &logstream_testkit::services::unique("too_large"),
+    );
+    let daemon = TestDaemon::start_with(&["--store", &store]);
+    // `+` for the spaces: the query strings stay under the 65,534-byte URI limit.
+    let words: Vec<String> = (0..10_000).map(|i| format!("w{i}")).collect();
+    let clauses: Vec<String> = (0..5_000).map(|i| format!("k{i}=v{i}")).collect();
+    for (query, limit) in [
+        (words.join("+"), "max_query_size of 262144 bytes"),
+        (clauses.join("+"), "max_ast_elements of 50000"),
+    ] {
+        for path in ["/api/logs", "/api/stats/histogram"] {
+            let response = reqwest::get(daemon.at(&format!("{path}?q={query}")))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+            let error: ErrorBody = response.json().await.unwrap();
+            assert!(error.error.contains(limit), "{path}: {}", error.error);
+        }
+    }
+}

@@ -551,6 +551,9 @@ impl From<crate::store::StoreError> for ApiError {
             tracing::warn!(error = %e, "a request failed: the store's disk is full");
             return ApiError::disk_full("the store's disk is full; retry once space is freed");
         }
+        if let crate::store::StoreError::QueryTooLarge(message) = e {
+            return ApiError::bad_request(message);
+        }
         ApiError::Internal(e.into())
     }
 }
