@@ -15,8 +15,15 @@
 //!   at once, connections without a request in flight (a client still
 //!   sending headers) after [`SHUTDOWN_DRAIN`], and connections with a
 //!   request in flight once it is answered. The caller bounds that last wait.
+//!
+//! A request head that hyper refuses to read (a target over
+//! [`MAX_URI_BYTES`](crate::api::MAX_URI_BYTES), a head past its 400 KiB
+//! buffer, more than [`MAX_HEADERS`](crate::api::MAX_HEADERS) headers) it
+//! answers itself, with an empty body; [`Connection`] holds that answer back
+//! so that the client gets the daemon's JSON error instead.
 
 use std::convert::Infallible;
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -25,6 +32,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
@@ -33,7 +41,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use logstream_shared::api::ErrorBody;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
@@ -142,6 +150,7 @@ async fn serve_connection(
 ) {
     let in_flight = Arc::new(watch::Sender::new(0usize));
     let mut requests = in_flight.subscribe();
+    let stream = Connection::new(stream, in_flight.subscribe());
     let service = service_fn(move |request: Request<Incoming>| {
         let started = InFlight::start(&in_flight);
         let response = router.clone().oneshot(request.map(Body::new));
@@ -172,27 +181,37 @@ async fn serve_connection(
             // Bytes of a request that did not end; none on a connection
             // that stayed idle, which closes without a word.
             if !parts.read_buf.is_empty() {
-                answer_header_timeout(parts.io.into_inner(), header_timeout).await;
+                let error = ApiError::Timeout(format!(
+                    "the request headers did not arrive within {} (--header-timeout)",
+                    humantime::format_duration(header_timeout)
+                ));
+                answer_and_close(parts.io.into_inner().stream, error).await;
             }
         }
-        Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
+        Err(e) => {
+            tracing::debug!(error = %e, "connection ended with an error");
+            let connection = connection.into_parts().io.into_inner();
+            if let Some(error) = connection.held_answer() {
+                answer_and_close(connection.stream, error).await;
+            }
+        }
     }
 }
 
-/// Answers 408 on a connection whose request headers came too slowly, then
-/// closes it.
-async fn answer_header_timeout(mut stream: TcpStream, header_timeout: Duration) {
+/// Answers `error` with its JSON body on a connection that hyper has left,
+/// then closes it.
+async fn answer_and_close(mut stream: TcpStream, error: ApiError) {
+    let status = error.status_code();
     let body = serde_json::to_vec(&ErrorBody {
-        error: format!(
-            "the request headers did not arrive within {} (--header-timeout)",
-            humantime::format_duration(header_timeout)
-        ),
+        error: error.message(),
         details: Vec::new(),
     })
     .unwrap_or_default();
     let head = format!(
-        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n\
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default(),
         body.len()
     );
     // Bounded: the client may not read either.
@@ -290,5 +309,118 @@ impl http_body::Body for TrackedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+/// A served TCP connection as hyper sees it. The answer hyper writes by
+/// itself to a head it refuses (see the module docs) is held back, not
+/// sent, and so is the shutdown after it: [`Connection::held_answer`] then
+/// tells which JSON error to send in its place. Hyper writes that answer
+/// only while no request is in flight, and our own answers always have a
+/// body, so an answer of hyper's is told from ours without doubt.
+#[derive(Debug)]
+struct Connection {
+    stream: TcpStream,
+    /// Requests of this connection in flight (see [`InFlight`]).
+    in_flight: watch::Receiver<usize>,
+    held: Option<StatusCode>,
+}
+
+impl Connection {
+    fn new(stream: TcpStream, in_flight: watch::Receiver<usize>) -> Connection {
+        Connection {
+            stream,
+            in_flight,
+            held: None,
+        }
+    }
+
+    /// What to answer in place of the held answer of hyper's, if any.
+    fn held_answer(&self) -> Option<ApiError> {
+        match self.held? {
+            StatusCode::URI_TOO_LONG => Some(ApiError::uri_too_long()),
+            _ => Some(ApiError::headers_too_large()),
+        }
+    }
+
+    /// Whether `bytes` are hyper's own answer to a refused head, which is
+    /// then held back instead of written.
+    fn holds(&mut self, bytes: &[u8]) -> bool {
+        if self.held.is_none() && *self.in_flight.borrow() == 0 {
+            self.held = refusal_of(bytes);
+        }
+        self.held.is_some()
+    }
+}
+
+/// The status of hyper's answer to a head it refuses: a status line,
+/// `content-length: 0` and `date`, no body.
+fn refusal_of(bytes: &[u8]) -> Option<StatusCode> {
+    let head_only = bytes.ends_with(b"\r\n\r\n")
+        && bytes
+            .windows(b"\r\ncontent-length: 0\r\n".len())
+            .any(|w| w == b"\r\ncontent-length: 0\r\n");
+    [
+        StatusCode::URI_TOO_LONG,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+    ]
+    .into_iter()
+    .find(|status| {
+        head_only && bytes.starts_with(format!("HTTP/1.1 {} ", status.as_u16()).as_bytes())
+    })
+}
+
+impl AsyncRead for Connection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.holds(buf) {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        // Hyper writes a head as one buffer.
+        let holds = match bufs {
+            [head] => self.holds(head),
+            _ => self.held.is_some(),
+        };
+        if holds {
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        // The JSON answer is still to be written.
+        if self.held.is_some() {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }

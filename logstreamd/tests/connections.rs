@@ -282,3 +282,78 @@ async fn sigterm_closes_idle_and_slow_connections_and_answers_requests_in_flight
     );
     drop(held);
 }
+
+/// Sends `request` (while reading, so that a daemon that answers before
+/// reading it all is heard) and returns the whole answer: the connection
+/// is expected to close after it.
+async fn answer_to(daemon: &TestDaemon, request: Vec<u8>) -> String {
+    let (mut read, mut write) = connect(daemon).await.into_split();
+    // The daemon may stop reading and close: a failed write is no error.
+    // The write half is kept open until the answer is read: closing it
+    // would make hyper drop the request.
+    let writer = tokio::spawn(async move {
+        let _ = write.write_all(&request).await;
+        write
+    });
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), read.read_to_end(&mut answer))
+        .await
+        .expect("the connection was still open 10 s after the request")
+        .unwrap();
+    drop(writer.await);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The status and JSON error body of an answer, which closes its connection.
+fn refusal(answer: &str) -> (u16, ErrorBody) {
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((answer, ""));
+    let status = head
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3)?.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {answer:?}"));
+    assert!(
+        head.contains("content-type: application/json"),
+        "{answer:?}"
+    );
+    let error = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("not the JSON error body ({e}): {answer:?}"));
+    (status, error)
+}
+
+fn get(target: &str, headers: &str) -> Vec<u8> {
+    format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n")
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn a_query_string_over_the_uri_limit_gets_414_with_the_json_error() {
+    let daemon = TestDaemon::start();
+    let target = format!("/api/logs?q={}", "a".repeat(70 * 1024));
+    let (status, error) = refusal(&answer_to(&daemon, get(&target, "")).await);
+    assert_eq!(status, 414);
+    assert!(error.error.contains("65534 bytes"), "{}", error.error);
+}
+
+#[tokio::test]
+async fn headers_over_the_header_limit_get_431_with_the_json_error() {
+    let daemon = TestDaemon::start();
+    let big = format!("X-Big: {}\r\n", "b".repeat(70 * 1024));
+    // Refused by the daemon (70 KiB), by hyper's read buffer (500 KiB), and
+    // by hyper's count of headers.
+    let many: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let huge = format!("X-Huge: {}\r\n", "h".repeat(500 * 1024));
+    for headers in [big, huge, many] {
+        let (status, error) = refusal(&answer_to(&daemon, get("/api/logs", &headers)).await);
+        assert_eq!(status, 431);
+        assert!(
+            error.error.contains("65536 bytes") && error.error.contains("100 headers"),
+            "{}",
+            error.error
+        );
+    }
+    // Just within the limits: served, on the connection hyper keeps.
+    let fits = format!("X-Big: {}\r\n", "b".repeat(60 * 1024));
+    let target = format!("/api/logs?q={}", "a".repeat(60 * 1024));
+    let answer = answer_to(&daemon, get(&target, &fits)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:.300}");
+}

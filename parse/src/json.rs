@@ -1,9 +1,10 @@
 //! JSON object lines, and the common field names that JSON and logfmt
 //! loggers use.
 
-use logstream_shared::Level;
-use logstream_shared::record::parse_timestamp;
-use serde_json::{Map, Value};
+use logstream_shared::record::{attribute_text, members_of, parse_timestamp, value_of};
+use logstream_shared::{JsonObject, Level};
+use serde_json::Value;
+use serde_json::value::{RawValue, to_raw_value};
 
 use super::layouts::level;
 use super::{Context, Parsed, text};
@@ -37,8 +38,13 @@ const SPAN_KEYS: [&str; 3] = ["span_id", "spanId", "span.id"];
 
 /// A JSON object line; `None` for anything else.
 pub(super) fn parse(line: &str, cx: Context) -> Option<Parsed> {
-    let object = serde_json::from_str::<Map<String, Value>>(line).ok()?;
-    Some(from_object(object, line, cx))
+    Some(from_object(object(line)?, line, cx))
+}
+
+/// The members of a JSON object, each kept as the JSON text it was sent as,
+/// so that numbers keep every digit; `None` if `text` is no JSON object.
+pub(super) fn object(text: &str) -> Option<JsonObject> {
+    serde_json::from_str(text).ok()
 }
 
 /// Takes the message, level, time, service, host, trace and span from their
@@ -46,16 +52,16 @@ pub(super) fn parse(line: &str, cx: Context) -> Option<Parsed> {
 /// their JSON text), and so does each member of an `attributes` object.
 /// Without a message field, the whole line is the message.
 /// A level or time that cannot be read is kept as an attribute.
-pub(super) fn from_object(mut object: Map<String, Value>, line: &str, cx: Context) -> Parsed {
+pub(super) fn from_object(mut object: JsonObject, line: &str, cx: Context) -> Parsed {
     let mut parsed = Parsed {
         message: match take_first(&mut object, &MESSAGE_KEYS, is_scalar) {
-            Some((_, message)) => text_of(message),
+            Some((_, message)) => text_of(&message),
             None => line.trim().to_string(),
         },
         ..Parsed::default()
     };
     if let Some((key, level)) = take_first(&mut object, &LEVEL_KEYS, is_scalar) {
-        match level_of(&level) {
+        match level_of(&value_of(&level)) {
             Some(found) => parsed.level = Some(found),
             None => {
                 object.insert(key, level);
@@ -63,21 +69,21 @@ pub(super) fn from_object(mut object: Map<String, Value>, line: &str, cx: Contex
         }
     }
     if let Some((key, time)) = take_first(&mut object, &TIME_KEYS, is_scalar) {
-        match time_of(&time, cx) {
+        match time_of(&value_of(&time), cx) {
             Some(found) => parsed.timestamp = Some(found),
             None => {
                 object.insert(key, time);
             }
         }
     }
-    let is_text = |v: &Value| v.as_str().is_some_and(|s| !s.trim().is_empty());
+    let is_text = |raw: &RawValue| value_of(raw).as_str().is_some_and(|s| !s.trim().is_empty());
     for (keys, field) in [
         (&SERVICE_KEYS[..], &mut parsed.service),
         (&HOST_KEYS[..], &mut parsed.host),
         (&TRACE_KEYS[..], &mut parsed.trace_id),
         (&SPAN_KEYS[..], &mut parsed.span_id),
     ] {
-        *field = take_first(&mut object, keys, is_text).map(|(_, v)| text_of(v));
+        *field = take_first(&mut object, keys, is_text).map(|(_, v)| text_of(&v));
     }
     let members = attributes_object(&mut object);
     // Collected after the other fields, so a member wins over a field of
@@ -85,7 +91,7 @@ pub(super) fn from_object(mut object: Map<String, Value>, line: &str, cx: Contex
     parsed.attributes = object
         .into_iter()
         .chain(members)
-        .map(|(k, v)| (k, text_of(v)))
+        .map(|(k, v)| (k, text_of(&v)))
         .collect();
     parsed
 }
@@ -94,19 +100,22 @@ pub(super) fn from_object(mut object: Map<String, Value>, line: &str, cx: Contex
 /// own records (what the API takes, what `lsctl query -o ndjson` prints)
 /// carry their attributes so, and each member is an attribute, not one
 /// attribute holding the object's JSON text. Empty if there is none.
-fn attributes_object(object: &mut Map<String, Value>) -> Map<String, Value> {
-    match object.remove("attributes") {
-        Some(Value::Object(members)) => members,
-        Some(other) => {
-            object.insert("attributes".into(), other);
-            Map::new()
-        }
-        None => Map::new(),
-    }
+fn attributes_object(object: &mut JsonObject) -> JsonObject {
+    let Some(raw) = object.remove("attributes") else {
+        return JsonObject::new();
+    };
+    members_of(&raw).unwrap_or_else(|| {
+        object.insert("attributes".into(), raw);
+        JsonObject::new()
+    })
 }
 
-fn is_scalar(value: &Value) -> bool {
-    matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_))
+/// A string, a number or a boolean.
+fn is_scalar(raw: &RawValue) -> bool {
+    matches!(
+        raw.get().as_bytes().first(),
+        Some(b'"' | b'-' | b'0'..=b'9' | b't' | b'f')
+    )
 }
 
 /// A level name (with the aliases `Level` accepts), a syslog severity (0–7)
@@ -141,21 +150,23 @@ pub(super) fn time_of(value: &Value, cx: Context) -> Option<chrono::DateTime<chr
 /// object, with the key it had (a dotted key found nested keeps its dotted
 /// name).
 fn take_first(
-    object: &mut Map<String, Value>,
+    object: &mut JsonObject,
     keys: &[&str],
-    accept: impl Fn(&Value) -> bool,
-) -> Option<(String, Value)> {
+    accept: impl Fn(&RawValue) -> bool,
+) -> Option<(String, Box<RawValue>)> {
     for key in keys {
-        if object.get(*key).is_some_and(&accept) {
+        if object.get(*key).is_some_and(|raw| accept(raw)) {
             return object.remove(*key).map(|v| (key.to_string(), v));
         }
         if let Some((parent, child)) = key.split_once('.')
-            && let Some(Value::Object(inner)) = object.get_mut(parent)
-            && inner.get(child).is_some_and(&accept)
+            && let Some(mut inner) = object.get(parent).and_then(|raw| members_of(raw))
+            && inner.get(child).is_some_and(|raw| accept(raw))
         {
             let value = inner.remove(child)?;
             if inner.is_empty() {
                 object.remove(parent);
+            } else {
+                object.insert(parent.to_string(), to_raw_value(&inner).ok()?);
             }
             return Some((key.to_string(), value));
         }
@@ -163,9 +174,7 @@ fn take_first(
     None
 }
 
-pub(super) fn text_of(value: Value) -> String {
-    match value {
-        Value::String(s) => s,
-        other => other.to_string(),
-    }
+/// A string as it is; any other value as the JSON text it was sent as.
+pub(super) fn text_of(raw: &RawValue) -> String {
+    attribute_text(raw)
 }

@@ -1,6 +1,7 @@
 //! logfmt lines: `time=2024-05-01T12:00:00Z level=warn msg="disk full" user=42`.
 
-use serde_json::{Map, Value};
+use logstream_shared::JsonObject;
+use serde_json::value::to_raw_value;
 
 use super::{Context, Parsed, json};
 
@@ -16,9 +17,10 @@ pub(super) fn parse(line: &str, cx: Context, forced: bool) -> Option<Parsed> {
     if !forced && pairs.len() < 2 && !pairs.iter().any(|(k, _)| well_known(k)) {
         return None;
     }
-    let object: Map<String, Value> = pairs
+    // Values as JSON strings: read as they are (no number conversion).
+    let object: JsonObject = pairs
         .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
+        .filter_map(|(k, v)| Some((k, to_raw_value(&v).ok()?)))
         .collect();
     Some(json::from_object(object, line, cx))
 }

@@ -111,6 +111,31 @@ fn json_common_field_names_and_nested_ones() {
     assert_eq!(r.host.as_deref(), Some("h"));
 }
 
+/// Numbers keep the JSON text they were sent as: a `serde_json::Value`
+/// would read `12345678901234567890123` as an f64 and send
+/// `1.2345678901234568e22`. So in nested objects and arrays, in the members
+/// of `attributes`, and in a level that is kept as an attribute.
+#[test]
+fn json_numbers_keep_every_digit() {
+    let r = one(concat!(
+        r#"{"msg":"m","big":12345678901234567890123,"frac":1.0000000000000000000001,"#,
+        r#""level":36893488147419103232,"ids":[ 18446744073709551616 , 1.50 ],"#,
+        r#""log":{"n":9007199254740993},"attributes":{"a":-9223372036854775809}}"#,
+    ));
+    assert_eq!(r.level, Level::Info);
+    assert_eq!(
+        r.attributes,
+        attrs(&[
+            ("big", "12345678901234567890123"),
+            ("frac", "1.0000000000000000000001"),
+            ("level", "36893488147419103232"),
+            ("ids", "[18446744073709551616,1.50]"),
+            ("log", r#"{"n":9007199254740993}"#),
+            ("a", "-9223372036854775809"),
+        ])
+    );
+}
+
 /// Issue 13: a file of LogStream's own records (the API's NDJSON) is sent
 /// with the same attributes, not one attribute holding their JSON text.
 #[test]

@@ -90,7 +90,10 @@ pub fn json_object(value: &RawValue) -> Result<JsonObject, Vec<FieldError>> {
     serde_json::from_str(value.get()).map_err(|_| {
         vec![FieldError::new(
             "",
-            format!("expected a JSON object, got {}", json_type(&parsed(value))),
+            format!(
+                "expected a JSON object, got {}",
+                json_type(&value_of(value))
+            ),
         )]
     })
 }
@@ -118,7 +121,7 @@ pub fn record_from_json(
     let mut attributes = BTreeMap::new();
 
     for (key, raw) in object {
-        let value = || parsed(&raw);
+        let value = || value_of(&raw);
         match key.as_str() {
             "service" => service = string_field(&key, value(), &mut errors),
             "message" => message = string_field(&key, value(), &mut errors),
@@ -424,15 +427,25 @@ fn string_field(field: &str, value: Value, errors: &mut Vec<FieldError>) -> Opti
 }
 
 /// A member's value as read by `serde_json` (where only numbers may change).
-fn parsed(raw: &RawValue) -> Value {
+/// A JSON value as sent, parsed (numbers past f64 lose digits: for checks
+/// and conversions, not for what is stored).
+pub fn value_of(raw: &RawValue) -> Value {
     // The text was checked to be JSON when it was read.
     serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
+/// The members of a JSON value as sent, if it is an object.
+pub fn members_of(raw: &RawValue) -> Option<JsonObject> {
+    if !raw.get().trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str(raw.get()).ok()
 }
 
 /// An attribute's text: a string as it is, any other value as the JSON it
 /// was sent as, without the spaces between its tokens (numbers keep every
 /// digit; objects keep their members' order).
-fn attribute_text(raw: &RawValue) -> String {
+pub fn attribute_text(raw: &RawValue) -> String {
     let text = raw.get().trim();
     if text.starts_with('"') {
         return serde_json::from_str(text).unwrap_or_default();

@@ -280,10 +280,24 @@ async fn elastic_product_header(request: Request, next: Next) -> Response {
     response
 }
 
-/// The JSON error bodies and request tracing every router gets.
+/// The longest request target (path and query string): hyper answers 414
+/// to longer ones while it reads the head, a limit of its own (the `http`
+/// crate's `Uri` holds no more); `serve` gives that answer our JSON body.
+pub const MAX_URI_BYTES: usize = 65_534;
+/// The most bytes of headers a request may have (names, values and their
+/// separators), checked by [`limit_headers`].
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// The most headers a request may have: hyper's own limit, which it
+/// answers 431 like [`MAX_HEADER_BYTES`] (so does a head past its 400 KiB
+/// read buffer).
+pub const MAX_HEADERS: usize = 100;
+
+/// The JSON error bodies, the header limit and request tracing every
+/// router gets.
 fn outer_layers(routes: Router) -> Router {
     routes
         .layer(map_response(json_error_bodies))
+        .layer(middleware::from_fn(limit_headers))
         // Request spans name the method and URI, never headers: bearer
         // tokens must not reach the log, and the Authorization header is
         // marked sensitive in case headers are ever added.
@@ -294,6 +308,21 @@ fn outer_layers(routes: Router) -> Router {
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
         ]))
+}
+
+/// Refuses requests whose headers take more than [`MAX_HEADER_BYTES`]:
+/// hyper reads heads of up to about 400 KiB.
+async fn limit_headers(request: Request, next: Next) -> Response {
+    let bytes: usize = request
+        .headers()
+        .iter()
+        // `name: value\r\n`
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if bytes > MAX_HEADER_BYTES {
+        return ApiError::headers_too_large().into_response();
+    }
+    next.run(request).await
 }
 
 /// Query-string parameters, or a 400 saying what was wrong with them.
@@ -424,6 +453,10 @@ pub enum ApiError {
     PayloadTooLarge(String),
     /// A body in a format the endpoint does not take.
     UnsupportedMediaType(String),
+    /// A request target over [`MAX_URI_BYTES`] (414).
+    UriTooLong(String),
+    /// Headers over [`MAX_HEADER_BYTES`] or [`MAX_HEADERS`] (431).
+    HeadersTooLarge(String),
     /// An idempotency key sent again with another body.
     KeyReused(String),
     Timeout(String),
@@ -453,6 +486,20 @@ impl ApiError {
         }
     }
 
+    pub fn uri_too_long() -> ApiError {
+        ApiError::UriTooLong(format!(
+            "the request target (path and query string) is longer than {MAX_URI_BYTES} bytes, \
+             the most the daemon reads; shorten the query"
+        ))
+    }
+
+    pub fn headers_too_large() -> ApiError {
+        ApiError::HeadersTooLarge(format!(
+            "the request headers are too large: the daemon reads at most {MAX_HEADER_BYTES} \
+             bytes of headers and {MAX_HEADERS} headers"
+        ))
+    }
+
     pub fn bad_request(error: impl Into<String>) -> ApiError {
         ApiError::BadRequest {
             error: error.into(),
@@ -460,7 +507,7 @@ impl ApiError {
         }
     }
 
-    fn status_code(&self) -> StatusCode {
+    pub(crate) fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -468,6 +515,8 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -505,6 +554,9 @@ impl From<crate::store::StoreError> for ApiError {
             tracing::warn!(error = %e, "a request failed: the store's disk is full");
             return ApiError::disk_full("the store's disk is full; retry once space is freed");
         }
+        if let crate::store::StoreError::QueryTooLarge(message) = e {
+            return ApiError::bad_request(message);
+        }
         ApiError::Internal(e.into())
     }
 }
@@ -520,6 +572,8 @@ impl ApiError {
             | ApiError::NotFound(error)
             | ApiError::PayloadTooLarge(error)
             | ApiError::UnsupportedMediaType(error)
+            | ApiError::UriTooLong(error)
+            | ApiError::HeadersTooLarge(error)
             | ApiError::KeyReused(error)
             | ApiError::Timeout(error)
             | ApiError::Overloaded { error, .. }

@@ -202,12 +202,38 @@ fn level_from(number: i8) -> Result<Level> {
         .ok_or_else(|| StoreError::Corrupt(format!("level {number}")))
 }
 
+/// What ClickHouse says when a statement is past one of its limits on a
+/// query's size, the setting that limit is, and its unit: a query of
+/// thousands of words or clauses compiles to such a statement.
+const SIZE_LIMITS: [(&str, &str, &str); 3] = [
+    ("Max query size exceeded", "max_query_size", "bytes"),
+    ("AST is too big", "max_ast_elements", "syntax tree elements"),
+    ("AST is too deep", "max_ast_depth", "levels of nesting"),
+];
+
+/// The server's values of the [`SIZE_LIMITS`] settings, as
+/// `(name, value)`, read when the store opens.
+async fn size_limits(client: &Client) -> Vec<(String, String)> {
+    let names = SIZE_LIMITS
+        .map(|(_, name, _)| format!("'{name}'"))
+        .join(", ");
+    client
+        .query(&format!(
+            "SELECT name, value FROM system.settings WHERE name IN ({names})"
+        ))
+        .fetch_all()
+        .await
+        .unwrap_or_default()
+}
+
 #[derive(Debug, Clone)]
 pub struct ClickHouseStore {
     client: Client,
     /// `clickhouse://USER@HOST:PORT/DB`, without the password.
     described: String,
     dialect: Dialect,
+    /// See [`size_limits`].
+    size_limits: Vec<(String, String)>,
 }
 
 impl ClickHouseStore {
@@ -270,15 +296,46 @@ impl ClickHouseStore {
             .map_err(unreachable)?;
         tracing::info!(%version, ?dialect, "ClickHouse store ready");
         Ok(ClickHouseStore {
+            size_limits: size_limits(&client).await,
             client,
             described: format!("clickhouse://{user}@{host}:{port}/{database}"),
             dialect,
         })
     }
 
+    /// The rows of a statement that a user's query compiled to. A query
+    /// past the server's limits on a query's size is the user's to shorten
+    /// ([`StoreError::QueryTooLarge`]), not a failure of the store.
+    async fn fetch<T: clickhouse::RowOwned + clickhouse::RowRead>(
+        &self,
+        statement: (String, Vec<Param>),
+    ) -> Result<Vec<T>> {
+        self.statement(statement)
+            .fetch_all()
+            .await
+            .map_err(|e| self.too_large(e.to_string()).unwrap_or_else(|| e.into()))
+    }
+
+    /// The error to answer for a server's `message` that a statement is
+    /// past one of [`SIZE_LIMITS`], naming the limit.
+    fn too_large(&self, message: String) -> Option<StoreError> {
+        let (_, setting, unit) = SIZE_LIMITS
+            .iter()
+            .find(|(said, _, _)| message.contains(said))?;
+        let value = self
+            .size_limits
+            .iter()
+            .find(|(name, _)| name == setting)
+            .map_or_else(String::new, |(_, value)| format!(" of {value} {unit}"));
+        Some(StoreError::QueryTooLarge(format!(
+            "the query is too large for the ClickHouse server: its SQL is past the server's \
+             limit {setting}{value}; use fewer words or clauses"
+        )))
+    }
+
     /// The records a statement selects (its columns: `RECORD_COLUMNS`).
     async fn records(&self, statement: (String, Vec<Param>)) -> Result<Vec<LogRecord>> {
-        let rows: Vec<RecordRow> = self.statement(statement).fetch_all().await?;
+        let rows: Vec<RecordRow> = self.fetch(statement).await?;
         rows.into_iter()
             .map(|row| {
                 Ok(LogRecord {
@@ -632,13 +689,13 @@ impl Store for ClickHouseStore {
 
     async fn table(&self, request: TableRequest) -> Result<Table> {
         let (statement, reader) = table_statement(self.dialect, &request);
-        let rows: Vec<CellsRow> = self.statement(statement).fetch_all().await?;
+        let rows: Vec<CellsRow> = self.fetch(statement).await?;
         reader.table(rows.into_iter().map(|row| row.cells).collect())
     }
 
     async fn attribute_names(&self, selection: Selection, limit: usize) -> Result<Vec<FacetCount>> {
         let compiled = sql::attribute_names_sql(self.dialect, &selection, limit);
-        let rows: Vec<FacetRow> = self.statement(compiled).fetch_all().await?;
+        let rows: Vec<FacetRow> = self.fetch(compiled).await?;
         Ok(rows
             .into_iter()
             .map(|row| FacetCount {

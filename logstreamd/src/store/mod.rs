@@ -33,6 +33,10 @@ pub enum StoreError {
     DuckDb(#[from] ::duckdb::Error),
     #[error("clickhouse: {0}")]
     ClickHouse(String),
+    /// The query compiled to a statement past the server's limits on a
+    /// query's size (the message names the limit): the user's to shorten.
+    #[error("{0}")]
+    QueryTooLarge(String),
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
     #[error("stored data is corrupt: {0}")]

@@ -2,8 +2,8 @@
 //! Rust (tracing, env_logger), Node (pino, bunyan, winston), Ruby, .NET
 //! (Microsoft.Extensions.Logging, Serilog), Elixir, PHP.
 
+use logstream_shared::record::value_of;
 use logstream_shared::{Level, LogRecord};
-use serde_json::{Map, Value};
 
 use super::level::{self, word as level_word};
 use super::{Layout, Start, bracketed, nonempty, put, time};
@@ -194,8 +194,8 @@ fn bunyan(line: &str, cx: Context) -> Option<Parsed> {
     if !line.contains("\"v\":0") {
         return None;
     }
-    let mut object = serde_json::from_str::<Map<String, Value>>(line).ok()?;
-    let name = object.remove("name")?;
+    let mut object = json::object(line)?;
+    let name = value_of(&object.remove("name")?);
     object.remove("v");
     let mut parsed = json::from_object(object, line, cx);
     parsed.service = parsed.service.or_else(|| name.as_str().map(str::to_string));
@@ -210,8 +210,8 @@ fn pino(line: &str, cx: Context) -> Option<Parsed> {
     if !numeric_level {
         return None;
     }
-    let object = serde_json::from_str::<Map<String, Value>>(line).ok()?;
-    let numeric = |key: &str| object.get(key).is_some_and(Value::is_u64);
+    let object = json::object(line)?;
+    let numeric = |key: &str| object.get(key).is_some_and(|raw| value_of(raw).is_u64());
     if !(numeric("level") && numeric("time")) {
         return None;
     }
@@ -328,12 +328,12 @@ fn zap(line: &str, cx: Context) -> Option<Parsed> {
     let mut named = context;
     if let Some(last) = message.first()
         && last.starts_with('{')
-        && let Ok(object) = serde_json::from_str::<Map<String, Value>>(last)
+        && let Some(object) = json::object(last)
         && let Some((text, before)) = context.split_last()
     {
         parsed.attributes = object
             .into_iter()
-            .map(|(k, v)| (k, json::text_of(v)))
+            .map(|(k, v)| (k, json::text_of(&v)))
             .collect();
         message = std::slice::from_ref(text);
         named = before;
@@ -419,12 +419,12 @@ fn winston(line: &str, cx: Context) -> Option<Parsed> {
         ..Parsed::default()
     };
     if let Some((text, meta)) = message.rsplit_once(" {")
-        && let Ok(object) = serde_json::from_str::<Map<String, Value>>(&format!("{{{meta}"))
+        && let Some(object) = json::object(&format!("{{{meta}"))
     {
         parsed.message = text.to_string();
         parsed.attributes = object
             .into_iter()
-            .map(|(k, v)| (k, json::text_of(v)))
+            .map(|(k, v)| (k, json::text_of(&v)))
             .collect();
     }
     Some(parsed)

@@ -2,8 +2,10 @@
 //! json-file driver, the CRI format of containerd and CRI-O that Kubernetes
 //! nodes keep), and Kubernetes' own klog layout.
 
+use logstream_shared::JsonObject;
 use logstream_shared::LogRecord;
-use serde_json::{Map, Value};
+use logstream_shared::record::value_of;
+use serde_json::Value;
 
 use super::{Layout, Start, inner, level, put, time};
 use crate::text::token;
@@ -53,15 +55,15 @@ pub(super) const KLOG: Layout = Layout {
 
 /// A Docker line's parts: the program's line (newline cut), its stream and
 /// time, and whether the line is complete.
-fn docker_parts(line: &str) -> Option<(Map<String, Value>, String, bool)> {
+fn docker_parts(line: &str) -> Option<(JsonObject, String, bool)> {
     if !line.contains("\"log\"") {
         return None;
     }
-    let mut object = serde_json::from_str::<Map<String, Value>>(line).ok()?;
-    let Some(Value::String(log)) = object.remove("log") else {
+    let mut object = json::object(line)?;
+    let Value::String(log) = value_of(&object.remove("log")?) else {
         return None;
     };
-    object.get("stream")?.as_str()?;
+    value_of(object.get("stream")?).as_str()?;
     let complete = log.ends_with('\n');
     Some((
         object,
@@ -75,13 +77,13 @@ fn docker(line: &str, cx: Context) -> Option<Parsed> {
     let mut parsed = inner(&log, cx);
     let time = object.remove("time");
     if parsed.timestamp.is_none() {
-        parsed.timestamp = time.and_then(|t| json::time_of(&t, cx));
+        parsed.timestamp = time.and_then(|t| json::time_of(&value_of(&t), cx));
     }
     for (key, value) in object {
         parsed
             .attributes
             .entry(key)
-            .or_insert_with(|| json::text_of(value));
+            .or_insert_with(|| json::text_of(&value));
     }
     parsed.open = !complete;
     Some(parsed)

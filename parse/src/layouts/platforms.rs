@@ -2,7 +2,7 @@
 //! log, Redis, MongoDB, OpenStack.
 
 use logstream_shared::Level;
-use serde_json::{Map, Value};
+use logstream_shared::record::{members_of, value_of};
 
 use super::{Layout, Start, bracketed, is_number, level, put, time};
 use crate::text::{is_logger, token};
@@ -175,11 +175,11 @@ fn mongodb(line: &str, cx: Context) -> Option<Parsed> {
     if !line.starts_with(r#"{"t":{"$date""#) {
         return None;
     }
-    let mut object = serde_json::from_str::<Map<String, Value>>(line).ok()?;
-    let date = object.remove("t")?.get("$date").cloned()?;
-    let severity = object.remove("s")?;
+    let mut object = json::object(line)?;
+    let date = members_of(&object.remove("t")?)?.remove("$date")?;
+    let severity = value_of(&object.remove("s")?);
     let mut parsed = json::from_object(object, line, cx);
-    parsed.timestamp = json::time_of(&date, cx);
+    parsed.timestamp = json::time_of(&value_of(&date), cx);
     // F, E, W, I, and D1 … D5 for the debug levels.
     parsed.level = severity
         .as_str()

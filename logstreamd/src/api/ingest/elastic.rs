@@ -20,8 +20,9 @@
 //! `log.level`, `level` or `severity`; the host `host.name`,
 //! `host.hostname` or `host`; trace ids `trace.id`/`trace_id` and
 //! `span.id`/`span_id`. Dotted keys and nested objects both count. Every
-//! other field is an attribute, nested objects flattened to dotted keys and
-//! arrays kept as JSON text.
+//! other field is an attribute, nested objects flattened to dotted keys
+//! (down to [`FLATTENED_LEVELS`]) and other values kept as the JSON text
+//! they were sent as (numbers keep every digit).
 
 use std::time::Instant;
 
@@ -32,8 +33,11 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use chrono::{DateTime, Utc};
-use logstream_shared::record::{UNKNOWN_SERVICE, fit_to_limits, parse_timestamp};
-use logstream_shared::{Level, LogRecord};
+use logstream_shared::record::{
+    UNKNOWN_SERVICE, attribute_text, fit_to_limits, members_of, parse_timestamp, value_of,
+};
+use logstream_shared::{JsonObject, Level, LogRecord};
+use serde_json::value::{RawValue, to_raw_value};
 use serde_json::{Map, Value, json};
 
 use super::{ApiError, AppState, Rejected, read_body, submit};
@@ -323,36 +327,45 @@ fn action_of(line: &[u8]) -> Result<(&'static str, Map<String, Value>), String> 
     }
 }
 
+/// How many levels of nested objects become dotted keys; deeper ones are
+/// kept as their JSON text. Documents are read without a nesting limit (as
+/// text), so this bounds the recursion, and the work, of flattening.
+const FLATTENED_LEVELS: usize = 16;
+
 fn record_of(
     line: &[u8],
     index: &str,
     id: Option<String>,
     received: DateTime<Utc>,
 ) -> Result<(LogRecord, Given), String> {
-    let mut document = match serde_json::from_slice(line) {
-        Ok(Value::Object(document)) => document,
-        Ok(_) => return Err("the document is not a JSON object".into()),
-        Err(e) => return Err(format!("the document is not valid JSON: {e}")),
-    };
+    let mut document = document_of(line)?;
     let time = take_first(&mut document, &["@timestamp", "timestamp"]);
     let given_time = time.is_some();
     let timestamp = match time {
-        Some(value) => parse_timestamp(&value)?,
+        Some(raw) => parse_timestamp(&value_of(&raw))?,
         None => received,
     };
     let message = take_text(&mut document, &["message", "msg", "log", "@message"]);
     let service = take_text(&mut document, &["service.name", "service", "app"]);
     let level = take_text(&mut document, &["log.level", "level", "severity"]);
     let parsed_level = level.as_deref().and_then(|l| l.parse::<Level>().ok());
-    if let (Some(level), None) = (&level, parsed_level) {
-        document.insert("level".into(), Value::String(level.clone()));
+    if let (Some(level), None) = (&level, parsed_level)
+        && let Ok(raw) = to_raw_value(level)
+    {
+        document.insert("level".into(), raw);
     }
     let host = take_text(&mut document, &["host.name", "host.hostname", "host"]);
     let trace_id = take_text(&mut document, &["trace.id", "trace_id"]);
     let span_id = take_text(&mut document, &["span.id", "span_id"]);
-    let message = message.unwrap_or_else(|| Value::Object(document.clone()).to_string());
+    let message = message.unwrap_or_else(|| {
+        to_raw_value(&document)
+            .map(|raw| attribute_text(&raw))
+            .unwrap_or_default()
+    });
     let mut attributes = std::collections::BTreeMap::new();
-    flatten(&mut attributes, String::new(), Value::Object(document));
+    for (name, value) in document {
+        flatten(&mut attributes, name, &value, FLATTENED_LEVELS);
+    }
     let fallback_service = if index.is_empty() {
         UNKNOWN_SERVICE
     } else {
@@ -377,66 +390,79 @@ fn record_of(
     Ok((record, given))
 }
 
-/// Removes and returns the first of `fields` present, each as a dotted key
-/// (`"log.level": …`) or a path through nested objects (`"log": {"level": …}`).
-fn take_first(document: &mut Map<String, Value>, fields: &[&str]) -> Option<Value> {
-    fields.iter().find_map(|field| take_path(document, field))
-}
-
-/// [`take_first`] for text fields: only a string (or a number) is taken.
-fn take_text(document: &mut Map<String, Value>, fields: &[&str]) -> Option<String> {
-    fields.iter().find_map(|field| {
-        let found = find_path(document, field)?;
-        if !(found.is_string() || found.is_number()) {
-            return None;
-        }
-        match take_path(document, field)? {
-            Value::String(text) => Some(text),
-            other => Some(other.to_string()),
+/// A document line's members, each kept as the JSON text it was sent as.
+fn document_of(line: &[u8]) -> Result<JsonObject, String> {
+    serde_json::from_slice(line).map_err(|e| {
+        if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok() {
+            "the document is not a JSON object".to_string()
+        } else {
+            format!("the document is not valid JSON: {e}")
         }
     })
 }
 
-fn find_path<'a>(document: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
-    if let Some(value) = document.get(field) {
-        return Some(value);
-    }
-    let (head, rest) = field.split_once('.')?;
-    find_path(document.get(head)?.as_object()?, rest)
+/// Removes and returns the first of `fields` present, each as a dotted key
+/// (`"log.level": …`) or a path through nested objects (`"log": {"level": …}`).
+fn take_first(document: &mut JsonObject, fields: &[&str]) -> Option<Box<RawValue>> {
+    fields
+        .iter()
+        .find_map(|field| take_path(document, field, &|_| true))
 }
 
-fn take_path(document: &mut Map<String, Value>, field: &str) -> Option<Value> {
-    if let Some(value) = document.remove(field) {
-        return Some(value);
+/// [`take_first`] for text fields: only a string (or a number) is taken.
+fn take_text(document: &mut JsonObject, fields: &[&str]) -> Option<String> {
+    let is_text = |raw: &RawValue| text_of(raw).is_some();
+    fields
+        .iter()
+        .find_map(|field| take_path(document, field, &is_text))
+        .and_then(|raw| text_of(&raw))
+}
+
+/// A string's text, or a number's JSON text as sent.
+fn text_of(raw: &RawValue) -> Option<String> {
+    match raw.get().as_bytes().first()? {
+        b'"' | b'-' | b'0'..=b'9' => Some(attribute_text(raw)),
+        _ => None,
+    }
+}
+
+/// Removes the value at `field` if `accept` takes it; an object left empty
+/// by that is removed too.
+fn take_path(
+    document: &mut JsonObject,
+    field: &str,
+    accept: &dyn Fn(&RawValue) -> bool,
+) -> Option<Box<RawValue>> {
+    if document.get(field).is_some_and(|raw| accept(raw)) {
+        return document.remove(field);
     }
     let (head, rest) = field.split_once('.')?;
-    let inner = document.get_mut(head)?.as_object_mut()?;
-    let taken = take_path(inner, rest)?;
+    let mut inner = members_of(document.get(head)?)?;
+    let taken = take_path(&mut inner, rest, accept)?;
     if inner.is_empty() {
         document.remove(head);
+    } else {
+        document.insert(head.to_string(), to_raw_value(&inner).ok()?);
     }
     Some(taken)
 }
 
-/// Attributes from a document: nested objects as dotted keys, arrays as
-/// their JSON text, strings as they are, other values as their JSON text.
-fn flatten(attributes: &mut std::collections::BTreeMap<String, String>, key: String, value: Value) {
-    match value {
-        Value::Object(map) if !map.is_empty() || key.is_empty() => {
-            for (name, value) in map {
-                let key = if key.is_empty() {
-                    name
-                } else {
-                    format!("{key}.{name}")
-                };
-                flatten(attributes, key, value);
+/// Adds the attributes of one member: a nested object's members as dotted
+/// keys, `levels` deep; any other value (an empty object too) as its text.
+fn flatten(
+    attributes: &mut std::collections::BTreeMap<String, String>,
+    key: String,
+    raw: &RawValue,
+    levels: usize,
+) {
+    match members_of(raw).filter(|members| !members.is_empty() && levels > 0) {
+        Some(members) => {
+            for (name, value) in members {
+                flatten(attributes, format!("{key}.{name}"), &value, levels - 1);
             }
         }
-        Value::String(text) => {
-            attributes.insert(key, text);
-        }
-        other => {
-            attributes.insert(key, other.to_string());
+        None => {
+            attributes.insert(key, attribute_text(raw));
         }
     }
 }
@@ -490,6 +516,47 @@ mod tests {
         assert_eq!(records[0].service, UNKNOWN_SERVICE);
         let json = items[1].to_json();
         assert_eq!(json["index"]["error"]["type"], "document_parsing_exception");
+    }
+
+    #[test]
+    fn numbers_keep_the_text_they_were_sent_as() {
+        let body = concat!(
+            "{\"index\":{}}\n",
+            "{\"msg\":12345678901234567890123,\"frac\":1.0000000000000000000001,",
+            "\"http\":{\"ids\":[ 18446744073709551616 , 1.50 ]},\"level\":9007199254740993}\n",
+            "{\"index\":{}}\n",
+            "{\"n\": 36893488147419103232, \"o\": {\"p\": 1e400}}\n",
+        );
+        let (_, records) = parse_bulk(body.as_bytes(), None, received(), false).unwrap();
+        let attributes = &records[0].attributes;
+        assert_eq!(records[0].message, "12345678901234567890123");
+        assert_eq!(attributes["frac"], "1.0000000000000000000001");
+        assert_eq!(attributes["http.ids"], "[18446744073709551616,1.50]");
+        assert_eq!(attributes["level"], "9007199254740993");
+        // Without a message, the document's JSON text, without spaces.
+        assert_eq!(
+            records[1].message,
+            r#"{"n":36893488147419103232,"o":{"p":1e400}}"#
+        );
+        assert_eq!(records[1].attributes["o.p"], "1e400");
+    }
+
+    /// Documents are read without serde_json's nesting limit: flattening
+    /// stops at `FLATTENED_LEVELS`, so that neither its recursion nor its
+    /// work grows with a hostile document's depth.
+    #[test]
+    fn deeply_nested_documents_are_flattened_only_so_deep() {
+        let depth = 100_000;
+        let document = format!(
+            "{{\"message\":\"m\",\"a\":{}1{}}}",
+            "{\"a\":".repeat(depth),
+            "}".repeat(depth)
+        );
+        let body = format!("{{\"index\":{{}}}}\n{document}\n");
+        let (items, records) = parse_bulk(body.as_bytes(), None, received(), false).unwrap();
+        assert_eq!(items[0].status, 201);
+        let key = vec!["a"; FLATTENED_LEVELS + 1].join(".");
+        assert!(records[0].attributes[&key].starts_with("{\"a\":{\"a\":"));
     }
 
     #[test]
