@@ -35,6 +35,7 @@ use super::{ApiError, AppState, HttpLimits};
 use crate::ingest::{IdempotencyKey, SinkError, Submitted};
 
 pub(super) use elastic::{add_product_header, is_elastic_path};
+pub(super) use native::FieldNames;
 
 pub(super) fn router() -> Router<AppState> {
     native::router()
@@ -261,7 +262,7 @@ fn media_type(headers: &HeaderMap) -> String {
 }
 
 /// The longest accepted `Idempotency-Key`.
-const MAX_KEY_LEN: usize = 200;
+pub(super) const MAX_KEY_LEN: usize = 200;
 
 /// The request's `Idempotency-Key` with a digest of its (decompressed) body
 /// and the ids of its `records`.
