@@ -146,7 +146,7 @@ const HEALTH: Route = Route {
 
 /// The OpenAPI document, open like health: it describes the API, not its data.
 const OPENAPI: Route = Route {
-    path: openapi::PATH,
+    path: "/api/openapi.json",
     methods: &["GET"],
     scope: None,
 };

@@ -36,14 +36,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ROUTES, Route};
 
-/// Where the document is served.
-pub const PATH: &str = "/api/openapi.json";
-
 pub(super) fn router<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    Router::new().route(PATH, get(serve))
+    Router::new().route("/api/openapi.json", get(serve))
 }
 
 async fn serve() -> impl IntoResponse {
@@ -283,7 +280,7 @@ impl Document {
             ("/metrics", "GET") => metrics(),
             ("/api/health", "GET") => self.health(),
             ("/ready", "GET") => ready(),
-            (PATH, "GET") => Described {
+            ("/api/openapi.json", "GET") => Described {
                 summary: "This document",
                 tag: "operations",
                 parameters: Vec::new(),
