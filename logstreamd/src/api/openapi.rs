@@ -21,6 +21,7 @@ use logstream_shared::api::{
     Histogram, HistogramParams, IngestAccepted, IngestRecord, LogsAnswer, MAX_BATCH_RECORDS,
     SearchParams, TailParams,
 };
+use utoipa::openapi::link::{Link, LinkBuilder};
 use utoipa::openapi::path::{
     Operation, OperationBuilder, Parameter, ParameterBuilder, ParameterIn,
 };
@@ -169,6 +170,7 @@ impl Document {
     fn operation(&mut self, route: &Route, method: &str) -> Option<Operation> {
         let described = self.describe(route.path, method)?;
         let mut operation = OperationBuilder::new()
+            .operation_id(Some(operation_id(route.path, method)))
             .summary(Some(described.summary))
             .tag(described.tag)
             .parameters(Some(described.parameters))
@@ -321,6 +323,7 @@ impl Document {
             .description("Stored durably")
             .content("application/json", self.json::<IngestAccepted>())
             .header("Idempotent-Replayed", replayed.build())
+            .link("context", context_of_stored_record())
             .build();
         let mut parameters = super::ingest::FieldNames::into_params(|| Some(ParameterIn::Query));
         parameters.push(idempotency_key());
@@ -562,6 +565,28 @@ struct OtlpStatus {
     message: String,
 }
 
+/// `get_api_logs_id_context` for `GET /api/logs/{id}/context`: unique, as
+/// each route has each method once.
+fn operation_id(path: &str, method: &str) -> String {
+    let words = path
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty());
+    std::iter::once(method.to_ascii_lowercase())
+        .chain(words.map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// The record that one stored object names (a batch answers `ids`
+/// instead): schemathesis follows it to ask for the record's context.
+fn context_of_stored_record() -> Link {
+    LinkBuilder::new()
+        .operation_id(operation_id("/api/logs/{id}/context", "GET"))
+        .parameter("id", "$response.body#/id")
+        .description("The stored record's context, by the id of a single object.")
+        .build()
+}
+
 fn ok(description: &str, content: Content) -> Response {
     ResponseBuilder::new()
         .description(description)
@@ -687,6 +712,24 @@ mod tests {
             let name = target.strip_prefix("#/components/schemas/").unwrap();
             assert!(schemas[name].is_object(), "{target} is not in components");
         }
+    }
+
+    #[test]
+    fn operation_ids_are_unique_and_links_name_one() {
+        let document = document_json();
+        let mut ids: Vec<&str> = document["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .map(|operation| operation["operationId"].as_str().unwrap())
+            .collect();
+        let context = &document["paths"]["/api/ingest"]["post"]["responses"]["202"]["links"];
+        assert!(ids.contains(&context["context"]["operationId"].as_str().unwrap()));
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count);
     }
 
     #[test]
