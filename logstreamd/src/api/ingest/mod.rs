@@ -36,6 +36,7 @@ use crate::ingest::{IdempotencyKey, SinkError, Submitted};
 
 pub(super) use elastic::{add_product_header, is_elastic_path};
 pub(super) use native::FieldNames;
+pub(super) use otlp::Status as OtlpStatus;
 
 pub(super) fn router() -> Router<AppState> {
     native::router()
