@@ -379,10 +379,10 @@ impl Document {
         let body = RequestBodyBuilder::new()
             .required(Some(Required::True))
             .description(Some(
-                "A Loki push request: snappy-compressed protobuf, or JSON {\"streams\": […]}.",
+                "A Loki push request: snappy-compressed protobuf, or JSON.",
             ))
             .content("application/x-protobuf", binary())
-            .content("application/json", Content::new(Some(any_object())));
+            .content("application/json", self.json::<super::ingest::LokiPush>());
         Described {
             summary: "Loki push; entries that cannot be taken are named in a 400, the rest stored",
             tag: "ingest",

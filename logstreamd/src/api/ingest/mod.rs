@@ -35,6 +35,7 @@ use super::{ApiError, AppState, HttpLimits};
 use crate::ingest::{IdempotencyKey, SinkError, Submitted};
 
 pub(super) use elastic::{add_product_header, is_elastic_path};
+pub(super) use loki::JsonPush as LokiPush;
 pub(super) use native::FieldNames;
 pub(super) use otlp::Status as OtlpStatus;
 
