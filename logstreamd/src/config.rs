@@ -19,6 +19,8 @@ Examples:
   LOGSTREAM_LOG=debug logstreamd               # log every committed batch
   logstreamd --syslog-listen 127.0.0.1:5514    # also syslog over TCP and UDP (unauthenticated)
 
+The HTTP API is described by the OpenAPI document at GET /api/openapi.json.
+
 Scale-out, with Kafka and ClickHouse from docker-compose.yml (docs/docker.md):
   logstreamd --role api --queue kafka://127.0.0.1:9092/app-logs \\
       --store clickhouse://logstream:logstream@127.0.0.1:8123/logstream
@@ -140,8 +142,8 @@ pub struct Config {
     /// File of access tokens: one `SCOPE:TOKEN` per line, `#` comments and blank lines
     /// allowed. Scopes: ingest (POST /api/ingest), read (queries and stats), admin
     /// (both). Tokens are at least 16 characters. Once any token is configured, every
-    /// endpoint but /api/health needs `Authorization: Bearer TOKEN`; with none the
-    /// API is open to anyone who can reach it.
+    /// endpoint but /api/health and /api/openapi.json needs `Authorization: Bearer
+    /// TOKEN`; with none the API is open to anyone who can reach it.
     #[arg(long, env = "LOGSTREAM_TOKENS_FILE", value_name = "PATH")]
     pub tokens_file: Option<PathBuf>,
 

@@ -217,6 +217,12 @@ async fn filters_and_bad_requests() {
         let body = refused_tail(&daemon, &params, None).await;
         assert_eq!(body["details"][0]["field"], field, "{body}");
     }
+    // An empty cursor is none, as on /api/logs: a client that has no id yet
+    // may send one.
+    for (params, last_event_id) in [(vec![("cursor", "")], None), (vec![], Some(""))] {
+        let response = tail_request(&daemon, &params, last_event_id).await;
+        assert_eq!(response.status(), 200, "{params:?} {last_event_id:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,8 +15,91 @@ pub const MAX_BATCH_RECORDS: usize = 10_000;
 /// says how many there were in all.
 pub const MAX_ERROR_DETAILS: usize = 100;
 
+/// One record as `POST /api/ingest` takes it (what `record_from_json`
+/// reads): the form clients send and the OpenAPI document describes. Any
+/// other top-level field becomes an attribute too.
+///
+/// The schema's patterns say what `validate` checks:
+/// no control characters (Unicode's Cc: U+0000 to U+001F, U+007F to
+/// U+009F) in the names people see, and a service and message that are not
+/// blank. Lengths are in bytes, which JSON Schema cannot count.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IngestRecord {
+    /// 1 to 128 bytes, no control characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+        )
+    )]
+    pub service: String,
+    /// Up to 64 KiB, not blank.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"\S"))]
+    pub message: String,
+    /// TRACE, DEBUG, INFO (the default), WARN, ERROR or FATAL, in any case,
+    /// or an alias: verbose, dbg, information, notice, warning, err,
+    /// critical, crit, alert, emerg, panic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::Level))]
+    pub level: Option<String>,
+    /// RFC 3339 (between the years 1678 and 2262), or a Unix epoch number in
+    /// seconds, milliseconds, microseconds or nanoseconds (told apart by
+    /// size); default: the time received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = timestamp_schema))]
+    pub timestamp: Option<serde_json::Value>,
+    /// Up to 256 bytes, like `host`, `trace_id` and `span_id`, without
+    /// control characters; default: a new UUIDv7.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
+    pub host: Option<String>,
+    /// Also read as `traceId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
+    pub trace_id: Option<String>,
+    /// Also read as `spanId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
+    pub span_id: Option<String>,
+    /// At most 64 keys of 1 to 128 bytes without control characters;
+    /// values up to 8 KiB. Non-string values keep their JSON text. Also
+    /// read as `metadata`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+}
+
+/// An RFC 3339 time or an epoch number.
+#[cfg(feature = "openapi")]
+fn timestamp_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{
+        KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+    };
+    let text = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)));
+    let epoch = ObjectBuilder::new().schema_type(Type::Number);
+    Schema::OneOf(OneOfBuilder::new().item(text).item(epoch).build())
+}
+
 /// `202 Accepted` from `POST /api/ingest`: the records are durable.
 /// A single object gets `id`; a batch gets `accepted` and `ids` in input order.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestAccepted {
     pub status: String,
@@ -28,6 +111,7 @@ pub struct IngestAccepted {
 }
 
 /// The body of every error response.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: String,
@@ -36,6 +120,11 @@ pub struct ErrorBody {
 }
 
 /// Query parameters of `GET /api/logs`.
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchParams {
     /// The query language (see `query`).
@@ -57,6 +146,7 @@ pub struct SearchParams {
     /// `backward` (the default: newest first, each next page older) or
     /// `forward` (oldest first, each next page newer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(inline))]
     pub direction: Option<Direction>,
     /// Seed-style shortcuts, combined with `q`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,6 +156,7 @@ pub struct SearchParams {
 }
 
 /// Which way the records of `GET /api/logs` run, and its pages with them.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
@@ -86,6 +177,7 @@ impl Direction {
 }
 
 /// A page of records, newest first (oldest first with `direction=forward`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogsPage {
     pub status: String,
@@ -105,6 +197,7 @@ pub struct LogsPage {
 
 /// The answer of `GET /api/logs` to a query with `stats`, `top` or
 /// `fields`: a table, typed by its columns.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TablePage {
     pub status: String,
@@ -118,6 +211,7 @@ pub struct TablePage {
     pub truncated: bool,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
@@ -126,6 +220,11 @@ pub struct Column {
 }
 
 /// Query parameters of `GET /api/logs/{id}/context`.
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContextParams {
     /// Records before the record (default [`DEFAULT_CONTEXT`]).
@@ -148,6 +247,7 @@ pub const MAX_CONTEXT: usize = 1_000;
 /// A record and its neighbours from the same service (and the same host,
 /// when it has one), like `grep -C` around a line. Both lists are oldest
 /// first: `before`, `record`, `after` read in time order.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContextPage {
     pub status: String,
@@ -157,6 +257,7 @@ pub struct ContextPage {
 }
 
 /// What `GET /api/logs` answers: records, or a table (told apart by `columns`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum LogsAnswer {
@@ -165,6 +266,7 @@ pub enum LogsAnswer {
 }
 
 /// `GET /api/health`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     pub status: String,
@@ -179,6 +281,11 @@ pub struct Health {
 }
 
 /// Query parameters of `GET /api/stats/histogram`.
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistogramParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,6 +302,7 @@ pub struct HistogramParams {
 }
 
 /// Counts per time bucket and level; every bucket of the range is present.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Histogram {
     pub status: String,
@@ -203,6 +311,7 @@ pub struct Histogram {
     pub buckets: Vec<HistogramBucket>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistogramBucket {
     pub start: chrono::DateTime<chrono::Utc>,
@@ -212,6 +321,11 @@ pub struct HistogramBucket {
 }
 
 /// Query parameters of `GET /api/stats/facets`.
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FacetParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,6 +344,11 @@ pub struct FacetParams {
 }
 
 /// Query parameters of `GET /api/fields`.
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldsParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -245,12 +364,14 @@ pub struct FieldsParams {
 
 /// `GET /api/fields`: the attribute names of the matching records, with
 /// how many records have each, most frequent first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldList {
     pub status: String,
     pub fields: Vec<FieldCount>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldCount {
     pub name: String,
@@ -258,6 +379,7 @@ pub struct FieldCount {
 }
 
 /// The most frequent values of a field among matching records.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facets {
     pub status: String,
@@ -265,6 +387,7 @@ pub struct Facets {
     pub values: Vec<FacetValue>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FacetValue {
     pub value: String,
@@ -283,6 +406,11 @@ pub struct FacetValue {
 /// When a client falls too far behind, the daemon sends one event `lagged`
 /// (`data`: a [`TailLagged`]) and ends the stream; the client reconnects from
 /// its last id. Comment lines keep idle connections open.
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TailParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -299,6 +427,7 @@ pub const TAIL_RECORD_EVENT: &str = "record";
 pub const TAIL_LAGGED_EVENT: &str = "lagged";
 
 /// `data` of the `lagged` event.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TailLagged {
     pub error: String,

@@ -7,6 +7,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A log level. The order is severity: `Trace < Debug < … < Fatal`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+// As `Serialize` below writes it: the canonical upper-case name.
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(rename_all = "UPPERCASE")
+)]
 pub enum Level {
     Trace,
     Debug,

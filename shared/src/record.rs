@@ -24,6 +24,7 @@ pub const MAX_ATTRIBUTE_VALUE_LEN: usize = 8 * 1024;
 pub const MAX_TAG_LEN: usize = 256;
 
 /// One stored log record, as the API returns it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogRecord {
     pub id: String,
@@ -51,6 +52,7 @@ impl LogRecord {
 }
 
 /// A problem with one field of one ingested record.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     /// The record's position in a batch; absent for a single record.

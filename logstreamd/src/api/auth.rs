@@ -1,7 +1,8 @@
 //! Access control: bearer tokens with scopes.
 //!
 //! Tokens come from `--tokens-file` and `LOGSTREAM_TOKENS` as `SCOPE:TOKEN`
-//! entries. Once any is configured, every route but `/api/health` needs
+//! entries. Once any is configured, every route but `/api/health` and
+//! `/api/openapi.json` (open routes, `scope: None` in `ROUTES`) needs
 //! `Authorization: Bearer TOKEN` with a known token (401 otherwise) whose
 //! scope covers the route (403 otherwise). With none the API is open.
 //!

@@ -7,6 +7,7 @@ mod ingest;
 pub use ingest::MEMORY_PER_BODY_BYTE;
 mod logs;
 mod metrics;
+pub mod openapi;
 mod stats;
 mod tail;
 
@@ -146,6 +147,13 @@ const HEALTH: Route = Route {
     scope: None,
 };
 
+/// The OpenAPI document, open like health: it describes the API, not its data.
+const OPENAPI: Route = Route {
+    path: "/api/openapi.json",
+    methods: &["GET"],
+    scope: None,
+};
+
 /// Every route of [`router`]. The scope guard looks each request's route up
 /// here, so this table is what decides who may call what: a route missing
 /// from it answers 500 (see `auth::require_scope`) and cannot be served
@@ -176,6 +184,7 @@ pub const ROUTES: &[Route] = &[
     route("/api/tail", &["GET"], Scope::Read),
     route("/metrics", &["GET"], Scope::Read),
     HEALTH,
+    OPENAPI,
 ];
 
 /// Every route of [`worker_router`], looked up like [`ROUTES`].
@@ -198,7 +207,8 @@ pub struct HttpLimits {
 }
 
 /// The routes in groups by how they time out; the scope each needs is in
-/// [`ROUTES`], where a new endpoint must be added too. Only `open` is
+/// [`ROUTES`], where a new endpoint must be added too (and described in
+/// [`openapi`]). Only `open` is
 /// reachable without a token.
 pub fn router(state: AppState) -> Router {
     let tokens = &state.tokens;
@@ -223,8 +233,9 @@ pub fn router(state: AppState) -> Router {
             .fallback(|| async { StatusCode::NOT_FOUND }),
         tokens,
     );
-    // Container health checks call it without a token.
-    let open = health::router().layer(timeout);
+    // Container health checks call it without a token; the OpenAPI
+    // document describes the API, not its data.
+    let open = health::router().merge(openapi::router()).layer(timeout);
     let routes = Router::new()
         .merge(guarded)
         .merge(open)

@@ -41,12 +41,14 @@ async fn tail(
     .map_err(invalid_params)?;
     refuse_pipes(&selected, false).map_err(invalid_params)?;
     // A reconnecting EventSource sends the last id it saw as this header.
+    // An empty cursor is none, as on `GET /api/logs`.
     let resume = headers
         .get("last-event-id")
         .map(|value| value.to_str().map(str::to_string))
         .transpose()
         .map_err(|_| invalid_params(invalid("Last-Event-ID", "must be text")))?
-        .or(params.cursor);
+        .filter(|id| !id.is_empty())
+        .or(params.cursor.filter(|cursor| !cursor.is_empty()));
     let start = match (resume, selected.since_ns) {
         (Some(cursor), since) => TailStart::After { cursor, since },
         (None, Some(since)) => TailStart::Since(since),

@@ -273,6 +273,7 @@ pub struct ColumnSpec {
 }
 
 /// A table column's type (times are RFC 3339 text in JSON).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnKind {

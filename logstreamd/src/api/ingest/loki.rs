@@ -160,15 +160,24 @@ fn timestamp_nanos(seconds: i64, nanos: i32) -> Result<i64, String> {
         .ok_or_else(|| format!("timestamp {seconds}s is outside the years 1678 to 2262"))
 }
 
-#[derive(Deserialize)]
-struct JsonPush {
+/// A Loki push request in JSON.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = LokiPush)]
+pub(in crate::api) struct JsonPush {
     streams: Vec<JsonStream>,
 }
 
-#[derive(Deserialize)]
+/// One stream: its labels and its entries.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = LokiStream)]
 struct JsonStream {
+    /// Labels: `service_name` (or `service`, `app`, `job`) names the
+    /// service, `level` (or `detected_level`, `severity`) the level,
+    /// `host` (or `hostname`) the host.
     #[serde(default)]
     stream: BTreeMap<String, String>,
+    /// Entries: `["<unix epoch in nanoseconds>", "line"]`, optionally with
+    /// an object of structured metadata third.
     #[serde(default)]
     values: Vec<serde_json::Value>,
 }

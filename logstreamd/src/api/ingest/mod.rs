@@ -39,6 +39,9 @@ use crate::ingest::order::{self, Place};
 use crate::ingest::{IdempotencyKey, SinkError, Submitted, Turn};
 
 pub(super) use elastic::{add_product_header, is_elastic_path};
+pub(super) use loki::JsonPush as LokiPush;
+pub(super) use native::FieldNames;
+pub(super) use otlp::Status as OtlpStatus;
 
 pub(super) fn router(state: &AppState) -> Router<AppState> {
     native::router()
@@ -301,7 +304,7 @@ fn order_place(headers: &HeaderMap) -> Result<Option<Place>, ApiError> {
 }
 
 /// The longest accepted `Idempotency-Key`.
-const MAX_KEY_LEN: usize = 200;
+pub(super) const MAX_KEY_LEN: usize = 200;
 
 /// The request's `Idempotency-Key` with a digest of its (decompressed) body
 /// and the ids of its `records`.

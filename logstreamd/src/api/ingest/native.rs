@@ -164,12 +164,18 @@ async fn ingest(
 /// `LogStream-Message-Field`, `LogStream-Time-Field`,
 /// `LogStream-Service-Field`, `LogStream-Level-Field` and
 /// `LogStream-Service` (a query parameter wins).
-#[derive(Debug, Default, Deserialize)]
-struct FieldNames {
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(in crate::api) struct FieldNames {
+    /// The field that holds the message (header `LogStream-Message-Field`).
     message_field: Option<String>,
+    /// The field that holds the time (header `LogStream-Time-Field`).
     time_field: Option<String>,
+    /// The field that holds the service (header `LogStream-Service-Field`).
     service_field: Option<String>,
+    /// The field that holds the level (header `LogStream-Level-Field`).
     level_field: Option<String>,
+    /// The service of records that name none (header `LogStream-Service`).
     service: Option<String>,
 }
 

@@ -126,8 +126,9 @@ fn success_answer(encoding: Encoding, answer: &ExportLogsServiceResponse) -> Res
 
 /// `google.rpc.Status`, the body of an OTLP error answer (fields as in
 /// `google/rpc/status.proto`; `details` is never sent).
-#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
-struct Status {
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = OtlpStatus)]
+pub(in crate::api) struct Status {
     #[prost(int32, tag = "1")]
     code: i32,
     #[prost(string, tag = "2")]
