@@ -49,6 +49,7 @@ impl Place {
     /// The header's value, as it stands now: a retry names the batches
     /// answered meanwhile as answered.
     pub(crate) fn header(&self) -> String {
+        // This batch is among the unanswered, so the oldest is at most it.
         let oldest = self
             .order
             .unanswered
@@ -57,12 +58,7 @@ impl Place {
             .first()
             .copied()
             .unwrap_or(self.batch);
-        format!(
-            "{} {} {}",
-            self.order.run,
-            self.batch,
-            oldest.min(self.batch)
-        )
+        format!("{} {} {oldest}", self.order.run, self.batch)
     }
 }
 

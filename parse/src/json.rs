@@ -55,7 +55,7 @@ pub(super) fn object(text: &str) -> Option<JsonObject> {
 pub(super) fn from_object(mut object: JsonObject, line: &str, cx: Context) -> Parsed {
     let mut parsed = Parsed {
         message: match take_first(&mut object, &MESSAGE_KEYS, is_scalar) {
-            Some((_, message)) => text_of(&message),
+            Some((_, message)) => attribute_text(&message),
             None => line.trim().to_string(),
         },
         ..Parsed::default()
@@ -83,7 +83,7 @@ pub(super) fn from_object(mut object: JsonObject, line: &str, cx: Context) -> Pa
         (&TRACE_KEYS[..], &mut parsed.trace_id),
         (&SPAN_KEYS[..], &mut parsed.span_id),
     ] {
-        *field = take_first(&mut object, keys, is_text).map(|(_, v)| text_of(&v));
+        *field = take_first(&mut object, keys, is_text).map(|(_, v)| attribute_text(&v));
     }
     let members = attributes_object(&mut object);
     // Collected after the other fields, so a member wins over a field of
@@ -91,7 +91,7 @@ pub(super) fn from_object(mut object: JsonObject, line: &str, cx: Context) -> Pa
     parsed.attributes = object
         .into_iter()
         .chain(members)
-        .map(|(k, v)| (k, text_of(&v)))
+        .map(|(k, v)| (k, attribute_text(&v)))
         .collect();
     parsed
 }
@@ -172,9 +172,4 @@ fn take_first(
         }
     }
     None
-}
-
-/// A string as it is; any other value as the JSON text it was sent as.
-pub(super) fn text_of(raw: &RawValue) -> String {
-    attribute_text(raw)
 }

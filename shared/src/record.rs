@@ -89,7 +89,7 @@ pub type JsonObject = BTreeMap<String, Box<RawValue>>;
 
 /// The members of one ingested JSON value, which must be an object.
 pub fn json_object(value: &RawValue) -> Result<JsonObject, Vec<FieldError>> {
-    serde_json::from_str(value.get()).map_err(|_| {
+    members_of(value).ok_or_else(|| {
         vec![FieldError::new(
             "",
             format!(
@@ -428,7 +428,6 @@ fn string_field(field: &str, value: Value, errors: &mut Vec<FieldError>) -> Opti
     }
 }
 
-/// A member's value as read by `serde_json` (where only numbers may change).
 /// A JSON value as sent, parsed (numbers past f64 lose digits: for checks
 /// and conversions, not for what is stored).
 pub fn value_of(raw: &RawValue) -> Value {

@@ -2,7 +2,7 @@
 //! Rust (tracing, env_logger), Node (pino, bunyan, winston), Ruby, .NET
 //! (Microsoft.Extensions.Logging, Serilog), Elixir, PHP.
 
-use logstream_shared::record::value_of;
+use logstream_shared::record::{attribute_text, value_of};
 use logstream_shared::{Level, LogRecord};
 
 use super::level::{self, word as level_word};
@@ -333,7 +333,7 @@ fn zap(line: &str, cx: Context) -> Option<Parsed> {
     {
         parsed.attributes = object
             .into_iter()
-            .map(|(k, v)| (k, json::text_of(&v)))
+            .map(|(k, v)| (k, attribute_text(&v)))
             .collect();
         message = std::slice::from_ref(text);
         named = before;
@@ -424,7 +424,7 @@ fn winston(line: &str, cx: Context) -> Option<Parsed> {
         parsed.message = text.to_string();
         parsed.attributes = object
             .into_iter()
-            .map(|(k, v)| (k, json::text_of(&v)))
+            .map(|(k, v)| (k, attribute_text(&v)))
             .collect();
     }
     Some(parsed)

@@ -4,7 +4,7 @@
 
 use logstream_shared::JsonObject;
 use logstream_shared::LogRecord;
-use logstream_shared::record::value_of;
+use logstream_shared::record::{attribute_text, value_of};
 use serde_json::Value;
 
 use super::{Layout, Start, inner, level, put, time};
@@ -83,7 +83,7 @@ fn docker(line: &str, cx: Context) -> Option<Parsed> {
         parsed
             .attributes
             .entry(key)
-            .or_insert_with(|| json::text_of(&value));
+            .or_insert_with(|| attribute_text(&value));
     }
     parsed.open = !complete;
     Some(parsed)
