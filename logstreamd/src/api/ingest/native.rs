@@ -17,9 +17,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use logstream_shared::api::{IngestAccepted, MAX_BATCH_RECORDS};
-use logstream_shared::{FieldError, JsonObject, json_object, record_from_json};
+use logstream_shared::{FieldError, JsonObject, LogRecord, json_object, record_from_json};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -72,6 +72,39 @@ async fn ingest(
     } else {
         parse_json(&body.bytes)?
     };
+    let (records, single) = records_of(parsed, &names, received, state.detect_layouts)?;
+
+    let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+    let submitted = submit(&state, &headers, &body.bytes, records).await?;
+    let replayed = matches!(submitted, Submitted::AlreadyStored(_));
+    // A replay's records that give no id were given new ones: the answer
+    // names those stored the first time.
+    let ids = match submitted {
+        Submitted::AlreadyStored(stored) => stored,
+        Submitted::Stored => ids,
+    };
+    let accepted = IngestAccepted {
+        status: "queued".into(),
+        id: single.then(|| ids[0].clone()),
+        accepted: ids.len(),
+        ids: if single { Vec::new() } else { ids },
+    };
+    let replayed_header = [(
+        "idempotent-replayed",
+        if replayed { "true" } else { "false" },
+    )];
+    Ok((StatusCode::ACCEPTED, replayed_header, Json(accepted)))
+}
+
+/// The records of a parsed body, with the request's field names applied,
+/// and whether the body was a single record. A batch with a bad record is
+/// refused whole, its problems listed.
+fn records_of(
+    parsed: Body,
+    names: &FieldNames,
+    received: DateTime<Utc>,
+    detect_layouts: bool,
+) -> Result<(Vec<LogRecord>, bool), ApiError> {
     let (values, single) = match parsed {
         Body::Single(value) => (vec![value], true),
         Body::Batch(values) => (values, false),
@@ -94,7 +127,7 @@ async fn ingest(
         match parsed {
             // A batch with a bad record is refused: the rest need not be kept.
             Ok((mut record, given)) if details.is_empty() => {
-                if state.detect_layouts {
+                if detect_layouts {
                     layouts::complete(&mut record, given);
                 }
                 records.push(record);
@@ -134,27 +167,7 @@ async fn ingest(
         };
         return Err(details.into_error(error));
     }
-
-    let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-    let submitted = submit(&state, &headers, &body.bytes, records).await?;
-    let replayed = matches!(submitted, Submitted::AlreadyStored(_));
-    // A replay's records that give no id were given new ones: the answer
-    // names those stored the first time.
-    let ids = match submitted {
-        Submitted::AlreadyStored(stored) => stored,
-        Submitted::Stored => ids,
-    };
-    let accepted = IngestAccepted {
-        status: "queued".into(),
-        id: single.then(|| ids[0].clone()),
-        accepted: ids.len(),
-        ids: if single { Vec::new() } else { ids },
-    };
-    let replayed_header = [(
-        "idempotent-replayed",
-        if replayed { "true" } else { "false" },
-    )];
-    Ok((StatusCode::ACCEPTED, replayed_header, Json(accepted)))
+    Ok((records, single))
 }
 
 /// Where a shipper's records keep what LogStream's own records call
