@@ -535,6 +535,22 @@ async fn bad_searches_say_what_and_where() {
 }
 
 #[tokio::test]
+async fn queries_nested_thousands_deep_get_400_and_the_daemon_stays_up() {
+    let daemon = TestDaemon::start();
+    let deep = format!("{}a{}", "(".repeat(20_000), ")".repeat(20_000));
+    for path in ["/api/logs", "/api/stats/histogram"] {
+        let response = reqwest::get(daemon.at(&format!("{path}?q={deep}")))
+            .await
+            .unwrap_or_else(|e| panic!("{path}: no answer: {}", e.without_url()));
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        let body: ErrorBody = response.json().await.unwrap();
+        assert!(body.error.contains("at most 64"), "{}", body.error);
+    }
+    let health = reqwest::get(daemon.at("/api/health")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn nanosecond_timestamps_unicode_and_attributes_round_trip() {
     let daemon = TestDaemon::start();
     let client = reqwest::Client::new();

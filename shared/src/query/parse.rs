@@ -15,6 +15,11 @@ use crate::api::MAX_PAGE_SIZE;
 /// which would otherwise answer a long query with an error of its own.
 pub const MAX_QUERY_TERMS: usize = 1000;
 
+/// The deepest nesting of parentheses and `NOT`s: the parser, the
+/// compilers and the matcher walk the tree recursively, and a query of
+/// thousands of `(` would otherwise exhaust a thread's stack.
+pub const MAX_QUERY_NESTING: usize = 64;
+
 /// The widest `time(…)` bucket: a year (the stores' bucket arithmetic
 /// stays far from 64-bit overflow).
 const MAX_STEP_NANOS: i64 = 366 * 86_400 * 1_000_000_000;
@@ -26,6 +31,7 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
         chars: input.chars().collect(),
         pos: 0,
         depth: 0,
+        nesting: 0,
         terms: 0,
     };
     let filter = parser.expression()?;
@@ -117,6 +123,8 @@ struct Parser {
     pos: usize,
     /// Open parentheses: inside them a bare word ends at `)`.
     depth: usize,
+    /// Groups and `NOT`s open around the current position.
+    nesting: usize,
     terms: usize,
 }
 
@@ -275,7 +283,7 @@ impl Parser {
             if self.at_end() || self.at_pipe() || self.at_close() {
                 return Err(self.error_at(start, "NOT needs a filter after it"));
             }
-            return Ok(self.unary()?.negate());
+            return Ok(self.nested(start, Parser::unary)?.negate());
         }
         if self.peek() == Some('-') && self.peek_at(1).is_some_and(|c| !c.is_whitespace()) {
             self.pos += 1;
@@ -292,11 +300,33 @@ impl Parser {
         self.clause()
     }
 
+    /// `parse` one level deeper in the tree (a group's or a `NOT`'s
+    /// operand, starting at `start`), refused past the deepest nesting.
+    fn nested(
+        &mut self,
+        start: usize,
+        parse: impl FnOnce(&mut Parser) -> Result<Expr, QueryError>,
+    ) -> Result<Expr, QueryError> {
+        if self.nesting == MAX_QUERY_NESTING {
+            return Err(self.error_at(
+                start,
+                format!(
+                    "the query nests parentheses and NOTs more than {MAX_QUERY_NESTING} deep; \
+                     at most {MAX_QUERY_NESTING} are accepted"
+                ),
+            ));
+        }
+        self.nesting += 1;
+        let nested = parse(self);
+        self.nesting -= 1;
+        nested
+    }
+
     fn group(&mut self) -> Result<Expr, QueryError> {
         let open = self.pos;
         self.pos += 1;
         self.depth += 1;
-        let inner = self.expression()?;
+        let inner = self.nested(open, Parser::expression)?;
         self.depth -= 1;
         if self.peek() != Some(')') {
             return Err(self.error_at(open, "this \"(\" is never closed; add a \")\""));

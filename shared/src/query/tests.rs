@@ -45,6 +45,29 @@ fn queries_past_the_term_limit_are_refused_where_they_pass_it() {
 }
 
 #[test]
+fn queries_nested_past_the_limit_are_refused_where_they_pass_it() {
+    let deepest = format!(
+        "{}a{}",
+        "(NOT ".repeat(MAX_QUERY_NESTING / 2),
+        ")".repeat(MAX_QUERY_NESTING / 2)
+    );
+    let mut tree = filter_of(&deepest);
+    for _ in 0..MAX_QUERY_NESTING / 2 {
+        let Expr::Not(inner) = tree else {
+            panic!("NOT")
+        };
+        tree = *inner;
+    }
+    assert_eq!(tree, text("a"));
+    let deeper = format!("{}a{}", "(".repeat(100_000), ")".repeat(100_000));
+    let error = parse(&deeper).unwrap_err();
+    assert!(error.message.contains("at most 64"), "{}", error.message);
+    assert_eq!(error.column, MAX_QUERY_NESTING + 1);
+    let nots = parse(&format!("{}a", "NOT ".repeat(MAX_QUERY_NESTING + 1))).unwrap_err();
+    assert_eq!(nots.column, 4 * MAX_QUERY_NESTING + 1);
+}
+
+#[test]
 fn parses_the_architecture_example() {
     let q =
         filter_of(r#"service:api,web level>=warn "connection refused" -healthcheck user_id=42"#);
