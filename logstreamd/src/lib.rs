@@ -2,6 +2,8 @@
 
 pub mod api;
 pub mod config;
+#[cfg(test)]
+mod fuzzing;
 pub mod ingest;
 pub mod metrics;
 pub mod proto;

@@ -34,7 +34,7 @@ mod stage;
 pub use eval::{Answer, Cell, Table};
 pub use matcher::{Matcher, NUMBER_PATTERN, number};
 pub use needle::Needle;
-pub use parse::{MAX_QUERY_NESTING, MAX_QUERY_TERMS, parse};
+pub use parse::{MAX_QUERY_NESTING, MAX_QUERY_PATTERNS, MAX_QUERY_TERMS, parse};
 pub use stage::{
     Aggregate, ColumnKind, ColumnSpec, ExtractPattern, Function, GroupKey, Output, SortKey, Stage,
     Step,

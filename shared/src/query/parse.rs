@@ -15,6 +15,11 @@ use crate::api::MAX_PAGE_SIZE;
 /// which would otherwise answer a long query with an error of its own.
 pub const MAX_QUERY_TERMS: usize = 1000;
 
+/// The most regular expressions one query may have: each is compiled
+/// (here, by the live tail and by the store's engine) into a program of up
+/// to a megabyte, so their number bounds a query's memory.
+pub const MAX_QUERY_PATTERNS: usize = 16;
+
 /// The deepest nesting of parentheses and `NOT`s: the parser, the
 /// compilers and the matcher walk the tree recursively, and a query of
 /// thousands of `(` would otherwise exhaust a thread's stack.
@@ -33,6 +38,7 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
         depth: 0,
         nesting: 0,
         terms: 0,
+        patterns: 0,
     };
     let filter = parser.expression()?;
     let mut query = Query::filter(filter);
@@ -126,6 +132,7 @@ struct Parser {
     /// Groups and `NOT`s open around the current position.
     nesting: usize,
     terms: usize,
+    patterns: usize,
 }
 
 fn is_identifier_char(c: char) -> bool {
@@ -504,6 +511,16 @@ impl Parser {
     /// A regular expression, quoted or a bare word, checked by compiling it.
     fn pattern(&mut self, after: &str) -> Result<Pattern, QueryError> {
         let value = self.single_value(after)?;
+        self.patterns += 1;
+        if self.patterns > MAX_QUERY_PATTERNS {
+            return Err(self.error_at(
+                value.pos,
+                format!(
+                    "the query has more than {MAX_QUERY_PATTERNS} regular expressions; \
+                     at most {MAX_QUERY_PATTERNS} are accepted"
+                ),
+            ));
+        }
         let pattern = Pattern(value.text);
         match matcher::compile(&pattern) {
             Ok(_) => Ok(pattern),

@@ -68,6 +68,19 @@ fn queries_nested_past_the_limit_are_refused_where_they_pass_it() {
 }
 
 #[test]
+fn queries_past_the_pattern_limit_are_refused_where_they_pass_it() {
+    let most = vec![r#"message~"a.c""#; MAX_QUERY_PATTERNS].join(" ");
+    assert!(parse(&most).is_ok());
+    let error = parse(&format!("{most} path~x")).unwrap_err();
+    assert!(
+        error.message.contains("at most 16 are"),
+        "{}",
+        error.message
+    );
+    assert_eq!(error.column, most.len() + " path~".len() + 1);
+}
+
+#[test]
 fn parses_the_architecture_example() {
     let q =
         filter_of(r#"service:api,web level>=warn "connection refused" -healthcheck user_id=42"#);
