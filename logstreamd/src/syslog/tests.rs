@@ -271,3 +271,38 @@ async fn a_record_too_large_for_the_queue_loses_its_attributes_not_its_batch() {
     assert_eq!(stored.len(), 3);
     assert_eq!(stored[1].attributes[TRUNCATED_FIELDS], "attributes");
 }
+
+/// A TCP stream's bytes as senders write them: RFC 5424 and RFC 3164
+/// messages, octet-counted and delimited, and a bare line.
+const STREAM: &str = concat!(
+    "87 <165>1 2026-11-27T12:00:01.5Z host app 42 ID7 [ex@32473 k=\"v\\\"q\"] message one\n",
+    "<34>Nov 27 12:00:01 mymachine su[230]: 'su root' failed\n",
+    "<13>1 - - - - - -\0",
+    "just a line\n",
+);
+
+proptest::proptest! {
+    /// Syslog under the fuzz tests of `crate::fuzzing`: arbitrary streams,
+    /// in any chunking, frame and decode without panicking, within memory
+    /// linear in what arrived.
+    #[test]
+    fn streams_frame_and_decode_within_memory(
+        stream in crate::fuzzing::mutated(vec![STREAM.as_bytes().to_vec()]),
+        chunk in 1..64usize,
+    ) {
+        crate::fuzzing::assert_memory_within((64, crate::fuzzing::SLACK), &stream, |bytes| {
+            let mut framer = super::framing::Framer::new(super::framing::MAX_FRAME);
+            let mut frames = Vec::new();
+            for piece in bytes.chunks(chunk) {
+                framer.push(piece, &mut frames);
+            }
+            let datagram = Frame::datagram(bytes);
+            let records: Vec<LogRecord> = frames
+                .iter()
+                .chain(&datagram)
+                .map(|frame| read_frame(frame, peer(), received()).0)
+                .collect();
+            records
+        })?;
+    }
+}

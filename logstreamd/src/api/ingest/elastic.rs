@@ -182,7 +182,7 @@ fn error_body(status: StatusCode, kind: &str, reason: &str) -> Value {
 
 /// The answer for one action of the request.
 #[derive(Debug)]
-struct Item {
+pub(super) struct Item {
     action: &'static str,
     index: String,
     id: Option<String>,
@@ -227,7 +227,7 @@ async fn take(
 /// be told apart from documents. With `detect_layouts`, a document without a
 /// level (or a time) takes those its message's text carries (see
 /// `crate::ingest::layouts`).
-fn parse_bulk(
+pub(super) fn parse_bulk(
     body: &[u8],
     index: Option<&str>,
     received: DateTime<Utc>,

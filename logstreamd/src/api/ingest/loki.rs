@@ -26,9 +26,12 @@ use logstream_shared::{Level, LogRecord};
 use prost::Message as _;
 use serde::Deserialize;
 
-use super::{ApiError, AppState, Rejected, Rejections, media_type, read_body, submit};
+use super::{
+    ApiError, AppState, MEMORY_PER_BODY_BYTE, RecordMemory, Rejected, Rejections, media_type,
+    read_body, submit,
+};
 use crate::ingest::layouts::{self, Given};
-use crate::proto::logproto;
+use crate::proto::{each_embedded, logproto};
 
 const SERVICE_LABELS: [&str; 4] = ["service_name", "service", "app", "job"];
 const LEVEL_LABELS: [&str; 3] = ["level", "detected_level", "severity"];
@@ -67,15 +70,17 @@ async fn take(
     let is_json = media_type(headers) == "application/json";
     // Protobuf is snappy-compressed whether or not the header says so.
     let own_encodings: &[&str] = if is_json { &[] } else { &["snappy"] };
-    let body = read_body(state, headers, body, own_encodings).await?;
+    let mut body = read_body(state, headers, body, own_encodings).await?;
     let received = Utc::now();
+    let limit = state.limits.max_body_bytes;
+    let bytes = body.bytes.clone();
+    let mut memory = body.record_memory(state);
     let streams = if is_json {
-        json_streams(&body.bytes)?
+        json_streams(&bytes)?
     } else {
-        let limit = state.limits.max_body_bytes;
-        protobuf_streams(&body.bytes, limit)?
+        protobuf_streams(&bytes, limit, &mut memory)?
     };
-    let (records, rejected) = records_of(streams, received, state.detect_layouts);
+    let (records, rejected) = records_of(streams, received, state.detect_layouts, &mut memory)?;
     if !records.is_empty() {
         submit(state, headers, &body.bytes, records).await?;
     }
@@ -84,7 +89,7 @@ async fn take(
 }
 
 /// One stream as either encoding gives it: labels, then entries.
-struct Stream {
+pub(super) struct Stream {
     labels: Vec<(String, String)>,
     entries: Entries,
 }
@@ -103,7 +108,14 @@ struct Entry {
     metadata: Vec<(String, String)>,
 }
 
-fn protobuf_streams(body: &[u8], limit: usize) -> Result<Vec<Stream>, ApiError> {
+/// The streams of a snappy-compressed protobuf body; the decompressed body
+/// (at most `limit` bytes) is charged to `memory` as a body of that size,
+/// and its entries as they will be decoded.
+pub(super) fn protobuf_streams(
+    body: &[u8],
+    limit: usize,
+    memory: &mut RecordMemory,
+) -> Result<Vec<Stream>, ApiError> {
     let length = snap::raw::decompress_len(body).map_err(|e| {
         ApiError::bad_request(format!("body is not snappy-compressed protobuf: {e}"))
     })?;
@@ -112,9 +124,23 @@ fn protobuf_streams(body: &[u8], limit: usize) -> Result<Vec<Stream>, ApiError> 
             "the snappy body would decompress to {length} bytes; at most {limit} are accepted"
         )));
     }
+    // Snappy's densest element, a three-byte copy of 64 bytes, bounds what
+    // a body can decompress to: a header that claims more is a lie, told to
+    // make the daemon allocate.
+    if length > body.len() * 22 {
+        return Err(ApiError::bad_request(format!(
+            "body is not valid snappy: {} bytes cannot decompress to the {length} its header claims",
+            body.len()
+        )));
+    }
+    memory.charge_bytes(length * MEMORY_PER_BODY_BYTE)?;
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| ApiError::bad_request(format!("body is not valid snappy: {e}")))?;
+    // An empty entry takes two bytes on the wire, fifty times that decoded.
+    let mut entries = 0;
+    each_embedded(&raw, 1, |stream| each_embedded(stream, 2, |_| entries += 1));
+    memory.charge_bytes(entries * std::mem::size_of::<logproto::EntryAdapter>())?;
     let request = logproto::PushRequest::decode(raw.as_slice()).map_err(|e| {
         ApiError::bad_request(format!("body is not a Loki PushRequest in protobuf: {e}"))
     })?;
@@ -182,7 +208,7 @@ struct JsonStream {
     values: Vec<serde_json::Value>,
 }
 
-fn json_streams(body: &[u8]) -> Result<Vec<Stream>, ApiError> {
+pub(super) fn json_streams(body: &[u8]) -> Result<Vec<Stream>, ApiError> {
     let push: JsonPush = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "body is not a Loki push in JSON ({{\"streams\":[{{\"stream\":{{…}},\"values\":[[\"<unix ns>\",\"line\"]]}}]}}): {e}"
@@ -236,12 +262,15 @@ fn json_entry(value: serde_json::Value) -> Result<Entry, String> {
 
 /// Records of every entry, numbered across the request's streams; with
 /// `detect_layouts`, an entry without a level label takes the level its line
-/// carries (see `crate::ingest::layouts`).
-fn records_of(
+/// carries (see `crate::ingest::layouts`). Each record is charged to
+/// `memory` as it is made: a request whose records would take too much is
+/// refused part way.
+pub(super) fn records_of(
     streams: Vec<Stream>,
     received: DateTime<Utc>,
     detect_layouts: bool,
-) -> (Vec<LogRecord>, Rejections) {
+    memory: &mut RecordMemory,
+) -> Result<(Vec<LogRecord>, Rejections), ApiError> {
     let mut records = Vec::new();
     let mut rejected = Rejections::default();
     let mut index = 0;
@@ -257,6 +286,7 @@ fn records_of(
                                 let level = labelled || given.level;
                                 layouts::complete(&mut record, Given { level, ..given });
                             }
+                            memory.charge(&record)?;
                             records.push(record);
                         }
                         Err(reason) => rejected.push(Rejected { index, reason }),
@@ -275,7 +305,7 @@ fn records_of(
             }
         }
     }
-    (records, rejected)
+    Ok((records, rejected))
 }
 
 /// What a stream's labels give each of its entries, and whether they gave
@@ -388,6 +418,7 @@ fn parse_labels(text: &str) -> Result<Vec<(String, String)>, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::with_record_memory;
     use super::*;
 
     #[test]
@@ -429,7 +460,10 @@ mod tests {
     #[test]
     fn bad_json_entries_are_rejected_alone() {
         let body = br#"{"streams":[{"stream":{"app":"a"},"values":[["1700000000000000000","ok"],["soon","bad"],["1700000000000000001","meta",{"trace_id":"t1","k":"v"}]]}]}"#;
-        let (records, rejected) = records_of(json_streams(body).unwrap(), Utc::now(), true);
+        let streams = json_streams(body).unwrap();
+        let (records, rejected) = with_record_memory(1 << 20, |memory| {
+            records_of(streams, Utc::now(), true, memory).unwrap()
+        });
         assert_eq!(records.len(), 2);
         assert_eq!(rejected.total, 1);
         assert_eq!(rejected.kept[0].index, 1);

@@ -12,6 +12,8 @@
 //! memory.
 
 mod elastic;
+#[cfg(test)]
+mod fuzz_tests;
 mod loki;
 mod native;
 mod otlp;
@@ -209,7 +211,129 @@ impl Rejected {
 /// ingest memory budget it holds until dropped.
 struct IngestBody {
     bytes: Bytes,
-    _reserved: Option<OwnedSemaphorePermit>,
+    reserved: Option<OwnedSemaphorePermit>,
+}
+
+impl IngestBody {
+    /// The account of the memory the body's records take, charged to this
+    /// body's share of the budget.
+    fn record_memory<'a>(&'a mut self, state: &'a AppState) -> RecordMemory<'a> {
+        let most = state
+            .limits
+            .max_body_bytes
+            .saturating_mul(MEMORY_PER_BODY_BYTE);
+        RecordMemory::new(&mut self.reserved, &state.ingest_memory, most)
+    }
+}
+
+/// The memory of the records a protocol decodes from a body. A body whose
+/// records repeat what they share (an OTLP resource's attributes, a Loki
+/// stream's labels) can decode to far more than its own size: its records
+/// are charged to the ingest budget as they are made. Up to its body's
+/// share they cost nothing more; past it the request takes more from the
+/// budget (429 when the budget has none left), and past what the largest
+/// body may take it is refused with 413, before it is decoded further.
+struct RecordMemory<'a> {
+    held: &'a mut Option<OwnedSemaphorePermit>,
+    budget: &'a Arc<Semaphore>,
+    /// The most one request may hold: the share of the largest body.
+    most: usize,
+    used: usize,
+}
+
+impl<'a> RecordMemory<'a> {
+    /// Taken from the budget at a time, so that records are not charged one
+    /// by one.
+    const STEP: usize = 1 << 20;
+
+    fn new(
+        held: &'a mut Option<OwnedSemaphorePermit>,
+        budget: &'a Arc<Semaphore>,
+        most: usize,
+    ) -> RecordMemory<'a> {
+        RecordMemory {
+            held,
+            budget,
+            most,
+            used: 0,
+        }
+    }
+
+    fn charge(&mut self, record: &LogRecord) -> Result<(), ApiError> {
+        self.charge_bytes(memory_of(record))
+    }
+
+    /// Charges memory that is not a record's (a body the protocol
+    /// decompresses itself).
+    fn charge_bytes(&mut self, bytes: usize) -> Result<(), ApiError> {
+        self.used += bytes;
+        let held = self.held.as_ref().map_or(0, |p| p.num_permits());
+        if self.used <= held {
+            return Ok(());
+        }
+        if self.used > self.most {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the records of this body would take more than {} bytes of memory \
+                 (each repeats the attributes or labels its batch shares); send fewer records per request",
+                self.most
+            )));
+        }
+        let more = (self.used - held).max(Self::STEP).min(self.most - held);
+        reserve(self.budget, self.held, more)
+    }
+}
+
+/// Runs `decode` with an account of at most `most` bytes of record memory,
+/// as a request would have it.
+#[cfg(test)]
+fn with_record_memory<T>(most: usize, decode: impl FnOnce(&mut RecordMemory) -> T) -> T {
+    let budget = Arc::new(Semaphore::new(most));
+    let mut held = None;
+    decode(&mut RecordMemory::new(&mut held, &budget, most))
+}
+
+/// About the memory a record takes: its struct, its text, and the map
+/// nodes of its attributes.
+fn memory_of(record: &LogRecord) -> usize {
+    const PER_ATTRIBUTE: usize = 2 * std::mem::size_of::<String>() + 16;
+    let tags = [&record.host, &record.trace_id, &record.span_id];
+    std::mem::size_of::<LogRecord>()
+        + record.id.len()
+        + record.service.len()
+        + record.message.len()
+        + tags
+            .iter()
+            .filter_map(|t| t.as_ref())
+            .map(String::len)
+            .sum::<usize>()
+        + record
+            .attributes
+            .iter()
+            .map(|(k, v)| PER_ATTRIBUTE + k.len() + v.len())
+            .sum::<usize>()
+}
+
+/// Adds `bytes` of the ingest budget to `held`, or says the budget is
+/// spent (429: other requests will give theirs back).
+fn reserve(
+    budget: &Arc<Semaphore>,
+    held: &mut Option<OwnedSemaphorePermit>,
+    bytes: usize,
+) -> Result<(), ApiError> {
+    let wanted = u32::try_from(bytes).map_err(|_| {
+        ApiError::PayloadTooLarge("a single body chunk is too large to reserve memory for".into())
+    })?;
+    let permit = Arc::clone(budget)
+        .try_acquire_many_owned(wanted)
+        .map_err(|_| ApiError::Overloaded {
+            error: "the daemon is reading too many request bodies at once (--max-ingest-memory); retry later".into(),
+            retry_after: Duration::from_secs(1),
+        })?;
+    match held {
+        Some(held) => held.merge(permit),
+        None => *held = Some(permit),
+    }
+    Ok(())
 }
 
 /// The request's body within the daemon's limits (size after decompression,
@@ -240,10 +364,7 @@ async fn read_body(
     }
     let (bytes, reserved) =
         read_body_within(body, gzip, state.limits, &state.ingest_memory).await?;
-    Ok(IngestBody {
-        bytes,
-        _reserved: reserved,
-    })
+    Ok(IngestBody { bytes, reserved })
 }
 
 /// Hands `records` to the sink and resolves once they are durable (or once
@@ -446,19 +567,11 @@ impl Collected<'_> {
                 self.limits.max_body_bytes
             )));
         }
-        let wanted = u32::try_from(data.len() * MEMORY_PER_BODY_BYTE).map_err(|_| {
-            ApiError::PayloadTooLarge(
-                "a single body chunk is too large to reserve memory for".into(),
-            )
-        })?;
-        let permit = Arc::clone(self.budget).try_acquire_many_owned(wanted).map_err(|_| ApiError::Overloaded {
-            error: "the daemon is reading too many request bodies at once (--max-ingest-memory); retry later".into(),
-            retry_after: Duration::from_secs(1),
-        })?;
-        match &mut self.reserved {
-            Some(held) => held.merge(permit),
-            None => self.reserved = Some(permit),
-        }
+        reserve(
+            self.budget,
+            &mut self.reserved,
+            data.len() * MEMORY_PER_BODY_BYTE,
+        )?;
         self.buffer.extend_from_slice(data);
         Ok(())
     }

@@ -46,7 +46,7 @@ fn given(object: &JsonObject) -> Given {
 }
 
 /// What the body held: JSON values as sent (see [`JsonObject`]).
-enum Body {
+pub(super) enum Body {
     Single(Box<RawValue>),
     Batch(Vec<Box<RawValue>>),
 }
@@ -99,7 +99,7 @@ async fn ingest(
 /// The records of a parsed body, with the request's field names applied,
 /// and whether the body was a single record. A batch with a bad record is
 /// refused whole, its problems listed.
-fn records_of(
+pub(super) fn records_of(
     parsed: Body,
     names: &FieldNames,
     received: DateTime<Utc>,
@@ -258,7 +258,7 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
     .any(|t| content_type.starts_with(t))
 }
 
-fn parse_json(body: &[u8]) -> Result<Body, ApiError> {
+pub(super) fn parse_json(body: &[u8]) -> Result<Body, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
             "request body is empty; send a JSON object, a JSON array of objects, or NDJSON",
@@ -293,7 +293,7 @@ fn parse_json(body: &[u8]) -> Result<Body, ApiError> {
     }
 }
 
-fn parse_ndjson(body: &[u8]) -> Result<Body, ApiError> {
+pub(super) fn parse_ndjson(body: &[u8]) -> Result<Body, ApiError> {
     let mut values = Vec::new();
     let mut details = Details::default();
     let mut lines = 0;

@@ -27,8 +27,11 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpRecord;
 use prost::Message as _;
 
-use super::{ApiError, AppState, Rejected, Rejections, hex, media_type, read_body, submit};
+use super::{
+    ApiError, AppState, RecordMemory, Rejected, Rejections, hex, media_type, read_body, submit,
+};
 use crate::ingest::layouts::{self, Given};
+use crate::proto::each_embedded;
 
 /// The service of records whose resource names none, as the OpenTelemetry
 /// specification has it.
@@ -39,7 +42,7 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Encoding {
+pub(super) enum Encoding {
     Protobuf,
     Json,
 }
@@ -81,9 +84,11 @@ async fn take(
     body: axum::body::Body,
     encoding: Encoding,
 ) -> Result<ExportLogsServiceResponse, ApiError> {
-    let body = read_body(state, headers, body, &[]).await?;
-    let request = decode(encoding, &body.bytes)?;
-    let (records, rejected) = records_of(request, Utc::now(), state.detect_layouts);
+    let mut body = read_body(state, headers, body, &[]).await?;
+    let bytes = body.bytes.clone();
+    let mut memory = body.record_memory(state);
+    let request = decode(encoding, &bytes, &mut memory)?;
+    let (records, rejected) = records_of(request, Utc::now(), state.detect_layouts, &mut memory)?;
     if !records.is_empty() {
         submit(state, headers, &body.bytes, records).await?;
     }
@@ -95,7 +100,15 @@ async fn take(
     Ok(ExportLogsServiceResponse { partial_success })
 }
 
-fn decode(encoding: Encoding, body: &[u8]) -> Result<ExportLogsServiceRequest, ApiError> {
+/// The request a body holds. Its log records are charged to `memory`
+/// before it is decoded: an empty record takes two bytes on the wire and a
+/// hundred times that decoded.
+pub(super) fn decode(
+    encoding: Encoding,
+    body: &[u8],
+    memory: &mut RecordMemory,
+) -> Result<ExportLogsServiceRequest, ApiError> {
+    memory.charge_bytes(records_in(encoding, body) * std::mem::size_of::<OtlpRecord>())?;
     match encoding {
         Encoding::Protobuf => ExportLogsServiceRequest::decode(body).map_err(|e| {
             ApiError::bad_request(format!(
@@ -107,6 +120,24 @@ fn decode(encoding: Encoding, body: &[u8]) -> Result<ExportLogsServiceRequest, A
                 "body is not an OTLP ExportLogsServiceRequest in JSON: {e}"
             ))
         }),
+    }
+}
+
+/// How many log records the body holds: counted on the wire in protobuf
+/// (`resource_logs` = 1, `scope_logs` = 2, `log_records` = 2); in JSON at
+/// most one per `{`.
+fn records_in(encoding: Encoding, body: &[u8]) -> usize {
+    match encoding {
+        Encoding::Protobuf => {
+            let mut records = 0;
+            each_embedded(body, 1, |resource_logs| {
+                each_embedded(resource_logs, 2, |scope_logs| {
+                    each_embedded(scope_logs, 2, |_| records += 1);
+                });
+            });
+            records
+        }
+        Encoding::Json => body.iter().filter(|b| **b == b'{').count(),
     }
 }
 
@@ -170,12 +201,14 @@ fn grpc_code(status: StatusCode) -> i32 {
 /// The records of a request, and those that could not be taken, numbered
 /// in the order they appear in the request; with `detect_layouts`, a record
 /// without a severity (or a time) takes those its body's text carries (see
-/// `crate::ingest::layouts`).
-fn records_of(
+/// `crate::ingest::layouts`). Each record is charged to `memory` as it is
+/// made: a request whose records would take too much is refused part way.
+pub(super) fn records_of(
     request: ExportLogsServiceRequest,
     received: DateTime<Utc>,
     detect_layouts: bool,
-) -> (Vec<LogRecord>, Rejections) {
+    memory: &mut RecordMemory,
+) -> Result<(Vec<LogRecord>, Rejections), ApiError> {
     let mut records = Vec::new();
     let mut rejected = Rejections::default();
     let mut index = 0;
@@ -218,6 +251,7 @@ fn records_of(
                         if detect_layouts {
                             layouts::complete(&mut record, given);
                         }
+                        memory.charge(&record)?;
                         records.push(record);
                     }
                     Err(reason) => rejected.push(Rejected { index, reason }),
@@ -226,7 +260,7 @@ fn records_of(
             }
         }
     }
-    (records, rejected)
+    Ok((records, rejected))
 }
 
 /// What a resource and scope give each of their records.
