@@ -139,6 +139,12 @@ pub struct Config {
     #[arg(long, env = "LOGSTREAM_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
+    /// Live-tail subscribers served at once with --queue kafka://… (each reads
+    /// the topic with a Kafka consumer of its own, a few threads); past this,
+    /// `GET /api/tail` answers 503 with Retry-After.
+    #[arg(long, env = "LOGSTREAM_MAX_TAIL_SUBSCRIBERS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_tail_subscribers: u32,
+
     /// File of access tokens: one `SCOPE:TOKEN` per line, `#` comments and blank lines
     /// allowed. Scopes: ingest (POST /api/ingest), read (queries and stats), admin
     /// (both). Tokens are at least 16 characters. Once any token is configured, every

@@ -138,6 +138,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 Some(target) => Some(Arc::new(KafkaTail::new(
                     target.clone(),
                     config.kafka_options.clone(),
+                    config.max_tail_subscribers as usize,
                 ))),
                 None => store.tail(),
             },

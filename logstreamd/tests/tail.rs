@@ -28,6 +28,11 @@ impl TailStream {
     ) -> TailStream {
         let response = tail_request(daemon, params, last_event_id).await;
         assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        TailStream::from_response(response)
+    }
+
+    /// The tail a request answered 200 to.
+    fn from_response(response: reqwest::Response) -> TailStream {
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         TailStream {
             events: eventsource(response.bytes_stream()),
@@ -354,6 +359,40 @@ async fn kafka_cursor_past_the_end_is_refused_not_replayed() {
     // A cursor within every partition is good: it reads on from there.
     let mut tail = TailStream::open(&daemon, &[("cursor", "k0:0,1:0,2:0")], None).await;
     assert_eq!(tail.records(3).await.len(), 3);
+}
+
+/// Issue 14: every Kafka-mode subscriber got a consumer of its own, without
+/// bound, and closing them held up the API. Past --max-tail-subscribers a
+/// tail is answered 503; a subscriber that leaves frees its place, and the
+/// API answers meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Kafka: scripts/test starts it"]
+async fn kafka_tail_subscribers_past_the_limit_get_503_and_leaving_frees_a_place() {
+    let (daemon, _) = kafka_daemon("subscribers", &["--max-tail-subscribers", "2"]);
+    let first = TailStream::open(&daemon, &[], None).await;
+    let mut second = TailStream::open(&daemon, &[], None).await;
+    let refused = tail_request(&daemon, &[], None).await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("2 subscribers already"), "{error}");
+    drop(first);
+    let search = reqwest::get(daemon.at("/api/logs?limit=1")).await.unwrap();
+    assert_eq!(search.status(), 200);
+    // The place is free once the consumer is closed, in the background.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut third = loop {
+        let response = tail_request(&daemon, &[], None).await;
+        if response.status() == 200 {
+            break TailStream::from_response(response);
+        }
+        assert!(std::time::Instant::now() < deadline, "no place freed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    post(&daemon, &batch("s", 2, "subscribers")).await;
+    assert_eq!(second.records(2).await.len(), 2);
+    assert_eq!(third.records(2).await.len(), 2);
 }
 
 /// Posts records dated long ago and now; a `since` tail gets only the recent

@@ -63,6 +63,10 @@ async fn tail(
                 error: e.to_string(),
                 retry_after: std::time::Duration::from_secs(1),
             },
+            TailError::Busy(_) => ApiError::Unavailable {
+                error: e.to_string(),
+                retry_after: std::time::Duration::from_secs(5),
+            },
         })?;
     // Streams end at shutdown, so that draining does not wait for them.
     let mut stop = state.stop.clone();

@@ -8,6 +8,7 @@
 //! records, the daemon buffers at most `CLIENT_BUFFER` of them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,7 +18,7 @@ use logstream_shared::Query;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{CLIENT_BUFFER, Tail, TailError, TailItem, TailStart};
@@ -25,15 +26,24 @@ use crate::ingest::KafkaTarget;
 use crate::ingest::kafka::{client_config, decode};
 use crate::store::Selection;
 
+/// The live tail in Kafka mode: each subscriber reads the topic with a
+/// consumer of its own, at most `subscribers` of them at once.
 #[derive(Debug, Clone)]
 pub struct KafkaTail {
     target: KafkaTarget,
     options: Vec<(String, String)>,
+    subscribers: Arc<Semaphore>,
+    most: usize,
 }
 
 impl KafkaTail {
-    pub fn new(target: KafkaTarget, options: Vec<(String, String)>) -> KafkaTail {
-        KafkaTail { target, options }
+    pub fn new(target: KafkaTarget, options: Vec<(String, String)>, most: usize) -> KafkaTail {
+        KafkaTail {
+            target,
+            options,
+            subscribers: Arc::new(Semaphore::new(most)),
+            most,
+        }
     }
 }
 
@@ -247,6 +257,9 @@ impl Tail for KafkaTail {
         query: Query,
         start: TailStart,
     ) -> Result<BoxStream<'static, TailItem>, TailError> {
+        let subscriber = Arc::clone(&self.subscribers)
+            .try_acquire_owned()
+            .map_err(|_| TailError::Busy(self.most))?;
         let tail = self.clone();
         let positioned = {
             let start = start.clone();
@@ -261,21 +274,30 @@ impl Tail for KafkaTail {
             until_ns: None,
         };
         let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
-        tokio::spawn(feed(positioned, selection, tx));
+        tokio::spawn(async move {
+            let consumer = feed(positioned, selection, tx).await;
+            // Closing a consumer blocks (librdkafka leaves the group and
+            // joins its threads): off the runtime, so that requests are not
+            // held up by subscribers going away.
+            let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+            drop(subscriber);
+        });
         Ok(ReceiverStream::new(rx).boxed())
     }
 }
 
+/// Sends the selected records to `tx` until its receiver goes away; then
+/// hands back the consumer, to be closed.
 async fn feed(
     (consumer, mut positions): (StreamConsumer, Positions),
     selection: Selection,
     tx: mpsc::Sender<TailItem>,
-) {
+) -> StreamConsumer {
     let matcher = selection.matcher();
     loop {
         let message = tokio::select! {
             message = consumer.recv() => message,
-            () = tx.closed() => return,
+            () = tx.closed() => return consumer,
         };
         let message = match message {
             Ok(message) => message,
@@ -296,7 +318,7 @@ async fn feed(
                 record,
             };
             if tx.send(item).await.is_err() {
-                return;
+                return consumer;
             }
         }
     }

@@ -61,6 +61,8 @@ pub enum TailError {
     BadCursor(String),
     #[error("the live tail is not available: {0}")]
     Unavailable(String),
+    #[error("the live tail serves {0} subscribers already (--max-tail-subscribers); retry later")]
+    Busy(usize),
 }
 
 /// A source of live records.
