@@ -139,11 +139,16 @@ pub struct Config {
     #[arg(long, env = "LOGSTREAM_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
-    /// Live-tail subscribers served at once with --queue kafka://… (each reads
-    /// the topic with a Kafka consumer of its own, a few threads); past this,
-    /// `GET /api/tail` answers 503 with Retry-After.
-    #[arg(long, env = "LOGSTREAM_MAX_TAIL_SUBSCRIBERS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    /// Live-tail subscribers served at once with --queue kafka://…; past
+    /// this, `GET /api/tail` answers 503 with Retry-After.
+    #[arg(long, env = "LOGSTREAM_MAX_TAIL_SUBSCRIBERS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_tail_subscribers: u32,
+
+    /// Of those, how many may resume after a cursor or start at a `since`:
+    /// each reads the topic with a Kafka consumer of its own (a few
+    /// threads), while those that follow from now on share one.
+    #[arg(long, env = "LOGSTREAM_MAX_TAIL_CONSUMERS", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_tail_consumers: u32,
 
     /// File of access tokens: one `SCOPE:TOKEN` per line, `#` comments and blank lines
     /// allowed. Scopes: ingest (POST /api/ingest), read (queries and stats), admin

@@ -27,7 +27,7 @@ use crate::ingest::worker::{self, WorkerConfig};
 use crate::ingest::{DirectSink, DirectSinkConfig, KafkaSink, Sink};
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::tail::kafka::KafkaTail;
+use crate::tail::kafka::{KafkaTail, TailGauges, TailLimits};
 
 /// Runs the daemon until SIGINT or SIGTERM, then drains: the listeners stop,
 /// idle connections close, requests and syslog batches in flight are
@@ -138,7 +138,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 Some(target) => Some(Arc::new(KafkaTail::new(
                     target.clone(),
                     config.kafka_options.clone(),
-                    config.max_tail_subscribers as usize,
+                    TailLimits {
+                        subscribers: config.max_tail_subscribers as usize,
+                        consumers: config.max_tail_consumers as usize,
+                    },
+                    TailGauges {
+                        subscribers: metrics.tail_subscribers.clone(),
+                        consumers: metrics.tail_consumers.clone(),
+                    },
                 ))),
                 None => store.tail(),
             },

@@ -51,6 +51,11 @@ pub struct Metrics {
     pub memory_limit: Gauge,
     /// The daemon's resident memory, read when the metrics are.
     resident_memory: Gauge,
+    /// Live-tail subscribers connected.
+    pub tail_subscribers: Gauge,
+    /// Kafka consumers open for the live tail (the shared feed's and those
+    /// of subscribers that resume or start in the past).
+    pub tail_consumers: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -80,6 +85,8 @@ impl Default for Metrics {
             worker_batch_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 12)),
             memory_limit: Gauge::default(),
             resident_memory: Gauge::default(),
+            tail_subscribers: Gauge::default(),
+            tail_consumers: Gauge::default(),
             registry: Registry::default(),
         };
         let counters = [
@@ -166,6 +173,16 @@ impl Default for Metrics {
             "resident_memory_bytes",
             "The daemon's resident memory (VmRSS), as of this scrape",
             metrics.resident_memory.clone(),
+        );
+        registry.register(
+            "tail_subscribers",
+            "Live-tail subscribers connected",
+            metrics.tail_subscribers.clone(),
+        );
+        registry.register(
+            "tail_consumers",
+            "Kafka consumers open for the live tail: one shared by the subscribers that follow from now on, one per subscriber that starts in the past",
+            metrics.tail_consumers.clone(),
         );
         registry.register(
             "worker_batch_seconds",

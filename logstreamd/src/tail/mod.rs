@@ -2,9 +2,10 @@
 //! with a cursor to resume after it. One trait, one sibling per source:
 //! - `embedded`: the DuckDB store numbers every record it commits (`seq`) and
 //!   publishes each committed batch; history comes from the store.
-//! - `kafka`: the API process reads the topic itself (its own consumer, not
+//! - `kafka`: the API process reads the topic itself (its own consumers, not
 //!   the workers' group), so records show before the workers' next insert;
-//!   the cursor is the next offset of every partition.
+//!   the cursor is the next offset of every partition. Subscribers that
+//!   follow from now on share one consumer.
 
 pub mod embedded;
 pub mod kafka;
@@ -46,8 +47,8 @@ pub enum TailItem {
         cursor: String,
         record: LogRecord,
     },
-    /// The client fell too far behind; it can resume after `resume`, the
-    /// cursor of the last record it was sent. The stream ends after this.
+    /// The client fell too far behind; it can resume after `resume`, a
+    /// cursor past every record it was sent. The stream ends after this.
     Lagged {
         resume: Option<String>,
     },
@@ -61,8 +62,9 @@ pub enum TailError {
     BadCursor(String),
     #[error("the live tail is not available: {0}")]
     Unavailable(String),
-    #[error("the live tail serves {0} subscribers already (--max-tail-subscribers); retry later")]
-    Busy(usize),
+    /// The tail's limits are reached: what, and which flag sets it.
+    #[error("{0}; retry later")]
+    Busy(String),
 }
 
 /// A source of live records.

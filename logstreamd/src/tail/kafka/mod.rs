@@ -15,10 +15,13 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use logstream_shared::Query;
+use prometheus_client::metrics::gauge::Gauge;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use self::shared::SharedFeed;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{CLIENT_BUFFER, Tail, TailError, TailItem, TailStart};
@@ -26,25 +29,107 @@ use crate::ingest::KafkaTarget;
 use crate::ingest::kafka::{client_config, decode};
 use crate::store::Selection;
 
-/// The live tail in Kafka mode: each subscriber reads the topic with a
-/// consumer of its own, at most `subscribers` of them at once.
+mod shared;
+
+/// The live tail in Kafka mode. Subscribers that follow from now on share
+/// one consumer (see [`shared`]); one that resumes after a cursor or starts
+/// at `since` reads with a consumer of its own. Both are bounded.
 #[derive(Debug, Clone)]
 pub struct KafkaTail {
     target: KafkaTarget,
     options: Vec<(String, String)>,
+    feed: Arc<SharedFeed>,
+    limits: TailLimits,
     subscribers: Arc<Semaphore>,
-    most: usize,
+    consumers: Arc<Semaphore>,
+    gauges: TailGauges,
+}
+
+/// How many subscribers the tail serves at once, and how many of them may
+/// read with a consumer of their own.
+#[derive(Debug, Clone, Copy)]
+pub struct TailLimits {
+    pub subscribers: usize,
+    pub consumers: usize,
+}
+
+/// What `/metrics` reports of the tail.
+#[derive(Debug, Clone, Default)]
+pub struct TailGauges {
+    pub subscribers: Gauge,
+    pub consumers: Gauge,
 }
 
 impl KafkaTail {
-    pub fn new(target: KafkaTarget, options: Vec<(String, String)>, most: usize) -> KafkaTail {
+    pub fn new(
+        target: KafkaTarget,
+        options: Vec<(String, String)>,
+        limits: TailLimits,
+        gauges: TailGauges,
+    ) -> KafkaTail {
         KafkaTail {
             target,
             options,
-            subscribers: Arc::new(Semaphore::new(most)),
-            most,
+            feed: Arc::default(),
+            subscribers: Arc::new(Semaphore::new(limits.subscribers)),
+            consumers: Arc::new(Semaphore::new(limits.consumers)),
+            limits,
+            gauges,
         }
     }
+
+    /// A place among the subscribers, counted while it is held.
+    fn subscriber_place(&self) -> Result<Place, TailError> {
+        let permit = Arc::clone(&self.subscribers)
+            .try_acquire_owned()
+            .map_err(|_| {
+                TailError::Busy(format!(
+                    "the live tail serves {} subscribers already (--max-tail-subscribers)",
+                    self.limits.subscribers
+                ))
+            })?;
+        Ok(Place::counted(permit, &self.gauges.subscribers))
+    }
+
+    /// A place among the subscribers with a consumer of their own.
+    fn consumer_place(&self) -> Result<Place, TailError> {
+        let permit = Arc::clone(&self.consumers).try_acquire_owned().map_err(|_| {
+            TailError::Busy(format!(
+                "{} live-tail subscribers read from a cursor or a since already (--max-tail-consumers)",
+                self.limits.consumers
+            ))
+        })?;
+        Ok(Place::counted(permit, &self.gauges.consumers))
+    }
+}
+
+/// A held place: a permit, and a gauge counting it.
+struct Place {
+    _permit: OwnedSemaphorePermit,
+    gauge: Gauge,
+}
+
+impl Place {
+    fn counted(permit: OwnedSemaphorePermit, gauge: &Gauge) -> Place {
+        gauge.inc();
+        Place {
+            _permit: permit,
+            gauge: gauge.clone(),
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+/// Closes a consumer. That blocks (librdkafka leaves the group and joins its
+/// threads): off the runtime, so that requests are not held up by
+/// subscribers going away.
+async fn close(consumer: StreamConsumer) {
+    let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
 }
 
 /// Next offset per partition.
@@ -257,30 +342,30 @@ impl Tail for KafkaTail {
         query: Query,
         start: TailStart,
     ) -> Result<BoxStream<'static, TailItem>, TailError> {
-        let subscriber = Arc::clone(&self.subscribers)
-            .try_acquire_owned()
-            .map_err(|_| TailError::Busy(self.most))?;
-        let tail = self.clone();
-        let positioned = {
-            let start = start.clone();
-            // Metadata and watermarks are blocking calls.
-            tokio::task::spawn_blocking(move || tail.consumer_at(&start))
-                .await
-                .map_err(|e| TailError::Unavailable(e.to_string()))??
-        };
+        let subscriber = self.subscriber_place()?;
         let selection = Selection {
             query,
             since_ns: start.since_ns(),
             until_ns: None,
         };
         let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
+        if start == TailStart::Now {
+            let joined = self.feed.join(self).await?;
+            tokio::spawn(async move {
+                shared::follow(joined, selection, tx).await;
+                drop(subscriber);
+            });
+            return Ok(ReceiverStream::new(rx).boxed());
+        }
+        let own = self.consumer_place()?;
+        let tail = self.clone();
+        // Metadata and watermarks are blocking calls.
+        let positioned = tokio::task::spawn_blocking(move || tail.consumer_at(&start))
+            .await
+            .map_err(|e| TailError::Unavailable(e.to_string()))??;
         tokio::spawn(async move {
-            let consumer = feed(positioned, selection, tx).await;
-            // Closing a consumer blocks (librdkafka leaves the group and
-            // joins its threads): off the runtime, so that requests are not
-            // held up by subscribers going away.
-            let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
-            drop(subscriber);
+            close(feed(positioned, selection, tx).await).await;
+            drop((own, subscriber));
         });
         Ok(ReceiverStream::new(rx).boxed())
     }
