@@ -66,6 +66,11 @@ impl Checkpoints {
         })
     }
 
+    /// The file the checkpoints are kept in.
+    pub(crate) fn file(&self) -> &Path {
+        &self.file
+    }
+
     pub(crate) fn get(&self, path: &str) -> Option<&Position> {
         self.positions.get(path)
     }

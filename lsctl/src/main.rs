@@ -6,6 +6,7 @@ mod client;
 mod context;
 mod follow;
 mod formats;
+mod journal;
 mod lines;
 mod order;
 mod output;

@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 use crate::checkpoint::{Checkpoints, Position};
 use crate::cli::SendArgs;
 use crate::client::{ApiFailure, Client};
+use crate::journal::Journal;
 use crate::lines::{Assembler, IDLE_FLUSH, LayoutNote, Settings};
 use crate::order::{Order, Place};
 use crate::spool::{Spool, count_lines};
@@ -78,6 +79,8 @@ struct Sender<'a> {
     spool: Spool,
     retry_for: Duration,
     checkpoints: Option<Checkpoints>,
+    /// With `--follow`: the batches sent and not yet answered, on disk.
+    journal: Option<Journal>,
     signals: mpsc::UnboundedReceiver<()>,
     stop_readers: watch::Sender<bool>,
     phase: Phase,
@@ -145,6 +148,27 @@ impl Delivery {
     }
 }
 
+/// The journal of the checkpoints, after moving them past what a run that
+/// stopped without an answer left in it (see [`Journal`]).
+fn recover_journal(
+    checkpoints: &mut Checkpoints,
+    args: &SendArgs,
+    spool: &Spool,
+) -> anyhow::Result<Journal> {
+    let journal = Journal::beside(checkpoints.file());
+    let followed: Vec<String> = args
+        .files
+        .iter()
+        .filter(|path| path.as_os_str() != "-")
+        .map(|path| crate::follow::key_of(path))
+        .collect();
+    let recovered = journal.recover(checkpoints, &followed, spool)?;
+    if recovered > 0 && args.verbose {
+        eprintln!("lsctl: {recovered} batch(es) of the last run go first, under their own keys");
+    }
+    Ok(journal)
+}
+
 pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<SendOutcome> {
     let settings = crate::lines::settings_from_args(&args)?;
     let batch_size = args.batch_size as usize;
@@ -152,7 +176,7 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
     let (stop_readers, stop_rx) = watch::channel(false);
     let mut readers: Vec<JoinHandle<ReaderEnd>> = Vec::new();
     let mut progress = None;
-    let checkpoints = if args.follow {
+    let mut checkpoints = if args.follow {
         let file = args
             .checkpoint
             .clone()
@@ -160,6 +184,19 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
         Some(Checkpoints::load(file)?)
     } else {
         None
+    };
+    let spool_dir = args
+        .spool_dir
+        .clone()
+        .unwrap_or_else(|| crate::spool::state_dir().join("spool"));
+    // Batches are only ever sent to the daemon they were meant for.
+    let spool = Spool::new(
+        spool_dir.join(crate::spool::server_dir(client.server())),
+        args.spool_max,
+    );
+    let journal = match &mut checkpoints {
+        Some(checkpoints) => Some(recover_journal(checkpoints, &args, &spool)?),
+        None => None,
     };
     if let Some(checkpoints) = &checkpoints {
         for path in &args.files {
@@ -211,19 +248,12 @@ pub(crate) async fn send(client: &Client, args: SendArgs) -> anyhow::Result<Send
         )));
     }
     drop(tx);
-    let spool_dir = args
-        .spool_dir
-        .clone()
-        .unwrap_or_else(|| crate::spool::state_dir().join("spool"));
     let mut sender = Sender {
         client,
-        // Batches are only ever sent to the daemon they were meant for.
-        spool: Spool::new(
-            spool_dir.join(crate::spool::server_dir(client.server())),
-            args.spool_max,
-        ),
+        spool,
         retry_for: args.retry_for,
         checkpoints,
+        journal,
         signals: stop_signals()?,
         stop_readers,
         phase: Phase::Running,
@@ -412,6 +442,11 @@ impl Sender<'_> {
             let fate = self.spool_batch(&key, &ndjson);
             return self.advance(fate, marks);
         }
+        if let Some(journal) = &self.journal
+            && let Err(e) = journal.write(&key, &ndjson, &marks)
+        {
+            eprintln!("lsctl: {e:#}");
+        }
         let ndjson: Arc<[u8]> = ndjson.into();
         let delivery = tokio::spawn(deliver(
             self.client.clone(),
@@ -480,7 +515,7 @@ impl Sender<'_> {
                 self.spool_batch(&batch.key, &batch.ndjson)
             }
         };
-        self.advance(fate, batch.marks)
+        self.advance_past(fate, batch)
     }
 
     /// Delivery was abandoned: batches the daemon has answered are handled
@@ -497,13 +532,23 @@ impl Sender<'_> {
                 batch.delivery.abort();
                 self.down = true;
                 let fate = self.spool_batch(&batch.key, &batch.ndjson);
-                self.advance(fate, batch.marks)
+                self.advance_past(fate, batch)
             };
             if !handled {
                 return false;
             }
         }
         true
+    }
+
+    /// [`Sender::advance`] past a batch that was in flight, which the
+    /// journal then forgets.
+    fn advance_past(&mut self, fate: Fate, batch: InFlight) -> bool {
+        let advanced = self.advance(fate, batch.marks);
+        if advanced && let Some(journal) = &self.journal {
+            journal.forget(&batch.key);
+        }
+        advanced
     }
 
     /// Once a batch is delivered or spooled, the checkpoints move past its

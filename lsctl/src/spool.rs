@@ -86,6 +86,12 @@ impl Spool {
         if !self.enabled() || self.used() + ndjson.len() as u64 > self.max {
             return Ok(false);
         }
+        self.store_unbounded(key, ndjson)?;
+        Ok(true)
+    }
+
+    /// Keeps `ndjson` under `key` whatever the spool holds already.
+    pub(crate) fn store_unbounded(&self, key: &str, ndjson: &[u8]) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("cannot create the spool {}", self.dir.display()))?;
         let tmp = self.dir.join(format!(".{key}.tmp"));
@@ -97,8 +103,7 @@ impl Spool {
             std::fs::rename(&tmp, &path)?;
             std::fs::File::open(&self.dir)?.sync_all()
         };
-        write().with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(true)
+        write().with_context(|| format!("cannot write {}", path.display()))
     }
 
     pub(crate) fn load(&self, batch: &Spooled) -> anyhow::Result<Vec<u8>> {

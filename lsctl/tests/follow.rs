@@ -442,3 +442,52 @@ fn follow_finishes_a_file_rotated_away_while_it_was_stopped() {
         expected(&[("one", 0..10), ("unread", 0..5), ("new", 0..5)])
     );
 }
+
+/// Issue 14: a batch read again after `kill -9` was sent under a new key, so
+/// the daemon stored it twice (1 run in 20–40). Each batch is journalled
+/// with its key before it is sent; a restart sends the journal first,
+/// under the same keys, and reads the file on after it.
+#[test]
+fn follow_killed_again_and_again_stores_every_line_once() {
+    let daemon = TestDaemon::start();
+    let state = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let file = logs.path().join("busy.log");
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let (file, writing) = (file.clone(), std::sync::Arc::clone(&writing));
+        std::thread::spawn(move || {
+            let mut written = 0;
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                append(&file, "line", written..written + 20);
+                written += 20;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            written
+        })
+    };
+    for round in 0..30u64 {
+        let mut child = follow(&daemon, state.path(), &file, "killed");
+        // Killed at times spread over the first ~600 ms of each run.
+        std::thread::sleep(Duration::from_millis(150 + round * 7919 % 450));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    let child = follow(&daemon, state.path(), &file, "killed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while stored(&daemon, "killed").len() < written && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    stop(child);
+    let stored = stored(&daemon, "killed");
+    let mut unique = stored.clone();
+    unique.dedup();
+    assert_eq!(
+        stored.len() - unique.len(),
+        0,
+        "lines stored twice, of {written}"
+    );
+    assert_eq!(stored, expected(&[("line", 0..written)]));
+}
