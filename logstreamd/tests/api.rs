@@ -1225,24 +1225,11 @@ async fn large_numbers_sent_to_bulk_keep_their_text_in_queries() {
 #[tokio::test]
 async fn the_memory_limit_is_reported_in_metrics() {
     let daemon = TestDaemon::start_with(&["--memory-limit", "256MiB"]);
-    let text = reqwest::get(daemon.at("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = |name: &str| -> i64 {
-        let line = text
-            .lines()
-            .find(|line| line.starts_with(name))
-            .unwrap_or_else(|| panic!("{name} in {text}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    };
     assert_eq!(
-        value("logstream_store_memory_limit_bytes "),
+        daemon.metric("logstream_store_memory_limit_bytes").await,
         256 * 1024 * 1024
     );
-    let resident = value("logstream_resident_memory_bytes ");
+    let resident = daemon.metric("logstream_resident_memory_bytes").await;
     assert!(resident > 1024 * 1024, "{resident}");
 }
 

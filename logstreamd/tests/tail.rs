@@ -393,8 +393,8 @@ async fn kafka_tail_subscribers_past_the_limit_get_503_and_leaving_frees_a_place
     let error = body["error"].as_str().unwrap();
     assert!(error.contains("2 subscribers already"), "{error}");
     // The two share one consumer.
-    assert_eq!(gauge(&daemon, "logstream_tail_subscribers").await, 2);
-    assert_eq!(gauge(&daemon, "logstream_tail_consumers").await, 1);
+    assert_eq!(daemon.metric("logstream_tail_subscribers").await, 2);
+    assert_eq!(daemon.metric("logstream_tail_consumers").await, 1);
     drop(first);
     let search = reqwest::get(daemon.at("/api/logs?limit=1")).await.unwrap();
     assert_eq!(search.status(), 200);
@@ -411,21 +411,6 @@ async fn kafka_tail_subscribers_past_the_limit_get_503_and_leaving_frees_a_place
     post(&daemon, &batch("s", 2, "subscribers")).await;
     assert_eq!(second.records(2).await.len(), 2);
     assert_eq!(third.records(2).await.len(), 2);
-}
-
-/// The value of a gauge in `/metrics`.
-async fn gauge(daemon: &TestDaemon, name: &str) -> i64 {
-    let text = reqwest::get(daemon.at("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let line = text
-        .lines()
-        .find(|line| line.split(' ').next() == Some(name))
-        .unwrap_or_else(|| panic!("no {name} in /metrics"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
 /// Tails that resume or start in the past read with a consumer of their
@@ -451,17 +436,17 @@ async fn kafka_tails_in_the_past_have_bounded_consumers_and_the_shared_one_close
     // (Filtered: tansu 0.6 reports a partition's end at its last batch's
     // first offset plus one, so a tail from now may see the end of it.)
     let mut now = TailStream::open(&daemon, &[("q", "service:later")], None).await;
-    assert_eq!(gauge(&daemon, "logstream_tail_consumers").await, 2);
+    assert_eq!(daemon.metric("logstream_tail_consumers").await, 2);
     post(&daemon, &batch("d", 2, "later")).await;
     assert_eq!(ids(&now.records(2).await), expected(&[("d", 2)]));
     assert_eq!(ids(&since.records(2).await), expected(&[("d", 2)]));
     drop((now, since));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while gauge(&daemon, "logstream_tail_consumers").await > 0 {
+    while daemon.metric("logstream_tail_consumers").await > 0 {
         assert!(std::time::Instant::now() < deadline, "consumers left open");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(gauge(&daemon, "logstream_tail_subscribers").await, 0);
+    assert_eq!(daemon.metric("logstream_tail_subscribers").await, 0);
 }
 
 /// Posts records dated long ago and now; a `since` tail gets only the recent

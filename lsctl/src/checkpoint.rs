@@ -106,10 +106,11 @@ impl Checkpoints {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn at(offset: u64) -> Position {
+    /// A position `offset` bytes into one same file.
+    pub(crate) fn at(offset: u64) -> Position {
         Position {
             dev: 1,
             ino: 2,

@@ -123,16 +123,7 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(offset: u64) -> Position {
-        Position {
-            dev: 1,
-            ino: 2,
-            fingerprint: 3,
-            fingerprint_len: 4,
-            offset,
-        }
-    }
+    use crate::checkpoint::tests::at;
 
     #[test]
     fn recovery_moves_the_checkpoints_past_every_entry_and_spools_them_in_order() {
