@@ -6,7 +6,7 @@ use std::process::Command;
 
 use logstream_shared::Level;
 use logstream_shared::api::{ContextPage, ErrorBody, IngestAccepted, LogsPage};
-use logstream_testkit::{TestDaemon, fetch_all, get_json};
+use logstream_testkit::{TestDaemon, fetch_all, get_json, metric};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -1226,11 +1226,11 @@ async fn large_numbers_sent_to_bulk_keep_their_text_in_queries() {
 async fn the_memory_limit_is_reported_in_metrics() {
     let daemon = TestDaemon::start_with(&["--memory-limit", "256MiB"]);
     assert_eq!(
-        daemon.metric("logstream_store_memory_limit_bytes").await,
-        256 * 1024 * 1024
+        metric(&daemon, "logstream_store_memory_limit_bytes").await,
+        f64::from(256 * 1024 * 1024)
     );
-    let resident = daemon.metric("logstream_resident_memory_bytes").await;
-    assert!(resident > 1024 * 1024, "{resident}");
+    let resident = metric(&daemon, "logstream_resident_memory_bytes").await;
+    assert!(resident > f64::from(1024 * 1024), "{resident}");
 }
 
 /// A size that is not one stops the daemon with the reason, before it listens.

@@ -11,8 +11,8 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use logstream_shared::LogRecord;
 use logstream_shared::api::TailLagged;
-use logstream_testkit::TestDaemon;
 use logstream_testkit::services;
+use logstream_testkit::{TestDaemon, metric};
 use serde_json::{Value, json};
 
 /// An open tail: its events, in order.
@@ -393,8 +393,8 @@ async fn kafka_tail_subscribers_past_the_limit_get_503_and_leaving_frees_a_place
     let error = body["error"].as_str().unwrap();
     assert!(error.contains("2 subscribers already"), "{error}");
     // The two share one consumer.
-    assert_eq!(daemon.metric("logstream_tail_subscribers").await, 2);
-    assert_eq!(daemon.metric("logstream_tail_consumers").await, 1);
+    assert_eq!(metric(&daemon, "logstream_tail_subscribers").await, 2.0);
+    assert_eq!(metric(&daemon, "logstream_tail_consumers").await, 1.0);
     drop(first);
     let search = reqwest::get(daemon.at("/api/logs?limit=1")).await.unwrap();
     assert_eq!(search.status(), 200);
@@ -436,17 +436,17 @@ async fn kafka_tails_in_the_past_have_bounded_consumers_and_the_shared_one_close
     // (Filtered: tansu 0.6 reports a partition's end at its last batch's
     // first offset plus one, so a tail from now may see the end of it.)
     let mut now = TailStream::open(&daemon, &[("q", "service:later")], None).await;
-    assert_eq!(daemon.metric("logstream_tail_consumers").await, 2);
+    assert_eq!(metric(&daemon, "logstream_tail_consumers").await, 2.0);
     post(&daemon, &batch("d", 2, "later")).await;
     assert_eq!(ids(&now.records(2).await), expected(&[("d", 2)]));
     assert_eq!(ids(&since.records(2).await), expected(&[("d", 2)]));
     drop((now, since));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while daemon.metric("logstream_tail_consumers").await > 0 {
+    while metric(&daemon, "logstream_tail_consumers").await > 0.0 {
         assert!(std::time::Instant::now() < deadline, "consumers left open");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(daemon.metric("logstream_tail_subscribers").await, 0);
+    assert_eq!(metric(&daemon, "logstream_tail_subscribers").await, 0.0);
 }
 
 /// Posts records dated long ago and now; a `since` tail gets only the recent

@@ -126,22 +126,6 @@ impl TestDaemon {
         format!("{}{path}", self.url)
     }
 
-    /// The value of the metric `name` (a counter or a gauge) in `/metrics`.
-    pub async fn metric(&self, name: &str) -> i64 {
-        let text = reqwest::get(self.at("/metrics"))
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .expect("/metrics answers")
-            .text()
-            .await
-            .expect("/metrics has a body");
-        let line = text
-            .lines()
-            .find(|line| line.split(' ').next() == Some(name))
-            .unwrap_or_else(|| panic!("no {name} in /metrics: {text}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    }
-
     /// What the daemon has logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
