@@ -166,17 +166,24 @@ fn ndjson(records: &[LogRecord]) -> Bytes {
     body.into()
 }
 
-/// Posts every body with `clients` concurrent requests; each must succeed
-/// (202 on /api/ingest, 200 for OTLP, 204 for Loki).
-async fn post_all(url: &str, bodies: Vec<(Bytes, &'static str)>, clients: usize) -> Duration {
+/// Posts every body with `clients` at a time, retrying 429 and 503; each
+/// must then succeed (202 on /api/ingest, 200 for OTLP, 204 for Loki). How
+/// long it took, and each request's latency up to its 2xx (retries included).
+async fn post_all(
+    url: &str,
+    bodies: Vec<(Bytes, &'static str)>,
+    clients: usize,
+) -> (Duration, Vec<Duration>) {
     let client = reqwest::Client::new();
     let retries = Arc::new(AtomicUsize::new(0));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(bodies.len())));
     let started = Instant::now();
     futures::stream::iter(bodies)
         .for_each_concurrent(clients, |(body, content_type)| {
             let client = client.clone();
-            let retries = Arc::clone(&retries);
+            let (retries, latencies) = (Arc::clone(&retries), Arc::clone(&latencies));
             async move {
+                let sent = Instant::now();
                 loop {
                     let response = client
                         .post(url)
@@ -186,7 +193,7 @@ async fn post_all(url: &str, bodies: Vec<(Bytes, &'static str)>, clients: usize)
                         .await
                         .unwrap();
                     match response.status().as_u16() {
-                        200..300 => return,
+                        200..300 => break,
                         429 | 503 => {
                             retries.fetch_add(1, Ordering::Relaxed);
                             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -197,6 +204,7 @@ async fn post_all(url: &str, bodies: Vec<(Bytes, &'static str)>, clients: usize)
                         ),
                     }
                 }
+                latencies.lock().unwrap().push(sent.elapsed());
             }
         })
         .await;
@@ -205,7 +213,9 @@ async fn post_all(url: &str, bodies: Vec<(Bytes, &'static str)>, clients: usize)
     if retried > 0 {
         println!("  ({retried} requests were answered 429/503 and retried)");
     }
-    elapsed
+    let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
+    latencies.sort();
+    (elapsed, latencies)
 }
 
 struct Latency {
@@ -300,15 +310,16 @@ async fn main() -> anyhow::Result<()> {
             )
         })
         .collect();
-    let single_rate = rate(
-        singles.len(),
-        post_all(&url, bodies, args.single_clients).await,
-    );
+    let (took, single_latencies) = post_all(&url, bodies, args.single_clients).await;
+    let single_rate = rate(singles.len(), took);
     let bodies = rest
         .chunks(BATCH)
         .map(|c| (ndjson(c), "application/x-ndjson"))
         .collect();
-    let batch_rate = rate(rest.len(), post_all(&url, bodies, args.batch_clients).await);
+    let batch_rate = rate(
+        rest.len(),
+        post_all(&url, bodies, args.batch_clients).await.0,
+    );
 
     println!();
     println!("{:<64} {:>12} {:>12}", "ingest", "logs/s", "vs baseline");
@@ -324,6 +335,17 @@ async fn main() -> anyhow::Result<()> {
         format!("HTTP single-record POSTs, {clients} clients (vs S)"),
         single_rate,
         small_baseline,
+    );
+    let stalls = single_latencies
+        .iter()
+        .filter(|l| **l > Duration::from_millis(100))
+        .count();
+    println!(
+        "  single-record POST latency: p50 {}, p99 {}, max {}; {stalls} of {} over 100 ms",
+        ms(percentile(&single_latencies, 0.5)),
+        ms(percentile(&single_latencies, 0.99)),
+        ms(single_latencies.last().copied().unwrap_or_default()),
+        single_latencies.len()
     );
     row(
         "baseline B: DuckDB store insert, in-process, 1000-row txns".into(),

@@ -171,7 +171,9 @@ pub(crate) async fn run(records: &[LogRecord], batch_clients: usize) -> anyhow::
         .collect::<Vec<(Bytes, &str)>>();
     let api_rate = rate(
         records.len(),
-        post_all(&api.at("/api/ingest"), bodies, batch_clients).await,
+        post_all(&api.at("/api/ingest"), bodies, batch_clients)
+            .await
+            .0,
     );
 
     // Worker: drain what the API produced, against plain bulk inserts.

@@ -52,7 +52,7 @@ pub(crate) async fn run(records: &[LogRecord], clients: usize) -> anyhow::Result
     for (name, path, content_type, bodies) in cases {
         let daemon = TestDaemon::start();
         let bodies = bodies.into_iter().map(|b| (b, content_type)).collect();
-        let elapsed = post_all(&daemon.at(path), bodies, clients).await;
+        let (elapsed, _) = post_all(&daemon.at(path), bodies, clients).await;
         let logs_per_second = rate(records.len(), elapsed);
         let base = *baseline.get_or_insert(logs_per_second);
         println!(
