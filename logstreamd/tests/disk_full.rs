@@ -16,9 +16,13 @@ use logstream_testkit::{TestDaemon, fetch_all, metric};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-/// DuckDB folds its WAL into the database file once it grows past this
-/// (its default `checkpoint_threshold`).
+/// DuckDB folds its WAL into the database file once it grows past this:
+/// the daemons here are started with it (`--checkpoint-threshold`, DuckDB's
+/// own default), small enough for a small disk.
 const CHECKPOINT_THRESHOLD: u64 = 16 << 20;
+
+/// The daemon's flags for that threshold.
+const THRESHOLD_FLAGS: [&str; 2] = ["--checkpoint-threshold", "16MiB"];
 
 /// A tmpfs of `size_mib` mounted on a new temporary directory, unmounted
 /// when dropped (also when the test fails).
@@ -193,7 +197,7 @@ async fn stored_ids(client: &reqwest::Client, daemon: &TestDaemon) -> HashMap<St
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_disk_under_load_loses_nothing_and_ingest_resumes_once_freed() {
     let disk = SmallDisk::mount(64);
-    let daemon = TestDaemon::start_in(disk.path(), &[]);
+    let daemon = TestDaemon::start_in(disk.path(), &THRESHOLD_FLAGS);
     let client = reqwest::Client::new();
     let seen = Arc::new(Seen::default());
     let clients = spawn_clients(&daemon.url, 6, &seen);
@@ -281,7 +285,7 @@ async fn restarted_on_a_full_disk_the_daemon_reports_it_and_recovers_once_freed(
     let disk = SmallDisk::mount(32);
     let client = reqwest::Client::new();
     let record = |id: &str| json!({"id": id, "service": "disk", "message": "m"});
-    let mut daemon = TestDaemon::start_in(disk.path(), &[]);
+    let mut daemon = TestDaemon::start_in(disk.path(), &THRESHOLD_FLAGS);
     let response = client
         .post(daemon.at("/api/ingest"))
         .json(&record("before"))
@@ -292,7 +296,7 @@ async fn restarted_on_a_full_disk_the_daemon_reports_it_and_recovers_once_freed(
     assert!(daemon.terminate().success());
 
     disk.fill_leaving(0);
-    let daemon = TestDaemon::start_in(disk.path(), &[]);
+    let daemon = TestDaemon::start_in(disk.path(), &THRESHOLD_FLAGS);
     assert_reports_disk_full(&client, &daemon).await;
     assert_eq!(
         stored_ids(&client, &daemon).await.len(),

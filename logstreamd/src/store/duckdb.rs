@@ -137,12 +137,19 @@ enum Mark<'a> {
     Key(&'a str),
 }
 
+/// A size as DuckDB reads it: with units; whole KiB are exact enough.
+fn kib(bytes: u64) -> String {
+    format!("{}KiB", (bytes / 1024).max(1))
+}
+
 /// Opens the database file with the options' settings.
 fn connect(path: &Path, options: &StoreOptions) -> Result<Connection> {
     let mut config = duckdb::Config::default();
     if let Some(bytes) = options.memory_limit {
-        // DuckDB reads sizes with units; whole KiB are exact enough.
-        config = config.max_memory(&format!("{}KiB", (bytes / 1024).max(1)))?;
+        config = config.max_memory(&kib(bytes))?;
+    }
+    if let Some(bytes) = options.checkpoint_threshold {
+        config = config.with("checkpoint_threshold", kib(bytes))?;
     }
     Ok(Connection::open_with_flags(path, config)?)
 }
@@ -868,17 +875,20 @@ mod memory_tests {
     use super::*;
 
     #[test]
-    fn the_memory_limit_is_duckdbs() {
+    fn the_memory_limit_and_checkpoint_threshold_are_duckdbs() {
         let dir = tempfile::tempdir().unwrap();
         let options = StoreOptions {
             memory_limit: Some(256 * 1024 * 1024),
+            checkpoint_threshold: Some(128 * 1024 * 1024),
         };
         let conn = connect(&dir.path().join("m.duckdb"), &options).unwrap();
-        let limit: String = conn
-            .query_row("SELECT current_setting('memory_limit')", [], |row| {
+        let setting = |name: &str| -> String {
+            conn.query_row(&format!("SELECT current_setting('{name}')"), [], |row| {
                 row.get(0)
             })
-            .unwrap();
-        assert_eq!(limit, "256.0 MiB");
+            .unwrap()
+        };
+        assert_eq!(setting("memory_limit"), "256.0 MiB");
+        assert_eq!(setting("checkpoint_threshold"), "128.0 MiB");
     }
 }

@@ -299,6 +299,9 @@ pub struct StoreOptions {
     /// The bytes the embedded database may use (DuckDB's `memory_limit`;
     /// `None`: DuckDB's default, 80% of the machine's memory).
     pub memory_limit: Option<u64>,
+    /// The WAL size past which the embedded database checkpoints (DuckDB's
+    /// `checkpoint_threshold`; `None`: DuckDB's default, 16 MiB).
+    pub checkpoint_threshold: Option<u64>,
 }
 
 /// Opens the store a URL names with DuckDB's defaults (see [`open_with`]).
