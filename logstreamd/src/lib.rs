@@ -92,9 +92,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .memory_limit
             .set(i64::try_from(config.memory_limit).unwrap_or(i64::MAX));
     }
-    let sink = match config.role {
-        Role::Worker => None,
-        Role::Api | Role::All => Some(start_sink(&config, &store).await?),
+    let (sink, readable) = match config.role {
+        Role::Worker => (None, Arc::clone(&store)),
+        Role::Api | Role::All => {
+            let (sink, readable) = start_sink(&config, &store).await?;
+            (Some(sink), readable)
+        }
     };
     let worker_health = WorkerHealth::default();
     let worker = match (&config.queue, config.role) {
@@ -125,7 +128,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let router = match &sink {
         Some(sink) => api::router(AppState {
-            store: Arc::clone(&store),
+            store: Arc::clone(&readable),
             sink: Arc::clone(sink),
             limits: HttpLimits {
                 max_body_bytes: config.max_body_bytes,
@@ -244,11 +247,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The ingest pipeline: produce to Kafka with `--queue`, else commit to the store.
-async fn start_sink(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Arc<dyn Sink>> {
+/// The ingest pipeline: produce to Kafka with `--queue`, else commit to the
+/// store; and the store as the API reads it (see [`DirectSink::readable`]).
+async fn start_sink(
+    config: &Config,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<(Arc<dyn Sink>, Arc<dyn Store>)> {
     Ok(match &config.queue {
-        Some(target) => Arc::new(
-            KafkaSink::start(KafkaSinkConfig {
+        Some(target) => {
+            let sink = KafkaSink::start(KafkaSinkConfig {
                 target: target.clone(),
                 options: config.kafka_options.clone(),
                 partitions: config.kafka_partitions,
@@ -257,15 +264,18 @@ async fn start_sink(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<A
             })
             .await
             .map_err(anyhow::Error::msg)
-            .context("cannot start the Kafka queue")?,
-        ),
-        None => Arc::new(DirectSink::start(
-            Arc::clone(store),
-            DirectSinkConfig {
+            .context("cannot start the Kafka queue")?;
+            (Arc::new(sink), Arc::clone(store))
+        }
+        None => {
+            let config = DirectSinkConfig {
                 max_pending_records: config.max_pending_records,
                 ..DirectSinkConfig::default()
-            },
-        )),
+            };
+            let sink = DirectSink::start(Arc::clone(store), config).await?;
+            let readable = sink.readable(Arc::clone(store));
+            (Arc::new(sink), readable)
+        }
     })
 }
 

@@ -1,6 +1,9 @@
 //! Nothing acknowledged is lost: SIGKILL the daemon while clients stream
 //! ingests at it, restart it on the same data directory, and find every
-//! acknowledged record exactly once.
+//! acknowledged record exactly once. The daemon answers once a batch is in
+//! its ingest journal and stores it in the database behind it, so a kill
+//! leaves answered batches that only the journal holds, which a restart
+//! stores.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -49,6 +52,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
     let mut all_acked = Vec::new();
+    let mut logs = Vec::new();
     for round in 0..2 {
         let mut daemon = TestDaemon::start_in(dir.path(), &[]);
         let acked = Arc::new(Mutex::new(Vec::new()));
@@ -62,10 +66,20 @@ async fn sigkill_mid_stream_loses_no_acknowledged_record() {
             client.await.unwrap();
         }
         all_acked.extend(acked.lock().unwrap().drain(..));
+        logs.push(daemon.log());
     }
 
     let daemon = TestDaemon::start_in(dir.path(), &[]);
     let stored = fetch_all(&client, &daemon, "service:crash").await;
+    logs.push(daemon.log());
+    let replays = logs[1..]
+        .iter()
+        .filter(|log| log.contains("storing what the ingest journal holds beyond the store"))
+        .count();
+    assert!(
+        replays >= 1,
+        "no restart found answered batches that only the journal held, so the test did not exercise storing them"
+    );
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for record in &stored {
         *counts.entry(record.id.as_str()).or_default() += 1;
@@ -87,5 +101,37 @@ async fn sigkill_mid_stream_loses_no_acknowledged_record() {
         all_acked.len() >= 6000,
         "the test acknowledged only {}",
         all_acked.len()
+    );
+}
+
+#[tokio::test]
+async fn a_clean_stop_stores_the_whole_journal_and_deletes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut daemon = TestDaemon::start_in(dir.path(), &[]);
+    for i in 0..50 {
+        let record = json!({"id": format!("clean-{i}"), "service": "clean", "message": "m"});
+        let response = client
+            .post(daemon.at("/api/ingest"))
+            .json(&record)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    assert!(daemon.terminate().success());
+    let journal = dir.path().join("logs.duckdb.journal");
+    let left: Vec<_> = std::fs::read_dir(&journal).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "segments left after a clean stop: {left:?}"
+    );
+
+    let daemon = TestDaemon::start_in(dir.path(), &[]);
+    assert_eq!(fetch_all(&client, &daemon, "service:clean").await.len(), 50);
+    assert!(
+        !daemon
+            .log()
+            .contains("storing what the ingest journal holds")
     );
 }

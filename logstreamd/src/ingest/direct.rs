@@ -1,5 +1,7 @@
 //! The embedded pipeline: one writer task group-commits whatever all requests
-//! handed it since its last commit, then answers them all.
+//! handed it since its last commit, then answers them all. With the
+//! embedded store, the group is appended to a journal instead and stored
+//! behind it (see `journaled`).
 //!
 //! A store commit costs about the same for one record as for thousands, so
 //! while one batch commits the next gathers. The queue is bounded in records
@@ -7,6 +9,7 @@
 //! API answers 429 rather than buffer without bound. A request larger than
 //! the whole queue fails with `TooLarge` (413): waiting would never help.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +18,9 @@ use logstream_shared::LogRecord;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::journaled::{CaughtUp, Journaled, Progress};
 use super::{IdempotencyKey, PendingLimit, Sink, SinkError, Submitted, Turn};
-use crate::store::{Store, StoreError};
+use crate::store::{KnownKey, Store, StoreError};
 
 /// How long the writer waits for more requests before a commit, when
 /// requests are arriving concurrently. A commit costs 1–4 ms whatever its
@@ -40,12 +44,13 @@ impl Default for DirectSinkConfig {
     }
 }
 
-struct Job {
-    records: Vec<LogRecord>,
-    key: Option<IdempotencyKey>,
-    done: oneshot::Sender<Result<Submitted, SinkError>>,
-    /// Holds the job's share of the queue until it is answered.
-    _permit: OwnedSemaphorePermit,
+pub(super) struct Job {
+    pub(super) records: Vec<LogRecord>,
+    pub(super) key: Option<IdempotencyKey>,
+    pub(super) done: oneshot::Sender<Result<Submitted, SinkError>>,
+    /// Holds the job's share of the queue until it is answered (or, with a
+    /// journal, until the store has its records).
+    pub(super) permit: OwnedSemaphorePermit,
 }
 
 #[derive(Debug)]
@@ -53,16 +58,51 @@ pub struct DirectSink {
     queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
     pending: PendingLimit,
     writer: Mutex<Option<JoinHandle<()>>>,
+    progress: Option<Progress>,
+}
+
+/// How the writer makes a group of requests durable.
+enum Durable {
+    /// A commit to the store.
+    Commit,
+    /// An append to the journal, stored behind it (stores with a journal).
+    Journal(Journaled),
 }
 
 impl DirectSink {
-    pub fn start(store: Arc<dyn Store>, config: DirectSinkConfig) -> DirectSink {
+    /// Starts the writer; for a store with a journal, first opens the
+    /// journal and hands what the store lacks of it to be stored.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        config: DirectSinkConfig,
+    ) -> anyhow::Result<DirectSink> {
+        let (durable, progress) = match store.journal_dir() {
+            Some(dir) => {
+                let (journaled, progress) =
+                    Journaled::open(Arc::clone(&store), &dir, config.max_batch_records).await?;
+                (Durable::Journal(journaled), Some(progress))
+            }
+            None => (Durable::Commit, None),
+        };
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_loop(store, rx, config.max_batch_records));
-        DirectSink {
+        let writer = tokio::spawn(write_loop(store, durable, rx, config.max_batch_records));
+        Ok(DirectSink {
             queue: Mutex::new(Some(tx)),
             pending: PendingLimit::new(config.max_pending_records),
             writer: Mutex::new(Some(writer)),
+            progress,
+        })
+    }
+
+    /// The store as queries should read it: with a journal, each query
+    /// waits until the store holds what was answered before it came in.
+    pub fn readable(&self, store: Arc<dyn Store>) -> Arc<dyn Store> {
+        match &self.progress {
+            Some(progress) => Arc::new(CaughtUp {
+                store,
+                progress: progress.clone(),
+            }),
+            None => store,
         }
     }
 }
@@ -81,7 +121,7 @@ impl Sink for DirectSink {
             records,
             key,
             done,
-            _permit: permit,
+            permit,
         };
         {
             let queue = self.queue.lock().await;
@@ -108,6 +148,7 @@ impl Sink for DirectSink {
 
 async fn write_loop(
     store: Arc<dyn Store>,
+    mut durable: Durable,
     mut queue: mpsc::UnboundedReceiver<Job>,
     max_batch: usize,
 ) {
@@ -117,9 +158,13 @@ async fn write_loop(
         let mut rows = jobs[0].records.len();
         // When the last commit served several requests, their clients are
         // about to send again: lingering a moment lets one commit take them
-        // all instead of splitting them over two. A lone client is not delayed.
-        let linger_until =
-            tokio::time::Instant::now() + if concurrent { LINGER } else { Duration::ZERO };
+        // all instead of splitting them over two. A lone client is not
+        // delayed, nor a journal append (it takes less than the linger).
+        let linger = match durable {
+            Durable::Commit if concurrent => LINGER,
+            _ => Duration::ZERO,
+        };
+        let linger_until = tokio::time::Instant::now() + linger;
         while rows < max_batch {
             let next = match queue.try_recv() {
                 Ok(job) => Some(job),
@@ -133,7 +178,13 @@ async fn write_loop(
             jobs.push(job);
         }
         concurrent = jobs.len() > 1;
-        commit(store.as_ref(), jobs, rows).await;
+        match &mut durable {
+            Durable::Commit => commit(store.as_ref(), jobs, rows).await,
+            Durable::Journal(journaled) => journaled.commit(store.as_ref(), jobs, rows).await,
+        }
+    }
+    if let Durable::Journal(journaled) = durable {
+        journaled.finish().await;
     }
 }
 
@@ -149,15 +200,9 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
         jobs,
         repeats,
         repeated_rows,
-    } = match group_by_key(store, jobs).await {
-        Ok(grouped) => grouped,
-        Err((jobs, e)) => {
-            let error = SinkError::from_store(&e);
-            for job in jobs {
-                let _ = job.done.send(Err(error.clone()));
-            }
-            return;
-        }
+    } = match store.known_keys(&keys_of(&jobs)).await {
+        Ok(stored) => group_by_key(jobs, &stored),
+        Err(e) => return fail_all(jobs, &SinkError::from_store(&e)),
     };
     if jobs.is_empty() {
         // Every job was answered: stored before (no repeat has a leader here).
@@ -192,17 +237,38 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
             outcomes
         }
     };
+    answer(jobs, repeats, outcomes);
+}
+
+/// Answers each job with its outcome, and each repeat as its leader.
+/// Returns the jobs' queue permits, for a caller that holds them longer.
+pub(super) fn answer(
+    jobs: Vec<Job>,
+    repeats: Vec<(Job, usize)>,
+    outcomes: Vec<Result<Submitted, SinkError>>,
+) -> Vec<OwnedSemaphorePermit> {
+    let mut permits = Vec::with_capacity(jobs.len() + repeats.len());
     for (repeat, leader) in repeats {
         let ids = jobs[leader].key.as_ref().map(|k| k.ids.clone());
         let outcome = outcomes[leader]
             .clone()
             .map(|_| Submitted::AlreadyStored(ids.unwrap_or_default()));
         let _ = repeat.done.send(outcome);
+        permits.push(repeat.permit);
     }
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
         // A client that went away no longer waits for its answer; its
         // records are stored all the same.
         let _ = job.done.send(outcome);
+        permits.push(job.permit);
+    }
+    permits
+}
+
+/// Answers every job with `error`.
+pub(super) fn fail_all(jobs: Vec<Job>, error: &SinkError) {
+    for job in jobs {
+        let _ = job.done.send(Err(error.clone()));
     }
 }
 
@@ -215,36 +281,32 @@ fn rejected(error: &StoreError) -> SinkError {
 }
 
 /// A group of jobs to commit, and those that repeat one of them.
-struct Grouped {
-    jobs: Vec<Job>,
+pub(super) struct Grouped {
+    pub(super) jobs: Vec<Job>,
     /// Jobs with the key (and body) of `jobs[index]`: answered as it is.
-    repeats: Vec<(Job, usize)>,
-    repeated_rows: usize,
+    pub(super) repeats: Vec<(Job, usize)>,
+    pub(super) repeated_rows: usize,
 }
 
-/// Answers the jobs whose idempotency key was stored before, sets aside
-/// those repeating a key of an earlier job in this group, and returns the
-/// rest to commit. Only this task writes, so a key cannot be stored between
-/// this check and the commit.
-async fn group_by_key(
-    store: &dyn Store,
-    jobs: Vec<Job>,
-) -> Result<Grouped, (Vec<Job>, crate::store::StoreError)> {
-    let keys: Vec<String> = jobs
-        .iter()
+/// The idempotency keys of the jobs that have one.
+pub(super) fn keys_of(jobs: &[Job]) -> Vec<String> {
+    jobs.iter()
         .filter_map(|j| j.key.as_ref().map(|k| k.key.clone()))
-        .collect();
-    let stored = match store.known_keys(&keys).await {
-        Ok(stored) => stored,
-        Err(e) => return Err((jobs, e)),
-    };
+        .collect()
+}
+
+/// Answers the jobs whose idempotency key was `stored` before, sets aside
+/// those repeating a key of an earlier job in this group, and returns the
+/// rest to commit. Only the writer task writes, so a key cannot be stored
+/// between the check of `stored` and the commit.
+pub(super) fn group_by_key(jobs: Vec<Job>, stored: &HashMap<String, KnownKey>) -> Grouped {
     let mut grouped = Grouped {
         jobs: Vec::with_capacity(jobs.len()),
         repeats: Vec::new(),
         repeated_rows: 0,
     };
     // Keys of this group: fingerprint and the index of the job taking it.
-    let mut taken: std::collections::HashMap<String, (String, usize)> = Default::default();
+    let mut taken: HashMap<String, (String, usize)> = HashMap::new();
     for job in jobs {
         let Some(key) = &job.key else {
             grouped.jobs.push(job);
@@ -281,5 +343,5 @@ async fn group_by_key(
         grouped.repeated_rows += job.records.len();
         let _ = job.done.send(answer);
     }
-    Ok(grouped)
+    grouped
 }

@@ -3,6 +3,8 @@
 
 mod direct;
 pub mod health;
+mod journal;
+mod journaled;
 pub mod kafka;
 pub mod layouts;
 pub mod order;

@@ -200,6 +200,7 @@ impl DuckDbStore {
         &self,
         mut columns: Vec<(&'static str, ArrayRef)>,
         keys: &[IdempotencyKey],
+        journal_frame: Option<u64>,
         published: Option<Vec<LogRecord>>,
     ) -> Result<()> {
         let mut last_seq = lock(&self.writes);
@@ -214,7 +215,7 @@ impl DuckDbStore {
             Some(key) if rows == 0 => Mark::Key(&key.key),
             _ => Mark::Seq(first + rows - 1),
         };
-        self.commit_once(&batch, keys, &mark)?;
+        self.commit_once(&batch, keys, journal_frame, &mark)?;
         *last_seq += rows;
         if let Some(records) = published {
             let committed: Arc<[Committed]> = (first..)
@@ -234,9 +235,15 @@ impl DuckDbStore {
     /// the database was invalidated before the transaction began. Which of
     /// the two, the reopened database tells by holding `mark` or not; in
     /// the second case the batch is committed again, once.
-    fn commit_once(&self, batch: &RecordBatch, keys: &[IdempotencyKey], mark: &Mark) -> Result<()> {
+    fn commit_once(
+        &self,
+        batch: &RecordBatch,
+        keys: &[IdempotencyKey],
+        journal_frame: Option<u64>,
+        mark: &Mark,
+    ) -> Result<()> {
         for attempt in 1.. {
-            let (result, opened) = self.on_open(|db| db.commit(batch, keys));
+            let (result, opened) = self.on_open(|db| db.commit(batch, keys, journal_frame));
             let error = match result {
                 Ok(()) => {
                     self.disk.freed();
@@ -417,6 +424,28 @@ impl DuckDbStore {
     }
 }
 
+impl DuckDbStore {
+    /// Stores the records and keys in one commit, which also records how
+    /// far the ingest journal is applied when `journal_frame` is given.
+    async fn insert_marked(
+        &self,
+        records: &[LogRecord],
+        keys: &[IdempotencyKey],
+        journal_frame: Option<u64>,
+    ) -> Result<()> {
+        if records.is_empty() && keys.is_empty() && journal_frame.is_none() {
+            return Ok(());
+        }
+        let keys = keys.to_vec();
+        // Columnar copies of the records, so the blocking task owns its data;
+        // row copies too when someone is tailing.
+        let columns = to_columns(records);
+        let published = (self.live.receiver_count() > 0).then(|| records.to_vec());
+        self.blocking(move |store| store.insert_blocking(columns, &keys, journal_frame, published))
+            .await
+    }
+}
+
 impl Database {
     fn of(writer: Connection) -> Database {
         Database {
@@ -425,14 +454,24 @@ impl Database {
         }
     }
 
-    /// Appends the batch and remembers the keys in one transaction.
-    fn commit(&self, batch: &RecordBatch, keys: &[IdempotencyKey]) -> Result<()> {
+    /// Appends the batch and remembers the keys, and how far the ingest
+    /// journal is applied with it, in one transaction.
+    fn commit(
+        &self,
+        batch: &RecordBatch,
+        keys: &[IdempotencyKey],
+        journal_frame: Option<u64>,
+    ) -> Result<()> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
         {
             let mut appender = tx.appender("logs")?;
             appender.append_record_batch(batch.clone())?;
             appender.flush()?;
+        }
+        if let Some(frame) = journal_frame {
+            tx.prepare_cached("INSERT OR REPLACE INTO meta VALUES ('journal_applied', ?)")?
+                .execute([i64::try_from(frame).unwrap_or(i64::MAX)])?;
         }
         if !keys.is_empty() {
             let now = Utc::now();
@@ -726,16 +765,36 @@ impl Store for DuckDbStore {
     }
 
     async fn insert_keyed(&self, records: &[LogRecord], keys: &[IdempotencyKey]) -> Result<()> {
-        if records.is_empty() && keys.is_empty() {
-            return Ok(());
-        }
-        let keys = keys.to_vec();
-        // Columnar copies of the records, so the blocking task owns its data;
-        // row copies too when someone is tailing.
-        let columns = to_columns(records);
-        let published = (self.live.receiver_count() > 0).then(|| records.to_vec());
-        self.blocking(move |store| store.insert_blocking(columns, &keys, published))
-            .await
+        self.insert_marked(records, keys, None).await
+    }
+
+    fn journal_dir(&self) -> Option<PathBuf> {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".journal");
+        Some(PathBuf::from(name))
+    }
+
+    async fn insert_journaled(
+        &self,
+        records: &[LogRecord],
+        keys: &[IdempotencyKey],
+        frame: u64,
+    ) -> Result<()> {
+        self.insert_marked(records, keys, Some(frame)).await
+    }
+
+    async fn journal_applied(&self) -> Result<u64> {
+        self.blocking(|store| {
+            store.with_reader(|conn| {
+                let frame: i64 = conn.query_row(
+                    "SELECT coalesce(max(value), 0) FROM meta WHERE name = 'journal_applied'",
+                    [],
+                    |row| row.get(0),
+                )?;
+                Ok(u64::try_from(frame).unwrap_or(0))
+            })
+        })
+        .await
     }
 
     async fn known_keys(&self, keys: &[String]) -> Result<HashMap<String, KnownKey>> {

@@ -102,7 +102,7 @@ pub struct StoreCounter {
 /// its body, and the ids its records were given: a retry of the request is
 /// recognised, not stored twice, and answered with the ids stored the first
 /// time (a retry's records that give no id get new ones as they are read).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IdempotencyKey {
     pub key: String,
     pub fingerprint: String,
@@ -228,6 +228,32 @@ pub trait Store: Send + Sync + Debug {
     async fn insert_keyed(&self, records: &[LogRecord], keys: &[IdempotencyKey]) -> Result<()> {
         let _ = keys;
         self.insert(records).await
+    }
+
+    /// Where the ingest journal of this store belongs (see
+    /// `ingest::journal`), for stores that record in each commit how far
+    /// the journal is applied ([`insert_journaled`](Self::insert_journaled)):
+    /// the embedded store. `None`: ingest commits to the store directly.
+    fn journal_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    /// As `insert_keyed`, recording in the same transaction that the
+    /// ingest journal is applied through its frame `frame`. Only called on
+    /// stores with a [`journal_dir`](Self::journal_dir).
+    async fn insert_journaled(
+        &self,
+        records: &[LogRecord],
+        keys: &[IdempotencyKey],
+        frame: u64,
+    ) -> Result<()> {
+        let _ = frame;
+        self.insert_keyed(records, keys).await
+    }
+
+    /// The journal frame the last `insert_journaled` recorded (0: none).
+    async fn journal_applied(&self) -> Result<u64> {
+        Ok(0)
     }
 
     /// Of `keys`, those stored before, with their fingerprints and ids.
