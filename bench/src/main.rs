@@ -11,12 +11,15 @@
 //! With `--pipeline`, the scale-out path instead (see `pipeline.rs`); with
 //! `--protocols`, OTLP and Loki ingest beside NDJSON (see `protocols.rs`);
 //! with `--analytics`, stats, top, regex, histogram, facets and filtered
-//! searches beside raw DuckDB SQL (see `analytics.rs`).
+//! searches beside raw DuckDB SQL (see `analytics.rs`); with `--seed DIR`,
+//! single-record POSTs beside the original Node implementation (see
+//! `seed.rs`).
 
 mod analytics;
 mod lsctl;
 mod pipeline;
 mod protocols;
+mod seed;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,6 +70,11 @@ struct Args {
     /// (try --records 10000000 --query-runs 10).
     #[arg(long, conflicts_with_all = ["pipeline", "lsctl", "protocols"])]
     analytics: bool,
+    /// Measure single-record POSTs against the original Node implementation
+    /// instead: DIR is a checkout of github.com/Prateet-Github/logstream
+    /// (never committed here), run on the broker of scripts/services.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["pipeline", "lsctl", "protocols", "analytics"])]
+    seed: Option<std::path::PathBuf>,
 }
 
 const BATCH: usize = 1000;
@@ -157,6 +165,21 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// Prints the percentiles of sorted request latencies, and the stalls.
+fn print_latencies(what: &str, sorted: &[Duration]) {
+    let stalls = sorted
+        .iter()
+        .filter(|l| **l > Duration::from_millis(100))
+        .count();
+    println!(
+        "  {what} latency: p50 {}, p99 {}, max {}; {stalls} of {} over 100 ms",
+        ms(percentile(sorted, 0.5)),
+        ms(percentile(sorted, 0.99)),
+        ms(sorted.last().copied().unwrap_or_default()),
+        sorted.len()
+    );
+}
+
 fn ndjson(records: &[LogRecord]) -> Bytes {
     let mut body = Vec::new();
     for r in records {
@@ -218,6 +241,20 @@ async fn post_all(
     (elapsed, latencies)
 }
 
+/// How long until the store holds every answered record: the daemon
+/// answers once records are in its journal, and a query waits for the
+/// store to catch up, so an ingest rate counts up to its answer.
+async fn until_stored(daemon: &TestDaemon) -> Duration {
+    let started = Instant::now();
+    let response = reqwest::get(daemon.at("/api/logs?limit=1")).await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "a query after ingest: {}",
+        response.status()
+    );
+    started.elapsed()
+}
+
 struct Latency {
     p50: Duration,
     p99: Duration,
@@ -277,6 +314,9 @@ async fn main() -> anyhow::Result<()> {
     if args.analytics {
         return analytics::run(args.records, args.query_runs).await;
     }
+    if let Some(checkout) = &args.seed {
+        return seed::run(checkout, args.singles, args.single_clients).await;
+    }
     let records = generate(args.records);
     if args.pipeline {
         return pipeline::run(&records, args.batch_clients).await;
@@ -311,15 +351,13 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
     let (took, single_latencies) = post_all(&url, bodies, args.single_clients).await;
-    let single_rate = rate(singles.len(), took);
+    let single_rate = rate(singles.len(), took + until_stored(&daemon).await);
     let bodies = rest
         .chunks(BATCH)
         .map(|c| (ndjson(c), "application/x-ndjson"))
         .collect();
-    let batch_rate = rate(
-        rest.len(),
-        post_all(&url, bodies, args.batch_clients).await.0,
-    );
+    let took = post_all(&url, bodies, args.batch_clients).await.0;
+    let batch_rate = rate(rest.len(), took + until_stored(&daemon).await);
 
     println!();
     println!("{:<64} {:>12} {:>12}", "ingest", "logs/s", "vs baseline");
@@ -336,17 +374,7 @@ async fn main() -> anyhow::Result<()> {
         single_rate,
         small_baseline,
     );
-    let stalls = single_latencies
-        .iter()
-        .filter(|l| **l > Duration::from_millis(100))
-        .count();
-    println!(
-        "  single-record POST latency: p50 {}, p99 {}, max {}; {stalls} of {} over 100 ms",
-        ms(percentile(&single_latencies, 0.5)),
-        ms(percentile(&single_latencies, 0.99)),
-        ms(single_latencies.last().copied().unwrap_or_default()),
-        single_latencies.len()
-    );
+    print_latencies("single-record POST", &single_latencies);
     row(
         "baseline B: DuckDB store insert, in-process, 1000-row txns".into(),
         baseline,
