@@ -55,6 +55,27 @@ impl Dialect {
         }
     }
 
+    /// A condition that holds for every record with an attribute (of any
+    /// key) equal to one of `values`, where testing it first speeds up an
+    /// equality test: DuckDB finds a value among all of a record's values
+    /// faster than it finds the key's position (over 10M records, 55 against
+    /// 73 ms for one value; `list_has_any` was slower than either).
+    pub(super) fn any_attribute_value_in(self, values: &[String]) -> Option<Fragment> {
+        match self {
+            Dialect::DuckDb => {
+                let tests = values.iter().map(|value| {
+                    Fragment::new("list_contains(attr_values, ?)").with(Param::Text(value.clone()))
+                });
+                Some(
+                    Fragment::new("(")
+                        .append(Fragment::join(tests, " OR "))
+                        .push(")"),
+                )
+            }
+            Dialect::ClickHouse { .. } => None,
+        }
+    }
+
     /// A query's regex as this engine is given it (see `Pattern`).
     pub(super) fn pattern(self, pattern: &Pattern) -> String {
         match self {

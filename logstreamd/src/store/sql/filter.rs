@@ -101,13 +101,23 @@ impl Scope {
             Expr::And(children) => self.group(children, " AND "),
             Expr::Or(children) => self.group(children, " OR "),
             Expr::Not(inner) => Fragment::new("NOT ").append(self.condition(inner)),
-            Expr::Filter(filter) => Fragment::call(
-                "coalesce",
-                [
-                    self.filter(filter),
-                    Fragment::new(self.dialect.boolean(false)),
-                ],
-            ),
+            Expr::Filter(filter) => {
+                let holds = Fragment::call(
+                    "coalesce",
+                    [
+                        self.filter(filter),
+                        Fragment::new(self.dialect.boolean(false)),
+                    ],
+                );
+                match self.prefilter(filter) {
+                    Some(prefilter) => Fragment::new("(")
+                        .append(prefilter)
+                        .push(" AND ")
+                        .append(holds)
+                        .push(")"),
+                    None => holds,
+                }
+            }
         }
     }
 
@@ -141,6 +151,18 @@ impl Scope {
                     .with(Param::Int(level.as_u8().into()))
             }
             Filter::Attribute { key, test } => self.test(self.attribute(key), test),
+        }
+    }
+
+    /// A cheaper condition that every record the filter keeps meets, never
+    /// NULL, to test first (see `Dialect::any_attribute_value_in`).
+    fn prefilter(&self, filter: &Filter) -> Option<Fragment> {
+        match filter {
+            Filter::Attribute {
+                key,
+                test: Test::AnyOf(values),
+            } if !self.extracted.contains_key(key) => self.dialect.any_attribute_value_in(values),
+            _ => None,
         }
     }
 

@@ -224,7 +224,8 @@ mod tests {
             sql,
             "(coalesce(service IN (?, ?), false) AND coalesce(level >= ?, false) \
              AND coalesce(contains(lower(message), lower(?)), false) \
-             AND NOT coalesce(attr_values[list_position(attr_keys, ?)] = ?, false)) \
+             AND NOT ((list_contains(attr_values, ?)) \
+             AND coalesce(attr_values[list_position(attr_keys, ?)] = ?, false))) \
              AND ts >= ? AND (ts < ? OR (ts = ? AND id < ?))"
         );
         assert_eq!(
@@ -234,6 +235,7 @@ mod tests {
                 Param::Text("x'y".into()),
                 Param::Int(3),
                 Param::Text(r"50%_OFF\".into()),
+                Param::Text("42".into()),
                 Param::Text("user_id".into()),
                 Param::Text("42".into()),
                 Param::Int(10),
