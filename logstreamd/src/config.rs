@@ -106,10 +106,11 @@ pub struct Config {
 
     /// The embedded store folds its write-ahead log into the database file
     /// (a checkpoint, during which no commit can start) once the log passes
-    /// this size. DuckDB's own default, 16MiB, makes a stall of 100-400 ms
-    /// every second or two under single-record load; 128MiB makes them
-    /// rarer and no longer. A start after a crash replays up to this much.
-    /// Not used with ClickHouse.
+    /// this size. Answers wait for the ingest journal, not for this; the
+    /// task storing the journal into the database does (and queries wait
+    /// for that task). DuckDB's own default, 16MiB, checkpoints eight times
+    /// as often. A start after a crash replays up to this much. Not used
+    /// with ClickHouse.
     #[arg(long, env = "LOGSTREAM_CHECKPOINT_THRESHOLD", default_value = "128MiB", value_parser = parse_bytes)]
     pub checkpoint_threshold: u64,
 

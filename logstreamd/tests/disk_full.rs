@@ -318,3 +318,68 @@ async fn restarted_on_a_full_disk_the_daemon_reports_it_and_recovers_once_freed(
     assert_eq!(response.status(), 202);
     assert_eq!(stored_ids(&client, &daemon).await.len(), 2);
 }
+
+/// Answers go on while DuckDB cannot store (the journal's segment has its
+/// room reserved); a stop then leaves what DuckDB did not take in the
+/// journal, and the next start, on a freed disk, stores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_on_a_full_disk_the_daemon_leaves_the_journal_to_the_next_start() {
+    let disk = SmallDisk::mount(32);
+    let client = reqwest::Client::new();
+    let mut daemon = TestDaemon::start_in(disk.path(), &THRESHOLD_FLAGS);
+    let mut acked = Vec::new();
+    for i in 0..40 {
+        if i == 1 {
+            disk.fill_leaving(0);
+        }
+        let id = format!("full-{i}");
+        let record = json!({"id": id, "service": "disk", "message": "m"});
+        let response = client
+            .post(daemon.at("/api/ingest"))
+            .json(&record)
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            202 => acked.push(id),
+            507 => {}
+            status => panic!("unexpected status {status}"),
+        }
+    }
+    assert!(
+        acked.len() > 1,
+        "nothing was answered 202 once the disk was full: {acked:?}"
+    );
+
+    let stopped = tokio::task::spawn_blocking(move || {
+        let status = daemon.terminate();
+        (status, daemon.log())
+    });
+    let (status, log) = tokio::time::timeout(Duration::from_secs(30), stopped)
+        .await
+        .expect("the daemon stops within 30 s on a full disk")
+        .unwrap();
+    assert!(
+        status.code().is_some(),
+        "stopped by a signal: {status:?}\n{log}"
+    );
+
+    disk.free();
+    let daemon = TestDaemon::start_in(disk.path(), &THRESHOLD_FLAGS);
+    let stored = stored_ids(&client, &daemon).await;
+    let missing: Vec<_> = acked
+        .iter()
+        .filter(|id| !stored.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not stored: {missing:?}; the stopping daemon's log:\n{log}"
+    );
+    assert!(stored.values().all(|n| *n == 1), "stored twice: {stored:?}");
+    assert!(
+        daemon
+            .log()
+            .contains("storing what the ingest journal holds beyond the store"),
+        "DuckDB stored everything before the stop, so the test did not exercise the journal; the stopping daemon's log:\n{log}"
+    );
+}

@@ -208,11 +208,7 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
         // Every job was answered: stored before (no repeat has a leader here).
         return;
     }
-    let keys: Vec<IdempotencyKey> = jobs.iter().filter_map(|j| j.key.clone()).collect();
-    let mut batch = Vec::with_capacity(rows - repeated_rows);
-    for job in &jobs {
-        batch.extend_from_slice(&job.records);
-    }
+    let (keys, batch) = contents(&jobs, rows - repeated_rows);
     let outcomes: Vec<Result<Submitted, SinkError>> = match store.insert_keyed(&batch, &keys).await
     {
         Ok(()) => {
@@ -286,6 +282,16 @@ pub(super) struct Grouped {
     /// Jobs with the key (and body) of `jobs[index]`: answered as it is.
     pub(super) repeats: Vec<(Job, usize)>,
     pub(super) repeated_rows: usize,
+}
+
+/// The keys and the records (`rows` of them) of the jobs, in order.
+pub(super) fn contents(jobs: &[Job], rows: usize) -> (Vec<IdempotencyKey>, Vec<LogRecord>) {
+    let keys = jobs.iter().filter_map(|j| j.key.clone()).collect();
+    let mut records = Vec::with_capacity(rows);
+    for job in jobs {
+        records.extend_from_slice(&job.records);
+    }
+    (keys, records)
 }
 
 /// The idempotency keys of the jobs that have one.

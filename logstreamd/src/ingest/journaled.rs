@@ -25,7 +25,7 @@ use logstream_shared::query::Table;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::direct::{Grouped, Job, answer, fail_all, group_by_key, keys_of};
+use super::direct::{Grouped, Job, answer, contents, fail_all, group_by_key, keys_of};
 use super::journal::{Frame, Journal};
 use super::{SinkError, Submitted};
 use crate::store::{
@@ -216,11 +216,7 @@ impl Journaled {
         if jobs.is_empty() {
             return;
         }
-        let keys: Vec<IdempotencyKey> = jobs.iter().filter_map(|j| j.key.clone()).collect();
-        let mut records = Vec::with_capacity(rows - repeated_rows);
-        for job in &jobs {
-            records.extend_from_slice(&job.records);
-        }
+        let (keys, records) = contents(&jobs, rows - repeated_rows);
         match self.append(records, keys).await {
             Ok(frame) => {
                 self.pending.remember(&frame.keys);
@@ -301,7 +297,13 @@ async fn store_frames(
             records.append(&mut to_store.frame.records);
             keys.append(&mut to_store.frame.keys);
         }
-        store_until_done(store.as_ref(), &records, &keys, last).await;
+        if !store_until_done(store.as_ref(), &records, &keys, last, &frames).await {
+            tracing::warn!(
+                frame = last,
+                "stopping while the store cannot take the ingest journal's last frames: they stay in the journal, and the next start stores them"
+            );
+            return;
+        }
         pending.forget(&keys);
         stored.send_replace(last);
         drop(batch);
@@ -310,17 +312,20 @@ async fn store_frames(
 }
 
 /// Commits the frames through `last`, retrying with backoff until the
-/// store takes them.
+/// store takes them; or, once the writer has stopped (the daemon is
+/// stopping), gives up after a failure, leaving them to the next start.
 async fn store_until_done(
     store: &dyn Store,
     records: &[LogRecord],
     keys: &[IdempotencyKey],
     last: u64,
-) {
+    frames: &mpsc::UnboundedReceiver<ToStore>,
+) -> bool {
     let mut wait = Duration::from_millis(100);
     loop {
         match store.insert_journaled(records, keys, last).await {
-            Ok(()) => return,
+            Ok(()) => return true,
+            Err(_) if frames.is_closed() => return false,
             Err(e) => {
                 if !e.is_disk_full() {
                     tracing::error!(error = %e, records = records.len(), retry_in = ?wait, "cannot store frames of the ingest journal; they stay in the journal and are tried again");
