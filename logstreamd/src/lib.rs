@@ -95,7 +95,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (sink, readable) = match config.role {
         Role::Worker => (None, Arc::clone(&store)),
         Role::Api | Role::All => {
-            let (sink, readable) = start_sink(&config, &store).await?;
+            let (sink, readable) = start_sink(&config, &store, &metrics).await?;
             (Some(sink), readable)
         }
     };
@@ -252,6 +252,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 async fn start_sink(
     config: &Config,
     store: &Arc<dyn Store>,
+    metrics: &Metrics,
 ) -> anyhow::Result<(Arc<dyn Sink>, Arc<dyn Store>)> {
     Ok(match &config.queue {
         Some(target) => {
@@ -270,6 +271,7 @@ async fn start_sink(
         None => {
             let config = DirectSinkConfig {
                 max_pending_records: config.max_pending_records,
+                unstored: metrics.journal_unstored_records.clone(),
                 ..DirectSinkConfig::default()
             };
             let sink = DirectSink::start(Arc::clone(store), config).await?;

@@ -56,6 +56,9 @@ pub struct Metrics {
     /// Kafka consumers open for the live tail (the shared feed's and those
     /// of subscribers that resume or start in the past).
     pub tail_consumers: Gauge,
+    /// Records answered from the embedded pipeline's journal that the store
+    /// does not hold yet.
+    pub journal_unstored_records: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -87,6 +90,7 @@ impl Default for Metrics {
             resident_memory: Gauge::default(),
             tail_subscribers: Gauge::default(),
             tail_consumers: Gauge::default(),
+            journal_unstored_records: Gauge::default(),
             registry: Registry::default(),
         };
         let counters = [
@@ -183,6 +187,11 @@ impl Default for Metrics {
             "tail_consumers",
             "Kafka consumers open for the live tail: one shared by the subscribers that follow from now on, one per subscriber that starts in the past",
             metrics.tail_consumers.clone(),
+        );
+        registry.register(
+            "ingest_journal_unstored_records",
+            "Records answered from the embedded pipeline's journal that DuckDB does not hold yet (stored within milliseconds unless DuckDB is failing, e.g. on a full disk)",
+            metrics.journal_unstored_records.clone(),
         );
         registry.register(
             "worker_batch_seconds",

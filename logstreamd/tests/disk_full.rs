@@ -350,6 +350,11 @@ async fn stopped_on_a_full_disk_the_daemon_leaves_the_journal_to_the_next_start(
         acked.len() > 1,
         "nothing was answered 202 once the disk was full: {acked:?}"
     );
+    let unstored = metric(&daemon, "logstream_ingest_journal_unstored_records").await;
+    assert!(
+        unstored >= 1.0,
+        "records only the journal holds: {unstored}"
+    );
 
     let stopped = tokio::task::spawn_blocking(move || {
         let status = daemon.terminate();

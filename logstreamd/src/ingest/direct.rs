@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use logstream_shared::LogRecord;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -27,12 +28,14 @@ use crate::store::{KnownKey, Store, StoreError};
 /// size, so this costs little latency and can double the rows per commit.
 const LINGER: Duration = Duration::from_millis(1);
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DirectSinkConfig {
     /// Records accepted but not yet committed, at most.
     pub max_pending_records: usize,
     /// Records in one commit, at most.
     pub max_batch_records: usize,
+    /// Counts the records answered from the journal and not yet stored.
+    pub unstored: Gauge,
 }
 
 impl Default for DirectSinkConfig {
@@ -40,6 +43,7 @@ impl Default for DirectSinkConfig {
         DirectSinkConfig {
             max_pending_records: 200_000,
             max_batch_records: 50_000,
+            unstored: Gauge::default(),
         }
     }
 }
@@ -78,8 +82,13 @@ impl DirectSink {
     ) -> anyhow::Result<DirectSink> {
         let (durable, progress) = match store.journal_dir() {
             Some(dir) => {
-                let (journaled, progress) =
-                    Journaled::open(Arc::clone(&store), &dir, config.max_batch_records).await?;
+                let (journaled, progress) = Journaled::open(
+                    Arc::clone(&store),
+                    &dir,
+                    config.max_batch_records,
+                    config.unstored.clone(),
+                )
+                .await?;
                 (Durable::Journal(journaled), Some(progress))
             }
             None => (Durable::Commit, None),

@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use logstream_shared::LogRecord;
 use logstream_shared::query::Table;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -106,6 +107,10 @@ impl Progress {
     }
 }
 
+fn records_of(frame: &Frame) -> i64 {
+    i64::try_from(frame.records.len()).unwrap_or(i64::MAX)
+}
+
 /// A frame on its way into the store, with its requests' queue permits.
 struct ToStore {
     frame: Frame,
@@ -122,6 +127,7 @@ pub(super) struct Journaled {
     stored: watch::Receiver<u64>,
     forgotten: u64,
     storing: JoinHandle<()>,
+    unstored: Gauge,
 }
 
 impl Journaled {
@@ -132,6 +138,7 @@ impl Journaled {
         store: Arc<dyn Store>,
         dir: &Path,
         max_batch: usize,
+        unstored: Gauge,
     ) -> anyhow::Result<(Journaled, Progress)> {
         use anyhow::Context as _;
         let applied = store.journal_applied().await?;
@@ -153,6 +160,7 @@ impl Journaled {
         let pending = PendingKeys::default();
         for frame in unapplied {
             pending.remember(&frame.keys);
+            unstored.inc_by(records_of(&frame));
             let _ = to_store.send(ToStore {
                 frame,
                 _permits: Vec::new(),
@@ -164,6 +172,7 @@ impl Journaled {
             pending.clone(),
             stored_tx,
             max_batch,
+            unstored.clone(),
         ));
         let progress = Progress {
             acknowledged: acknowledged_rx,
@@ -177,6 +186,7 @@ impl Journaled {
             stored,
             forgotten: applied,
             storing,
+            unstored,
         };
         Ok((journaled, progress))
     }
@@ -220,6 +230,7 @@ impl Journaled {
         match self.append(records, keys).await {
             Ok(frame) => {
                 self.pending.remember(&frame.keys);
+                self.unstored.inc_by(records_of(&frame));
                 self.acknowledged.send_replace(frame.number);
                 let outcomes = jobs.iter().map(|_| Ok(Submitted::Stored)).collect();
                 let permits = answer(jobs, repeats, outcomes);
@@ -228,7 +239,8 @@ impl Journaled {
                     _permits: permits,
                 });
             }
-            Err(error) => {
+            Err(e) => {
+                let error = append_failed(store, &e);
                 let outcomes = jobs.iter().map(|_| Err(error.clone())).collect();
                 answer(jobs, repeats, outcomes);
             }
@@ -241,7 +253,7 @@ impl Journaled {
         &mut self,
         records: Vec<LogRecord>,
         keys: Vec<IdempotencyKey>,
-    ) -> Result<Frame, SinkError> {
+    ) -> std::io::Result<Frame> {
         let mut journal = self.journal.take().expect("one append at a time");
         let stored = *self.stored.borrow();
         let forget = (stored > self.forgotten).then_some(stored);
@@ -258,14 +270,19 @@ impl Journaled {
         .expect("a journal append does not panic");
         self.journal = Some(journal);
         self.forgotten = forget.unwrap_or(self.forgotten);
-        result.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::StorageFull {
-                SinkError::DiskFull
-            } else {
-                tracing::error!(error = %e, "cannot append to the ingest journal; rejecting the requests");
-                SinkError::Unavailable(format!("cannot write the ingest journal: {e}"))
-            }
-        })
+        result
+    }
+}
+
+/// The answer to requests whose append failed. A full disk is the store's
+/// too (the journal lies beside it), so its health reports it.
+fn append_failed(store: &dyn Store, error: &std::io::Error) -> SinkError {
+    if error.kind() == std::io::ErrorKind::StorageFull {
+        store.disk_ran_out(format!("appending to the ingest journal: {error}"));
+        SinkError::DiskFull
+    } else {
+        tracing::error!(error = %error, "cannot append to the ingest journal; rejecting the requests");
+        SinkError::Unavailable(format!("cannot write the ingest journal: {error}"))
     }
 }
 
@@ -279,6 +296,7 @@ async fn store_frames(
     pending: PendingKeys,
     stored: watch::Sender<u64>,
     max_batch: usize,
+    unstored: Gauge,
 ) {
     while let Some(first) = frames.recv().await {
         let started = tokio::time::Instant::now();
@@ -305,6 +323,7 @@ async fn store_frames(
             return;
         }
         pending.forget(&keys);
+        unstored.dec_by(i64::try_from(records.len()).unwrap_or(i64::MAX));
         stored.send_replace(last);
         drop(batch);
         tokio::time::sleep_until(started + STORE_INTERVAL).await;

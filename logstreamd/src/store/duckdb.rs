@@ -783,6 +783,10 @@ impl Store for DuckDbStore {
         self.insert_marked(records, keys, Some(frame)).await
     }
 
+    fn disk_ran_out(&self, why: String) {
+        self.disk.ran_out(why);
+    }
+
     async fn journal_applied(&self) -> Result<u64> {
         self.blocking(|store| {
             store.with_reader(|conn| {

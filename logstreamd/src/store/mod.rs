@@ -251,6 +251,12 @@ pub trait Store: Send + Sync + Debug {
         self.insert_keyed(records, keys).await
     }
 
+    /// A write beside the store (its journal) found its disk full: health
+    /// reports it until the store can write again.
+    fn disk_ran_out(&self, why: String) {
+        let _ = why;
+    }
+
     /// The journal frame the last `insert_journaled` recorded (0: none).
     async fn journal_applied(&self) -> Result<u64> {
         Ok(0)
