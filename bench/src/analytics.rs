@@ -146,17 +146,36 @@ impl Since {
     }
 }
 
-pub(crate) async fn run(records: usize, runs: usize) -> anyhow::Result<()> {
+/// `over_http`: the records go in through the daemon's API (1000-record
+/// NDJSON batches from 4 clients) while its memory is sampled, instead of
+/// in-process before it starts.
+pub(crate) async fn run(records: usize, runs: usize, over_http: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("logs.duckdb");
     let now_ns = Utc::now().timestamp_nanos_opt().expect("a time in range");
     let started = Instant::now();
-    store_records(&file, records, now_ns).await?;
-    println!(
-        "stored {records} records in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let mut daemon = TestDaemon::start_in(dir.path(), &[]);
+    let mut daemon = if over_http {
+        let daemon = TestDaemon::start_in(dir.path(), &[]);
+        let sampler = MemorySampler::start(&daemon);
+        post_records(&daemon, records, now_ns).await;
+        let (peak, limit) = sampler.stop().await;
+        let took = started.elapsed().as_secs_f64();
+        println!(
+            "ingested {records} records over HTTP in {took:.1} s ({:.0}/s); peak resident memory {:.0} MiB, --memory-limit {:.0} MiB ({:.2}x of it)",
+            records as f64 / took,
+            mib(peak),
+            mib(limit),
+            peak as f64 / limit.max(1) as f64
+        );
+        daemon
+    } else {
+        store_records(&file, records, now_ns).await?;
+        println!(
+            "stored {records} records in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        TestDaemon::start_in(dir.path(), &[])
+    };
     let sampler = MemorySampler::start(&daemon);
     let mut through_daemon = Vec::new();
     for case in &CASES {
@@ -199,7 +218,6 @@ pub(crate) async fn run(records: usize, runs: usize) -> anyhow::Result<()> {
             daemon.p50.as_secs_f64() / raw.p50.as_secs_f64()
         )?;
     }
-    let mib = |bytes: i64| bytes as f64 / (1024.0 * 1024.0);
     writeln!(
         out,
         "daemon memory while answering: peak resident {:.0} MiB, --memory-limit {:.0} MiB ({:.2}x of it)",
@@ -208,6 +226,10 @@ pub(crate) async fn run(records: usize, runs: usize) -> anyhow::Result<()> {
         peak as f64 / limit.max(1) as f64
     )?;
     Ok(())
+}
+
+fn mib(bytes: i64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
 }
 
 /// Polls the daemon's `/metrics` for its resident memory, keeping the peak.
@@ -348,16 +370,36 @@ async fn raw_latency(
 /// Generates and stores the records chunk by chunk, oldest first.
 async fn store_records(file: &std::path::Path, n: usize, now_ns: i64) -> anyhow::Result<()> {
     let store = logstreamd::store::open(&format!("duckdb://{}", file.display())).await?;
-    let mut rng = StdRng::seed_from_u64(10);
-    let start = now_ns - 7 * DAY_NS;
-    let step = 7 * DAY_NS / n.max(1) as i64;
-    for first in (0..n).step_by(CHUNK) {
-        let chunk: Vec<LogRecord> = (first..n.min(first + CHUNK))
-            .map(|i| record(&mut rng, i, start + step * i as i64))
-            .collect();
+    for chunk in chunks(n, now_ns) {
         store.insert(&chunk).await?;
     }
     Ok(())
+}
+
+/// The records through the daemon's API, until it has stored them all.
+async fn post_records(daemon: &TestDaemon, n: usize, now_ns: i64) {
+    let url = daemon.at("/api/ingest");
+    for records in chunks(n, now_ns) {
+        let bodies = records
+            .chunks(crate::BATCH)
+            .map(|batch| (crate::ndjson(batch), "application/x-ndjson"))
+            .collect();
+        crate::post_all(&url, bodies, 4).await;
+    }
+    crate::until_stored(daemon).await;
+}
+
+/// The `n` records over the 7 days before `now_ns`, in chunks of
+/// [`CHUNK`], generated as they are taken.
+fn chunks(n: usize, now_ns: i64) -> impl Iterator<Item = Vec<LogRecord>> {
+    let mut rng = StdRng::seed_from_u64(10);
+    let start = now_ns - 7 * DAY_NS;
+    let step = 7 * DAY_NS / n.max(1) as i64;
+    (0..n).step_by(CHUNK).map(move |first| {
+        (first..n.min(first + CHUNK))
+            .map(|i| record(&mut rng, i, start + step * i as i64))
+            .collect()
+    })
 }
 
 /// Record `i`: a service picked with a skew (the first ones log most), a

@@ -70,6 +70,10 @@ struct Args {
     /// (try --records 10000000 --query-runs 10).
     #[arg(long, conflicts_with_all = ["pipeline", "lsctl", "protocols"])]
     analytics: bool,
+    /// With --analytics: ingest the records through the daemon's API
+    /// (NDJSON batches), sampling its memory, instead of in-process.
+    #[arg(long, requires = "analytics")]
+    over_http: bool,
     /// Measure single-record POSTs against the original Node implementation
     /// instead: DIR is a checkout of github.com/Prateet-Github/logstream
     /// (never committed here), run on the broker of scripts/services.
@@ -312,7 +316,7 @@ async fn main() -> anyhow::Result<()> {
         machine()
     );
     if args.analytics {
-        return analytics::run(args.records, args.query_runs).await;
+        return analytics::run(args.records, args.query_runs, args.over_http).await;
     }
     if let Some(checkout) = &args.seed {
         return seed::run(checkout, args.singles, args.single_clients).await;
