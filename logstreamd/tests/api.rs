@@ -1284,3 +1284,52 @@ async fn clickhouse_queries_past_its_size_limits_get_400_naming_the_limit() {
         }
     }
 }
+
+/// The daemon answers once records are in its journal and stores them in
+/// DuckDB behind it; a query must still find what was answered before it,
+/// also while other clients keep the store busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_record_is_found_by_a_query_right_after_its_202_under_load() {
+    let daemon = TestDaemon::start();
+    let client = reqwest::Client::new();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|n| {
+            let (client, stop, url) = (client.clone(), stop.clone(), daemon.at("/api/ingest"));
+            tokio::spawn(async move {
+                let batch: Vec<Value> = (0..200)
+                    .map(|i| json!({"service": "load", "message": format!("load {n} {i}")}))
+                    .collect();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let response = client.post(&url).json(&batch).send().await.unwrap();
+                    assert_eq!(response.status(), StatusCode::ACCEPTED);
+                }
+            })
+        })
+        .collect();
+    for i in 0..100 {
+        let message = format!("read your writes {i}");
+        let response = post(
+            &client,
+            &daemon,
+            json!({"service": "ryw", "message": message}),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let page = search(
+            &client,
+            &daemon,
+            &[("q", &format!("service:ryw \"{message}\""))],
+        )
+        .await;
+        assert!(
+            messages(&page).contains(&message.as_str()),
+            "record {i} not found right after its 202: {:?}",
+            messages(&page)
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+}
