@@ -101,8 +101,13 @@ impl Journal {
         };
         let bytes = encode(&frame)?;
         if self.current.is_none() {
-            self.segments.push(frame.number);
-            self.current = Some((create_segment(&self.dir, frame.number)?, 0));
+            // After an append that failed as a segment's first frame, the
+            // segment is made again (it holds nothing answered).
+            let file = create_segment(&self.dir, frame.number)?;
+            if self.segments.last() != Some(&frame.number) {
+                self.segments.push(frame.number);
+            }
+            self.current = Some((file, 0));
         }
         let (file, len) = self.current.as_mut().expect("a segment is open");
         if let Err(e) = file.write_all(&bytes).and_then(|()| file.sync_data()) {
@@ -132,10 +137,7 @@ impl Journal {
     /// Deletes every segment (the store holds every frame).
     pub(crate) fn forget_all(&mut self) -> io::Result<()> {
         self.current = None;
-        for first in self.segments.drain(..) {
-            std::fs::remove_file(segment_path(&self.dir, first))?;
-        }
-        Ok(())
+        self.forget(self.segments.len())
     }
 
     /// Deletes the segments whose every frame is at most `applied`.
@@ -147,9 +149,22 @@ impl Journal {
             .windows(2)
             .take_while(|pair| pair[1] <= applied + 1)
             .count();
-        for first in self.segments.drain(..done) {
-            std::fs::remove_file(segment_path(&self.dir, first))?;
+        self.forget(done)
+    }
+
+    /// Deletes the `count` oldest segments; a segment that failed to go is
+    /// tried again the next time.
+    fn forget(&mut self, count: usize) -> io::Result<()> {
+        for (deleted, first) in self.segments[..count].iter().enumerate() {
+            match std::fs::remove_file(segment_path(&self.dir, *first)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    self.segments.drain(..deleted);
+                    return Err(e);
+                }
+                _ => {}
+            }
         }
+        self.segments.drain(..count);
         Ok(())
     }
 }
