@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use logstream_testkit::{TestDaemon, fetch_all};
+use logstream_testkit::{TestDaemon, fetch_all, ingest};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -111,13 +111,7 @@ async fn a_clean_stop_stores_the_whole_journal_and_deletes_it() {
     let mut daemon = TestDaemon::start_in(dir.path(), &[]);
     for i in 0..50 {
         let record = json!({"id": format!("clean-{i}"), "service": "clean", "message": "m"});
-        let response = client
-            .post(daemon.at("/api/ingest"))
-            .json(&record)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202);
+        assert_eq!(ingest(&client, &daemon, &record).await, 202);
     }
     assert!(daemon.terminate().success());
     let journal = dir.path().join("logs.duckdb.journal");

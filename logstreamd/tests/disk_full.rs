@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use logstream_testkit::{TestDaemon, fetch_all, metric};
+use logstream_testkit::{TestDaemon, fetch_all, ingest, metric};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -194,6 +194,21 @@ async fn stored_ids(client: &reqwest::Client, daemon: &TestDaemon) -> HashMap<St
     counts
 }
 
+/// Every acknowledged id is stored (`log`: the daemon's, shown if not).
+fn assert_all_stored(acked: &[String], stored: &HashMap<String, usize>, log: &str) {
+    let missing: Vec<_> = acked
+        .iter()
+        .filter(|id| !stored.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged records missing, e.g. {:?}; the daemon's log:\n{log}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_disk_under_load_loses_nothing_and_ingest_resumes_once_freed() {
     let disk = SmallDisk::mount(64);
@@ -256,17 +271,7 @@ async fn a_full_disk_under_load_loses_nothing_and_ingest_resumes_once_freed() {
     let duplicates: Vec<_> = stored.iter().filter(|(_, n)| **n > 1).collect();
     assert!(duplicates.is_empty(), "stored twice: {duplicates:?}");
     let acked = seen.acked.lock().unwrap();
-    let missing: Vec<_> = acked
-        .iter()
-        .filter(|id| !stored.contains_key(*id))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} acknowledged records missing, e.g. {:?}",
-        missing.len(),
-        acked.len(),
-        &missing[..missing.len().min(5)]
-    );
+    assert_all_stored(&acked, &stored, &daemon.log());
     let refused = seen.refused_at_end.lock().unwrap();
     let kept: Vec<_> = refused
         .iter()
@@ -286,13 +291,7 @@ async fn restarted_on_a_full_disk_the_daemon_reports_it_and_recovers_once_freed(
     let client = reqwest::Client::new();
     let record = |id: &str| json!({"id": id, "service": "disk", "message": "m"});
     let mut daemon = TestDaemon::start_in(disk.path(), &THRESHOLD_FLAGS);
-    let response = client
-        .post(daemon.at("/api/ingest"))
-        .json(&record("before"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
+    assert_eq!(ingest(&client, &daemon, &record("before")).await, 202);
     assert!(daemon.terminate().success());
 
     disk.fill_leaving(0);
@@ -309,13 +308,7 @@ async fn restarted_on_a_full_disk_the_daemon_reports_it_and_recovers_once_freed(
         healthy(&client, &daemon).await
     })
     .await;
-    let response = client
-        .post(daemon.at("/api/ingest"))
-        .json(&record("after"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
+    assert_eq!(ingest(&client, &daemon, &record("after")).await, 202);
     assert_eq!(stored_ids(&client, &daemon).await.len(), 2);
 }
 
@@ -334,13 +327,7 @@ async fn stopped_on_a_full_disk_the_daemon_leaves_the_journal_to_the_next_start(
         }
         let id = format!("full-{i}");
         let record = json!({"id": id, "service": "disk", "message": "m"});
-        let response = client
-            .post(daemon.at("/api/ingest"))
-            .json(&record)
-            .send()
-            .await
-            .unwrap();
-        match response.status().as_u16() {
+        match ingest(&client, &daemon, &record).await.as_u16() {
             202 => acked.push(id),
             507 => {}
             status => panic!("unexpected status {status}"),
@@ -372,14 +359,7 @@ async fn stopped_on_a_full_disk_the_daemon_leaves_the_journal_to_the_next_start(
     disk.free();
     let daemon = TestDaemon::start_in(disk.path(), &THRESHOLD_FLAGS);
     let stored = stored_ids(&client, &daemon).await;
-    let missing: Vec<_> = acked
-        .iter()
-        .filter(|id| !stored.contains_key(*id))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "acknowledged but not stored: {missing:?}; the stopping daemon's log:\n{log}"
-    );
+    assert_all_stored(&acked, &stored, &log);
     assert!(stored.values().all(|n| *n == 1), "stored twice: {stored:?}");
     assert!(
         daemon

@@ -247,3 +247,18 @@ pub async fn metric(daemon: &TestDaemon, name: &str) -> f64 {
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
 }
+
+/// The status the daemon answers to `body` posted as JSON to `/api/ingest`.
+pub async fn ingest(
+    client: &reqwest::Client,
+    daemon: &TestDaemon,
+    body: &impl serde::Serialize,
+) -> reqwest::StatusCode {
+    client
+        .post(daemon.at("/api/ingest"))
+        .json(body)
+        .send()
+        .await
+        .expect("POST /api/ingest")
+        .status()
+}
