@@ -65,8 +65,15 @@ impl Journal {
         let segments = segment_numbers(dir)?;
         let mut unapplied = Vec::new();
         let mut next = applied + 1;
-        for first in &segments {
+        for (i, first) in segments.iter().enumerate() {
+            // A segment ends where the next begins: a frame numbered past
+            // that was an append that failed (not answered) and could not
+            // be cut back, its number given again in the next segment.
+            let end = segments.get(i + 1).copied().unwrap_or(u64::MAX);
             for frame in read_segment(&segment_path(dir, *first))? {
+                if frame.number >= end {
+                    break;
+                }
                 next = next.max(frame.number + 1);
                 if frame.number > applied {
                     unapplied.push(frame);
@@ -326,6 +333,25 @@ mod tests {
         assert_eq!(
             messages(&unapplied),
             [(1, "whole".to_string()), (2, "after".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_failed_append_left_whole_is_not_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, _) = Journal::open(dir.path(), 0).unwrap();
+        journal.append(vec![record("answered")], vec![]).unwrap();
+        journal.append(vec![record("refused")], vec![]).unwrap();
+        // As when that append's sync failed and the file could not be cut
+        // back: the segment is closed and the number given again.
+        journal.current = None;
+        journal.next = 2;
+        journal.append(vec![record("next")], vec![]).unwrap();
+        drop(journal);
+        let (_, unapplied) = Journal::open(dir.path(), 0).unwrap();
+        assert_eq!(
+            messages(&unapplied),
+            [(1, "answered".to_string()), (2, "next".to_string())]
         );
     }
 

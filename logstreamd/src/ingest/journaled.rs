@@ -98,7 +98,8 @@ impl Progress {
         let target = *self.acknowledged.borrow();
         let mut stored = self.stored.clone();
         let waited = tokio::time::timeout(CATCH_UP_LIMIT, stored.wait_for(|s| *s >= target));
-        if waited.await.is_err() {
+        // Timed out, or the storing task has stopped.
+        if !matches!(waited.await, Ok(Ok(_))) {
             tracing::warn!(
                 frame = target,
                 "the store is behind the ingest journal; answering a query from what it holds"
@@ -344,6 +345,12 @@ async fn store_until_done(
     loop {
         match store.insert_journaled(records, keys, last).await {
             Ok(()) => return true,
+            // The commit may have been durable although it failed (DuckDB
+            // invalidates the database when the checkpoint after a commit
+            // fails): then storing it again would store it twice.
+            Err(_) if matches!(store.journal_applied().await, Ok(applied) if applied >= last) => {
+                return true;
+            }
             Err(_) if frames.is_closed() => return false,
             Err(e) => {
                 if !e.is_disk_full() {

@@ -215,7 +215,15 @@ impl DuckDbStore {
             Some(key) if rows == 0 => Mark::Key(&key.key),
             _ => Mark::Seq(first + rows - 1),
         };
-        self.commit_once(&batch, keys, journal_frame, &mark)?;
+        if let Err(e) = self.commit_once(&batch, keys, journal_frame, &mark) {
+            // A commit that failed after all was durable (its checkpoint
+            // failed and the check could not run) holds these numbers: the
+            // next batch must not take them again.
+            if let Ok(stored) = self.with_reader(last_seq_of) {
+                *last_seq = (*last_seq).max(stored);
+            }
+            return Err(e);
+        }
         *last_seq += rows;
         if let Some(records) = published {
             let committed: Arc<[Committed]> = (first..)
