@@ -206,7 +206,7 @@ async fn write_loop(
 async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
     let started = std::time::Instant::now();
     let Grouped {
-        jobs,
+        mut jobs,
         repeats,
         repeated_rows,
     } = match store.known_keys(&keys_of(&jobs)).await {
@@ -217,7 +217,9 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
         // Every job was answered: stored before (no repeat has a leader here).
         return;
     }
-    let (keys, batch) = contents(&jobs, rows - repeated_rows);
+    // Each job's share of the batch, for committing them one by one.
+    let lengths: Vec<usize> = jobs.iter().map(|j| j.records.len()).collect();
+    let (keys, batch) = contents(&mut jobs, rows - repeated_rows);
     let outcomes: Vec<Result<Submitted, SinkError>> = match store.insert_keyed(&batch, &keys).await
     {
         Ok(()) => {
@@ -234,9 +236,12 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>, rows: usize) {
         Err(e) => {
             tracing::warn!(error = %e, rows, requests = jobs.len(), "group commit failed; committing its requests one by one");
             let mut outcomes = Vec::with_capacity(jobs.len());
-            for job in &jobs {
+            let mut start = 0;
+            for (job, length) in jobs.iter().zip(lengths) {
                 let keys: Vec<IdempotencyKey> = job.key.iter().cloned().collect();
-                let result = store.insert_keyed(&job.records, &keys).await;
+                let records = &batch[start..start + length];
+                start += length;
+                let result = store.insert_keyed(records, &keys).await;
                 outcomes.push(result.map(|()| Submitted::Stored).map_err(|e| rejected(&e)));
             }
             outcomes
@@ -293,12 +298,13 @@ pub(super) struct Grouped {
     pub(super) repeated_rows: usize,
 }
 
-/// The keys and the records (`rows` of them) of the jobs, in order.
-pub(super) fn contents(jobs: &[Job], rows: usize) -> (Vec<IdempotencyKey>, Vec<LogRecord>) {
+/// The keys and the records (`rows` of them) of the jobs, in order; the
+/// records move out of the jobs (only their keys are needed to answer).
+pub(super) fn contents(jobs: &mut [Job], rows: usize) -> (Vec<IdempotencyKey>, Vec<LogRecord>) {
     let keys = jobs.iter().filter_map(|j| j.key.clone()).collect();
     let mut records = Vec::with_capacity(rows);
     for job in jobs {
-        records.extend_from_slice(&job.records);
+        records.append(&mut job.records);
     }
     (keys, records)
 }

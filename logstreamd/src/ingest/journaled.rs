@@ -108,8 +108,9 @@ impl Progress {
     }
 }
 
-fn records_of(frame: &Frame) -> i64 {
-    i64::try_from(frame.records.len()).unwrap_or(i64::MAX)
+/// A number of records as the unstored gauge counts it.
+fn gauge_count(records: usize) -> i64 {
+    i64::try_from(records).unwrap_or(i64::MAX)
 }
 
 /// A frame on its way into the store, with its requests' queue permits.
@@ -126,7 +127,6 @@ pub(super) struct Journaled {
     to_store: mpsc::UnboundedSender<ToStore>,
     acknowledged: watch::Sender<u64>,
     stored: watch::Receiver<u64>,
-    forgotten: u64,
     storing: JoinHandle<()>,
     unstored: Gauge,
 }
@@ -161,7 +161,7 @@ impl Journaled {
         let pending = PendingKeys::default();
         for frame in unapplied {
             pending.remember(&frame.keys);
-            unstored.inc_by(records_of(&frame));
+            unstored.inc_by(gauge_count(frame.records.len()));
             let _ = to_store.send(ToStore {
                 frame,
                 _permits: Vec::new(),
@@ -185,7 +185,6 @@ impl Journaled {
             to_store,
             acknowledged,
             stored,
-            forgotten: applied,
             storing,
             unstored,
         };
@@ -220,18 +219,18 @@ impl Journaled {
             Err(e) => return fail_all(jobs, &SinkError::from_store(&e)),
         }
         let Grouped {
-            jobs,
+            mut jobs,
             repeats,
             repeated_rows,
         } = group_by_key(jobs, &known);
         if jobs.is_empty() {
             return;
         }
-        let (keys, records) = contents(&jobs, rows - repeated_rows);
+        let (keys, records) = contents(&mut jobs, rows - repeated_rows);
         match self.append(records, keys).await {
             Ok(frame) => {
                 self.pending.remember(&frame.keys);
-                self.unstored.inc_by(records_of(&frame));
+                self.unstored.inc_by(gauge_count(frame.records.len()));
                 self.acknowledged.send_replace(frame.number);
                 let outcomes = jobs.iter().map(|_| Ok(Submitted::Stored)).collect();
                 let permits = answer(jobs, repeats, outcomes);
@@ -257,11 +256,10 @@ impl Journaled {
     ) -> std::io::Result<Frame> {
         let mut journal = self.journal.take().expect("one append at a time");
         let stored = *self.stored.borrow();
-        let forget = (stored > self.forgotten).then_some(stored);
         let (journal, result) = tokio::task::spawn_blocking(move || {
-            if let Some(stored) = forget
-                && let Err(e) = journal.forget_through(stored)
-            {
+            // Deletes nothing (and touches no file) until a segment is
+            // stored whole.
+            if let Err(e) = journal.forget_through(stored) {
                 tracing::warn!(error = %e, "cannot delete a stored segment of the ingest journal");
             }
             let result = journal.append(records, keys);
@@ -270,7 +268,6 @@ impl Journaled {
         .await
         .expect("a journal append does not panic");
         self.journal = Some(journal);
-        self.forgotten = forget.unwrap_or(self.forgotten);
         result
     }
 }
@@ -324,7 +321,7 @@ async fn store_frames(
             return;
         }
         pending.forget(&keys);
-        unstored.dec_by(i64::try_from(records.len()).unwrap_or(i64::MAX));
+        unstored.dec_by(gauge_count(records.len()));
         stored.send_replace(last);
         drop(batch);
         tokio::time::sleep_until(started + STORE_INTERVAL).await;
@@ -383,6 +380,22 @@ impl Store for CaughtUp {
 
     async fn insert(&self, records: &[LogRecord]) -> crate::store::Result<()> {
         self.store.insert(records).await
+    }
+
+    async fn insert_keyed(
+        &self,
+        records: &[LogRecord],
+        keys: &[IdempotencyKey],
+    ) -> crate::store::Result<()> {
+        self.store.insert_keyed(records, keys).await
+    }
+
+    async fn known_keys(&self, keys: &[String]) -> crate::store::Result<HashMap<String, KnownKey>> {
+        self.store.known_keys(keys).await
+    }
+
+    fn disk_ran_out(&self, why: String) {
+        self.store.disk_ran_out(why);
     }
 
     async fn search(&self, request: SearchRequest) -> crate::store::Result<SearchPage> {

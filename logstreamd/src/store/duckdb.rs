@@ -430,9 +430,7 @@ impl DuckDbStore {
         })
         .await
     }
-}
 
-impl DuckDbStore {
     /// Stores the records and keys in one commit, which also records how
     /// far the ingest journal is applied when `journal_frame` is given.
     async fn insert_marked(
