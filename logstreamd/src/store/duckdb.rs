@@ -225,11 +225,26 @@ impl DuckDbStore {
             return Err(e);
         }
         *last_seq += rows;
-        if let Some(records) = published {
-            let committed: Arc<[Committed]> = (first..)
-                .zip(records)
-                .map(|(seq, record)| Committed { seq, record })
-                .collect();
+        let committed: Option<Arc<[Committed]>> = match published {
+            Some(records) => Some(
+                (first..)
+                    .zip(records)
+                    .map(|(seq, record)| Committed { seq, record })
+                    .collect(),
+            ),
+            // Someone subscribed after the records were copied, and may
+            // have read the history before this commit: the batch is read
+            // back, or that subscriber would wait for the next batch to see
+            // the gap.
+            None if rows > 0 && self.live.receiver_count() > 0 => self
+                .with_reader(|conn| {
+                    committed_rows(conn, &Selection::default(), first - 1, rows as usize)
+                })
+                .ok()
+                .map(Into::into),
+            None => None,
+        };
+        if let Some(committed) = committed {
             // No receiver left is fine: nobody is tailing.
             let _ = self.live.send(committed);
         }
@@ -372,6 +387,9 @@ impl DuckDbStore {
 
     /// Live subscribers get every batch committed from now on.
     pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<[Committed]>> {
+        // Between commits: a commit under way sees this subscriber when it
+        // publishes (see `insert_blocking`), or is over and in the history.
+        let _writing = lock(&self.writes);
         self.live.subscribe()
     }
 
@@ -387,16 +405,8 @@ impl DuckDbStore {
         after_seq: i64,
         limit: usize,
     ) -> Result<Vec<Committed>> {
-        self.read(move |conn| {
-            let compiled = sql::tail_sql(Dialect::DuckDb, &selection, after_seq, limit);
-            query_rows(conn, compiled, |row| {
-                Ok(Committed {
-                    seq: row.get(0)?,
-                    record: record_from_row_at(row, 1)?,
-                })
-            })
-        })
-        .await
+        self.read(move |conn| committed_rows(conn, &selection, after_seq, limit))
+            .await
     }
 
     /// Runs `read` on an idle reader connection of the open database.
@@ -533,6 +543,22 @@ impl Database {
 /// The `seq` of the last record committed. Retention may have deleted the
 /// newest records; `meta` remembers how far numbering got, so a number is
 /// never given out twice.
+/// Up to `limit` selected records committed after `after_seq`, in commit order.
+fn committed_rows(
+    conn: &Connection,
+    selection: &Selection,
+    after_seq: i64,
+    limit: usize,
+) -> Result<Vec<Committed>> {
+    let compiled = sql::tail_sql(Dialect::DuckDb, selection, after_seq, limit);
+    query_rows(conn, compiled, |row| {
+        Ok(Committed {
+            seq: row.get(0)?,
+            record: record_from_row_at(row, 1)?,
+        })
+    })
+}
+
 fn last_seq_of(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row(
         "SELECT greatest(
