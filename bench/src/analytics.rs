@@ -11,12 +11,13 @@
 //! memory limit, so the two never share the file's lock or the cores.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::{SecondsFormat, TimeZone, Utc};
 use logstream_shared::api::{Facets, Histogram, LogsAnswer};
 use logstream_shared::{Level, LogRecord};
-use logstream_testkit::{TestDaemon, get_json};
+use logstream_testkit::{TestDaemon, get_json, services};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -57,14 +58,15 @@ enum Since {
 }
 
 /// One query: its name, the endpoint and query language the daemon is
-/// asked, the range, and the raw SQL for the same answer (its `?`, if any,
-/// is the range's start).
+/// asked, the range, and the raw SQL for the same answer: for DuckDB (its
+/// `?`, if any, is the range's start) and for ClickHouse (`{since}`).
 struct Case {
     name: &'static str,
     endpoint: Endpoint,
     q: &'static str,
     since: Since,
     sql: &'static str,
+    clickhouse: &'static str,
 }
 
 const CASES: [Case; 8] = [
@@ -74,6 +76,7 @@ const CASES: [Case; 8] = [
         q: "| stats count() by service",
         since: Since::All,
         sql: "SELECT service, count(*) FROM logs GROUP BY service ORDER BY service",
+        clickhouse: "SELECT service, count() FROM logs GROUP BY service ORDER BY service",
     },
     Case {
         name: "p95(duration_ms) by service, time(5m), last day",
@@ -83,6 +86,9 @@ const CASES: [Case; 8] = [
         sql: "SELECT service, ts // 300000000000 * 300000000000 AS bucket, \
               quantile_cont(TRY_CAST(attr_values[list_position(attr_keys, 'duration_ms')] AS DOUBLE), 0.95) \
               FROM logs WHERE ts >= ? GROUP BY ALL ORDER BY ALL",
+        clickhouse: "SELECT service, intDiv(ts, 300000000000) * 300000000000 AS bucket, \
+                     quantile(0.95)(toFloat64OrNull(attr_values[indexOf(attr_keys, 'duration_ms')])) \
+                     FROM logs WHERE ts >= {since} GROUP BY service, bucket ORDER BY service, bucket",
     },
     Case {
         name: "regex search newest-100: ~\"timed? ?out after [0-9]+ms\"",
@@ -92,6 +98,9 @@ const CASES: [Case; 8] = [
         sql: "SELECT ts, id, service, level, message, host, trace_id, span_id, attr_keys, attr_values \
               FROM logs WHERE regexp_matches(message, '(?i)timed? ?out after [0-9]+ms') \
               ORDER BY ts DESC, id DESC LIMIT 100",
+        clickhouse: "SELECT ts, id, service, level, message, host, trace_id, span_id, attr_keys, attr_values \
+                     FROM logs WHERE match(message, '(?i)timed? ?out after [0-9]+ms') \
+                     ORDER BY ts DESC, id DESC LIMIT 100",
     },
     Case {
         name: "top 10 path",
@@ -100,6 +109,8 @@ const CASES: [Case; 8] = [
         since: Since::All,
         sql: "SELECT attr_values[list_position(attr_keys, 'path')] AS path, count(*) AS n FROM logs \
               WHERE path IS NOT NULL GROUP BY path ORDER BY n DESC, path LIMIT 10",
+        clickhouse: "SELECT attr_values[indexOf(attr_keys, 'path')] AS path, count() AS n FROM logs \
+                     WHERE has(attr_keys, 'path') GROUP BY path ORDER BY n DESC, path LIMIT 10",
     },
     Case {
         name: "histogram, 7 days by 1h and level",
@@ -108,6 +119,8 @@ const CASES: [Case; 8] = [
         since: Since::Week,
         sql: "SELECT ts // 3600000000000 * 3600000000000 AS bucket, level, count(*) FROM logs \
               WHERE ts >= ? GROUP BY ALL ORDER BY ALL",
+        clickhouse: "SELECT intDiv(ts, 3600000000000) * 3600000000000 AS bucket, level, count() FROM logs \
+                     WHERE ts >= {since} GROUP BY bucket, level ORDER BY bucket, level",
     },
     Case {
         name: "facets: top 10 services",
@@ -115,6 +128,7 @@ const CASES: [Case; 8] = [
         q: "",
         since: Since::All,
         sql: "SELECT service, count(*) AS n FROM logs GROUP BY service ORDER BY n DESC, service LIMIT 10",
+        clickhouse: "SELECT service, count() AS n FROM logs GROUP BY service ORDER BY n DESC, service LIMIT 10",
     },
     Case {
         name: "attribute equality newest-100: user_id=4242",
@@ -124,6 +138,9 @@ const CASES: [Case; 8] = [
         sql: "SELECT ts, id, service, level, message, host, trace_id, span_id, attr_keys, attr_values \
               FROM logs WHERE attr_values[list_position(attr_keys, 'user_id')] = '4242' \
               ORDER BY ts DESC, id DESC LIMIT 100",
+        clickhouse: "SELECT ts, id, service, level, message, host, trace_id, span_id, attr_keys, attr_values \
+                     FROM logs WHERE attr_values[indexOf(attr_keys, 'user_id')] = '4242' \
+                     ORDER BY ts DESC, id DESC LIMIT 100",
     },
     Case {
         name: "newest-100: service:service-03 level:error",
@@ -133,6 +150,9 @@ const CASES: [Case; 8] = [
         sql: "SELECT ts, id, service, level, message, host, trace_id, span_id, attr_keys, attr_values \
               FROM logs WHERE service = 'service-03' AND level = 4 \
               ORDER BY ts DESC, id DESC LIMIT 100",
+        clickhouse: "SELECT ts, id, service, level, message, host, trace_id, span_id, attr_keys, attr_values \
+                     FROM logs WHERE service = 'service-03' AND level = 'ERROR' \
+                     ORDER BY ts DESC, id DESC LIMIT 100",
     },
 ];
 
@@ -146,35 +166,72 @@ impl Since {
     }
 }
 
+/// Where the records are stored and the raw SQL runs: the daemon's
+/// embedded DuckDB file, or a database of its own on the ClickHouse server
+/// of `scripts/services` (the daemon then runs with `--store clickhouse://…`).
+enum Target {
+    DuckDb(PathBuf),
+    ClickHouse { database: String },
+}
+
+impl Target {
+    fn store_url(&self) -> String {
+        match self {
+            Target::DuckDb(file) => format!("duckdb://{}", file.display()),
+            Target::ClickHouse { database } => services::clickhouse_store_url(database),
+        }
+    }
+
+    /// The daemon's arguments for this store.
+    fn daemon_args(&self) -> Vec<String> {
+        match self {
+            Target::DuckDb(_) => Vec::new(),
+            Target::ClickHouse { .. } => vec!["--store".into(), self.store_url()],
+        }
+    }
+}
+
 /// `over_http`: the records go in through the daemon's API (1000-record
 /// NDJSON batches from 4 clients) while its memory is sampled, instead of
-/// in-process before it starts.
-pub(crate) async fn run(records: usize, runs: usize, over_http: bool) -> anyhow::Result<()> {
+/// in-process before it starts. `clickhouse`: the records, the daemon and
+/// the raw SQL on ClickHouse instead of DuckDB.
+pub(crate) async fn run(
+    records: usize,
+    runs: usize,
+    over_http: bool,
+    clickhouse: bool,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let file = dir.path().join("logs.duckdb");
+    let target = if clickhouse {
+        Target::ClickHouse {
+            database: services::unique("bench_analytics"),
+        }
+    } else {
+        Target::DuckDb(dir.path().join("logs.duckdb"))
+    };
+    let args = target.daemon_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let now_ns = Utc::now().timestamp_nanos_opt().expect("a time in range");
     let started = Instant::now();
     let mut daemon = if over_http {
-        let daemon = TestDaemon::start_in(dir.path(), &[]);
+        let daemon = TestDaemon::start_in(dir.path(), &args);
         let sampler = MemorySampler::start(&daemon);
         post_records(&daemon, records, now_ns).await;
         let (peak, limit) = sampler.stop().await;
         let took = started.elapsed().as_secs_f64();
         println!(
-            "ingested {records} records over HTTP in {took:.1} s ({:.0}/s); peak resident memory {:.0} MiB, --memory-limit {:.0} MiB ({:.2}x of it)",
+            "ingested {records} records over HTTP in {took:.1} s ({:.0}/s); {}",
             records as f64 / took,
-            mib(peak),
-            mib(limit),
-            peak as f64 / limit.max(1) as f64
+            memory(peak, limit)
         );
         daemon
     } else {
-        store_records(&file, records, now_ns).await?;
+        store_records(&target.store_url(), records, now_ns).await?;
         println!(
             "stored {records} records in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        TestDaemon::start_in(dir.path(), &[])
+        TestDaemon::start_in(dir.path(), &args)
     };
     let sampler = MemorySampler::start(&daemon);
     let mut through_daemon = Vec::new();
@@ -184,14 +241,16 @@ pub(crate) async fn run(records: usize, runs: usize, over_http: bool) -> anyhow:
     let (peak, limit) = sampler.stop().await;
     daemon.terminate();
 
-    let conn = duckdb::Connection::open(&file)?;
-    conn.execute_batch(&format!("SET memory_limit = '{}KiB'", limit / 1024))?;
+    let raw = Raw::open(&target, limit)?;
     let mut out = std::io::stdout().lock();
     writeln!(out)?;
     writeln!(
         out,
         "{:<56} {:>9} {:>9} {:>6} {:>18} {:>9}",
-        format!("analytics over {records} logs ({runs} runs)"),
+        format!(
+            "analytics over {records} logs in {} ({runs} runs)",
+            raw.name()
+        ),
         "p50",
         "p99",
         "rows",
@@ -199,7 +258,7 @@ pub(crate) async fn run(records: usize, runs: usize, over_http: bool) -> anyhow:
         "p50 vs R"
     )?;
     for (case, daemon) in CASES.iter().zip(through_daemon) {
-        let raw = raw_latency(&conn, case, now_ns, runs).await?;
+        let raw = raw.latency(case, now_ns, runs).await?;
         anyhow::ensure!(
             raw.rows == daemon.rows,
             "{}: the daemon answered {} rows, the raw SQL {}",
@@ -220,12 +279,68 @@ pub(crate) async fn run(records: usize, runs: usize, over_http: bool) -> anyhow:
     }
     writeln!(
         out,
-        "daemon memory while answering: peak resident {:.0} MiB, --memory-limit {:.0} MiB ({:.2}x of it)",
-        mib(peak),
-        mib(limit),
-        peak as f64 / limit.max(1) as f64
+        "daemon memory while answering: {}",
+        memory(peak, limit)
     )?;
+    if let Target::ClickHouse { database } = &target {
+        services::clickhouse_sql(&format!("DROP DATABASE IF EXISTS {database}")).await;
+    }
     Ok(())
+}
+
+/// The peak resident memory, beside the store's memory limit if it has one.
+fn memory(peak: i64, limit: i64) -> String {
+    let resident = format!("peak resident {:.0} MiB", mib(peak));
+    if limit == 0 {
+        return resident;
+    }
+    format!(
+        "{resident}, --memory-limit {:.0} MiB ({:.2}x of it)",
+        mib(limit),
+        peak as f64 / limit as f64
+    )
+}
+
+/// Baseline R's connection: a plain DuckDB connection to the file (with the
+/// daemon's memory limit), or ClickHouse's HTTP interface.
+enum Raw {
+    DuckDb(duckdb::Connection),
+    ClickHouse {
+        client: reqwest::Client,
+        database: String,
+    },
+}
+
+impl Raw {
+    fn open(target: &Target, memory_limit: i64) -> anyhow::Result<Raw> {
+        Ok(match target {
+            Target::DuckDb(file) => {
+                let conn = duckdb::Connection::open(file)?;
+                conn.execute_batch(&format!("SET memory_limit = '{}KiB'", memory_limit / 1024))?;
+                Raw::DuckDb(conn)
+            }
+            Target::ClickHouse { database } => Raw::ClickHouse {
+                client: reqwest::Client::new(),
+                database: database.clone(),
+            },
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Raw::DuckDb(_) => "DuckDB",
+            Raw::ClickHouse { .. } => "ClickHouse",
+        }
+    }
+
+    async fn latency(&self, case: &Case, now_ns: i64, runs: usize) -> anyhow::Result<Latency> {
+        match self {
+            Raw::DuckDb(conn) => raw_latency(conn, case, now_ns, runs).await,
+            Raw::ClickHouse { client, database } => {
+                Ok(clickhouse_latency(client, database, case, now_ns, runs).await)
+            }
+        }
+    }
 }
 
 fn mib(bytes: i64) -> f64 {
@@ -367,9 +482,43 @@ async fn raw_latency(
     .await)
 }
 
+/// The raw SQL's latency on ClickHouse over HTTP, every value read as
+/// tab-separated text (one line a row).
+async fn clickhouse_latency(
+    client: &reqwest::Client,
+    database: &str,
+    case: &Case,
+    now_ns: i64,
+    runs: usize,
+) -> Latency {
+    let since = case.since.start_ns(now_ns).unwrap_or(0).to_string();
+    let sql = format!(
+        "{} FORMAT TabSeparated",
+        case.clickhouse.replace("{since}", &since)
+    );
+    let url = services::clickhouse();
+    measure(runs, || {
+        let request = client
+            .post(&url)
+            .query(&[("database", database)])
+            .body(sql.clone());
+        async {
+            let response = request.send().await.expect("ClickHouse answers");
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            assert!(
+                status.is_success(),
+                "{sql}: ClickHouse said {status}: {text}"
+            );
+            text.lines().count()
+        }
+    })
+    .await
+}
+
 /// Generates and stores the records chunk by chunk, oldest first.
-async fn store_records(file: &std::path::Path, n: usize, now_ns: i64) -> anyhow::Result<()> {
-    let store = logstreamd::store::open(&format!("duckdb://{}", file.display())).await?;
+async fn store_records(store_url: &str, n: usize, now_ns: i64) -> anyhow::Result<()> {
+    let store = logstreamd::store::open(store_url).await?;
     for chunk in chunks(n, now_ns) {
         store.insert(&chunk).await?;
     }

@@ -74,6 +74,11 @@ struct Args {
     /// (NDJSON batches), sampling its memory, instead of in-process.
     #[arg(long, requires = "analytics")]
     over_http: bool,
+    /// With --analytics: store the records in, start the daemon on, and run
+    /// the raw SQL on the ClickHouse server of scripts/services (scripts/bench
+    /// starts it) instead of DuckDB.
+    #[arg(long, requires = "analytics")]
+    clickhouse: bool,
     /// Measure single-record POSTs against the original Node implementation
     /// instead: DIR is a checkout of github.com/Prateet-Github/logstream
     /// (never committed here), run on the broker of scripts/services.
@@ -316,7 +321,13 @@ async fn main() -> anyhow::Result<()> {
         machine()
     );
     if args.analytics {
-        return analytics::run(args.records, args.query_runs, args.over_http).await;
+        return analytics::run(
+            args.records,
+            args.query_runs,
+            args.over_http,
+            args.clickhouse,
+        )
+        .await;
     }
     if let Some(checkout) = &args.seed {
         return seed::run(checkout, args.singles, args.single_clients).await;
