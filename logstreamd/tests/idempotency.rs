@@ -252,6 +252,42 @@ async fn sent_twice_through_kafka_is_stored_once(store: &[&str]) {
     assert_eq!(messages, ["a", "b", "c", "no id"]);
 }
 
+/// A worker stores two batches at once; a batch with keyed records waits for
+/// the batches before it, or copies of one request in consecutive batches
+/// would each find the other not yet stored. One record a batch, and the
+/// copies sent together, so consecutive batches hold copies of one request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Kafka and ClickHouse: scripts/test starts them"]
+async fn kafka_copies_in_consecutive_batches_are_stored_once() {
+    let queue = format!("kafka://{}/{}", services::kafka(), services::unique("idem"));
+    let group = services::unique("group");
+    let store = services::clickhouse_store_url(&services::unique("idem"));
+    let daemon = TestDaemon::start_with(&[
+        "--queue",
+        &queue,
+        "--kafka-group",
+        &group,
+        "--store",
+        &store,
+        "--batch-records",
+        "1",
+    ]);
+    let body = batch(&["c-1"]);
+    let copies = (0..8).map(|_| post(&daemon, "copied", &body));
+    for response in futures::future::join_all(copies).await {
+        assert_eq!(response.status(), 202);
+    }
+    wait_for_sentinel(&daemon, "s1").await;
+    let client = reqwest::Client::new();
+    let stored = fetch_all(&client, &daemon, "service:idem -sentinel").await;
+    let ids: Vec<&str> = stored.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["c-1"],
+        "8 copies of one request in consecutive batches"
+    );
+}
+
 /// Without a queue, a daemon writing straight to ClickHouse checks keys as
 /// the embedded pipeline does (its keys table), and answers a replay so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -352,8 +352,9 @@ async fn a_worker_killed_mid_batch_loses_nothing() {
     }
     let acked = acked.lock().unwrap().clone();
     let duplicates = wait_until_stored(&api, &acked, Duration::from_secs(120)).await;
+    // A crash reads again at most the two batches being stored.
     assert!(
-        duplicates <= 2 * BATCH,
+        duplicates <= 2 * 2 * BATCH,
         "{duplicates} duplicates after 2 crashes"
     );
 }
