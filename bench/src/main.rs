@@ -84,6 +84,10 @@ struct Args {
     /// (never committed here), run on the broker of scripts/services.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["pipeline", "lsctl", "protocols", "analytics"])]
     seed: Option<std::path::PathBuf>,
+    /// Measure only the DuckDB store's in-process insert rate with
+    /// transactions of each of these sizes (rows), beside 1000-row ones.
+    #[arg(long, value_name = "ROWS,…", value_delimiter = ',', conflicts_with_all = ["pipeline", "lsctl", "protocols", "analytics", "seed"])]
+    txn_rows: Vec<usize>,
 }
 
 const BATCH: usize = 1000;
@@ -160,6 +164,34 @@ async fn insert_rate(store: &dyn Store, records: &[LogRecord], rows: usize) -> a
         store.insert(chunk).await?;
     }
     Ok(rate(records.len(), started.elapsed()))
+}
+
+/// The in-process insert rate at each transaction size, beside B's.
+async fn print_txn_rates(
+    records: &[LogRecord],
+    baseline: f64,
+    sizes: &[usize],
+    url_of: &dyn Fn(&str) -> String,
+) -> anyhow::Result<()> {
+    println!();
+    println!(
+        "{:<64} {:>12} {:>12}",
+        "DuckDB store insert, in-process", "logs/s", "vs baseline"
+    );
+    println!(
+        "{:<64} {baseline:>12.0} {:>11.3}x",
+        "baseline B: 1000-row txns", 1.0
+    );
+    for &rows in sizes {
+        let store = logstreamd::store::open(&url_of(&format!("txn-{rows}.duckdb"))).await?;
+        let r = insert_rate(&*store, records, rows).await?;
+        println!(
+            "{:<64} {r:>12.0} {:>11.3}x",
+            format!("{rows}-row txns (vs B)"),
+            r / baseline
+        );
+    }
+    Ok(())
 }
 
 fn rate(n: usize, elapsed: Duration) -> f64 {
@@ -353,6 +385,9 @@ async fn main() -> anyhow::Result<()> {
     let small_baseline = insert_rate(&*small, singles, args.single_clients).await?;
     let store = logstreamd::store::open(&url_of("baseline.duckdb")).await?;
     let baseline = insert_rate(&*store, &records, BATCH).await?;
+    if !args.txn_rows.is_empty() {
+        return print_txn_rates(&records, baseline, &args.txn_rows, &url_of).await;
+    }
 
     let daemon = TestDaemon::start();
     let url = daemon.at("/api/ingest");

@@ -82,13 +82,8 @@ impl DirectSink {
     ) -> anyhow::Result<DirectSink> {
         let (durable, progress) = match store.journal_dir() {
             Some(dir) => {
-                let (journaled, progress) = Journaled::open(
-                    Arc::clone(&store),
-                    &dir,
-                    config.max_batch_records,
-                    config.unstored.clone(),
-                )
-                .await?;
+                let (journaled, progress) =
+                    Journaled::open(Arc::clone(&store), &dir, config.unstored.clone()).await?;
                 (Durable::Journal(journaled), Some(progress))
             }
             None => (Durable::Commit, None),
