@@ -19,7 +19,7 @@ use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
 use crate::api::auth::Tokens;
-use crate::api::{AppState, HttpLimits, WorkerState};
+use crate::api::{AppParts, AppState, HttpLimits, WorkerState};
 pub use crate::config::{Config, Role};
 use crate::ingest::health::WorkerHealth;
 use crate::ingest::kafka::KafkaSinkConfig;
@@ -127,7 +127,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     let router = match &sink {
-        Some(sink) => api::router(AppState {
+        Some(sink) => api::router(AppState::new(AppParts {
             store: Arc::clone(&readable),
             sink: Arc::clone(sink),
             limits: HttpLimits {
@@ -156,7 +156,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             worker: worker.is_some().then(|| worker_health.clone()),
             detect_layouts: config.detects_layouts(),
             order: Arc::default(),
-        }),
+        })),
         None => api::worker_router(WorkerState {
             store: Arc::clone(&store),
             metrics: Arc::clone(&metrics),

@@ -41,9 +41,30 @@ use crate::metrics::Metrics;
 use crate::store::{Selection, Store};
 use crate::tail::Tail;
 
-/// What every handler can reach.
+/// What every handler can reach. Cloned for every request (by the router,
+/// the middleware, the handler), so it is one reference count: cloning
+/// and dropping a dozen shared counters per clone took about 7% of a
+/// single-record POST's CPU.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> AppState {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct AppParts {
     pub store: Arc<dyn Store>,
     pub sink: Arc<dyn Sink>,
     pub limits: HttpLimits,
