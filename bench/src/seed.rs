@@ -74,8 +74,10 @@ fn install(checkout: &Path, work: &Path) -> anyhow::Result<PathBuf> {
 /// file in `work`.
 fn start_seed(api: &Path, work: &Path, port: u16, clickhouse: u16) -> anyhow::Result<Running> {
     let log = std::fs::File::create(work.join("seed-api.log"))?;
-    let child = Command::new(api.join("node_modules/.bin/tsx"))
-        .arg("server.ts")
+    // Node loading tsx itself, not the tsx command: that would run the
+    // server as a grandchild that killing it leaves running.
+    let child = Command::new("node")
+        .args(["--import", "tsx", "server.ts"])
         .current_dir(api)
         .env("PORT", port.to_string())
         .env("KAFKA_BROKER", services::kafka())
@@ -85,6 +87,46 @@ fn start_seed(api: &Path, work: &Path, port: u16, clickhouse: u16) -> anyhow::Re
         .stderr(log)
         .spawn()?;
     Ok(Running(child))
+}
+
+/// CPU seconds a process has used so far (user and system, all threads).
+fn cpu_seconds(pid: u32) -> f64 {
+    // Linux counts them in USER_HZ ticks, 100 a second.
+    const TICKS: f64 = 100.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command's closing parenthesis, field 3 (state) comes first:
+    // utime (14) and stime (15) are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    ticks(11)
+        .zip(ticks(12))
+        .map_or(0.0, |(u, s)| (u + s) / TICKS)
+}
+
+/// The broker of scripts/services (`tansu`), if it runs here.
+fn broker_pid() -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let program = cmdline.split(|&b| b == 0).next()?;
+            program.ends_with(b"tansu").then_some(pid)
+        })
+}
+
+/// Server CPU seconds over `work`: the process's and the broker's.
+async fn with_cpu<T>(pid: u32, work: impl std::future::Future<Output = T>) -> (T, f64, f64) {
+    let broker = broker_pid();
+    let broker_cpu = || broker.map_or(0.0, cpu_seconds);
+    let (own, brokers) = (cpu_seconds(pid), broker_cpu());
+    let done = work.await;
+    (done, cpu_seconds(pid) - own, broker_cpu() - brokers)
 }
 
 /// Bodies both implementations accept (the original takes these four
@@ -125,13 +167,20 @@ pub(crate) async fn run(checkout: &Path, requests: usize, clients: usize) -> any
     let seed_url = format!("http://127.0.0.1:{port}");
     until_up(&format!("{seed_url}/api/health"), Duration::from_secs(60)).await?;
 
-    let (took, seed_latencies) =
-        post_all(&format!("{seed_url}/api/ingest"), bodies(requests), clients).await;
+    let seed_ingest = format!("{seed_url}/api/ingest");
+    let seed_posts = post_all(&seed_ingest, bodies(requests), clients);
+    let ((took, seed_latencies), seed_cpu, seed_broker_cpu) =
+        with_cpu(seed.0.id(), seed_posts).await;
     let seed_rate = rate(requests, took);
     drop(seed);
     let daemon = TestDaemon::start();
-    let (took, latencies) = post_all(&daemon.at("/api/ingest"), bodies(requests), clients).await;
-    let daemon_rate = rate(requests, took + crate::until_stored(&daemon).await);
+    let posts = async {
+        let (took, latencies) =
+            post_all(&daemon.at("/api/ingest"), bodies(requests), clients).await;
+        (took + crate::until_stored(&daemon).await, latencies)
+    };
+    let ((took, latencies), daemon_cpu, _) = with_cpu(daemon.pid(), posts).await;
+    let daemon_rate = rate(requests, took);
 
     println!();
     println!(
@@ -154,6 +203,17 @@ pub(crate) async fn run(checkout: &Path, requests: usize, clients: usize) -> any
         "p99 latency: logstreamd {:.2}x of Node's",
         crate::percentile(&latencies, 0.99).as_secs_f64()
             / crate::percentile(&seed_latencies, 0.99).as_secs_f64()
+    );
+    // The client shares the 2 cores and needs more of them the faster the
+    // server answers: CPU per request is the server's own cost.
+    let per_thousand = |cpu: f64| cpu * 1000.0 * 1000.0 / requests as f64;
+    println!(
+        "server CPU per 1000 POSTs: Node {:.0} ms (+ {:.0} ms of its broker's), logstreamd {:.0} ms: {:.2}x less than Node, {:.2}x less than Node and its broker",
+        per_thousand(seed_cpu),
+        per_thousand(seed_broker_cpu),
+        per_thousand(daemon_cpu),
+        seed_cpu / daemon_cpu,
+        (seed_cpu + seed_broker_cpu) / daemon_cpu
     );
     Ok(())
 }
