@@ -272,6 +272,23 @@ impl std::fmt::Debug for KafkaSink {
     }
 }
 
+/// Connects the producer and has it learn the topic's partitions before
+/// the first request does (that first request waited about a second).
+/// A failure here is only logged: the producer keeps trying by itself.
+async fn warm_up(producer: &FutureProducer, topic: &str) {
+    let (producer, topic) = (producer.clone(), topic.to_string());
+    let fetched = tokio::task::spawn_blocking(move || {
+        producer
+            .client()
+            .fetch_metadata(Some(&topic), Duration::from_secs(5))
+            .map(|_| ())
+    })
+    .await;
+    if let Ok(Err(e)) = fetched {
+        tracing::warn!(error = %e, "the Kafka producer could not connect yet; it keeps trying");
+    }
+}
+
 impl KafkaSink {
     /// Connects, creating the topic if it is missing. Fails if the brokers
     /// cannot be reached, so a misconfigured daemon does not start.
@@ -291,6 +308,7 @@ impl KafkaSink {
             producer: Self::new_producer(&config)?,
             created: Instant::now(),
         };
+        warm_up(&producer.producer, &target.topic).await;
         Ok(KafkaSink {
             producer: Mutex::new(producer),
             pending: PendingLimit::new(config.max_pending_records),
