@@ -385,17 +385,20 @@ impl DuckDbStore {
         }
     }
 
-    /// Live subscribers get every batch committed from now on.
-    pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<[Committed]>> {
-        // Between commits: a commit under way sees this subscriber when it
-        // publishes (see `insert_blocking`), or is over and in the history.
-        let _writing = lock(&self.writes);
-        self.live.subscribe()
-    }
-
-    /// The `seq` of the last record committed.
-    pub(crate) fn last_seq(&self) -> i64 {
-        *lock(&self.writes)
+    /// A live subscription to every batch committed from now on, and the
+    /// `seq` of the last record committed before it. Off the runtime: it
+    /// waits for a commit under way (as long as a checkpoint, at worst).
+    pub(crate) async fn subscribe(
+        &self,
+    ) -> Result<(tokio::sync::broadcast::Receiver<Arc<[Committed]>>, i64)> {
+        self.blocking(|store| {
+            // Between commits: a commit under way sees this subscriber when
+            // it publishes (see `insert_blocking`), or is over and in the
+            // history.
+            let last_seq = lock(&store.writes);
+            Ok((store.live.subscribe(), *last_seq))
+        })
+        .await
     }
 
     /// Up to `limit` selected records committed after `after_seq`, in commit order.

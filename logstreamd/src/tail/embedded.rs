@@ -47,16 +47,20 @@ impl Tail for EmbeddedTail {
         query: Query,
         start: TailStart,
     ) -> Result<BoxStream<'static, TailItem>, TailError> {
+        // Subscribed before history is read: see the module comment.
+        let (live, last_seq) = self
+            .store
+            .subscribe()
+            .await
+            .map_err(|e| TailError::Unavailable(e.to_string()))?;
         let after = match &start {
-            TailStart::Now => self.store.last_seq(),
+            TailStart::Now => last_seq,
             TailStart::Since(_) => 0,
             // A number not given out yet is from another database.
             TailStart::After { cursor, .. } => parse_cursor(cursor)
-                .filter(|seq| *seq <= self.store.last_seq())
+                .filter(|seq| *seq <= last_seq)
                 .ok_or_else(|| TailError::BadCursor(cursor.clone()))?,
         };
-        // Subscribed before history is read: see the module comment.
-        let live = self.store.subscribe();
         let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
         let selection = Selection {
             query,
