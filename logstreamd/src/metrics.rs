@@ -190,7 +190,7 @@ impl Default for Metrics {
         );
         registry.register(
             "ingest_journal_unstored_records",
-            "Records answered from the embedded pipeline's journal that DuckDB does not hold yet (stored within milliseconds unless DuckDB is failing, e.g. on a full disk)",
+            "Records answered from the embedded pipeline's journal that DuckDB does not hold yet (stored within about 50 ms unless DuckDB is failing, e.g. on a full disk)",
             metrics.journal_unstored_records.clone(),
         );
         registry.register(

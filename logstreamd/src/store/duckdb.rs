@@ -543,9 +543,6 @@ impl Database {
     }
 }
 
-/// The `seq` of the last record committed. Retention may have deleted the
-/// newest records; `meta` remembers how far numbering got, so a number is
-/// never given out twice.
 /// Up to `limit` selected records committed after `after_seq`, in commit order.
 fn committed_rows(
     conn: &Connection,
@@ -562,6 +559,9 @@ fn committed_rows(
     })
 }
 
+/// The `seq` of the last record committed. Retention may have deleted the
+/// newest records; `meta` remembers how far numbering got, so a number is
+/// never given out twice.
 fn last_seq_of(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row(
         "SELECT greatest(
