@@ -166,13 +166,15 @@ async fn insert_rate(store: &dyn Store, records: &[LogRecord], rows: usize) -> a
     Ok(rate(records.len(), started.elapsed()))
 }
 
-/// The in-process insert rate at each transaction size, beside B's.
+/// The in-process insert rate at each transaction size, beside baseline B's
+/// (1000-row transactions), each into a fresh file.
 async fn print_txn_rates(
     records: &[LogRecord],
-    baseline: f64,
     sizes: &[usize],
     url_of: &dyn Fn(&str) -> String,
 ) -> anyhow::Result<()> {
+    let store = logstreamd::store::open(&url_of("baseline.duckdb")).await?;
+    let baseline = insert_rate(&*store, records, BATCH).await?;
     println!();
     println!(
         "{:<64} {:>12} {:>12}",
@@ -380,14 +382,14 @@ async fn main() -> anyhow::Result<()> {
     // group commit can gather from that many concurrent clients.
     let dir = tempfile::tempdir()?;
     let url_of = |name: &str| format!("duckdb://{}", dir.path().join(name).display());
+    if !args.txn_rows.is_empty() {
+        return print_txn_rates(&records, &args.txn_rows, &url_of).await;
+    }
     let small = logstreamd::store::open(&url_of("small.duckdb")).await?;
     let (singles, rest) = records.split_at(args.singles);
     let small_baseline = insert_rate(&*small, singles, args.single_clients).await?;
     let store = logstreamd::store::open(&url_of("baseline.duckdb")).await?;
     let baseline = insert_rate(&*store, &records, BATCH).await?;
-    if !args.txn_rows.is_empty() {
-        return print_txn_rates(&records, baseline, &args.txn_rows, &url_of).await;
-    }
 
     let daemon = TestDaemon::start();
     let url = daemon.at("/api/ingest");
